@@ -1,0 +1,127 @@
+"""The ``cellucid-cloud`` command line (DESIGN §8): prepare and serve.
+
+Exit codes: 0 ok, 1 error (one line on stderr, never a traceback unless CELLUCID_DEBUG=1),
+2 usage. Progress bars are drawn only when stderr is a terminal.
+"""
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Host interactive single-cell viewers: export AnnData and serve it.",
+)
+
+
+def _fail(message: str) -> NoReturn:
+    sys.stderr.write(f"error: {message}\n")
+    raise typer.Exit(1)
+
+
+@contextmanager
+def _errors_as_one_line() -> Iterator[None]:
+    from .export import PrepareError
+
+    try:
+        yield
+    except PrepareError as error:
+        _fail(str(error))
+    except (typer.Exit, KeyboardInterrupt):
+        raise
+    except MemoryError:
+        _fail("out of memory; lower --memory-budget or use a machine with more memory")
+    except OSError as error:
+        _fail(f"{error.filename or ''}: {error.strerror or error}".lstrip(": "))
+    except Exception as error:
+        if os.environ.get("CELLUCID_DEBUG"):
+            raise
+        _fail(f"unexpected {type(error).__name__}: {error} (set CELLUCID_DEBUG=1 for details)")
+
+
+@app.command()
+def prepare(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help=".h5ad, .zarr or .zarr.zip")],
+    out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR", help="export folder to create")],
+    dataset_id: Annotated[str | None, typer.Option(help="portable id; default from INPUT")] = None,
+    name: Annotated[str | None, typer.Option(help="display name; default the id")] = None,
+    description: Annotated[str, typer.Option(help="dataset description")] = "",
+    compression: Annotated[int, typer.Option(min=0, max=9, help="gzip level, 0 = off")] = 6,
+    var_quantization: Annotated[int, typer.Option(help="gene bits: 0, 8 or 16")] = 8,
+    obs_quantization: Annotated[int, typer.Option(help="continuous obs bits: 0, 8 or 16")] = 16,
+    obs_categorical_dtype: Annotated[
+        str, typer.Option(help="auto, uint8, uint16 or uint32")
+    ] = "auto",
+    embedding: Annotated[
+        list[str] | None, typer.Option(help="obsm KEY or KEY:0,1[,2]; repeat for several")
+    ] = None,
+    obs: Annotated[list[str] | None, typer.Option(help="obs column to export; repeat")] = None,
+    gene_names: Annotated[str | None, typer.Option(help="var column with gene names")] = None,
+    latent_key: Annotated[str | None, typer.Option(help="obsm key for outlier distances")] = None,
+    created_at: Annotated[str | None, typer.Option(help="UTC timestamp for the identity")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="threads; default all cores")] = None,
+    memory_budget: Annotated[int, typer.Option(min=16, help="MiB for gene blocks")] = 256,
+    force: Annotated[bool, typer.Option(help="replace OUT_DIR if it exists")] = False,
+) -> None:
+    """Export an AnnData file to a Cellucid export folder."""
+    with _errors_as_one_line():
+        from .export import EmbeddingChoice, PrepareError, prepare as run_prepare
+        from .progress import terminal_progress
+
+        try:
+            choices = tuple(EmbeddingChoice.parse(text) for text in embedding or [])
+        except ValueError as error:
+            raise PrepareError(str(error).splitlines()[-1]) from None
+        with terminal_progress() as progress:
+            result = run_prepare(
+                input_path,
+                out_dir,
+                force=force,
+                progress=progress,
+                dataset_id=dataset_id,
+                name=name,
+                description=description,
+                compression=compression,
+                var_quantization=var_quantization,
+                obs_quantization=obs_quantization,
+                obs_categorical_dtype=obs_categorical_dtype,
+                embeddings=choices,
+                obs_keys=tuple(obs) if obs else None,
+                gene_names_column=gene_names,
+                latent_key=latent_key,
+                created_at=created_at,
+                workers=workers,
+                memory_budget_mb=memory_budget,
+            )
+        for warning in result.warnings:
+            sys.stderr.write(f"warning: {warning}\n")
+        stats = result.identity.stats
+        typer.echo(
+            f"exported {result.identity.id}: {stats.n_cells:,} cells, {stats.n_genes:,} genes, "
+            f"{result.n_files:,} files, {result.n_bytes / 1e6:.1f} MB -> {result.out_dir}"
+        )
+
+
+@app.command()
+def serve(
+    path: Annotated[Path, typer.Argument(help="export folder, folder of exports, or .h5ad")],
+    host: Annotated[str, typer.Option(help="bind address (loopback by default)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8765,
+) -> None:
+    """Serve exports (or an .h5ad directly) over HTTP for the viewer."""
+    with _errors_as_one_line():
+        from .serve import run_server
+
+        run_server(path, host=host, port=port)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

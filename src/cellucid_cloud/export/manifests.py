@@ -1,0 +1,200 @@
+"""The JSON documents of an export folder (Cellucid identity v3 and compact_v2 manifests).
+
+One set of models serves the writer, the reader and the servers, so a field renamed in one
+place is renamed everywhere. Field order follows the reference format; tuples stay lists
+because the format stores heterogeneous arrays ([index, key, min, max]).
+"""
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import PrepareError
+
+IDENTITY_FILE = "dataset_identity.json"
+OBS_MANIFEST_FILE = "obs_manifest.json"
+VAR_MANIFEST_FILE = "var_manifest.json"
+CONNECTIVITY_MANIFEST_FILE = "connectivity_manifest.json"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class EmbeddingSource(_Model):
+    key: str | None
+    columns: list[int]
+
+
+class EmbeddingItem(_Model):
+    label: str
+    dimension: int
+    file: str
+    source: EmbeddingSource
+
+
+class EmbeddingsInfo(_Model):
+    default_dimension: int
+    defaults: dict[str, str]
+    items: dict[str, EmbeddingItem]
+
+
+class Stats(_Model):
+    n_cells: int
+    n_genes: int
+    n_obs_fields: int
+    n_categorical_fields: int
+    n_continuous_fields: int
+    has_connectivity: bool
+    n_edges: int | None
+
+
+class ObsFieldInfo(_Model):
+    key: str
+    kind: Literal["continuous", "category"]
+    n_categories: int | None = None
+
+
+class ExportSettingsInfo(_Model):
+    compression: int | None
+    var_quantization: int | None
+    obs_continuous_quantization: int | None
+    obs_categorical_dtype: str
+
+
+class VectorFieldInfo(_Model):
+    label: str
+    files: dict[str, str]
+
+
+class VectorFieldsInfo(_Model):
+    default_field: str
+    fields: dict[str, VectorFieldInfo]
+
+
+class DatasetIdentity(_Model):
+    version: Literal[3] = 3
+    id: str
+    name: str
+    description: str
+    created_at: str
+    cellucid_data_version: str
+    stats: Stats
+    embeddings: EmbeddingsInfo
+    obs_fields: list[ObsFieldInfo]
+    export_settings: ExportSettingsInfo
+    source: dict[str, str] | None = None
+    vector_fields: VectorFieldsInfo | None = None
+
+
+class ContinuousSchema(_Model):
+    pathPattern: str  # noqa: N815 - the format's own spelling
+    ext: str
+    dtype: str
+    quantized: bool
+    quantizationBits: int | None = None  # noqa: N815
+
+
+class CategoricalSchema(_Model):
+    codesPathPattern: str  # noqa: N815
+    outlierPathPattern: str  # noqa: N815
+    outlierExt: str  # noqa: N815
+    outlierDtype: str  # noqa: N815
+    outlierQuantized: bool  # noqa: N815
+
+
+class ObsSchemas(_Model):
+    continuous: ContinuousSchema | None = None
+    categorical: CategoricalSchema | None = None
+
+
+class ObsManifest(_Model):
+    format: Literal["compact_v2"] = Field(default="compact_v2", alias="_format")
+    n_points: int
+    centroid_outlier_quantile: float | None
+    latent_key: str
+    compression: int | None
+    obsSchemas: ObsSchemas = Field(alias="_obsSchemas")  # noqa: N815
+    continuousFields: list[list[Any]] = Field(alias="_continuousFields")  # noqa: N815
+    categoricalFields: list[list[Any]] = Field(alias="_categoricalFields")  # noqa: N815
+
+
+class VarSchema(_Model):
+    kind: Literal["continuous"] = "continuous"
+    pathPattern: str  # noqa: N815
+    ext: str
+    dtype: str
+    quantized: bool
+    quantizationBits: int | None = None  # noqa: N815
+
+
+class GeneNameSet(_Model):
+    source: str | None
+    filled_from_index: int
+    renamed: list[list[str]]
+    names: list[str | None] | None
+
+
+class VarManifest(_Model):
+    format: Literal["compact_v2"] = Field(default="compact_v2", alias="_format")
+    n_points: int
+    compression: int | None
+    quantization: int | None
+    varSchema: VarSchema = Field(alias="_varSchema")  # noqa: N815
+    fields: list[list[Any]]
+    gene_name_sets: list[GeneNameSet]
+
+
+class ConnectivityManifest(_Model):
+    format: Literal["edge_pairs"] = "edge_pairs"
+    n_cells: int
+    n_edges: int
+    max_neighbors: int
+    index_bytes: int
+    index_dtype: str
+    sourcesPath: str  # noqa: N815
+    destinationsPath: str  # noqa: N815
+    weightsPath: str  # noqa: N815
+    weight_dtype: Literal["float64"] = "float64"
+    weight_bytes: int = 8
+    compression: int | None
+
+
+def dump_json(model: BaseModel, *, indent: int | None = None) -> bytes:
+    """Deterministic strict JSON (no NaN, UTF-8 as is); optional keys left out when unset."""
+    data = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    _restore_required_nulls(model, data)
+    try:
+        text = json.dumps(
+            data,
+            ensure_ascii=False,
+            allow_nan=False,
+            indent=indent,
+            separators=(",", ": ") if indent else (",", ":"),
+        )
+        return text.encode("utf-8")
+    except ValueError as error:
+        raise PrepareError(f"a manifest value is not finite JSON ({error})") from None
+    except UnicodeEncodeError as error:
+        bad = error.object[error.start : error.end].encode("utf-8", "backslashreplace")
+        raise PrepareError(f"a name contains text that is not valid Unicode: {bad!r}") from None
+
+
+def _restore_required_nulls(model: BaseModel, data: dict[str, Any]) -> None:
+    """Keep nulls the format declares (e.g. compression: null), drop only optional absences."""
+    for name, info in type(model).model_fields.items():
+        key = info.alias or name
+        value = getattr(model, name)
+        if value is None and info.is_required():
+            data[key] = None
+        elif isinstance(value, BaseModel) and key in data:
+            _restore_required_nulls(value, data[key])
+        elif isinstance(value, dict) and key in data:
+            for sub_key, sub_value in value.items():
+                if isinstance(sub_value, BaseModel):
+                    _restore_required_nulls(sub_value, data[key][sub_key])
+        elif isinstance(value, list) and key in data:
+            for item, dumped in zip(value, data[key], strict=True):
+                if isinstance(item, BaseModel):
+                    _restore_required_nulls(item, dumped)

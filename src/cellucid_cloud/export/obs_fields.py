@@ -1,0 +1,134 @@
+"""Turning obs columns into the export's continuous and categorical fields (DESIGN §3).
+
+All obs fields share one index space in obs column order. Categorical: pandas category, bool,
+string and object columns, codes as narrow as fit (or the width asked for), missing = dtype max.
+Continuous: integer and float columns, float32 or quantised; with quantisation a NaN becomes the
+missing code, without it NaN is refused because a float32 payload has no agreed missing marker.
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from .errors import PrepareError
+from .settings import CategoricalDtype
+
+CODES_DTYPES: Final = {"uint8": np.dtype("<u1"), "uint16": np.dtype("<u2"), "uint32": np.dtype("<u4")}
+CODES_EXT: Final = {"uint8": "u8", "uint16": "u16", "uint32": "u32"}
+
+
+@dataclass(frozen=True)
+class ContinuousField:
+    index: int
+    key: str
+    values: NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class CategoricalField:
+    index: int
+    key: str
+    categories: list[Any]
+    codes: NDArray[np.int64]
+
+    def codes_dtype(self, requested: CategoricalDtype) -> str:
+        """The code width: the narrowest that fits under 'auto', else the requested one."""
+        n = len(self.categories)
+        fits = [name for name, dt in CODES_DTYPES.items() if n <= np.iinfo(dt).max]
+        if requested == "auto":
+            return fits[0]
+        if requested not in fits:
+            raise PrepareError(
+                f"obs field {self.key!r} has {n:,} categories, more than {requested} can hold; "
+                f"use a wider categorical dtype ({fits[0]}) or 'auto'"
+            )
+        return requested
+
+    def encoded_codes(self, dtype_name: str) -> NDArray[np.unsignedinteger]:
+        dtype = CODES_DTYPES[dtype_name]
+        out = np.full(self.codes.size, np.iinfo(dtype).max, dtype=dtype)
+        present = self.codes >= 0
+        out[present] = self.codes[present]
+        return out
+
+
+ObsField = ContinuousField | CategoricalField
+
+
+def _json_scalar(value: Any) -> Any:
+    """Category labels as JSON scalars: text, booleans and finite numbers stay; the rest is text."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _kind(series: pd.Series) -> str | None:
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
+        return "category"
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
+        return "continuous"
+    if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
+        return "category"
+    return None
+
+
+def _continuous(index: int, key: str, series: pd.Series) -> ContinuousField:
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isinf(values).any():
+        count = int(np.isinf(values).sum())
+        raise PrepareError(f"obs field {key!r} has {count} infinite values")
+    with np.errstate(over="ignore"):
+        as32 = values.astype("<f4")
+    if np.isinf(as32).any():
+        raise PrepareError(f"obs field {key!r} has values too large for float32")
+    return ContinuousField(index, key, as32)
+
+
+def _categorical(index: int, key: str, series: pd.Series) -> CategoricalField:
+    try:
+        categorical = (
+            series if isinstance(series.dtype, pd.CategoricalDtype) else series.astype("category")
+        )
+    except (TypeError, ValueError) as error:
+        raise PrepareError(f"obs field {key!r} cannot be read as categories ({error})") from None
+    categories = [_json_scalar(c) for c in categorical.cat.categories]
+    codes = categorical.cat.codes.to_numpy().astype(np.int64)
+    return CategoricalField(index, key, categories, codes)
+
+
+def select_obs_fields(
+    obs: pd.DataFrame, requested: Sequence[str] | None, warnings: list[str]
+) -> list[ObsField]:
+    """The requested obs columns (default: all supported ones), in that order."""
+    keys = [str(k) for k in obs.columns] if requested is None else list(requested)
+    missing = [k for k in keys if k not in obs.columns]
+    if missing:
+        raise PrepareError(f"obs has no column {missing[0]!r} (columns: {list(obs.columns)})")
+    fields: list[ObsField] = []
+    for key in keys:
+        series = obs[key]
+        kind = _kind(series)
+        if kind is None:
+            if requested is not None:
+                raise PrepareError(f"obs field {key!r} has unsupported dtype {series.dtype}")
+            warnings.append(f"obs field {key!r} skipped: unsupported dtype {series.dtype}")
+            continue
+        index = len(fields)
+        fields.append(
+            _continuous(index, key, series)
+            if kind == "continuous"
+            else _categorical(index, key, series)
+        )
+    return fields

@@ -1,0 +1,444 @@
+"""``prepare``: an AnnData in, a complete Cellucid export folder out (DESIGN §3).
+
+Order of work: everything that can be refused (embeddings, obs, names, graph) is read and
+checked before the first byte is written; payloads are then built in a staging folder, the
+folder is checked against what its manifests declare, and only then renamed into place.
+"""
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import anndata as ad
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import ValidationError
+
+from .. import __version__
+from .connectivity import Edges, edge_pairs
+from .embeddings import (
+    Embedding,
+    VectorField,
+    default_embeddings,
+    select_embeddings,
+    select_vector_fields,
+)
+from .errors import PrepareError
+from .genes import GeneBounds, GeneNames, GeneWriter, gene_names
+from .gzip_codec import gzip_payload
+from .layout import ExportManifests, files_on_disk
+from .manifests import (
+    CONNECTIVITY_MANIFEST_FILE,
+    IDENTITY_FILE,
+    OBS_MANIFEST_FILE,
+    VAR_MANIFEST_FILE,
+    CategoricalSchema,
+    ConnectivityManifest,
+    ContinuousSchema,
+    DatasetIdentity,
+    EmbeddingItem,
+    EmbeddingsInfo,
+    EmbeddingSource,
+    ExportSettingsInfo,
+    GeneNameSet,
+    ObsFieldInfo,
+    ObsManifest,
+    ObsSchemas,
+    Stats,
+    VarManifest,
+    VarSchema,
+    VectorFieldInfo,
+    VectorFieldsInfo,
+    dump_json,
+)
+from .centroids import CategoryGroups, centroids, outlier_quantiles
+from .obs_fields import CODES_EXT, CategoricalField, ContinuousField, ObsField, select_obs_fields
+from .quantize import Bits, finite_bounds, quantize
+from .settings import ExportSettings, dataset_id_from_name
+from .source import AnnDataSource, default_created_at, open_source
+from .staging import staged_folder
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class PrepareResult:
+    """What was written, for the caller to report."""
+
+    out_dir: Path
+    identity: DatasetIdentity
+    n_files: int
+    n_bytes: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def _ignore_progress(stage: str, done: int, total: int) -> None:
+    del stage, done, total
+
+
+def _bits(value: int) -> Bits | None:
+    return None if value == 0 else cast(Bits, value)
+
+
+class _Payloads:
+    """Compresses and writes the small payloads on a thread pool (zlib-ng releases the GIL)."""
+
+    def __init__(self, root: Path, compression: int, pool: ThreadPoolExecutor) -> None:
+        self.root = root
+        self.compression = compression
+        self.pool = pool
+        self.pending: list[Future[None]] = []
+
+    def name(self, path: str) -> str:
+        return path + (".gz" if self.compression else "")
+
+    def add(self, path: str, array: NDArray[Any]) -> str:
+        name = self.name(path)
+        self.pending.append(self.pool.submit(self._write, name, np.ascontiguousarray(array)))
+        return name
+
+    def _write(self, name: str, array: NDArray[Any]) -> None:
+        data = array.tobytes()
+        if self.compression:
+            data = gzip_payload(data, self.compression)
+        target = self.root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+    def wait(self) -> None:
+        for future in self.pending:
+            future.result()
+
+
+def _latent(source: AnnDataSource, settings: ExportSettings, default: Embedding) -> tuple[str, Any]:
+    key = settings.latent_key or ("X_pca" if "X_pca" in source.obsm else None)
+    if key is None:
+        return default.id, default.coordinates
+    if key not in source.obsm:
+        raise PrepareError(f"latent space obsm[{key!r}] does not exist")
+    values = np.asarray(source.obsm[key], dtype=np.float32)
+    if values.ndim == 1:
+        values = values.reshape(-1, 1)
+    if values.ndim != 2 or not np.isfinite(values).all():
+        raise PrepareError(f"latent space obsm[{key!r}] must be a finite per-cell matrix")
+    return key, values
+
+
+def _write_obs(
+    fields: Sequence[ObsField],
+    settings: ExportSettings,
+    embeddings: Sequence[Embedding],
+    latent: Any,
+    payloads: _Payloads,
+) -> tuple[list[list[Any]], list[list[Any]]]:
+    bits = _bits(settings.obs_quantization)
+    value_ext = "f32" if bits is None else f"u{bits}"
+    continuous: list[list[Any]] = []
+    categorical: list[list[Any]] = []
+    for obs_field in fields:
+        if isinstance(obs_field, ContinuousField):
+            values = obs_field.values
+            if bits is None:
+                if np.isnan(values).any():
+                    raise PrepareError(
+                        f"obs field {obs_field.key!r} has {int(np.isnan(values).sum())} missing "
+                        "(NaN) values, which float32 output cannot mark; use --obs-quantization "
+                        "8 or 16 (missing values get the missing code)"
+                    )
+                payloads.add(f"obs/{obs_field.index}.values.{value_ext}", values.astype("<f4"))
+                continuous.append([obs_field.index, obs_field.key])
+            else:
+                low, high = finite_bounds(values)
+                payloads.add(
+                    f"obs/{obs_field.index}.values.{value_ext}", quantize(values, low, high, bits)
+                )
+                continuous.append([obs_field.index, obs_field.key, low, high])
+            continue
+        categorical.append(_write_categorical(obs_field, settings, embeddings, latent, payloads))
+    return continuous, categorical
+
+
+def _write_categorical(
+    obs_field: CategoricalField,
+    settings: ExportSettings,
+    embeddings: Sequence[Embedding],
+    latent: Any,
+    payloads: _Payloads,
+) -> list[Any]:
+    bits = _bits(settings.obs_quantization)
+    dtype = obs_field.codes_dtype(settings.obs_categorical_dtype)
+    payloads.add(
+        f"obs/{obs_field.index}.codes.{CODES_EXT[dtype]}", obs_field.encoded_codes(dtype)
+    )
+    groups = CategoryGroups.of(obs_field.codes, len(obs_field.categories))
+    by_embedding = {
+        e.id: centroids(
+            groups,
+            e.coordinates,
+            obs_field.categories,
+            settings.centroid_outlier_quantile,
+            settings.centroid_min_points,
+        )
+        for e in embeddings
+    }
+    quantiles = outlier_quantiles(groups, latent, settings.centroid_min_points)
+    entry: list[Any] = [
+        obs_field.index,
+        obs_field.key,
+        obs_field.categories,
+        dtype,
+        int(np.iinfo(np.dtype(dtype)).max),
+        by_embedding,
+    ]
+    if bits is None:
+        payloads.add(f"obs/{obs_field.index}.outliers.f32", quantiles.astype("<f4"))
+    else:
+        low, high = finite_bounds(quantiles)
+        payloads.add(f"obs/{obs_field.index}.outliers.u{bits}", quantize(quantiles, low, high, bits))
+        entry += [low, high]
+    return entry
+
+
+def _obs_schemas(settings: ExportSettings, continuous: bool, categorical: bool) -> ObsSchemas:
+    bits = _bits(settings.obs_quantization)
+    gz = ".gz" if settings.compression else ""
+    ext = "f32" if bits is None else f"u{bits}"
+    dtype = "float32" if bits is None else f"uint{bits}"
+    return ObsSchemas(
+        continuous=ContinuousSchema(
+            pathPattern=f"obs/{{index}}.values.{ext}{gz}",
+            ext=ext,
+            dtype=dtype,
+            quantized=bits is not None,
+            quantizationBits=bits,
+        )
+        if continuous
+        else None,
+        categorical=CategoricalSchema(
+            codesPathPattern=f"obs/{{index}}.codes.{{ext}}{gz}",
+            outlierPathPattern=f"obs/{{index}}.outliers.{ext}{gz}",
+            outlierExt=ext,
+            outlierDtype=dtype,
+            outlierQuantized=bits is not None,
+        )
+        if categorical
+        else None,
+    )
+
+
+def _var_manifest(
+    settings: ExportSettings, names: GeneNames, bounds: GeneBounds, n_cells: int, ext: str
+) -> VarManifest:
+    bits = _bits(settings.var_quantization)
+    if bits is None:
+        fields: list[list[Any]] = [[i, name] for i, name in enumerate(names.names)]
+    else:
+        fields = [
+            [i, name, float(low), float(high)]
+            for i, (name, low, high) in enumerate(
+                zip(names.names, bounds.minimum, bounds.maximum, strict=True)
+            )
+        ]
+    return VarManifest(
+        n_points=n_cells,
+        compression=settings.compression or None,
+        quantization=bits,
+        varSchema=VarSchema(
+            pathPattern=f"var/{{index}}.values.{ext}",
+            ext=ext.removesuffix(".gz"),
+            dtype="float32" if bits is None else f"uint{bits}",
+            quantized=bits is not None,
+            quantizationBits=bits,
+        ),
+        fields=fields,
+        gene_name_sets=[
+            GeneNameSet(
+                source=names.source,
+                filled_from_index=names.filled_from_index,
+                renamed=names.renamed,
+                names=None,
+            )
+        ],
+    )
+
+
+def _embeddings_info(
+    embeddings: Sequence[Embedding], files: dict[str, str]
+) -> EmbeddingsInfo:
+    return EmbeddingsInfo(
+        default_dimension=max(e.dimension for e in embeddings),
+        defaults=default_embeddings(embeddings),
+        items={
+            e.id: EmbeddingItem(
+                label=e.label,
+                dimension=e.dimension,
+                file=files[e.id],
+                source=EmbeddingSource(key=e.key, columns=list(e.columns)),
+            )
+            for e in embeddings
+        },
+    )
+
+
+def _vector_fields_info(
+    fields: Sequence[VectorField], embeddings: Sequence[Embedding], payloads: _Payloads
+) -> VectorFieldsInfo | None:
+    if not fields:
+        return None
+    index_of = {e.id: e.index for e in embeddings}
+    infos = {}
+    for vector_field in fields:
+        files = {
+            embedding_id: payloads.add(
+                f"vectors/{vector_field.index}_{index_of[embedding_id]}.bin", vectors
+            )
+            for embedding_id, vectors in vector_field.by_embedding.items()
+        }
+        infos[vector_field.id] = VectorFieldInfo(label=vector_field.id, files=files)
+    return VectorFieldsInfo(default_field=fields[0].id, fields=infos)
+
+
+def _write_edges(edges: Edges, n_cells: int, settings: ExportSettings, payloads: _Payloads) -> ConnectivityManifest:
+    return ConnectivityManifest(
+        n_cells=n_cells,
+        n_edges=int(edges.sources.size),
+        max_neighbors=edges.max_neighbors,
+        index_bytes=edges.sources.dtype.itemsize,
+        index_dtype=edges.index_dtype,
+        sourcesPath=payloads.add("connectivity/edges.src.bin", edges.sources),
+        destinationsPath=payloads.add("connectivity/edges.dst.bin", edges.destinations),
+        weightsPath=payloads.add("connectivity/edges.weights.f64.bin", edges.weights),
+        compression=settings.compression or None,
+    )
+
+
+def _write_json(root: Path, name: str, data: bytes) -> None:
+    (root / name).write_bytes(data)
+
+
+def prepare(
+    source: ad.AnnData | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    settings: ExportSettings | None = None,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+    **options: Any,
+) -> PrepareResult:
+    """Export ``source`` (an AnnData, or a path to .h5ad / .zarr / .zarr.zip) to ``out_dir``.
+
+    Options are the fields of ExportSettings (e.g. ``dataset_id``, ``compression``,
+    ``var_quantization``); bad input raises PrepareError with a one-line reason.
+    """
+    if settings is None:
+        try:
+            settings = ExportSettings(**options)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise PrepareError(f"invalid setting {where}: {first['msg']}") from None
+    elif options:
+        raise TypeError("pass either settings or keyword options, not both")
+    report = progress or _ignore_progress
+    with open_source(source) as src:
+        return _prepare_open(src, Path(out_dir), settings, force, report)
+
+
+def _prepare_open(
+    src: AnnDataSource, out_dir: Path, settings: ExportSettings, force: bool, report: Progress
+) -> PrepareResult:
+    warnings: list[str] = []
+    n_cells = src.n_cells
+    embeddings = select_embeddings(src.obsm, n_cells, settings.embeddings)
+    defaults = default_embeddings(embeddings)
+    default_dimension = max(e.dimension for e in embeddings)
+    default = next(e for e in embeddings if e.id == defaults[f"{default_dimension}d"])
+    vector_fields = select_vector_fields(src.obsm, n_cells, embeddings)
+    obs_fields = select_obs_fields(src.obs, settings.obs_keys, warnings)
+    latent_key, latent = _latent(src, settings, default)
+    has_genes = src.matrix is not None and src.n_genes > 0
+    names = gene_names(src.var, settings.gene_names_column, warnings) if has_genes else None
+    edges = edge_pairs(src.connectivities, n_cells) if src.connectivities is not None else None
+    dataset_id = settings.dataset_id or dataset_id_from_name(src.stem)
+    workers = settings.workers or max(1, len(os.sched_getaffinity(0)))
+
+    with staged_folder(out_dir, force=force) as stage, ThreadPoolExecutor(workers) as pool:
+        payloads = _Payloads(stage, settings.compression, pool)
+        embedding_files = {
+            e.id: payloads.add(f"embeddings/{e.index}_{e.dimension}d.bin", e.coordinates)
+            for e in embeddings
+        }
+        vector_info = _vector_fields_info(vector_fields, embeddings, payloads)
+        report("obs fields", 0, len(obs_fields))
+        continuous, categorical = _write_obs(obs_fields, settings, embeddings, latent, payloads)
+        report("obs fields", len(obs_fields), len(obs_fields))
+        connectivity = _write_edges(edges, n_cells, settings, payloads) if edges else None
+        var_manifest = None
+        if names is not None and src.matrix is not None:
+            writer = GeneWriter(
+                stage / "var",
+                names.names,
+                n_cells,
+                _bits(settings.var_quantization),
+                settings.compression,
+                workers,
+                settings.memory_budget_mb << 20,
+            )
+            bounds = writer.write(src.matrix, report)
+            var_manifest = _var_manifest(settings, names, bounds, n_cells, writer.extension)
+        payloads.wait()
+        obs_manifest = ObsManifest(
+            n_points=n_cells,
+            centroid_outlier_quantile=settings.centroid_outlier_quantile,
+            latent_key=latent_key,
+            compression=settings.compression or None,
+            obsSchemas=_obs_schemas(settings, bool(continuous), bool(categorical)),
+            continuousFields=continuous,
+            categoricalFields=categorical,
+        )
+        identity = DatasetIdentity(
+            id=dataset_id,
+            name=settings.name or dataset_id,
+            description=settings.description,
+            created_at=settings.created_at or default_created_at(src),
+            cellucid_data_version=f"cellucid-cloud {__version__}",
+            stats=Stats(
+                n_cells=n_cells,
+                n_genes=len(names.names) if names else 0,
+                n_obs_fields=len(obs_fields),
+                n_categorical_fields=len(categorical),
+                n_continuous_fields=len(continuous),
+                has_connectivity=connectivity is not None,
+                n_edges=connectivity.n_edges if connectivity else None,
+            ),
+            embeddings=_embeddings_info(embeddings, embedding_files),
+            obs_fields=[
+                ObsFieldInfo(key=f[1], kind="continuous") for f in continuous
+            ]
+            + [ObsFieldInfo(key=f[1], kind="category", n_categories=len(f[2])) for f in categorical],
+            export_settings=ExportSettingsInfo(
+                compression=settings.compression or None,
+                var_quantization=_bits(settings.var_quantization),
+                obs_continuous_quantization=_bits(settings.obs_quantization),
+                obs_categorical_dtype=settings.obs_categorical_dtype,
+            ),
+            vector_fields=vector_info,
+        )
+        _write_json(stage, OBS_MANIFEST_FILE, dump_json(obs_manifest))
+        if var_manifest is not None:
+            _write_json(stage, VAR_MANIFEST_FILE, dump_json(var_manifest))
+        if connectivity is not None:
+            _write_json(stage, CONNECTIVITY_MANIFEST_FILE, dump_json(connectivity))
+        _write_json(stage, IDENTITY_FILE, dump_json(identity, indent=2))
+        manifests = ExportManifests(identity, obs_manifest, var_manifest, connectivity)
+        declared, present = manifests.declared_paths(), files_on_disk(stage)
+        if declared != present:
+            raise PrepareError(
+                f"internal check failed: declared and written files differ "
+                f"({sorted(declared ^ present)[:3]})"
+            )
+        n_bytes = sum((stage / p).stat().st_size for p in present)
+    return PrepareResult(out_dir.absolute(), identity, len(present), n_bytes, warnings)

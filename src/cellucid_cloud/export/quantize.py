@@ -1,0 +1,82 @@
+"""The continuous-value codec of the Cellucid export format (DESIGN §3).
+
+Writer and reader share these functions so their arithmetic cannot drift apart: codes are
+``floor((v - min) * maxQ / (max - min) + 1e-8)`` clipped to ``[0, maxQ]``, computed in float64;
+the dtype maximum marks a missing value; equal bounds give all-zero codes.
+"""
+
+from typing import Final, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+Bits = Literal[8, 16]
+
+MAX_CODE: Final[dict[int, int]] = {8: 254, 16: 65534}
+MISSING_CODE: Final[dict[int, int]] = {8: 255, 16: 65535}
+CODE_DTYPE: Final[dict[int, np.dtype[np.unsignedinteger]]] = {
+    8: np.dtype("<u1"),
+    16: np.dtype("<u2"),
+}
+_EPSILON: Final = 1e-8
+
+
+def finite_bounds(values: NDArray[np.float32]) -> tuple[float, float]:
+    """Min and max over the finite values; (0, 0) when there is none (every code is missing)."""
+    finite = values[np.isfinite(values)] if not np.isfinite(values).all() else values
+    if finite.size == 0:
+        return 0.0, 0.0
+    return float(finite.min()), float(finite.max())
+
+
+def code_scale(vmin: float, vmax: float, bits: Bits) -> float:
+    """Codes per unit of value; 0 for a constant field so nothing ever divides by zero."""
+    return 0.0 if vmax == vmin else MAX_CODE[bits] / (vmax - vmin)
+
+
+def quantize(
+    values: NDArray[np.floating], vmin: float, vmax: float, bits: Bits
+) -> NDArray[np.unsignedinteger]:
+    """Encode finite values into codes and NaN into the missing code."""
+    dtype = CODE_DTYPE[bits]
+    scale = code_scale(vmin, vmax, bits)
+    if scale == 0.0:
+        codes = np.zeros(values.shape, dtype=dtype)
+    else:
+        scaled = values.astype(np.float64)
+        scaled -= vmin
+        scaled *= scale
+        scaled += _EPSILON
+        np.floor(scaled, out=scaled)
+        np.clip(scaled, 0, MAX_CODE[bits], out=scaled)
+        with np.errstate(invalid="ignore"):
+            codes = scaled.astype(dtype)
+    nan = np.isnan(values)
+    if nan.any():
+        codes[nan] = MISSING_CODE[bits]
+    return codes
+
+
+def quantize_with_per_item_bounds(
+    values: NDArray[np.float32],
+    vmin: NDArray[np.float64],
+    scale: NDArray[np.float64],
+    bits: Bits,
+) -> NDArray[np.unsignedinteger]:
+    """Encode values whose bounds differ per element (the genes of a block, gathered per entry)."""
+    scaled = values.astype(np.float64)
+    scaled -= vmin
+    scaled *= scale
+    scaled += _EPSILON
+    np.floor(scaled, out=scaled)
+    np.clip(scaled, 0, MAX_CODE[bits], out=scaled)
+    return scaled.astype(CODE_DTYPE[bits])
+
+
+def dequantize(
+    codes: NDArray[np.unsignedinteger], vmin: float, vmax: float, bits: Bits
+) -> NDArray[np.float32]:
+    """Decode codes the way the viewer does; the missing code becomes NaN."""
+    values = vmin + codes.astype(np.float64) * ((vmax - vmin) / MAX_CODE[bits])
+    values[codes == MISSING_CODE[bits]] = np.nan
+    return values.astype(np.float32)

@@ -1,0 +1,214 @@
+"""Opening an AnnData input (.h5ad, .zarr, .zarr.zip or in memory) for chunked reading.
+
+X is never loaded whole: on disk it is read through anndata's backed sparse datasets or the
+HDF5/zarr array itself, a block of rows (CSR, dense) or of columns (CSC) at a time. Everything
+else (obs, var, obsm, obsp['connectivities']) is small next to X and is read into memory.
+Every failure to read is turned into a PrepareError naming the input, so the CLI never shows a
+traceback for a file that is not AnnData, truncated or inconsistent.
+"""
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from scipy import sparse
+
+from .errors import PrepareError
+
+Layout = Literal["csr", "csc", "dense"]
+Block = sparse.csr_matrix | sparse.csc_matrix | NDArray[Any]
+
+
+class MatrixBlocks(Protocol):
+    """Chunked access to X; which direction is cheap depends on ``layout``."""
+
+    layout: Layout
+    shape: tuple[int, int]
+
+    def rows(self, start: int, stop: int) -> Block: ...
+
+    def columns(self, start: int, stop: int) -> Block: ...
+
+
+@dataclass(frozen=True)
+class _ArrayBlocks:
+    """X as an indexable object: a backed sparse dataset, an HDF5/zarr array, or in memory."""
+
+    array: Any
+    layout: Layout
+    shape: tuple[int, int]
+
+    def rows(self, start: int, stop: int) -> Block:
+        return self.array[start:stop]  # type: ignore[no-any-return]
+
+    def columns(self, start: int, stop: int) -> Block:
+        return self.array[:, start:stop]  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class AnnDataSource:
+    """The parts of an AnnData the export reads, with X left on disk."""
+
+    n_cells: int
+    n_genes: int
+    obs: pd.DataFrame
+    var: pd.DataFrame
+    obsm: Mapping[str, Any]
+    connectivities: sparse.spmatrix | sparse.sparray | None
+    matrix: MatrixBlocks | None
+    stem: str
+    modified: datetime | None
+
+
+def _layout_of(x: Any) -> Layout:
+    if isinstance(x, sparse.csr_matrix | sparse.csr_array) or getattr(x, "format", None) == "csr":
+        return "csr"
+    if isinstance(x, sparse.csc_matrix | sparse.csc_array) or getattr(x, "format", None) == "csc":
+        return "csc"
+    if sparse.issparse(x):
+        raise PrepareError(f"X is a {x.format} sparse matrix; convert it to CSR or CSC")
+    return "dense"
+
+
+def _from_memory(adata: ad.AnnData) -> AnnDataSource:
+    matrix: MatrixBlocks | None = None
+    if adata.X is not None:
+        x = adata.X
+        if isinstance(x, np.matrix):
+            x = np.asarray(x)
+        matrix = _ArrayBlocks(x, _layout_of(x), (int(x.shape[0]), int(x.shape[1])))
+    return AnnDataSource(
+        n_cells=adata.n_obs,
+        n_genes=adata.n_vars,
+        obs=adata.obs,
+        var=adata.var,
+        obsm=dict(adata.obsm.items()),
+        connectivities=adata.obsp["connectivities"] if "connectivities" in adata.obsp else None,
+        matrix=matrix,
+        stem="dataset",
+        modified=None,
+    )
+
+
+def _read_group(root: Any, path: Path) -> AnnDataSource:
+    """Read an opened HDF5 file or zarr group laid out as AnnData."""
+    for required in ("obs", "var"):
+        if required not in root:
+            raise PrepareError(f"{path}: not an AnnData file (no '{required}' group)")
+    obs = ad.io.read_elem(root["obs"])
+    var = ad.io.read_elem(root["var"])
+    if not isinstance(obs, pd.DataFrame) or not isinstance(var, pd.DataFrame):
+        raise PrepareError(f"{path}: not an AnnData file (obs/var are not data frames)")
+    obsm: dict[str, Any] = {}
+    if "obsm" in root:
+        for key in root["obsm"]:
+            obsm[key] = ad.io.read_elem(root["obsm"][key])
+    connectivities = None
+    if "obsp" in root and "connectivities" in root["obsp"]:
+        connectivities = ad.io.read_elem(root["obsp"]["connectivities"])
+    matrix: MatrixBlocks | None = None
+    if "X" in root:
+        node = root["X"]
+        encoding = str(node.attrs.get("encoding-type", ""))
+        if encoding in ("csr_matrix", "csc_matrix"):
+            dataset = ad.io.sparse_dataset(node)
+            shape = (int(dataset.shape[0]), int(dataset.shape[1]))
+            matrix = _ArrayBlocks(dataset, "csr" if encoding == "csr_matrix" else "csc", shape)
+        elif hasattr(node, "shape") and len(node.shape) == 2:
+            matrix = _ArrayBlocks(node, "dense", (int(node.shape[0]), int(node.shape[1])))
+        else:
+            raise PrepareError(f"{path}: X has an unsupported encoding {encoding!r}")
+    stat = path.stat()
+    return AnnDataSource(
+        n_cells=len(obs),
+        n_genes=len(var),
+        obs=obs,
+        var=var,
+        obsm=obsm,
+        connectivities=connectivities,
+        matrix=matrix,
+        stem=path.name.removesuffix(".zip").removesuffix(".zarr").removesuffix(".h5ad"),
+        modified=datetime.fromtimestamp(int(stat.st_mtime), UTC),
+    )
+
+
+@contextlib.contextmanager
+def _open_store(path: Path) -> Iterator[Any]:
+    if not path.exists():
+        raise PrepareError(f"{path}: no such file or folder")
+    name = path.name.lower()
+    if path.is_dir() or name.endswith(".zarr") or name.endswith(".zarr.zip"):
+        import zarr
+
+        if name.endswith(".zip"):
+            store = zarr.storage.ZipStore(path, mode="r")
+            try:
+                yield zarr.open_group(store, mode="r")
+            finally:
+                store.close()
+        else:
+            yield zarr.open_group(path, mode="r")
+        return
+    import h5py
+
+    if not os.access(path, os.R_OK):
+        raise PrepareError(f"{path}: not readable")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as error:
+        raise PrepareError(f"{path}: not an HDF5 AnnData file or truncated ({error})") from None
+    with handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def open_source(source: ad.AnnData | str | os.PathLike[str]) -> Iterator[AnnDataSource]:
+    """Yield the readable parts of ``source``; the file stays open while the block runs."""
+    if isinstance(source, ad.AnnData):
+        yield check_shapes(_from_memory(source))
+        return
+    path = Path(source)
+    with _open_store(path) as root:
+        try:
+            opened = _read_group(root, path)
+        except PrepareError:
+            raise
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as error:
+            raise PrepareError(f"{path}: cannot read AnnData ({_one_line(error)})") from None
+        yield check_shapes(opened)
+
+
+def check_shapes(source: AnnDataSource) -> AnnDataSource:
+    """Refuse an AnnData whose parts disagree on the number of cells or genes."""
+    n, g = source.n_cells, source.n_genes
+    if source.matrix is not None and source.matrix.shape != (n, g):
+        raise PrepareError(
+            f"X has shape {source.matrix.shape} but obs has {n} rows and var has {g} rows"
+        )
+    for key, value in source.obsm.items():
+        rows = getattr(value, "shape", (None,))[0]
+        if rows != n:
+            raise PrepareError(f"obsm[{key!r}] has {rows} rows but there are {n} cells")
+    conn = source.connectivities
+    if conn is not None and tuple(conn.shape) != (n, n):
+        raise PrepareError(f"obsp['connectivities'] has shape {conn.shape}, expected ({n}, {n})")
+    return source
+
+
+def default_created_at(source: AnnDataSource) -> str:
+    """The input file's mtime (deterministic re-exports), or now for an in-memory AnnData."""
+    when = source.modified or datetime.now(UTC).replace(microsecond=0)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
