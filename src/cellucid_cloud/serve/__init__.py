@@ -1,0 +1,93 @@
+"""``cellucid-cloud serve``: a local HTTP server for export folders, shaped like the CDN.
+
+See ``docs/serve.md`` for the URL layout and the HTTP behaviour.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import logging
+from pathlib import Path
+
+import uvicorn
+
+from cellucid_cloud.serve.app import DEFAULT_ALLOWED_HOSTS, ServeApp
+from cellucid_cloud.serve.catalog import Catalog, Mount
+from cellucid_cloud.serve.sources import (
+    ExportFolderError,
+    ExportSource,
+    FileChangedError,
+    FileInfo,
+    FolderExport,
+)
+
+__all__ = [
+    "Catalog",
+    "ExportFolderError",
+    "ExportSource",
+    "FileChangedError",
+    "FileInfo",
+    "FolderExport",
+    "Mount",
+    "ServeApp",
+    "create_app",
+    "run_server",
+]
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    root: Path | Catalog,
+    *,
+    allowed_hosts: list[str] | None = None,
+    allow_ip_hosts: bool = False,
+) -> ServeApp:
+    """The ASGI app for an export folder, a root of export folders, or a prebuilt catalog.
+
+    ``allowed_hosts`` replaces the default ``Host`` allow-list (loopback names, any port);
+    ``allow_ip_hosts`` also admits any IP-literal ``Host`` (for servers bound to all interfaces).
+    Raises :class:`ExportFolderError` when ``root`` holds no export.
+    """
+    catalog = root if isinstance(root, Catalog) else Catalog.from_path(root)
+    return ServeApp(catalog, allowed_hosts=allowed_hosts, allow_ip_hosts=allow_ip_hosts)
+
+
+def _is_wildcard(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return False
+
+
+def run_server(root: Path | Catalog, host: str = "127.0.0.1", port: int = 8765) -> None:
+    """Serve until interrupted. Loopback by default; binding elsewhere is an explicit choice.
+
+    The bind host joins the ``Host`` allow-list; a wildcard bind (``0.0.0.0``/``::``) also
+    admits IP-literal hosts, so the server is reachable by address but not via a rebinding name.
+    """
+    bracketed = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    app = create_app(
+        root,
+        allowed_hosts=[*DEFAULT_ALLOWED_HOSTS, bracketed],
+        allow_ip_hosts=_is_wildcard(host),
+    )
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["loggers"]["cellucid_cloud"] = {"handlers": ["default"], "level": "INFO"}
+    config = uvicorn.Config(app, host=host, port=port, log_config=log_config, lifespan="on")
+    server = uvicorn.Server(config)
+    # uvicorn configures logging when the Config is created, so our lines go through its handler.
+    url_host = "127.0.0.1" if _is_wildcard(host) else bracketed
+    for mount in app.catalog.mounts:
+        log.info(
+            "dataset %r (%s cells, %s genes) at http://%s:%d%s",
+            mount.source.dataset_id,
+            mount.source.n_cells,
+            mount.source.n_genes,
+            url_host,
+            port,
+            mount.url_path,
+        )
+    log.info("serving on http://%s:%d/ (catalog: /datasets.json)", url_host, port)
+    server.run()

@@ -1,0 +1,247 @@
+"""The ASGI application serving a :class:`Catalog` the way a CDN serves an export (DESIGN §3).
+
+Routes (GET and HEAD; OPTIONS answers CORS preflights; anything else is 405):
+
+* ``/`` — an HTML index of the datasets; ``/datasets.json`` — the Cellucid catalog;
+* ``/_cellucid/health``, ``/_cellucid/info``, ``/_cellucid/datasets`` — as the Cellucid server;
+* the files a dataset declares, and nothing else (404 even if the file exists on disk).
+
+Export files are immutable, so they carry a strong ETag and ``immutable`` caching; catalog
+documents are ``no-cache``. ``.gz`` payloads go out as raw bytes without ``Content-Encoding``:
+the viewer gunzips them itself.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from importlib.metadata import PackageNotFoundError, version
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from cellucid_cloud.serve.catalog import Catalog
+from cellucid_cloud.serve.http import (
+    UNSATISFIABLE,
+    etag_matches,
+    host_allowed,
+    host_name,
+    parse_range,
+    split_request_path,
+)
+from cellucid_cloud.serve.sources import IDENTITY_NAME, ExportSource, FileChangedError
+
+__all__ = ["DEFAULT_ALLOWED_HOSTS", "ServeApp"]
+
+DEFAULT_ALLOWED_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+IMMUTABLE = "public, max-age=31536000, immutable"
+NO_CACHE = "no-cache"
+ALLOWED_METHODS = "GET, HEAD, OPTIONS"
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": ALLOWED_METHODS,
+    "Access-Control-Expose-Headers": "Content-Length, Content-Range, ETag, Accept-Ranges",
+    "X-Content-Type-Options": "nosniff",
+}
+PREFLIGHT = {
+    "Access-Control-Allow-Headers": "Range, If-None-Match, If-Range, Content-Type",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+def _package_version() -> str:
+    try:
+        return version("cellucid-cloud")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+def _json(status: int, body: object, cache: str = NO_CACHE, **headers: str) -> Response:
+    return Response(
+        json.dumps(body, ensure_ascii=False).encode(),
+        status_code=status,
+        media_type="application/json",
+        headers={**CORS, "Cache-Control": cache, **headers},
+    )
+
+
+def _error(status: int, message: str, **headers: str) -> Response:
+    return _json(status, {"error": message}, **headers)
+
+
+def _content_type(path: str) -> str:
+    return "application/json" if path.endswith(".json") else "application/octet-stream"
+
+
+class ServeApp:
+    """ASGI callable; one instance per server. Framework routing is deliberately not used, so
+    that path checks run on the raw request target before any decoding or normalisation."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        allowed_hosts: list[str] | None = None,
+        allow_ip_hosts: bool = False,
+    ) -> None:
+        self.catalog = catalog
+        self.allowed_hosts = frozenset(
+            host_name(h)
+            for h in (allowed_hosts if allowed_hosts is not None else DEFAULT_ALLOWED_HOSTS)
+        )
+        self.allow_ip_hosts = allow_ip_hosts
+        self.version = _package_version()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        response = await self._handle(Request(scope, receive), scope)
+        await response(scope, receive, send)
+
+    async def _handle(self, request: Request, scope: Scope) -> Response:
+        host = request.headers.get("host")
+        if not host_allowed(host, self.allowed_hosts, ip_literals=self.allow_ip_hosts):
+            return _error(
+                421,
+                f"Host {host!r} is not served here (DNS-rebinding protection); "
+                "use http://127.0.0.1 or localhost",
+            )
+        method = request.method
+        if method == "OPTIONS":
+            return Response(status_code=204, headers={**CORS, **PREFLIGHT})
+        if method not in ("GET", "HEAD"):
+            return _error(405, f"method {method} not allowed", Allow=ALLOWED_METHODS)
+
+        raw: bytes = scope.get("raw_path") or scope["path"].encode()
+        try:
+            segments = split_request_path(raw.decode("ascii"))
+        except UnicodeDecodeError:
+            segments = None
+        if segments is None:
+            return _error(400, "invalid path")
+
+        response = self._route(segments, scope)
+        if response is None:
+            resolved = self.catalog.resolve(segments)
+            if resolved is None:
+                return _error(404, "not found")
+            response = await self._file(request, *resolved)
+        if method == "HEAD":  # headers (Content-Length included) as for GET, no body
+            response.body = b""
+        return response
+
+    def _route(self, segments: list[str], scope: Scope) -> Response | None:
+        match segments:
+            case []:
+                return Response(
+                    self._index_html(),
+                    media_type="text/html",
+                    headers={**CORS, "Cache-Control": NO_CACHE},
+                )
+            case ["datasets.json"]:
+                return _json(200, self.catalog.datasets_json())
+            case ["_cellucid", "health"]:
+                return _json(200, {"status": "ok", "type": "exported", "version": self.version})
+            case ["_cellucid", "info"]:
+                host, port = scope.get("server") or ("", None)
+                return _json(
+                    200,
+                    {"version": self.version, "host": host, "port": port, "mode": "standalone"},
+                )
+            case ["_cellucid", "datasets"]:
+                datasets = [
+                    {"id": m.source.dataset_id, "path": m.url_path, "name": m.source.name}
+                    for m in self.catalog.mounts
+                ]
+                return _json(200, {"datasets": datasets})
+            case ["_cellucid", *_]:
+                return _error(404, "not found")
+        return None
+
+    async def _file(self, request: Request, source: ExportSource, path: str) -> Response:
+        try:
+            info = await run_in_threadpool(source.stat, path)
+        except FileNotFoundError:
+            return _error(404, "not found")
+        except FileChangedError as exc:
+            return _error(409, f"export file changed since the server started: {exc}")
+        headers: dict[str, str] = {
+            **CORS,
+            "Content-Type": _content_type(path),
+            "ETag": info.etag,
+            "Cache-Control": IMMUTABLE,
+            "Accept-Ranges": "bytes",
+        }
+        inm = request.headers.get("if-none-match")
+        if inm is not None and etag_matches(inm, info.etag, weak=True):
+            del headers["Content-Type"]
+            return Response(status_code=304, headers=headers)
+
+        wanted = parse_range(request.headers.get("range"), info.size)
+        if_range = request.headers.get("if-range")
+        if if_range is not None and not etag_matches(if_range, info.etag, weak=False):
+            wanted = None  # the client's partial copy is stale (or dated): send it all
+        if wanted == UNSATISFIABLE:
+            return _error(416, "range not satisfiable", **{"Content-Range": f"bytes */{info.size}"})
+        status, (start, stop) = (200, (0, info.size)) if wanted is None else (206, wanted)
+        if status == 206:
+            headers["Content-Range"] = f"bytes {start}-{stop - 1}/{info.size}"
+        headers["Content-Length"] = str(stop - start)
+        if request.method == "HEAD":
+            return Response(status_code=status, headers=headers)
+        try:
+            chunks = await run_in_threadpool(source.read, path, start, stop)
+        except FileNotFoundError:
+            return _error(404, "not found")
+        except FileChangedError as exc:
+            return _error(409, f"export file changed since the server started: {exc}")
+        return StreamingResponse(chunks, status_code=status, headers=headers)
+
+    def _index_html(self) -> str:
+        esc = html.escape
+        rows = "\n".join(_index_row(m.url_path, m.source) for m in self.catalog.mounts)
+        return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>cellucid-cloud exports</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem}}
+td,th{{padding:.3rem .8rem;text-align:left}}</style>
+</head><body>
+<h1>cellucid-cloud exports</h1>
+<p>Catalog: <a href="/datasets.json">datasets.json</a> &middot; server {esc(self.version)}.
+Open in the Cellucid web app with <code>?exportsBaseUrl=</code> this server's URL.</p>
+<table><thead><tr><th>Name</th><th>Id</th><th>Cells</th><th>Genes</th><th>Files</th></tr></thead>
+<tbody>
+{rows}
+</tbody></table></body></html>
+"""
+
+
+def _index_row(url_path: str, source: ExportSource) -> str:
+    esc = html.escape
+    links = {
+        "identity": url_path + IDENTITY_NAME,
+        "obs": url_path + "obs_manifest.json",
+        "var": url_path + "var_manifest.json",
+    }
+    declared = source.declared_paths()
+    cells: list[object] = [
+        esc(source.name),
+        f"<code>{esc(source.dataset_id)}</code>",
+        source.n_cells,
+        source.n_genes,
+        " ".join(
+            f'<a href="{esc(href, quote=True)}">{label}</a>'
+            for label, href in links.items()
+            if href.removeprefix(url_path) in declared
+        ),
+    ]
+    return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"

@@ -1,0 +1,129 @@
+"""Pure HTTP helpers: byte ranges, entity-tag matching, request-path and Host validation.
+
+Kept free of any framework so every rule can be unit-tested on plain strings.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from typing import Literal
+from urllib.parse import unquote
+
+__all__ = [
+    "UNSATISFIABLE",
+    "etag_matches",
+    "host_allowed",
+    "host_name",
+    "parse_range",
+    "split_request_path",
+]
+
+UNSATISFIABLE: Literal["unsatisfiable"] = "unsatisfiable"
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+# Percent-encodings that could smuggle a separator, a dot segment, a NUL or a second decoding
+# round (%25) past the segment check below; plus ASCII control characters.
+_FORBIDDEN_ENCODED = re.compile(r"%(2e|2f|5c|00|25)", re.IGNORECASE)
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | Literal["unsatisfiable"] | None:
+    """The single byte range ``[start, stop)`` asked for, ``UNSATISFIABLE``, or None (whole file).
+
+    Supports ``bytes=a-b``, ``bytes=a-`` and ``bytes=-n``. A malformed header or a multi-range
+    request yields None: RFC 9110 lets a server ignore Range, and a whole 200 response is
+    simpler and safer than multipart/byteranges, which the Cellucid viewer never asks for.
+    """
+    if header is None:
+        return None
+    match = _RANGE.fullmatch(header.strip())
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first:
+        if not last:
+            return None
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            return UNSATISFIABLE
+        return max(0, size - suffix), size
+    start = int(first)
+    if last and int(last) < start:
+        return None
+    if start >= size:
+        return UNSATISFIABLE
+    stop = size if not last else min(int(last) + 1, size)
+    return start, stop
+
+
+def etag_matches(header: str, etag: str, *, weak: bool) -> bool:
+    """Whether an ``If-None-Match``/``If-Range`` style header names ``etag``.
+
+    ``weak`` comparison (If-None-Match) ignores a ``W/`` prefix; strong comparison (If-Range)
+    never matches a weak tag.
+    """
+    for raw in header.split(","):
+        tag = raw.strip()
+        if tag == "*":
+            return True
+        if tag.startswith("W/"):
+            if not weak:
+                continue
+            tag = tag[2:]
+        if tag == etag:
+            return True
+    return False
+
+
+def split_request_path(raw_path: str) -> list[str] | None:
+    """Decoded path segments of a request target, or None when it must be refused.
+
+    Works on the *raw* path as received, so encoded dots, slashes and backslashes, NUL and
+    double encoding (``%252e``) are refused before decoding, and dot, empty (except a trailing
+    one) or control-character segments after it. ``/`` gives ``[]``.
+    """
+    if not raw_path.startswith("/") or _FORBIDDEN_ENCODED.search(raw_path) or "\\" in raw_path:
+        return None
+    if raw_path == "/":
+        return []
+    try:
+        decoded = unquote(raw_path[1:], errors="strict")
+    except UnicodeDecodeError:
+        return None
+    segments = decoded.split("/")
+    for i, seg in enumerate(segments):
+        if seg == "" and i == len(segments) - 1:
+            continue  # a trailing slash: a directory URL, which then simply is not a file
+        if seg in ("", ".", "..") or "\\" in seg or any(ord(c) < 0x20 or c == "\x7f" for c in seg):
+            return None
+    return segments
+
+
+def host_name(host_header: str) -> str:
+    """The host part of a ``Host`` header, lower-cased, port removed (``[::1]`` kept bracketed)."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        end = host.find("]")
+        return host[: end + 1] if end != -1 else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def host_allowed(host_header: str | None, allowed: Iterable[str], *, ip_literals: bool) -> bool:
+    """DNS-rebinding defence: only known names reach the server.
+
+    A rebinding attack always arrives with the attacker's *name* in ``Host``, so a bare IP literal
+    is safe to accept when the server is bound to all interfaces (``ip_literals``) and the user
+    browses to it by address.
+    """
+    if not host_header:
+        return False
+    host = host_name(host_header)
+    if host in allowed:
+        return True
+    if not ip_literals:
+        return False
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
