@@ -6,9 +6,9 @@ import pytest
 
 from cellucid_cloud.serve.http import (
     UNSATISFIABLE,
-    etag_matches,
     host_allowed,
     host_name,
+    if_none_match,
     parse_range,
     split_request_path,
 )
@@ -42,17 +42,15 @@ def test_parse_range(header: str | None, size: int, expected: object) -> None:
     assert parse_range(header, size) == expected
 
 
-def test_etag_matches() -> None:
+def test_if_none_match() -> None:
     tag = '"abc"'
-    assert etag_matches('"abc"', tag, weak=True)
-    assert etag_matches("*", tag, weak=True)
-    assert etag_matches('"x", "abc"', tag, weak=True)
-    assert etag_matches('W/"abc"', tag, weak=True)
-    assert not etag_matches('W/"abc"', tag, weak=False)
-    assert etag_matches('"abc"', tag, weak=False)
-    assert not etag_matches('"abcd"', tag, weak=True)
-    assert not etag_matches("abc", tag, weak=True)
-    assert not etag_matches("", tag, weak=True)
+    assert if_none_match('"abc"', tag)
+    assert if_none_match("*", tag)
+    assert if_none_match('"x", "abc"', tag)
+    assert if_none_match('W/"abc"', tag)
+    assert not if_none_match('"abcd"', tag)
+    assert not if_none_match("abc", tag)
+    assert not if_none_match("", tag)
 
 
 @pytest.mark.parametrize(

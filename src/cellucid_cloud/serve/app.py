@@ -25,9 +25,9 @@ from starlette.types import Receive, Scope, Send
 from cellucid_cloud.serve.catalog import Catalog
 from cellucid_cloud.serve.http import (
     UNSATISFIABLE,
-    etag_matches,
     host_allowed,
     host_name,
+    if_none_match,
     parse_range,
     split_request_path,
 )
@@ -183,14 +183,14 @@ class ServeApp:
             "Accept-Ranges": "bytes",
         }
         inm = request.headers.get("if-none-match")
-        if inm is not None and etag_matches(inm, info.etag, weak=True):
+        if inm is not None and if_none_match(inm, info.etag):
             del headers["Content-Type"]
             return Response(status_code=304, headers=headers)
 
         wanted = parse_range(request.headers.get("range"), info.size)
         if_range = request.headers.get("if-range")
-        if if_range is not None and not etag_matches(if_range, info.etag, weak=False):
-            wanted = None  # the client's partial copy is stale (or dated): send it all
+        if if_range is not None and if_range.strip() != info.etag:
+            wanted = None  # stale partial copy, weak tag or a date (we send none): send it all
         if wanted == UNSATISFIABLE:
             return _error(416, "range not satisfiable", **{"Content-Range": f"bytes */{info.size}"})
         status, (start, stop) = (200, (0, info.size)) if wanted is None else (206, wanted)

@@ -13,9 +13,9 @@ from urllib.parse import unquote
 
 __all__ = [
     "UNSATISFIABLE",
-    "etag_matches",
     "host_allowed",
     "host_name",
+    "if_none_match",
     "parse_range",
     "split_request_path",
 ]
@@ -56,21 +56,14 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | Literal["uns
     return start, stop
 
 
-def etag_matches(header: str, etag: str, *, weak: bool) -> bool:
-    """Whether an ``If-None-Match``/``If-Range`` style header names ``etag``.
+def if_none_match(header: str, etag: str) -> bool:
+    """Whether an ``If-None-Match`` header (``*`` or a list of tags) names ``etag``.
 
-    ``weak`` comparison (If-None-Match) ignores a ``W/`` prefix; strong comparison (If-Range)
-    never matches a weak tag.
+    RFC 9110 uses the weak comparison here, so a ``W/`` prefix is ignored.
     """
     for raw in header.split(","):
         tag = raw.strip()
-        if tag == "*":
-            return True
-        if tag.startswith("W/"):
-            if not weak:
-                continue
-            tag = tag[2:]
-        if tag == etag:
+        if tag == "*" or tag.removeprefix("W/") == etag:
             return True
     return False
 
