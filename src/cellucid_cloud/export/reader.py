@@ -1,0 +1,128 @@
+"""Decoding an export folder back into arrays, exactly as the viewer does.
+
+Used by the test suite to compare every payload with the AnnData it came from, and by anyone
+who wants the numbers back out of an export (e.g. a notebook reading a hosted dataset).
+"""
+
+import gzip
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .layout import ExportManifests, read_manifests
+from .obs_fields import CODES_DTYPES
+from .quantize import Bits, dequantize
+
+_DTYPES = {"f32": "<f4", "u8": "<u1", "u16": "<u2", "u32": "<u4"}
+
+
+class ExportReader:
+    """Random access to the decoded payloads of one export folder."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.manifests: ExportManifests = read_manifests(self.folder)
+
+    def raw(self, relative: str) -> bytes:
+        """A payload's bytes, gunzipped when its name ends in .gz."""
+        data = (self.folder / relative).read_bytes()
+        return gzip.decompress(data) if relative.endswith(".gz") else data
+
+    def _array(self, relative: str, dtype: str) -> NDArray[Any]:
+        return np.frombuffer(self.raw(relative), dtype=dtype)
+
+    @property
+    def n_cells(self) -> int:
+        return self.manifests.identity.stats.n_cells
+
+    def embedding(self, embedding_id: str) -> NDArray[np.float32]:
+        item = self.manifests.identity.embeddings.items[embedding_id]
+        return self._array(item.file, "<f4").reshape(self.n_cells, item.dimension)
+
+    def vectors(self, field_id: str, embedding_id: str) -> NDArray[np.float32]:
+        fields = self.manifests.identity.vector_fields
+        assert fields is not None, "export has no vector fields"
+        dimension = self.manifests.identity.embeddings.items[embedding_id].dimension
+        path = fields.fields[field_id].files[embedding_id]
+        return self._array(path, "<f4").reshape(self.n_cells, dimension)
+
+    def _obs_entry(self, key: str, categorical: bool) -> list[Any]:
+        obs = self.manifests.obs
+        assert obs is not None, "export has no obs manifest"
+        entries = obs.categoricalFields if categorical else obs.continuousFields
+        for entry in entries:
+            if entry[1] == key:
+                return entry
+        raise KeyError(key)
+
+    def continuous(self, key: str) -> NDArray[np.float32]:
+        """A continuous obs field as float32, missing values as NaN."""
+        obs = self.manifests.obs
+        assert obs is not None and obs.obsSchemas.continuous is not None
+        schema = obs.obsSchemas.continuous
+        entry = self._obs_entry(key, categorical=False)
+        values = self._array(schema.pathPattern.replace("{index}", str(entry[0])), _DTYPES[schema.ext])
+        if not schema.quantized:
+            return values
+        bits: Bits = 8 if schema.ext == "u8" else 16
+        return dequantize(values, float(entry[2]), float(entry[3]), bits)
+
+    def categorical(self, key: str) -> tuple[list[Any], NDArray[np.int64]]:
+        """Categories and per-cell codes, missing as -1."""
+        obs = self.manifests.obs
+        assert obs is not None and obs.obsSchemas.categorical is not None
+        entry = self._obs_entry(key, categorical=True)
+        dtype = CODES_DTYPES[entry[3]]
+        ext = {"uint8": "u8", "uint16": "u16", "uint32": "u32"}[entry[3]]
+        path = obs.obsSchemas.categorical.codesPathPattern.replace("{index}", str(entry[0]))
+        codes = self._array(path.replace("{ext}", ext), dtype.str).astype(np.int64)
+        codes[codes == entry[4]] = -1
+        return list(entry[2]), codes
+
+    def centroids(self, key: str) -> dict[str, list[dict[str, Any]]]:
+        return dict(self._obs_entry(key, categorical=True)[5])
+
+    def outliers(self, key: str) -> NDArray[np.float32]:
+        obs = self.manifests.obs
+        assert obs is not None and obs.obsSchemas.categorical is not None
+        schema = obs.obsSchemas.categorical
+        entry = self._obs_entry(key, categorical=True)
+        values = self._array(
+            schema.outlierPathPattern.replace("{index}", str(entry[0])), _DTYPES[schema.outlierExt]
+        )
+        if not schema.outlierQuantized:
+            return values
+        bits: Bits = 8 if schema.outlierExt == "u8" else 16
+        return dequantize(values, float(entry[6]), float(entry[7]), bits)
+
+    @property
+    def gene_names(self) -> list[str]:
+        var = self.manifests.var
+        return [] if var is None else [str(f[1]) for f in var.fields]
+
+    def gene(self, name_or_index: str | int) -> NDArray[np.float32]:
+        """One gene's values for every cell (dequantised when the export is quantised)."""
+        var = self.manifests.var
+        assert var is not None, "export has no genes"
+        index = (
+            name_or_index if isinstance(name_or_index, int) else self.gene_names.index(name_or_index)
+        )
+        entry = var.fields[index]
+        schema = var.varSchema
+        values = self._array(schema.pathPattern.replace("{index}", str(entry[0])), _DTYPES[schema.ext])
+        if not schema.quantized:
+            return values
+        bits: Bits = 8 if schema.ext == "u8" else 16
+        return dequantize(values, float(entry[2]), float(entry[3]), bits)
+
+    def edges(self) -> tuple[NDArray[np.integer], NDArray[np.integer], NDArray[np.float64]]:
+        manifest = self.manifests.connectivity
+        assert manifest is not None, "export has no connectivity"
+        dtype = "<u2" if manifest.index_bytes == 2 else "<u4"
+        return (
+            self._array(manifest.sourcesPath, dtype),
+            self._array(manifest.destinationsPath, dtype),
+            self._array(manifest.weightsPath, "<f8"),
+        )
