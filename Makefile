@@ -1,0 +1,43 @@
+# Developer entry points. `make test` must work from a fresh clone with only python3.12 (pyenv,
+# selected by .python-version in this directory) on the machine.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+PYTHON ?= python3.12
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test lint demo bench bench-prepare bench-deflate
+
+venv: $(STAMP)
+
+# The stamp depends on pyproject.toml, so dependencies are reinstalled only when they change.
+$(STAMP): pyproject.toml
+	@if ! $(PY) -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then \
+		rm -rf $(VENV); \
+		$(PYTHON) -m venv $(VENV); \
+	fi
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+lint: venv
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy
+
+test: venv
+	$(MAKE) lint
+	$(VENV)/bin/pytest -q
+
+demo: venv
+	$(PY) -m cellucid_cloud.demo
+
+bench: bench-prepare bench-deflate
+
+bench-prepare: venv
+	$(PY) benchmarks/prepare_bench.py
+
+bench-deflate: venv
+	$(PY) benchmarks/deflate_bench.py

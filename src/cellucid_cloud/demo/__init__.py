@@ -1,0 +1,1 @@
+"""Demo data and the one-command demo (`python -m cellucid_cloud.demo`)."""
