@@ -62,7 +62,8 @@ def _sorted_by_category(
 ) -> tuple[NDArray[np.intp], NDArray[np.int64]]:
     """Cells with a category, ordered by (category, distance), and each category's first slot."""
     valid = np.nonzero(groups.codes >= 0)[0]
-    order = valid[np.lexsort((distances[valid], groups.codes[valid]))]
+    by_distance = valid[np.argsort(distances[valid], kind="stable")]
+    order = by_distance[np.argsort(groups.codes[by_distance], kind="stable")]
     starts = np.concatenate(([0], np.cumsum(groups.counts)[:-1])).astype(np.int64)
     return order, starts
 

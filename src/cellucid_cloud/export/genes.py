@@ -7,12 +7,13 @@ compressed, blocks in parallel. CSC or in-memory matrices skip the spill and are
 columns at a time. Peak memory is a few blocks and chunks, whatever the size of X.
 """
 
+import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,6 @@ from .source import MatrixBlocks
 
 Progress = Callable[[str, int, int], None]
 """Called with (stage, units just done, units in the stage)."""
-_HEADER: Final = np.dtype([("start", "<u8"), ("entries", "<u8")])
 
 
 @dataclass(frozen=True)
@@ -65,12 +65,37 @@ def gene_names(var: pd.DataFrame, column: str | None, warnings: list[str]) -> Ge
     return GeneNames(unique, column, filled, renamed)
 
 
-@dataclass(frozen=True)
+@dataclass
 class GeneBounds:
-    """Per-gene value range of the exported float32 values (for the var manifest)."""
+    """Per-gene range and stored-entry count of the exported float32 values."""
 
     minimum: NDArray[np.float64]
     maximum: NDArray[np.float64]
+    stored: NDArray[np.int64]
+
+    @classmethod
+    def empty(cls, n_genes: int) -> "GeneBounds":
+        return cls(np.full(n_genes, np.inf), np.full(n_genes, -np.inf), np.zeros(n_genes, np.int64))
+
+    def add(self, columns: sparse.csc_matrix, first_gene: int = 0) -> None:
+        """Fold in the stored values of ``columns`` (genes first_gene onwards)."""
+        counts = np.diff(columns.indptr)
+        present = np.nonzero(counts)[0]
+        genes = present + first_gene
+        self.stored[first_gene : first_gene + counts.size] += counts
+        if present.size:
+            starts = columns.indptr[:-1][present]
+            data = columns.data
+            self.minimum[genes] = np.minimum(self.minimum[genes], np.minimum.reduceat(data, starts))
+            self.maximum[genes] = np.maximum(self.maximum[genes], np.maximum.reduceat(data, starts))
+
+    def finish(self, n_cells: int) -> None:
+        """Count the implicit zeros of genes that do not store a value for every cell."""
+        sparse_genes = self.stored < n_cells
+        self.minimum[sparse_genes] = np.minimum(self.minimum[sparse_genes], 0.0)
+        self.maximum[sparse_genes] = np.maximum(self.maximum[sparse_genes], 0.0)
+        self.minimum[~np.isfinite(self.minimum)] = 0.0
+        self.maximum[~np.isfinite(self.maximum)] = 0.0
 
 
 @dataclass(frozen=True)
@@ -82,12 +107,12 @@ class _Entries:
     values: NDArray[np.float32]
 
 
-def _check_chunk(chunk: sparse.csr_matrix | sparse.csc_matrix, what: str) -> None:
+def _check_chunk(chunk: Any, what: str) -> None:
     """Refuse structurally broken sparse data before scipy trusts it."""
     indptr, indices = chunk.indptr, chunk.indices
     if indptr.size and (np.any(np.diff(indptr) < 0) or indptr[-1] > indices.size):
         raise PrepareError(f"X is corrupt: its indptr decreases or overruns the data ({what})")
-    limit = chunk.shape[0] if isinstance(chunk, sparse.csc_matrix) else chunk.shape[1]
+    limit = chunk.shape[0] if chunk.format == "csc" else chunk.shape[1]
     if indices.size and (indices.min() < 0 or indices.max() >= limit):
         raise PrepareError(f"X is corrupt: an index is outside the matrix ({what})")
 
@@ -96,49 +121,65 @@ def _as_csc(block: Any, what: str) -> sparse.csc_matrix:
     if sparse.issparse(block):
         matrix = block if block.format in ("csr", "csc") else block.tocsr()
         _check_chunk(matrix, what)
-        return sparse.csc_matrix(matrix)
-    return sparse.csc_matrix(np.asarray(block))
+        result = sparse.csc_matrix(matrix, dtype=np.float32)
+    else:
+        result = sparse.csc_matrix(np.asarray(block, dtype=np.float32))
+    if not np.isfinite(result.data).all():
+        raise PrepareError(f"X has NaN or infinite values ({what})")
+    return result
+
+
+@dataclass(frozen=True)
+class _Record:
+    first_row: int
+    nnz: int
+    offset: int
 
 
 class _Spill:
-    """Row chunks of X appended per block of genes, so each block can be read back whole."""
+    """Row chunks of X, each stored once as CSC, from which any block of genes can be read back.
 
-    def __init__(self, folder: Path, n_genes: int, width: int) -> None:
-        self.folder = folder
+    One file holds every chunk (indptr, then values, then cell indices), so the number of files
+    does not grow with genes x chunks; a block is read back with a few positioned reads per chunk.
+    """
+
+    def __init__(self, path: Path, n_genes: int) -> None:
+        self.path = path
         self.n_genes = n_genes
-        self.width = width
-
-    def path(self, block: int) -> Path:
-        return self.folder / f"{block}.spill"
+        self.records: list[_Record] = []
+        self._handle = path.open("wb")
+        self._offset = 0
 
     def add(self, first_row: int, chunk: sparse.csc_matrix) -> None:
-        indptr = chunk.indptr
-        for block, start in enumerate(range(0, self.n_genes, self.width)):
-            stop = min(start + self.width, self.n_genes)
-            lo, hi = int(indptr[start]), int(indptr[stop])
-            counts = np.diff(indptr[start : stop + 1]).astype("<u4")
-            header = np.array([(first_row, hi - lo)], dtype=_HEADER)
-            with self.path(block).open("ab") as handle:
-                handle.write(header.tobytes())
-                handle.write(counts.tobytes())
-                handle.write(chunk.data[lo:hi].astype("<f4", copy=False).tobytes())
-                handle.write(chunk.indices[lo:hi].astype("<u4", copy=False).tobytes())
+        nnz = int(chunk.indptr[-1])
+        self.records.append(_Record(first_row, nnz, self._offset))
+        for array in (
+            chunk.indptr.astype("<i8", copy=False),
+            chunk.data[:nnz].astype("<f4", copy=False),
+            chunk.indices[:nnz].astype("<u4", copy=False),
+        ):
+            self._handle.write(array.tobytes())
+        self._offset += 8 * (self.n_genes + 1) + 8 * nnz
 
-    def read(self, block: int, width: int) -> _Entries:
-        raw = self.path(block).read_bytes() if self.path(block).exists() else b""
+    def close(self) -> None:
+        self._handle.close()
+
+    def read(self, start: int, stop: int) -> _Entries:
         genes, cells, values = [], [], []
-        offset = 0
-        while offset < len(raw):
-            header = np.frombuffer(raw, _HEADER, 1, offset)[0]
-            offset += _HEADER.itemsize
-            counts = np.frombuffer(raw, "<u4", width, offset)
-            offset += 4 * width
-            n = int(header["entries"])
-            values.append(np.frombuffer(raw, "<f4", n, offset))
-            offset += 4 * n
-            cells.append(np.frombuffer(raw, "<u4", n, offset).astype(np.intp) + int(header["start"]))
-            offset += 4 * n
-            genes.append(np.repeat(np.arange(width, dtype=np.intp), counts))
+        with self.path.open("rb") as handle:
+            fd = handle.fileno()
+            for record in self.records:
+                pointers = np.frombuffer(
+                    os.pread(fd, 8 * (stop - start + 1), record.offset + 8 * start), "<i8"
+                )
+                lo, hi = int(pointers[0]), int(pointers[-1])
+                if hi == lo:
+                    continue
+                base = record.offset + 8 * (self.n_genes + 1)
+                values.append(np.frombuffer(os.pread(fd, 4 * (hi - lo), base + 4 * lo), "<f4"))
+                rows = os.pread(fd, 4 * (hi - lo), base + 4 * record.nnz + 4 * lo)
+                cells.append(np.frombuffer(rows, "<u4").astype(np.intp) + record.first_row)
+                genes.append(np.repeat(np.arange(stop - start, dtype=np.intp), np.diff(pointers)))
         if not values:
             empty = np.zeros(0, dtype=np.intp)
             return _Entries(empty, empty, np.zeros(0, dtype=np.float32))
@@ -148,7 +189,7 @@ class _Spill:
 def _entries_of(block: sparse.csc_matrix) -> _Entries:
     counts = np.diff(block.indptr)
     genes = np.repeat(np.arange(block.shape[1], dtype=np.intp), counts)
-    return _Entries(genes, block.indices.astype(np.intp), block.data.astype(np.float32))
+    return _Entries(genes, block.indices.astype(np.intp), block.data)
 
 
 class GeneWriter:
@@ -182,87 +223,82 @@ class GeneWriter:
 
     def write(self, matrix: MatrixBlocks, progress: Progress) -> GeneBounds:
         n_genes = len(self.names)
-        minimum = np.zeros(n_genes)
-        maximum = np.zeros(n_genes)
         self.folder.mkdir(parents=True, exist_ok=True)
-        starts = list(range(0, n_genes, self.width))
         if _in_memory(matrix) and matrix.layout == "csr":
             matrix = _ColumnsOfMemoryCsr(getattr(matrix, "array"))
+        starts = list(range(0, n_genes, self.width))
         if matrix.layout == "csc" or _in_memory(matrix):
-            blocks: Iterator[tuple[int, Callable[[], _Entries]]] = (
-                (start, self._column_reader(matrix, start)) for start in starts
-            )
-            self._encode_all(blocks, minimum, maximum, progress)
-        else:
-            with tempfile.TemporaryDirectory(prefix="cellucid-spill-") as scratch:
-                spill = _Spill(Path(scratch), n_genes, self.width)
-                self._spill_rows(matrix, spill, progress)
-                blocks = (
-                    (start, self._spill_reader(spill, i, start)) for i, start in enumerate(starts)
-                )
-                self._encode_all(blocks, minimum, maximum, progress)
-        return GeneBounds(minimum, maximum)
+            bounds = GeneBounds.empty(n_genes)
+            self._encode_all(starts, lambda start, stop: self._read_columns(matrix, start, stop, bounds), bounds, progress)
+            return bounds
+        with tempfile.TemporaryDirectory(prefix="cellucid-spill-") as scratch:
+            spill = _Spill(Path(scratch) / "x.spill", n_genes)
+            try:
+                bounds = self._spill_rows(matrix, spill, progress)
+            finally:
+                spill.close()
+            bounds.finish(self.n_cells)
+            self._encode_all(starts, spill.read, bounds, progress)
+        return bounds
 
-    def _column_reader(self, matrix: MatrixBlocks, start: int) -> Callable[[], _Entries]:
-        stop = min(start + self.width, len(self.names))
-        return lambda: _entries_of(_as_csc(matrix.columns(start, stop), f"genes {start}-{stop}"))
+    def _read_columns(
+        self, matrix: MatrixBlocks, start: int, stop: int, bounds: GeneBounds
+    ) -> _Entries:
+        block = _as_csc(matrix.columns(start, stop), f"genes {start}-{stop}")
+        block_bounds = GeneBounds.empty(stop - start)
+        block_bounds.add(block)
+        block_bounds.finish(self.n_cells)
+        bounds.minimum[start:stop] = block_bounds.minimum
+        bounds.maximum[start:stop] = block_bounds.maximum
+        bounds.stored[start:stop] = block_bounds.stored
+        return _entries_of(block)
 
-    def _spill_reader(self, spill: _Spill, block: int, start: int) -> Callable[[], _Entries]:
-        width = min(self.width, len(self.names) - start)
-        return lambda: spill.read(block, width)
-
-    def _spill_rows(self, matrix: MatrixBlocks, spill: _Spill, progress: Progress) -> None:
+    def _spill_rows(self, matrix: MatrixBlocks, spill: _Spill, progress: Progress) -> GeneBounds:
+        """Read X once in row chunks, converting chunks to CSC on all cores, spilling in order."""
+        bounds = GeneBounds.empty(len(self.names))
         rows_per_chunk = int(
             max(256, min(self.n_cells, self.memory_budget // (16 * max(1, len(self.names)))))
         )
-        for first in range(0, self.n_cells, rows_per_chunk):
+
+        def convert(first: int) -> tuple[int, int, sparse.csc_matrix]:
             last = min(first + rows_per_chunk, self.n_cells)
-            spill.add(first, _as_csc(matrix.rows(first, last), f"cells {first}-{last}"))
-            progress("reading X", last - first, self.n_cells)
+            return first, last, _as_csc(matrix.rows(first, last), f"cells {first}-{last}")
+
+        with ThreadPoolExecutor(self.workers) as pool:
+            for first, last, chunk in pool.map(convert, range(0, self.n_cells, rows_per_chunk)):
+                bounds.add(chunk)
+                spill.add(first, chunk)
+                progress("reading X", last - first, self.n_cells)
+        return bounds
 
     def _encode_all(
         self,
-        blocks: Iterator[tuple[int, Callable[[], _Entries]]],
-        minimum: NDArray[np.float64],
-        maximum: NDArray[np.float64],
+        starts: list[int],
+        read: Callable[[int, int], _Entries],
+        bounds: GeneBounds,
         progress: Progress,
     ) -> None:
-        def run(item: tuple[int, Callable[[], _Entries]]) -> int:
-            start, read = item
-            low, high = self._encode_block(start, read())
-            minimum[start : start + low.size] = low
-            maximum[start : start + high.size] = high
-            return int(low.size)
+        n_genes = len(self.names)
+
+        def run(start: int) -> int:
+            stop = min(start + self.width, n_genes)
+            entries = read(start, stop)
+            self._encode_block(start, stop, entries, bounds)
+            return stop - start
 
         with ThreadPoolExecutor(self.workers) as pool:
-            for done in pool.map(run, blocks):
-                progress("writing genes", done, len(self.names))
+            for done in pool.map(run, starts):
+                progress("writing genes", done, n_genes)
 
-    def _encode_block(
-        self, start: int, entries: _Entries
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        width = min(self.width, len(self.names) - start)
-        values = entries.values
-        if not np.isfinite(values).all():
-            bad = int(entries.genes[~np.isfinite(values)][0]) + start
-            raise PrepareError(f"X has NaN or infinite values for gene {self.names[bad]!r}")
-        stored = np.bincount(entries.genes, minlength=width)
-        low = np.full(width, np.inf)
-        high = np.full(width, -np.inf)
-        np.minimum.at(low, entries.genes, values)
-        np.maximum.at(high, entries.genes, values)
-        has_zero = stored < self.n_cells
-        low[has_zero] = np.minimum(low[has_zero], 0.0)
-        high[has_zero] = np.maximum(high[has_zero], 0.0)
-        if self.n_cells == 0:
-            low[:] = high[:] = 0.0
-        dense = self._dense_block(width, entries, low, high)
-        for offset in range(width):
+    def _encode_block(self, start: int, stop: int, entries: _Entries, bounds: GeneBounds) -> None:
+        dense = self._dense_block(
+            stop - start, entries, bounds.minimum[start:stop], bounds.maximum[start:stop]
+        )
+        for offset in range(stop - start):
             payload = dense[offset].tobytes()
             if self.compression:
                 payload = gzip_column(payload, self.compression)
             (self.folder / f"{start + offset}.values.{self.extension}").write_bytes(payload)
-        return low, high
 
     def _dense_block(
         self,
@@ -271,20 +307,19 @@ class GeneWriter:
         low: NDArray[np.float64],
         high: NDArray[np.float64],
     ) -> NDArray[Any]:
+        flat = entries.genes * self.n_cells + entries.cells
         if self.bits is None:
             dense32 = np.zeros((width, self.n_cells), dtype="<f4")
-            dense32[entries.genes, entries.cells] = entries.values
+            dense32.reshape(-1)[flat] = entries.values
             return dense32
         span = high - low
-        scale = np.divide(
-            MAX_CODE[self.bits], span, out=np.zeros_like(span), where=span > 0
-        )
+        scale = np.divide(MAX_CODE[self.bits], span, out=np.zeros_like(span), where=span > 0)
         zero_code = quantize_with_per_item_bounds(
             np.zeros(width, dtype=np.float32), low, scale, self.bits
         )
         dense = np.empty((width, self.n_cells), dtype=zero_code.dtype)
         dense[:] = zero_code[:, None]
-        dense[entries.genes, entries.cells] = quantize_with_per_item_bounds(
+        dense.reshape(-1)[flat] = quantize_with_per_item_bounds(
             entries.values, low[entries.genes], scale[entries.genes], self.bits
         )
         return dense

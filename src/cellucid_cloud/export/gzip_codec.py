@@ -18,7 +18,7 @@ _TRY_BOTH_BELOW: Final = 8 << 20
 
 
 def _gzip(data: bytes | memoryview, level: int, strategy: int) -> bytes:
-    compressor = zlib_ng.compressobj(level, zlib_ng.DEFLATED, _GZIP_WBITS, 8, strategy)
+    compressor = zlib_ng.compressobj(level, zlib_ng.DEFLATED, _GZIP_WBITS, 9, strategy)
     return compressor.compress(data) + compressor.flush()
 
 

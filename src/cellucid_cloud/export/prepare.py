@@ -58,7 +58,7 @@ from .centroids import CategoryGroups, centroids, outlier_quantiles
 from .obs_fields import CODES_EXT, CategoricalField, ContinuousField, ObsField, select_obs_fields
 from .quantize import Bits, finite_bounds, quantize
 from .settings import ExportSettings, dataset_id_from_name
-from .source import AnnDataSource, default_created_at, open_source
+from .source import AnnDataSource, MatrixBlocks, default_created_at, open_source
 from .staging import staged_folder
 
 Progress = Callable[[str, int, int], None]
@@ -315,6 +315,18 @@ def _write_edges(edges: Edges, n_cells: int, settings: ExportSettings, payloads:
     )
 
 
+def _write_genes(
+    writer: GeneWriter,
+    matrix: MatrixBlocks,
+    settings: ExportSettings,
+    names: GeneNames,
+    report: Progress,
+) -> VarManifest:
+    """Runs beside the obs work: both release the GIL for most of their time."""
+    bounds = writer.write(matrix, report)
+    return _var_manifest(settings, names, bounds, writer.n_cells, writer.extension)
+
+
 def _write_json(root: Path, name: str, data: bytes) -> None:
     (root / name).write_bytes(data)
 
@@ -357,26 +369,18 @@ def _prepare_open(
     default_dimension = max(e.dimension for e in embeddings)
     default = next(e for e in embeddings if e.id == defaults[f"{default_dimension}d"])
     vector_fields = select_vector_fields(src.obsm, n_cells, embeddings)
-    obs_fields = select_obs_fields(src.obs, settings.obs_keys, warnings)
-    latent_key, latent = _latent(src, settings, default)
     has_genes = src.matrix is not None and src.n_genes > 0
     names = gene_names(src.var, settings.gene_names_column, warnings) if has_genes else None
-    edges = edge_pairs(src.connectivities, n_cells) if src.connectivities is not None else None
     dataset_id = settings.dataset_id or dataset_id_from_name(src.stem)
     workers = settings.workers or max(1, len(os.sched_getaffinity(0)))
 
-    with staged_folder(out_dir, force=force) as stage, ThreadPoolExecutor(workers) as pool:
-        payloads = _Payloads(stage, settings.compression, pool)
-        embedding_files = {
-            e.id: payloads.add(f"embeddings/{e.index}_{e.dimension}d.bin", e.coordinates)
-            for e in embeddings
-        }
-        vector_info = _vector_fields_info(vector_fields, embeddings, payloads)
-        report("obs fields", 0, len(obs_fields))
-        continuous, categorical = _write_obs(obs_fields, settings, embeddings, latent, payloads)
-        report("obs fields", len(obs_fields), len(obs_fields))
-        connectivity = _write_edges(edges, n_cells, settings, payloads) if edges else None
-        var_manifest = None
+    with (
+        staged_folder(out_dir, force=force) as stage,
+        ThreadPoolExecutor(workers) as pool,
+        ThreadPoolExecutor(1) as gene_thread,
+    ):
+        # X is the long pole: start it first, check and encode the rest beside it.
+        genes: Future[VarManifest] | None = None
         if names is not None and src.matrix is not None:
             writer = GeneWriter(
                 stage / "var",
@@ -387,8 +391,23 @@ def _prepare_open(
                 workers,
                 settings.memory_budget_mb << 20,
             )
-            bounds = writer.write(src.matrix, report)
-            var_manifest = _var_manifest(settings, names, bounds, n_cells, writer.extension)
+            genes = gene_thread.submit(_write_genes, writer, src.matrix, settings, names, report)
+        obs_fields = select_obs_fields(src.obs, settings.obs_keys, warnings)
+        latent_key, latent = _latent(src, settings, default)
+        edges = edge_pairs(src.connectivities, n_cells) if src.connectivities is not None else None
+        payloads = _Payloads(stage, settings.compression, pool)
+        embedding_files = {
+            e.id: payloads.add(f"embeddings/{e.index}_{e.dimension}d.bin", e.coordinates)
+            for e in embeddings
+        }
+        vector_info = _vector_fields_info(vector_fields, embeddings, payloads)
+        var_manifest = None
+        report("obs fields", 0, len(obs_fields))
+        continuous, categorical = _write_obs(obs_fields, settings, embeddings, latent, payloads)
+        report("obs fields", len(obs_fields), len(obs_fields))
+        connectivity = _write_edges(edges, n_cells, settings, payloads) if edges else None
+        if genes is not None:
+            var_manifest = genes.result()
         payloads.wait()
         obs_manifest = ObsManifest(
             n_points=n_cells,

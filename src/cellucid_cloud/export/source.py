@@ -181,7 +181,7 @@ def open_source(source: ad.AnnData | str | os.PathLike[str]) -> Iterator[AnnData
             opened = _read_group(root, path)
         except PrepareError:
             raise
-        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as error:
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError) as error:
             raise PrepareError(f"{path}: cannot read AnnData ({_one_line(error)})") from None
         yield check_shapes(opened)
 
