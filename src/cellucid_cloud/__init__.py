@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from .export import ExportSettings, PrepareError, PrepareResult, prepare  # noqa: E402
+from .export import ExportSettings, PrepareError, PrepareResult, prepare
 
 __all__ = ["ExportSettings", "PrepareError", "PrepareResult", "__version__", "prepare"]

@@ -72,7 +72,8 @@ def prepare(
 ) -> None:
     """Export an AnnData file to a Cellucid export folder."""
     with _errors_as_one_line():
-        from .export import EmbeddingChoice, PrepareError, prepare as run_prepare
+        from .export import EmbeddingChoice, PrepareError
+        from .export import prepare as run_prepare
         from .progress import terminal_progress
 
         try:

@@ -17,7 +17,9 @@ CLI = [sys.executable, "-m", "cellucid_cloud.cli"]
 
 
 def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [*CLI, *map(str, args)], capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 @pytest.fixture(scope="module")

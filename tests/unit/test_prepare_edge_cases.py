@@ -49,7 +49,7 @@ def test_nan_in_continuous_obs(tmp_path: Path) -> None:
     prepare(adata, tmp_path / "q")
     decoded = ExportReader(tmp_path / "q").continuous("total_counts")
     assert np.isnan(decoded[[1, 5]]).all() and np.isfinite(np.delete(decoded, [1, 5])).all()
-    with pytest.raises(PrepareError, match="total_counts.*2 missing"):
+    with pytest.raises(PrepareError, match=r"total_counts.*2 missing"):
         prepare(adata, tmp_path / "f", obs_quantization=0)
     assert not (tmp_path / "f").exists()
 
@@ -105,7 +105,9 @@ def test_gene_names_from_a_column(tmp_path: Path) -> None:
 def test_wider_embedding_by_columns_and_vector_fields(tmp_path: Path) -> None:
     adata = make_adata(n_cells=60)
     adata.obsm["velocity_umap"] = np.ones((60, 2), dtype=np.float32)
-    prepare(adata, tmp_path / "out", embeddings=[{"key": "X_pca", "columns": (2, 0)}, {"key": "X_umap"}])
+    prepare(
+        adata, tmp_path / "out", embeddings=[{"key": "X_pca", "columns": (2, 0)}, {"key": "X_umap"}]
+    )
     reader = ExportReader(tmp_path / "out")
     items = reader.manifests.identity.embeddings.items
     assert set(items) == {"X_pca[2,0]", "X_umap"}
@@ -120,7 +122,9 @@ def test_wider_embedding_by_columns_and_vector_fields(tmp_path: Path) -> None:
     np.testing.assert_allclose(reader.vectors("velocity", "X_umap"), scale, rtol=1e-6)
 
 
-def _loop_centroid(coords: np.ndarray, members: np.ndarray, q: float, k: int) -> tuple[list[float], int]:
+def _loop_centroid(
+    coords: np.ndarray, members: np.ndarray, q: float, k: int
+) -> tuple[list[float], int]:
     pts = coords[members].astype(np.float64)
     centre = pts.mean(axis=0)
     if len(pts) > k:

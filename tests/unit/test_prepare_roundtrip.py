@@ -46,7 +46,9 @@ def _check_export(adata: ad.AnnData, out: Path, var_bits: int, obs_bits: int) ->
     for key in ("cell_type", "is_doublet", "sample"):
         categories, codes = reader.categorical(key)
         column = adata.obs[key].astype("category")
-        assert categories == [c if not isinstance(c, np.bool_) else bool(c) for c in column.cat.categories]
+        assert categories == [
+            c if not isinstance(c, np.bool_) else bool(c) for c in column.cat.categories
+        ]
         np.testing.assert_array_equal(codes, column.cat.codes.to_numpy())
     for embedding_id in ("X_umap", "X_umap_3d"):
         coords = reader.embedding(embedding_id)
@@ -92,7 +94,9 @@ def test_h5ad_roundtrip(
         memory_budget_mb=16,
     )
     reader = _check_export(adata, out, var_bits, obs_bits)
-    gz = all(p.endswith(".gz") for p in reader.manifests.declared_paths() if not p.endswith(".json"))
+    gz = all(
+        p.endswith(".gz") for p in reader.manifests.declared_paths() if not p.endswith(".json")
+    )
     assert gz == bool(compression)
 
 

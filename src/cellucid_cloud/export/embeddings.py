@@ -59,9 +59,7 @@ def _numeric_2d(key: str, value: Any, n_cells: int) -> NDArray[np.floating] | No
     return array
 
 
-def _normalise(
-    label: str, values: NDArray[np.floating]
-) -> tuple[NDArray[np.float32], float]:
+def _normalise(label: str, values: NDArray[np.floating]) -> tuple[NDArray[np.float32], float]:
     as32 = values.astype(np.float32)
     if not np.isfinite(as32).all():
         bad = int((~np.isfinite(as32)).any(axis=1).sum())
@@ -91,9 +89,7 @@ def select_embeddings(
     if choices:
         for choice in choices:
             if choice.key not in obsm:
-                raise PrepareError(
-                    f"--embedding {choice.key!r}: not in obsm (has {sorted(obsm)})"
-                )
+                raise PrepareError(f"--embedding {choice.key!r}: not in obsm (has {sorted(obsm)})")
             array = _numeric_2d(choice.key, obsm[choice.key], n_cells)
             if array is None:
                 raise PrepareError(f"obsm[{choice.key!r}] is not a numeric per-cell array")
@@ -133,9 +129,7 @@ def select_embeddings(
     embeddings = []
     for index, (embedding_id, label, key, columns, values) in enumerate(picked):
         coordinates, scale = _normalise(embedding_id, values)
-        embeddings.append(
-            Embedding(embedding_id, label, key, columns, index, coordinates, scale)
-        )
+        embeddings.append(Embedding(embedding_id, label, key, columns, index, coordinates, scale))
     return embeddings
 
 

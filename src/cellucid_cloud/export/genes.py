@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,7 @@ from scipy import sparse
 from .errors import PrepareError
 from .gzip_codec import gzip_column
 from .quantize import MAX_CODE, Bits, quantize_with_per_item_bounds
-from .source import MatrixBlocks
+from .source import Layout, MatrixBlocks
 
 Progress = Callable[[str, int, int], None]
 """Called with (stage, units just done, units in the stage)."""
@@ -51,8 +51,11 @@ def gene_names(var: pd.DataFrame, column: str | None, warnings: list[str]) -> Ge
         if column not in var.columns:
             raise PrepareError(f"var has no column {column!r} (columns: {list(var.columns)})")
         values = var[column].astype("object").tolist()
-        empty = [v is None or (isinstance(v, float) and v != v) or str(v) == "" for v in values]
-        raw = [index[i] if is_empty else str(v) for i, (v, is_empty) in enumerate(zip(values, empty, strict=True))]
+        empty = [v is None or bool(pd.isna(v)) or str(v) == "" for v in values]
+        raw = [
+            index[i] if is_empty else str(v)
+            for i, (v, is_empty) in enumerate(zip(values, empty, strict=True))
+        ]
         filled = sum(empty)
     unique = [str(n) for n in ad.utils.make_index_unique(pd.Index(raw), join="-")]
     renamed = [[a, b] for a, b in zip(raw, unique, strict=True) if a != b]
@@ -118,12 +121,15 @@ def _check_chunk(chunk: Any, what: str) -> None:
 
 
 def _as_csc(block: Any, what: str) -> sparse.csc_matrix:
-    if sparse.issparse(block):
-        matrix = block if block.format in ("csr", "csc") else block.tocsr()
+    matrix: Any = block
+    fmt = getattr(matrix, "format", None)
+    if fmt is not None:
+        if fmt not in ("csr", "csc"):
+            matrix = matrix.tocsr()
         _check_chunk(matrix, what)
-        result = sparse.csc_matrix(matrix, dtype=np.float32)
+        result = sparse.csc_matrix(matrix).astype(np.float32, copy=False)
     else:
-        result = sparse.csc_matrix(np.asarray(block, dtype=np.float32))
+        result = sparse.csc_matrix(np.asarray(matrix, dtype=np.float32))
     if not np.isfinite(result.data).all():
         raise PrepareError(f"X has NaN or infinite values ({what})")
     return result
@@ -225,11 +231,16 @@ class GeneWriter:
         n_genes = len(self.names)
         self.folder.mkdir(parents=True, exist_ok=True)
         if _in_memory(matrix) and matrix.layout == "csr":
-            matrix = _ColumnsOfMemoryCsr(getattr(matrix, "array"))
+            matrix = _ColumnsOfMemoryCsr(cast(Any, matrix).array)
         starts = list(range(0, n_genes, self.width))
         if matrix.layout == "csc" or _in_memory(matrix):
             bounds = GeneBounds.empty(n_genes)
-            self._encode_all(starts, lambda start, stop: self._read_columns(matrix, start, stop, bounds), bounds, progress)
+            self._encode_all(
+                starts,
+                lambda start, stop: self._read_columns(matrix, start, stop, bounds),
+                bounds,
+                progress,
+            )
             return bounds
         with tempfile.TemporaryDirectory(prefix="cellucid-spill-") as scratch:
             spill = _Spill(Path(scratch) / "x.spill", n_genes)
@@ -333,7 +344,7 @@ def _in_memory(matrix: MatrixBlocks) -> bool:
 class _ColumnsOfMemoryCsr:
     """An in-memory CSR X converted to CSC once, instead of slicing columns of CSR per block."""
 
-    layout = "csc"
+    layout: Layout = "csc"
 
     def __init__(self, matrix: Any) -> None:
         _check_chunk(matrix, "X")

@@ -7,7 +7,6 @@ publishing, so a stray file can neither be served nor shipped.
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -22,8 +21,6 @@ from .manifests import (
     VarManifest,
 )
 from .obs_fields import CODES_EXT
-
-M = TypeVar("M", bound=BaseModel)
 
 
 class ExportFolderError(ValueError):
@@ -44,14 +41,16 @@ class ExportManifests:
         paths = {IDENTITY_FILE}
         paths.update(item.file for item in self.identity.embeddings.items.values())
         if self.identity.vector_fields is not None:
-            for field in self.identity.vector_fields.fields.values():
-                paths.update(field.files.values())
+            for vector_field in self.identity.vector_fields.fields.values():
+                paths.update(vector_field.files.values())
         if self.obs is not None:
             paths.add(OBS_MANIFEST_FILE)
             schemas = self.obs.obsSchemas
             if schemas.continuous is not None:
                 pattern = schemas.continuous.pathPattern
-                paths.update(pattern.replace("{index}", str(f[0])) for f in self.obs.continuousFields)
+                paths.update(
+                    pattern.replace("{index}", str(f[0])) for f in self.obs.continuousFields
+                )
             if schemas.categorical is not None:
                 for field in self.obs.categoricalFields:
                     index, codes_dtype = str(field[0]), str(field[3])
@@ -72,7 +71,7 @@ class ExportManifests:
         return frozenset(paths)
 
 
-def _load(folder: Path, name: str, model: type[M], required: bool) -> M | None:
+def _load[M: BaseModel](folder: Path, name: str, model: type[M], required: bool) -> M | None:
     path = folder / name
     if not path.is_file():
         if required:

@@ -18,8 +18,17 @@ from numpy.typing import NDArray
 from .errors import PrepareError
 from .settings import CategoricalDtype
 
-CODES_DTYPES: Final = {"uint8": np.dtype("<u1"), "uint16": np.dtype("<u2"), "uint32": np.dtype("<u4")}
-CODES_EXT: Final = {"uint8": "u8", "uint16": "u16", "uint32": "u32"}
+CODES_DTYPES: Final[dict[str, np.dtype[Any]]] = {
+    "uint8": np.dtype("<u1"),
+    "uint16": np.dtype("<u2"),
+    "uint32": np.dtype("<u4"),
+}
+CODES_EXT: Final[dict[str, str]] = {"uint8": "u8", "uint16": "u16", "uint32": "u32"}
+
+
+def missing_code(dtype_name: str) -> int:
+    """The largest value of a code width, which marks a missing category."""
+    return (1 << (8 * CODES_DTYPES[dtype_name].itemsize)) - 1
 
 
 @dataclass(frozen=True)
@@ -39,7 +48,7 @@ class CategoricalField:
     def codes_dtype(self, requested: CategoricalDtype) -> str:
         """The code width: the narrowest that fits under 'auto', else the requested one."""
         n = len(self.categories)
-        fits = [name for name, dt in CODES_DTYPES.items() if n <= np.iinfo(dt).max]
+        fits = [name for name in CODES_DTYPES if n <= missing_code(name)]
         if requested == "auto":
             return fits[0]
         if requested not in fits:
@@ -51,7 +60,8 @@ class CategoricalField:
 
     def encoded_codes(self, dtype_name: str) -> NDArray[np.unsignedinteger]:
         dtype = CODES_DTYPES[dtype_name]
-        out = np.full(self.codes.size, np.iinfo(dtype).max, dtype=dtype)
+        out: NDArray[np.unsignedinteger] = np.empty(self.codes.size, dtype)
+        out.fill(missing_code(dtype_name))
         present = self.codes >= 0
         out[present] = self.codes[present]
         return out

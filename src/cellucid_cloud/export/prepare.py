@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from pydantic import ValidationError
 
 from .. import __version__
+from .centroids import CategoryGroups, centroids, outlier_quantiles
 from .connectivity import Edges, edge_pairs
 from .embeddings import (
     Embedding,
@@ -54,8 +55,14 @@ from .manifests import (
     VectorFieldsInfo,
     dump_json,
 )
-from .centroids import CategoryGroups, centroids, outlier_quantiles
-from .obs_fields import CODES_EXT, CategoricalField, ContinuousField, ObsField, select_obs_fields
+from .obs_fields import (
+    CODES_EXT,
+    CategoricalField,
+    ContinuousField,
+    ObsField,
+    missing_code,
+    select_obs_fields,
+)
 from .quantize import Bits, finite_bounds, quantize
 from .settings import ExportSettings, dataset_id_from_name
 from .source import AnnDataSource, MatrixBlocks, default_created_at, open_source
@@ -170,9 +177,7 @@ def _write_categorical(
 ) -> list[Any]:
     bits = _bits(settings.obs_quantization)
     dtype = obs_field.codes_dtype(settings.obs_categorical_dtype)
-    payloads.add(
-        f"obs/{obs_field.index}.codes.{CODES_EXT[dtype]}", obs_field.encoded_codes(dtype)
-    )
+    payloads.add(f"obs/{obs_field.index}.codes.{CODES_EXT[dtype]}", obs_field.encoded_codes(dtype))
     groups = CategoryGroups.of(obs_field.codes, len(obs_field.categories))
     by_embedding = {
         e.id: centroids(
@@ -190,14 +195,16 @@ def _write_categorical(
         obs_field.key,
         obs_field.categories,
         dtype,
-        int(np.iinfo(np.dtype(dtype)).max),
+        missing_code(dtype),
         by_embedding,
     ]
     if bits is None:
         payloads.add(f"obs/{obs_field.index}.outliers.f32", quantiles.astype("<f4"))
     else:
         low, high = finite_bounds(quantiles)
-        payloads.add(f"obs/{obs_field.index}.outliers.u{bits}", quantize(quantiles, low, high, bits))
+        payloads.add(
+            f"obs/{obs_field.index}.outliers.u{bits}", quantize(quantiles, low, high, bits)
+        )
         entry += [low, high]
     return entry
 
@@ -265,9 +272,7 @@ def _var_manifest(
     )
 
 
-def _embeddings_info(
-    embeddings: Sequence[Embedding], files: dict[str, str]
-) -> EmbeddingsInfo:
+def _embeddings_info(embeddings: Sequence[Embedding], files: dict[str, str]) -> EmbeddingsInfo:
     return EmbeddingsInfo(
         default_dimension=max(e.dimension for e in embeddings),
         defaults=default_embeddings(embeddings),
@@ -301,7 +306,9 @@ def _vector_fields_info(
     return VectorFieldsInfo(default_field=fields[0].id, fields=infos)
 
 
-def _write_edges(edges: Edges, n_cells: int, settings: ExportSettings, payloads: _Payloads) -> ConnectivityManifest:
+def _write_edges(
+    edges: Edges, n_cells: int, settings: ExportSettings, payloads: _Payloads
+) -> ConnectivityManifest:
     return ConnectivityManifest(
         n_cells=n_cells,
         n_edges=int(edges.sources.size),
@@ -434,10 +441,10 @@ def _prepare_open(
                 n_edges=connectivity.n_edges if connectivity else None,
             ),
             embeddings=_embeddings_info(embeddings, embedding_files),
-            obs_fields=[
-                ObsFieldInfo(key=f[1], kind="continuous") for f in continuous
-            ]
-            + [ObsFieldInfo(key=f[1], kind="category", n_categories=len(f[2])) for f in categorical],
+            obs_fields=[ObsFieldInfo(key=f[1], kind="continuous") for f in continuous]
+            + [
+                ObsFieldInfo(key=f[1], kind="category", n_categories=len(f[2])) for f in categorical
+            ],
             export_settings=ExportSettingsInfo(
                 compression=settings.compression or None,
                 var_quantization=_bits(settings.var_quantization),

@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .layout import ExportManifests, read_manifests
-from .obs_fields import CODES_DTYPES
+from .obs_fields import CODES_DTYPES, CODES_EXT
 from .quantize import Bits, dequantize
 
 _DTYPES = {"f32": "<f4", "u8": "<u1", "u16": "<u2", "u32": "<u4"}
@@ -63,7 +63,9 @@ class ExportReader:
         assert obs is not None and obs.obsSchemas.continuous is not None
         schema = obs.obsSchemas.continuous
         entry = self._obs_entry(key, categorical=False)
-        values = self._array(schema.pathPattern.replace("{index}", str(entry[0])), _DTYPES[schema.ext])
+        values = self._array(
+            schema.pathPattern.replace("{index}", str(entry[0])), _DTYPES[schema.ext]
+        )
         if not schema.quantized:
             return values
         bits: Bits = 8 if schema.ext == "u8" else 16
@@ -75,9 +77,8 @@ class ExportReader:
         assert obs is not None and obs.obsSchemas.categorical is not None
         entry = self._obs_entry(key, categorical=True)
         dtype = CODES_DTYPES[entry[3]]
-        ext = {"uint8": "u8", "uint16": "u16", "uint32": "u32"}[entry[3]]
         path = obs.obsSchemas.categorical.codesPathPattern.replace("{index}", str(entry[0]))
-        codes = self._array(path.replace("{ext}", ext), dtype.str).astype(np.int64)
+        codes = self._array(path.replace("{ext}", CODES_EXT[entry[3]]), dtype.str).astype(np.int64)
         codes[codes == entry[4]] = -1
         return list(entry[2]), codes
 
@@ -107,11 +108,15 @@ class ExportReader:
         var = self.manifests.var
         assert var is not None, "export has no genes"
         index = (
-            name_or_index if isinstance(name_or_index, int) else self.gene_names.index(name_or_index)
+            name_or_index
+            if isinstance(name_or_index, int)
+            else self.gene_names.index(name_or_index)
         )
         entry = var.fields[index]
         schema = var.varSchema
-        values = self._array(schema.pathPattern.replace("{index}", str(entry[0])), _DTYPES[schema.ext])
+        values = self._array(
+            schema.pathPattern.replace("{index}", str(entry[0])), _DTYPES[schema.ext]
+        )
         if not schema.quantized:
             return values
         bits: Bits = 8 if schema.ext == "u8" else 16

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 import anndata as ad
 import numpy as np
@@ -30,8 +30,11 @@ Block = sparse.csr_matrix | sparse.csc_matrix | NDArray[Any]
 class MatrixBlocks(Protocol):
     """Chunked access to X; which direction is cheap depends on ``layout``."""
 
-    layout: Layout
-    shape: tuple[int, int]
+    @property
+    def layout(self) -> Layout: ...
+
+    @property
+    def shape(self) -> tuple[int, int]: ...
 
     def rows(self, start: int, stop: int) -> Block: ...
 
@@ -62,19 +65,18 @@ class AnnDataSource:
     obs: pd.DataFrame
     var: pd.DataFrame
     obsm: Mapping[str, Any]
-    connectivities: sparse.spmatrix | sparse.sparray | None
+    connectivities: Any
     matrix: MatrixBlocks | None
     stem: str
     modified: datetime | None
 
 
 def _layout_of(x: Any) -> Layout:
-    if isinstance(x, sparse.csr_matrix | sparse.csr_array) or getattr(x, "format", None) == "csr":
-        return "csr"
-    if isinstance(x, sparse.csc_matrix | sparse.csc_array) or getattr(x, "format", None) == "csc":
-        return "csc"
+    fmt = getattr(x, "format", None)
+    if fmt in ("csr", "csc"):
+        return "csr" if fmt == "csr" else "csc"
     if sparse.issparse(x):
-        raise PrepareError(f"X is a {x.format} sparse matrix; convert it to CSR or CSC")
+        raise PrepareError(f"X is a {fmt} sparse matrix; convert it to CSR or CSC")
     return "dense"
 
 
@@ -88,10 +90,10 @@ def _from_memory(adata: ad.AnnData) -> AnnDataSource:
     return AnnDataSource(
         n_cells=adata.n_obs,
         n_genes=adata.n_vars,
-        obs=adata.obs,
-        var=adata.var,
+        obs=cast(pd.DataFrame, adata.obs),
+        var=cast(pd.DataFrame, adata.var),
         obsm=dict(adata.obsm.items()),
-        connectivities=adata.obsp["connectivities"] if "connectivities" in adata.obsp else None,
+        connectivities=adata.obsp.get("connectivities"),
         matrix=matrix,
         stem="dataset",
         modified=None,
@@ -107,11 +109,11 @@ def _read_group(root: Any, path: Path) -> AnnDataSource:
     var = ad.io.read_elem(root["var"])
     if not isinstance(obs, pd.DataFrame) or not isinstance(var, pd.DataFrame):
         raise PrepareError(f"{path}: not an AnnData file (obs/var are not data frames)")
+    connectivities: Any = None
     obsm: dict[str, Any] = {}
     if "obsm" in root:
         for key in root["obsm"]:
             obsm[key] = ad.io.read_elem(root["obsm"][key])
-    connectivities = None
     if "obsp" in root and "connectivities" in root["obsp"]:
         connectivities = ad.io.read_elem(root["obsp"]["connectivities"])
     matrix: MatrixBlocks | None = None
@@ -145,7 +147,7 @@ def _open_store(path: Path) -> Iterator[Any]:
     if not path.exists():
         raise PrepareError(f"{path}: no such file or folder")
     name = path.name.lower()
-    if path.is_dir() or name.endswith(".zarr") or name.endswith(".zarr.zip"):
+    if path.is_dir() or name.endswith((".zarr", ".zarr.zip")):
         import zarr
 
         if name.endswith(".zip"):
