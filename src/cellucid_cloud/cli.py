@@ -118,9 +118,26 @@ def serve(
 ) -> None:
     """Serve exports (or an .h5ad directly) over HTTP for the viewer."""
     with _errors_as_one_line():
-        from .serve import run_server
+        from .export.layout import ExportFolderError
+        from .serve import Catalog, run_server
+        from .serve.direct import DirectExport
 
-        run_server(path, host=host, port=port)
+        try:
+            if _is_anndata(path):
+                sys.stderr.write(f"serving {path} directly (no export step)\n")
+                run_server(Catalog.single(DirectExport(path)), host=host, port=port)
+            else:
+                run_server(path, host=host, port=port)
+        except ExportFolderError as error:
+            _fail(str(error))
+
+
+def _is_anndata(path: Path) -> bool:
+    """An AnnData file or store rather than an export folder (or a folder of them)."""
+    name = path.name.lower()
+    if path.is_file():
+        return True
+    return name.endswith(".zarr") or (path.is_dir() and (path / "obs").is_dir())
 
 
 def main() -> None:

@@ -120,7 +120,8 @@ def _check_chunk(chunk: Any, what: str) -> None:
         raise PrepareError(f"X is corrupt: an index is outside the matrix ({what})")
 
 
-def _as_csc(block: Any, what: str) -> sparse.csc_matrix:
+def to_csc(block: Any, what: str) -> sparse.csc_matrix:
+    """A block of X as float32 CSC, refusing corrupt structure and NaN or infinite values."""
     matrix: Any = block
     fmt = getattr(matrix, "format", None)
     if fmt is not None:
@@ -255,7 +256,7 @@ class GeneWriter:
     def _read_columns(
         self, matrix: MatrixBlocks, start: int, stop: int, bounds: GeneBounds
     ) -> _Entries:
-        block = _as_csc(matrix.columns(start, stop), f"genes {start}-{stop}")
+        block = to_csc(matrix.columns(start, stop), f"genes {start}-{stop}")
         block_bounds = GeneBounds.empty(stop - start)
         block_bounds.add(block)
         block_bounds.finish(self.n_cells)
@@ -273,7 +274,7 @@ class GeneWriter:
 
         def convert(first: int) -> tuple[int, int, sparse.csc_matrix]:
             last = min(first + rows_per_chunk, self.n_cells)
-            return first, last, _as_csc(matrix.rows(first, last), f"cells {first}-{last}")
+            return first, last, to_csc(matrix.rows(first, last), f"cells {first}-{last}")
 
         with ThreadPoolExecutor(self.workers) as pool:
             for first, last, chunk in pool.map(convert, range(0, self.n_cells, rows_per_chunk)):

@@ -90,11 +90,24 @@ def _bits(value: int) -> Bits | None:
     return None if value == 0 else cast(Bits, value)
 
 
-class _Payloads:
-    """Compresses and writes the small payloads on a thread pool (zlib-ng releases the GIL)."""
+Store = Callable[[str, bytes], None]
+"""Where finished payloads go: files in a staging folder, or memory for direct serving."""
 
-    def __init__(self, root: Path, compression: int, pool: ThreadPoolExecutor) -> None:
-        self.root = root
+
+def folder_store(root: Path) -> Store:
+    def store(name: str, data: bytes) -> None:
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+    return store
+
+
+class Payloads:
+    """Compresses and stores the small payloads on a thread pool (zlib-ng releases the GIL)."""
+
+    def __init__(self, store: Store, compression: int, pool: ThreadPoolExecutor) -> None:
+        self.store = store
         self.compression = compression
         self.pool = pool
         self.pending: list[Future[None]] = []
@@ -111,9 +124,7 @@ class _Payloads:
         data = array.tobytes()
         if self.compression:
             data = gzip_payload(data, self.compression)
-        target = self.root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        self.store(name, data)
 
     def wait(self) -> None:
         for future in self.pending:
@@ -139,7 +150,7 @@ def _write_obs(
     settings: ExportSettings,
     embeddings: Sequence[Embedding],
     latent: Any,
-    payloads: _Payloads,
+    payloads: Payloads,
 ) -> tuple[list[list[Any]], list[list[Any]]]:
     bits = _bits(settings.obs_quantization)
     value_ext = "f32" if bits is None else f"u{bits}"
@@ -173,7 +184,7 @@ def _write_categorical(
     settings: ExportSettings,
     embeddings: Sequence[Embedding],
     latent: Any,
-    payloads: _Payloads,
+    payloads: Payloads,
 ) -> list[Any]:
     bits = _bits(settings.obs_quantization)
     dtype = obs_field.codes_dtype(settings.obs_categorical_dtype)
@@ -236,11 +247,12 @@ def _obs_schemas(settings: ExportSettings, continuous: bool, categorical: bool) 
     )
 
 
-def _var_manifest(
-    settings: ExportSettings, names: GeneNames, bounds: GeneBounds, n_cells: int, ext: str
+def var_manifest(
+    settings: ExportSettings, names: GeneNames, bounds: GeneBounds | None, n_cells: int, ext: str
 ) -> VarManifest:
+    """The var manifest; ``bounds`` are only needed (and only used) for quantised genes."""
     bits = _bits(settings.var_quantization)
-    if bits is None:
+    if bits is None or bounds is None:
         fields: list[list[Any]] = [[i, name] for i, name in enumerate(names.names)]
     else:
         fields = [
@@ -289,7 +301,7 @@ def _embeddings_info(embeddings: Sequence[Embedding], files: dict[str, str]) -> 
 
 
 def _vector_fields_info(
-    fields: Sequence[VectorField], embeddings: Sequence[Embedding], payloads: _Payloads
+    fields: Sequence[VectorField], embeddings: Sequence[Embedding], payloads: Payloads
 ) -> VectorFieldsInfo | None:
     if not fields:
         return None
@@ -307,7 +319,7 @@ def _vector_fields_info(
 
 
 def _write_edges(
-    edges: Edges, n_cells: int, settings: ExportSettings, payloads: _Payloads
+    edges: Edges, n_cells: int, settings: ExportSettings, payloads: Payloads
 ) -> ConnectivityManifest:
     return ConnectivityManifest(
         n_cells=n_cells,
@@ -331,11 +343,7 @@ def _write_genes(
 ) -> VarManifest:
     """Runs beside the obs work: both release the GIL for most of their time."""
     bounds = writer.write(matrix, report)
-    return _var_manifest(settings, names, bounds, writer.n_cells, writer.extension)
-
-
-def _write_json(root: Path, name: str, data: bytes) -> None:
-    (root / name).write_bytes(data)
+    return var_manifest(settings, names, bounds, writer.n_cells, writer.extension)
 
 
 def prepare(
@@ -366,21 +374,121 @@ def prepare(
         return _prepare_open(src, Path(out_dir), settings, force, report)
 
 
-def _prepare_open(
-    src: AnnDataSource, out_dir: Path, settings: ExportSettings, force: bool, report: Progress
-) -> PrepareResult:
+@dataclass(frozen=True)
+class ExportPlan:
+    """What is decided before any payload is built; shared by prepare and direct serving."""
+
+    src: AnnDataSource
+    settings: ExportSettings
+    embeddings: list[Embedding]
+    default: Embedding
+    vector_fields: list[VectorField]
+    names: GeneNames | None
+    dataset_id: str
+    warnings: list[str]
+
+
+def plan_export(src: AnnDataSource, settings: ExportSettings) -> ExportPlan:
+    """Choose embeddings, vector fields and gene names, refusing bad input early."""
     warnings: list[str] = []
-    n_cells = src.n_cells
-    embeddings = select_embeddings(src.obsm, n_cells, settings.embeddings)
+    embeddings = select_embeddings(src.obsm, src.n_cells, settings.embeddings)
     defaults = default_embeddings(embeddings)
     default_dimension = max(e.dimension for e in embeddings)
     default = next(e for e in embeddings if e.id == defaults[f"{default_dimension}d"])
-    vector_fields = select_vector_fields(src.obsm, n_cells, embeddings)
     has_genes = src.matrix is not None and src.n_genes > 0
-    names = gene_names(src.var, settings.gene_names_column, warnings) if has_genes else None
-    dataset_id = settings.dataset_id or dataset_id_from_name(src.stem)
-    workers = settings.workers or max(1, len(os.sched_getaffinity(0)))
+    return ExportPlan(
+        src=src,
+        settings=settings,
+        embeddings=embeddings,
+        default=default,
+        vector_fields=select_vector_fields(src.obsm, src.n_cells, embeddings),
+        names=gene_names(src.var, settings.gene_names_column, warnings) if has_genes else None,
+        dataset_id=settings.dataset_id or dataset_id_from_name(src.stem),
+        warnings=warnings,
+    )
 
+
+def describe_export(
+    plan: ExportPlan,
+    payloads: Payloads,
+    genes: Callable[[], VarManifest | None],
+    report: Progress = _ignore_progress,
+) -> ExportManifests:
+    """Build every payload but the genes into ``payloads`` and return the manifests.
+
+    ``genes`` is called last, so gene work started before this call runs beside it.
+    """
+    src, settings, n_cells = plan.src, plan.settings, plan.src.n_cells
+    obs_fields = select_obs_fields(src.obs, settings.obs_keys, plan.warnings)
+    latent_key, latent = _latent(src, settings, plan.default)
+    edges = edge_pairs(src.connectivities, n_cells) if src.connectivities is not None else None
+    embedding_files = {
+        e.id: payloads.add(f"embeddings/{e.index}_{e.dimension}d.bin", e.coordinates)
+        for e in plan.embeddings
+    }
+    vector_info = _vector_fields_info(plan.vector_fields, plan.embeddings, payloads)
+    report("obs fields", 0, len(obs_fields))
+    continuous, categorical = _write_obs(obs_fields, settings, plan.embeddings, latent, payloads)
+    report("obs fields", len(obs_fields), len(obs_fields))
+    connectivity = _write_edges(edges, n_cells, settings, payloads) if edges else None
+    var = genes()
+    payloads.wait()
+    obs_manifest = ObsManifest(
+        n_points=n_cells,
+        centroid_outlier_quantile=settings.centroid_outlier_quantile,
+        latent_key=latent_key,
+        compression=settings.compression or None,
+        obsSchemas=_obs_schemas(settings, bool(continuous), bool(categorical)),
+        continuousFields=continuous,
+        categoricalFields=categorical,
+    )
+    identity = DatasetIdentity(
+        id=plan.dataset_id,
+        name=settings.name or plan.dataset_id,
+        description=settings.description,
+        created_at=settings.created_at or default_created_at(src),
+        cellucid_data_version=f"cellucid-cloud {__version__}",
+        stats=Stats(
+            n_cells=n_cells,
+            n_genes=len(plan.names.names) if plan.names else 0,
+            n_obs_fields=len(obs_fields),
+            n_categorical_fields=len(categorical),
+            n_continuous_fields=len(continuous),
+            has_connectivity=connectivity is not None,
+            n_edges=connectivity.n_edges if connectivity else None,
+        ),
+        embeddings=_embeddings_info(plan.embeddings, embedding_files),
+        obs_fields=[ObsFieldInfo(key=f[1], kind="continuous") for f in continuous]
+        + [ObsFieldInfo(key=f[1], kind="category", n_categories=len(f[2])) for f in categorical],
+        export_settings=ExportSettingsInfo(
+            compression=settings.compression or None,
+            var_quantization=_bits(settings.var_quantization),
+            obs_continuous_quantization=_bits(settings.obs_quantization),
+            obs_categorical_dtype=settings.obs_categorical_dtype,
+        ),
+        vector_fields=vector_info,
+    )
+    return ExportManifests(identity, obs_manifest, var, connectivity)
+
+
+def manifest_documents(manifests: ExportManifests) -> dict[str, bytes]:
+    """The JSON files of an export, keyed by file name."""
+    documents = {
+        IDENTITY_FILE: dump_json(manifests.identity, indent=2),
+        OBS_MANIFEST_FILE: dump_json(manifests.obs) if manifests.obs else None,
+        VAR_MANIFEST_FILE: dump_json(manifests.var) if manifests.var else None,
+        CONNECTIVITY_MANIFEST_FILE: (
+            dump_json(manifests.connectivity) if manifests.connectivity else None
+        ),
+    }
+    return {name: data for name, data in documents.items() if data is not None}
+
+
+def _prepare_open(
+    src: AnnDataSource, out_dir: Path, settings: ExportSettings, force: bool, report: Progress
+) -> PrepareResult:
+    plan = plan_export(src, settings)
+    workers = settings.workers or max(1, len(os.sched_getaffinity(0)))
     with (
         staged_folder(out_dir, force=force) as stage,
         ThreadPoolExecutor(workers) as pool,
@@ -388,78 +496,25 @@ def _prepare_open(
     ):
         # X is the long pole: start it first, check and encode the rest beside it.
         genes: Future[VarManifest] | None = None
-        if names is not None and src.matrix is not None:
+        if plan.names is not None and src.matrix is not None:
             writer = GeneWriter(
                 stage / "var",
-                names.names,
-                n_cells,
+                plan.names.names,
+                src.n_cells,
                 _bits(settings.var_quantization),
                 settings.compression,
                 workers,
                 settings.memory_budget_mb << 20,
             )
-            genes = gene_thread.submit(_write_genes, writer, src.matrix, settings, names, report)
-        obs_fields = select_obs_fields(src.obs, settings.obs_keys, warnings)
-        latent_key, latent = _latent(src, settings, default)
-        edges = edge_pairs(src.connectivities, n_cells) if src.connectivities is not None else None
-        payloads = _Payloads(stage, settings.compression, pool)
-        embedding_files = {
-            e.id: payloads.add(f"embeddings/{e.index}_{e.dimension}d.bin", e.coordinates)
-            for e in embeddings
-        }
-        vector_info = _vector_fields_info(vector_fields, embeddings, payloads)
-        var_manifest = None
-        report("obs fields", 0, len(obs_fields))
-        continuous, categorical = _write_obs(obs_fields, settings, embeddings, latent, payloads)
-        report("obs fields", len(obs_fields), len(obs_fields))
-        connectivity = _write_edges(edges, n_cells, settings, payloads) if edges else None
-        if genes is not None:
-            var_manifest = genes.result()
-        payloads.wait()
-        obs_manifest = ObsManifest(
-            n_points=n_cells,
-            centroid_outlier_quantile=settings.centroid_outlier_quantile,
-            latent_key=latent_key,
-            compression=settings.compression or None,
-            obsSchemas=_obs_schemas(settings, bool(continuous), bool(categorical)),
-            continuousFields=continuous,
-            categoricalFields=categorical,
+            genes = gene_thread.submit(
+                _write_genes, writer, src.matrix, settings, plan.names, report
+            )
+        payloads = Payloads(folder_store(stage), settings.compression, pool)
+        manifests = describe_export(
+            plan, payloads, lambda: genes.result() if genes else None, report
         )
-        identity = DatasetIdentity(
-            id=dataset_id,
-            name=settings.name or dataset_id,
-            description=settings.description,
-            created_at=settings.created_at or default_created_at(src),
-            cellucid_data_version=f"cellucid-cloud {__version__}",
-            stats=Stats(
-                n_cells=n_cells,
-                n_genes=len(names.names) if names else 0,
-                n_obs_fields=len(obs_fields),
-                n_categorical_fields=len(categorical),
-                n_continuous_fields=len(continuous),
-                has_connectivity=connectivity is not None,
-                n_edges=connectivity.n_edges if connectivity else None,
-            ),
-            embeddings=_embeddings_info(embeddings, embedding_files),
-            obs_fields=[ObsFieldInfo(key=f[1], kind="continuous") for f in continuous]
-            + [
-                ObsFieldInfo(key=f[1], kind="category", n_categories=len(f[2])) for f in categorical
-            ],
-            export_settings=ExportSettingsInfo(
-                compression=settings.compression or None,
-                var_quantization=_bits(settings.var_quantization),
-                obs_continuous_quantization=_bits(settings.obs_quantization),
-                obs_categorical_dtype=settings.obs_categorical_dtype,
-            ),
-            vector_fields=vector_info,
-        )
-        _write_json(stage, OBS_MANIFEST_FILE, dump_json(obs_manifest))
-        if var_manifest is not None:
-            _write_json(stage, VAR_MANIFEST_FILE, dump_json(var_manifest))
-        if connectivity is not None:
-            _write_json(stage, CONNECTIVITY_MANIFEST_FILE, dump_json(connectivity))
-        _write_json(stage, IDENTITY_FILE, dump_json(identity, indent=2))
-        manifests = ExportManifests(identity, obs_manifest, var_manifest, connectivity)
+        for name, data in manifest_documents(manifests).items():
+            (stage / name).write_bytes(data)
         declared, present = manifests.declared_paths(), files_on_disk(stage)
         if declared != present:
             raise PrepareError(
@@ -467,4 +522,6 @@ def _prepare_open(
                 f"({sorted(declared ^ present)[:3]})"
             )
         n_bytes = sum((stage / p).stat().st_size for p in present)
-    return PrepareResult(out_dir.absolute(), identity, len(present), n_bytes, warnings)
+    return PrepareResult(
+        out_dir.absolute(), manifests.identity, len(present), n_bytes, plan.warnings
+    )
