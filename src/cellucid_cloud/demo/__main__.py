@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
-import json
 import os
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from cellucid_cloud import prepare
 from cellucid_cloud.demo.synthetic import write_synthetic_h5ad
+from cellucid_cloud.serve import run_server
 
 DATASET_ID = "demo-pbmc-like"
 DATASET_NAME = "Synthetic PBMC-like demo"
@@ -44,31 +43,11 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _write_datasets_json(exports: Path, export_dir: Path) -> None:
-    """List the demo in ``datasets.json`` (DESIGN §3) so the Cellucid web app can browse it."""
-    identity_path = export_dir / "dataset_identity.json"
-    stats: dict[str, Any] = {}
-    if identity_path.exists():
-        stats = json.loads(identity_path.read_text()).get("stats", {})
-    listing = {
-        "version": 1,
-        "default": DATASET_ID,
-        "datasets": [
-            {
-                "id": DATASET_ID,
-                "path": f"{export_dir.name}/",
-                "name": DATASET_NAME,
-                "description": DESCRIPTION,
-                "n_cells": stats.get("n_cells"),
-                "n_genes": stats.get("n_genes"),
-            }
-        ],
-    }
-    (exports / "datasets.json").write_text(json.dumps(listing, indent=2) + "\n")
-
-
 def build(root: Path, n_cells: int, n_genes: int, *, rebuild: bool = False) -> Path:
-    """Make (or reuse) the demo h5ad and its export; return the exports root to serve."""
+    """Make (or reuse) the demo h5ad and its export; return the exports root to serve.
+
+    The server generates ``datasets.json`` for the root, so the Cellucid web app can browse it.
+    """
     root.mkdir(parents=True, exist_ok=True)
     h5ad = root / f"pbmc-like-{n_cells}x{n_genes}.h5ad"
     exports = root / "exports"
@@ -80,8 +59,6 @@ def build(root: Path, n_cells: int, n_genes: int, *, rebuild: bool = False) -> P
         if export_dir.exists():
             shutil.rmtree(export_dir)
         exports.mkdir(parents=True, exist_ok=True)
-        # Imported lazily: the export engine is a separate, heavier part of the package.
-        prepare: Callable[..., object] = importlib.import_module("cellucid_cloud").prepare
         print(f"exporting -> {export_dir}", flush=True)
         prepare(
             h5ad,
@@ -90,7 +67,6 @@ def build(root: Path, n_cells: int, n_genes: int, *, rebuild: bool = False) -> P
             name=DATASET_NAME,
             description=DESCRIPTION,
         )
-    _write_datasets_json(exports, export_dir)
     return exports
 
 
@@ -100,9 +76,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.no_serve:
         print(f"export ready in {exports / DATASET_ID}")
         return 0
-    run_server: Callable[[Path, str, int], object] = importlib.import_module(
-        "cellucid_cloud.serve"
-    ).run_server
     print(f"serving {exports} at http://{args.host}:{args.port}/  (Ctrl+C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         run_server(exports, args.host, args.port)
