@@ -5,8 +5,10 @@ columns zlib-ng's run-length strategy (Z_RLE) is both the fastest and the smalle
 zlib-ng, libdeflate and ISA-L at level 6, because those payloads are mostly runs of one byte plus
 high-entropy literals. Payloads with longer repeats (sorted edge indices, clustered codes) can
 gain from LZ77 matching, so small payloads are compressed both ways and the smaller kept.
-zlib-ng writes the header with mtime 0 and no file name, and it releases the GIL, so a thread
-pool uses both cores.
+zlib-ng writes the header with mtime 0 and no file name; its XFL and OS bytes are replaced with
+the ones Python's gzip and the reference exporter write (00, ff) so that the header is the same
+whichever machine built the export (the header is outside the CRC). zlib-ng releases the GIL,
+so a thread pool uses both cores.
 """
 
 from typing import Final
@@ -15,11 +17,13 @@ from zlib_ng import zlib_ng
 
 _GZIP_WBITS: Final = 16 + 15
 _TRY_BOTH_BELOW: Final = 8 << 20
+_HEADER: Final = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 
 
 def _gzip(data: bytes | memoryview, level: int, strategy: int) -> bytes:
     compressor = zlib_ng.compressobj(level, zlib_ng.DEFLATED, _GZIP_WBITS, 9, strategy)
-    return compressor.compress(data) + compressor.flush()
+    member = compressor.compress(data) + compressor.flush()
+    return _HEADER + member[len(_HEADER) :]
 
 
 def gzip_column(data: bytes | memoryview, level: int) -> bytes:
