@@ -73,15 +73,30 @@ def write_export(folder: Path, dataset_id: str, name: str, *, big: bool = False)
             "default_dimension": 3,
             "defaults": {"2d": "X_umap", "3d": "X_umap_3d"},
             "items": {
-                "X_umap": {"label": "X_umap", "dimension": 2, "file": "embeddings/0_2d.bin.gz"},
-                "X_umap_3d": {"label": "3d", "dimension": 3, "file": "embeddings/1_3d.bin.gz"},
+                "X_umap": {
+                    "label": "X_umap",
+                    "dimension": 2,
+                    "file": "embeddings/0_2d.bin.gz",
+                    "source": {"key": None, "columns": [0, 1]},
+                },
+                "X_umap_3d": {
+                    "label": "3d",
+                    "dimension": 3,
+                    "file": "embeddings/1_3d.bin.gz",
+                    "source": {"key": None, "columns": [0, 1, 2]},
+                },
             },
         },
         "obs_fields": [
             {"key": "total_counts", "kind": "continuous"},
             {"key": "cell_type", "kind": "category", "n_categories": 3},
         ],
-        "export_settings": {"compression": 6, "var_quantization": 8},
+        "export_settings": {
+            "compression": 6,
+            "var_quantization": 8,
+            "obs_continuous_quantization": 16,
+            "obs_categorical_dtype": "uint8",
+        },
         "vector_fields": {
             "default_field": "velocity",
             "fields": {
@@ -92,13 +107,23 @@ def write_export(folder: Path, dataset_id: str, name: str, *, big: bool = False)
     obs = {
         "_format": "compact_v2",
         "n_points": N_CELLS,
+        "centroid_outlier_quantile": 0.95,
+        "latent_key": "X_umap",
         "compression": 6,
         "_obsSchemas": {
-            "continuous": {"pathPattern": "obs/{index}.values.u16.gz", "ext": "u16"},
+            "continuous": {
+                "pathPattern": "obs/{index}.values.u16.gz",
+                "ext": "u16",
+                "dtype": "uint16",
+                "quantized": True,
+                "quantizationBits": 16,
+            },
             "categorical": {
                 "codesPathPattern": "obs/{index}.codes.{ext}.gz",
                 "outlierPathPattern": "obs/{index}.outliers.u16.gz",
                 "outlierExt": "u16",
+                "outlierDtype": "uint16",
+                "outlierQuantized": True,
             },
         },
         "_continuousFields": [[0, "total_counts", 1.0, 2.0]],
@@ -113,16 +138,26 @@ def write_export(folder: Path, dataset_id: str, name: str, *, big: bool = False)
             "kind": "continuous",
             "pathPattern": "var/{index}.values.u8.gz",
             "ext": "u8",
+            "dtype": "uint8",
+            "quantized": True,
+            "quantizationBits": 8,
         },
         "fields": [[0, "G0", 0.0, 1.0], [1, "G1", 0.0, 1.0], [2, "G2", 0.0, 1.0]],
+        "gene_name_sets": [{"source": None, "filled_from_index": 0, "renamed": [], "names": None}],
     }
     connectivity = {
         "format": "edge_pairs",
         "n_cells": N_CELLS,
         "n_edges": 2,
+        "max_neighbors": 1,
+        "index_bytes": 2,
+        "index_dtype": "uint16",
         "sourcesPath": "connectivity/edges.src.bin.gz",
         "destinationsPath": "connectivity/edges.dst.bin.gz",
         "weightsPath": "connectivity/edges.weights.f64.bin.gz",
+        "weight_dtype": "float64",
+        "weight_bytes": 8,
+        "compression": 6,
     }
     for doc_name, doc in [
         ("dataset_identity.json", identity),

@@ -3,27 +3,76 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cellucid_cloud.export.layout import ExportManifests, read_manifests
+from cellucid_cloud.export.manifests import (
+    ConnectivityManifest,
+    DatasetIdentity,
+    ObsManifest,
+    VarManifest,
+)
 from cellucid_cloud.serve import Catalog, ExportFolderError, FileChangedError, FolderExport
-from cellucid_cloud.serve.sources import ExportSource, declared_payload_paths, is_safe_relative_path
+from cellucid_cloud.serve.sources import ExportSource, is_safe_relative_path
 
-# The real 0.9.4 example documents (research notes A.4), trimmed to what declares paths.
+# The real 0.9.4 example documents (research notes A.4); centroids and gene name sets trimmed.
 IDENTITY: dict[str, Any] = {
     "version": 3,
     "id": "small-demo",
     "name": "Small demo",
-    "stats": {"n_cells": 300, "n_genes": 3},
-    "embeddings": {
-        "items": {
-            "X_pca": {"dimension": 2, "file": "embeddings/0_2d.bin.gz"},
-            "X_umap": {"dimension": 2, "file": "embeddings/1_2d.bin.gz"},
-            "X_umap_3d": {"dimension": 3, "file": "embeddings/2_3d.bin.gz"},
-        }
+    "description": "Tiny synthetic demo",
+    "created_at": "2025-01-01T00:00:00Z",
+    "cellucid_data_version": "0.9.4",
+    "stats": {
+        "n_cells": 300,
+        "n_genes": 3,
+        "n_obs_fields": 4,
+        "n_categorical_fields": 3,
+        "n_continuous_fields": 1,
+        "has_connectivity": True,
+        "n_edges": 894,
     },
+    "embeddings": {
+        "default_dimension": 3,
+        "defaults": {"2d": "X_umap", "3d": "X_umap_3d"},
+        "items": {
+            "X_pca": {
+                "label": "PCA 1/2",
+                "dimension": 2,
+                "file": "embeddings/0_2d.bin.gz",
+                "source": {"key": "X_pca", "columns": [0, 1]},
+            },
+            "X_umap": {
+                "label": "X_umap",
+                "dimension": 2,
+                "file": "embeddings/1_2d.bin.gz",
+                "source": {"key": None, "columns": [0, 1]},
+            },
+            "X_umap_3d": {
+                "label": "X_umap_3d",
+                "dimension": 3,
+                "file": "embeddings/2_3d.bin.gz",
+                "source": {"key": None, "columns": [0, 1, 2]},
+            },
+        },
+    },
+    "obs_fields": [
+        {"key": "total_counts", "kind": "continuous"},
+        {"key": "cell_type", "kind": "category", "n_categories": 3},
+        {"key": "batch", "kind": "category", "n_categories": 2},
+        {"key": "clone", "kind": "category", "n_categories": 1},
+    ],
+    "export_settings": {
+        "compression": 6,
+        "var_quantization": 8,
+        "obs_continuous_quantization": 8,
+        "obs_categorical_dtype": "uint8",
+    },
+    "source": {"name": "synthetic", "url": "https://example.org"},
     "vector_fields": {
         "default_field": "velocity",
         "fields": {"velocity": {"label": "velocity", "files": {"X_umap": "vectors/0_1.bin.gz"}}},
@@ -31,12 +80,24 @@ IDENTITY: dict[str, Any] = {
 }
 OBS: dict[str, Any] = {
     "_format": "compact_v2",
+    "n_points": 300,
+    "centroid_outlier_quantile": 0.95,
+    "latent_key": "latent_space",
+    "compression": 6,
     "_obsSchemas": {
-        "continuous": {"pathPattern": "obs/{index}.values.u8.gz", "ext": "u8"},
+        "continuous": {
+            "pathPattern": "obs/{index}.values.u8.gz",
+            "ext": "u8",
+            "dtype": "uint8",
+            "quantized": True,
+            "quantizationBits": 8,
+        },
         "categorical": {
             "codesPathPattern": "obs/{index}.codes.{ext}.gz",
             "outlierPathPattern": "obs/{index}.outliers.u8.gz",
             "outlierExt": "u8",
+            "outlierDtype": "uint8",
+            "outlierQuantized": True,
         },
     },
     "_continuousFields": [[3, "total_counts", 43.2, 1836.8]],
@@ -48,14 +109,39 @@ OBS: dict[str, Any] = {
 }
 VAR: dict[str, Any] = {
     "_format": "compact_v2",
-    "_varSchema": {"kind": "continuous", "pathPattern": "var/{index}.values.u8.gz", "ext": "u8"},
+    "n_points": 300,
+    "compression": 6,
+    "quantization": 8,
+    "_varSchema": {
+        "kind": "continuous",
+        "pathPattern": "var/{index}.values.u8.gz",
+        "ext": "u8",
+        "dtype": "uint8",
+        "quantized": True,
+        "quantizationBits": 8,
+    },
     "fields": [[0, "G0", 0.0, 2.4], [1, "G1", 0.0, 2.4], [2, "G2", 0.0, 1.0]],
+    "gene_name_sets": [{"source": None, "filled_from_index": 0, "renamed": [], "names": None}],
 }
 CONNECTIVITY: dict[str, Any] = {
     "format": "edge_pairs",
+    "n_cells": 300,
+    "n_edges": 894,
+    "max_neighbors": 13,
+    "index_bytes": 2,
+    "index_dtype": "uint16",
     "sourcesPath": "connectivity/edges.src.bin.gz",
     "destinationsPath": "connectivity/edges.dst.bin.gz",
     "weightsPath": "connectivity/edges.weights.f64.bin.gz",
+    "weight_dtype": "float64",
+    "weight_bytes": 8,
+    "compression": 6,
+}
+MANIFESTS = {
+    "dataset_identity.json",
+    "obs_manifest.json",
+    "var_manifest.json",
+    "connectivity_manifest.json",
 }
 PAYLOADS = {
     "embeddings/0_2d.bin.gz",
@@ -78,47 +164,70 @@ PAYLOADS = {
 }
 
 
-def test_declared_payload_paths_exact() -> None:
-    assert declared_payload_paths(IDENTITY, OBS, VAR, CONNECTIVITY) == PAYLOADS
+def _manifests(
+    identity: dict[str, Any],
+    obs: dict[str, Any] | None = None,
+    var: dict[str, Any] | None = None,
+    connectivity: dict[str, Any] | None = None,
+) -> ExportManifests:
+    return ExportManifests(
+        DatasetIdentity.model_validate(identity),
+        None if obs is None else ObsManifest.model_validate(obs),
+        None if var is None else VarManifest.model_validate(var),
+        None if connectivity is None else ConnectivityManifest.model_validate(connectivity),
+    )
 
 
-def test_declared_payload_paths_without_optional_manifests() -> None:
+def test_declared_paths_exact() -> None:
+    paths = _manifests(IDENTITY, OBS, VAR, CONNECTIVITY).declared_paths()
+    assert paths == PAYLOADS | MANIFESTS
+
+
+def test_declared_paths_without_optional_manifests() -> None:
     identity = {k: v for k, v in IDENTITY.items() if k != "vector_fields"}
-    assert declared_payload_paths(identity, None, None, None) == {
+    assert _manifests(identity).declared_paths() == {
+        "dataset_identity.json",
         "embeddings/0_2d.bin.gz",
         "embeddings/1_2d.bin.gz",
         "embeddings/2_3d.bin.gz",
     }
 
 
-def test_declared_payload_paths_uncompressed_and_no_weights() -> None:
-    var = {
-        "_varSchema": {"pathPattern": "var/{index}.values.f32", "ext": "f32"},
-        "fields": [[7, "G"]],
-    }
-    conn = {**CONNECTIVITY, "weightsPath": None}
-    paths = declared_payload_paths({}, None, var, conn)
-    assert paths == {
+def test_declared_paths_uncompressed_var() -> None:
+    identity = {**IDENTITY, "embeddings": {**IDENTITY["embeddings"], "items": {}}}
+    del identity["vector_fields"]
+    schema = {**VAR["_varSchema"], "pathPattern": "var/{index}.values.{ext}", "ext": "f32"}
+    var = {**VAR, "_varSchema": schema, "fields": [[7, "G"]]}
+    assert _manifests(identity, var=var).declared_paths() == {
+        "dataset_identity.json",
+        "var_manifest.json",
         "var/7.values.f32",
-        "connectivity/edges.src.bin.gz",
-        "connectivity/edges.dst.bin.gz",
     }
 
 
-def test_unsafe_declared_paths_are_dropped() -> None:
-    identity = {
-        "embeddings": {
-            "items": {
-                "a": {"file": "../../etc/passwd"},
-                "b": {"file": "/etc/passwd"},
-                "c": {"file": "embeddings\\x.bin"},
-                "d": {"file": "embeddings/./x.bin"},
-                "e": {"file": "embeddings/ok.bin"},
-            }
-        }
-    }
-    var = {"_varSchema": {"pathPattern": "{index}/../x", "ext": ""}, "fields": [[0, "G"]]}
-    assert declared_payload_paths(identity, None, var, None) == {"embeddings/ok.bin"}
+def test_unsafe_declared_paths_are_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    item = IDENTITY["embeddings"]["items"]["X_pca"]
+    files = ["../../etc/passwd", "/etc/passwd", "embeddings\\x.bin", "embeddings/./x.bin"]
+    items = {str(i): {**item, "file": f} for i, f in enumerate([*files, "embeddings/ok.bin"])}
+    identity = {**IDENTITY, "embeddings": {**IDENTITY["embeddings"], "items": items}}
+    del identity["vector_fields"]
+    var = {**VAR, "_varSchema": {**VAR["_varSchema"], "pathPattern": "{index}/../x"}}
+    with caplog.at_level(logging.WARNING):
+        paths = _manifests(identity, var=var).declared_paths()
+    assert paths == {"dataset_identity.json", "var_manifest.json", "embeddings/ok.bin"}
+    assert all(repr(p) in caplog.text for p in [*files, "0/../x"])
+
+
+def test_hostile_manifest_paths_are_not_served(tmp_path: Path) -> None:
+    folder = _write_folder(tmp_path / "ds")
+    (tmp_path / "secret").write_bytes(b"secret")
+    var = {**VAR, "_varSchema": {**VAR["_varSchema"], "pathPattern": "../secret{index}"}}
+    var["fields"] = [["", "G"]]
+    (folder / "var_manifest.json").write_text(json.dumps(var))
+    source = FolderExport(folder)
+    assert not any(".." in p for p in source.declared_paths())
+    with pytest.raises(FileNotFoundError):
+        source.stat("../secret")
 
 
 @pytest.mark.parametrize(
@@ -168,12 +277,7 @@ def test_folder_export(tmp_path: Path) -> None:
         300,
         3,
     )
-    assert source.declared_paths() == (PAYLOADS - {"var/2.values.u8.gz"}) | {
-        "dataset_identity.json",
-        "obs_manifest.json",
-        "var_manifest.json",
-        "connectivity_manifest.json",
-    }
+    assert source.declared_paths() == (PAYLOADS - {"var/2.values.u8.gz"}) | MANIFESTS
     data = (folder / "var/0.values.u8.gz").read_bytes()
     info = source.stat("var/0.values.u8.gz")
     assert info.size == len(data)
@@ -220,11 +324,44 @@ def test_folder_export_errors(tmp_path: Path) -> None:
     with pytest.raises(ExportFolderError, match="not an export folder"):
         FolderExport(tmp_path)
     (tmp_path / "dataset_identity.json").write_text("{not json")
-    with pytest.raises(ExportFolderError, match="unreadable JSON"):
+    with pytest.raises(ExportFolderError, match="malformed manifest: unreadable JSON"):
         FolderExport(tmp_path)
     (tmp_path / "dataset_identity.json").write_text("[]")
     with pytest.raises(ExportFolderError, match="JSON object"):
         FolderExport(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "message"),
+    [
+        # Tolerated by the old dict-walking code, refused by the models: a clear error, no crash.
+        ("dataset_identity.json", {"stats": {"n_cells": 3}}, r"stats\.n_genes: Field required"),
+        ("dataset_identity.json", {"embeddings": {}}, r"embeddings\.default_dimension"),
+        ("connectivity_manifest.json", {"weightsPath": None}, r"weightsPath: .*string"),
+        ("obs_manifest.json", {"_obsSchemas": []}, r"_obsSchemas: .*dictionary"),
+        ("var_manifest.json", {"fields": [[]]}, r"fields\.0 has 0 item\(s\), needs at least 1"),
+        (
+            "obs_manifest.json",
+            {"_categoricalFields": [OBS["_categoricalFields"][0], [0, "x", []]]},
+            r"_categoricalFields\.1 has 3 item\(s\), needs at least 4",
+        ),
+        (
+            "obs_manifest.json",
+            {"_categoricalFields": [[0, "x", [], "int8", 127, {}]]},
+            r"unknown codes dtype 'int8'",
+        ),
+    ],
+)
+def test_folder_export_malformed_manifests(
+    tmp_path: Path, name: str, change: dict[str, Any], message: str
+) -> None:
+    folder = _write_folder(tmp_path / "ds")
+    doc = json.loads((folder / name).read_text())
+    (folder / name).write_text(json.dumps({**doc, **change}))
+    with pytest.raises(ExportFolderError, match=f"{name}: malformed manifest: {message}"):
+        FolderExport(folder)
+    with pytest.raises(ExportFolderError, match="malformed manifest"):
+        read_manifests(folder)
 
 
 def test_catalog_single_and_several(tmp_path: Path) -> None:

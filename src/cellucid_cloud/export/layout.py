@@ -1,12 +1,18 @@
 """Which files an export folder declares, derived from its manifests alone.
 
 Servers serve exactly this set and ``prepare`` checks the staged folder against it before
-publishing, so a stray file can neither be served nor shipped.
+publishing, so a stray file can neither be served nor shipped. Manifests are data: a path they
+name that is not a plain relative path (``../../etc/passwd``) is dropped with a warning, never
+declared.
 """
 
 import json
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -22,9 +28,34 @@ from .manifests import (
 )
 from .obs_fields import CODES_EXT
 
+log = logging.getLogger(__name__)
+
 
 class ExportFolderError(ValueError):
     """The folder is not a readable export (missing or malformed manifest)."""
+
+
+def is_safe_relative_path(path: str) -> bool:
+    """True for a plain relative POSIX path: no ``.``/``..``/empty segments, no ``\\`` or NUL."""
+    if not path or path.startswith("/") or "\\" in path or "\x00" in path:
+        return False
+    return all(seg not in ("", ".", "..") for seg in path.split("/"))
+
+
+def _fill(pattern: str, index: object, ext: str) -> str:
+    # str.replace, not str.format: a pattern from a manifest must not be able to index attributes.
+    return pattern.replace("{index}", str(index)).replace("{ext}", ext)
+
+
+def _entries(entries: list[list[Any]], needed: int, manifest: str, key: str) -> Iterator[list[Any]]:
+    """The field tuples of ``key``, each checked to hold the ``needed`` leading items."""
+    for position, entry in enumerate(entries):
+        if len(entry) < needed:
+            raise ExportFolderError(
+                f"{manifest}: malformed manifest: {key}.{position} has {len(entry)} item(s), "
+                f"needs at least {needed}"
+            )
+        yield entry
 
 
 @dataclass(frozen=True)
@@ -37,7 +68,18 @@ class ExportManifests:
     connectivity: ConnectivityManifest | None
 
     def declared_paths(self) -> frozenset[str]:
-        """Relative POSIX paths of every manifest and payload this export consists of."""
+        """Relative POSIX paths of every manifest and payload this export consists of.
+
+        Embeddings and vector fields come from the identity, obs payloads from the
+        ``_obsSchemas`` patterns (codes ``{ext}`` from each field's codes dtype), genes from
+        ``_varSchema.pathPattern`` for each ``fields`` index, edges from the connectivity
+        manifest. Unsafe paths are dropped (logged once). Raises :class:`ExportFolderError` when
+        a field entry is too short to name its file or has an unknown codes dtype.
+        """
+        return self._declared_paths
+
+    @cached_property
+    def _declared_paths(self) -> frozenset[str]:
         paths = {IDENTITY_FILE}
         paths.update(item.file for item in self.identity.embeddings.items.values())
         if self.identity.vector_fields is not None:
@@ -46,53 +88,86 @@ class ExportManifests:
         if self.obs is not None:
             paths.add(OBS_MANIFEST_FILE)
             schemas = self.obs.obsSchemas
-            if schemas.continuous is not None:
-                pattern = schemas.continuous.pathPattern
-                paths.update(
-                    pattern.replace("{index}", str(f[0])) for f in self.obs.continuousFields
-                )
-            if schemas.categorical is not None:
-                for field in self.obs.categoricalFields:
-                    index, codes_dtype = str(field[0]), str(field[3])
-                    paths.add(
-                        schemas.categorical.codesPathPattern.replace("{index}", index).replace(
-                            "{ext}", CODES_EXT[codes_dtype]
+            if (cont := schemas.continuous) is not None:
+                for f in _entries(
+                    self.obs.continuousFields, 1, OBS_MANIFEST_FILE, "_continuousFields"
+                ):
+                    paths.add(_fill(cont.pathPattern, f[0], cont.ext))
+            if (cat := schemas.categorical) is not None:
+                for f in _entries(
+                    self.obs.categoricalFields, 4, OBS_MANIFEST_FILE, "_categoricalFields"
+                ):
+                    index, codes_dtype = f[0], str(f[3])
+                    if codes_dtype not in CODES_EXT:
+                        raise ExportFolderError(
+                            f"{OBS_MANIFEST_FILE}: malformed manifest: unknown codes dtype "
+                            f"{codes_dtype!r} (expected one of {', '.join(CODES_EXT)})"
                         )
-                    )
-                    paths.add(schemas.categorical.outlierPathPattern.replace("{index}", index))
+                    paths.add(_fill(cat.codesPathPattern, index, CODES_EXT[codes_dtype]))
+                    paths.add(_fill(cat.outlierPathPattern, index, cat.outlierExt))
         if self.var is not None:
             paths.add(VAR_MANIFEST_FILE)
-            pattern = self.var.varSchema.pathPattern
-            paths.update(pattern.replace("{index}", str(f[0])) for f in self.var.fields)
+            schema = self.var.varSchema
+            for f in _entries(self.var.fields, 1, VAR_MANIFEST_FILE, "fields"):
+                paths.add(_fill(schema.pathPattern, f[0], schema.ext))
         if self.connectivity is not None:
             paths.add(CONNECTIVITY_MANIFEST_FILE)
             c = self.connectivity
             paths.update((c.sourcesPath, c.destinationsPath, c.weightsPath))
-        return frozenset(paths)
+        unsafe = {p for p in paths if not is_safe_relative_path(p)}
+        for p in sorted(unsafe):
+            log.warning("ignoring unsafe path declared by a manifest: %r", p)
+        return frozenset(paths - unsafe)
 
 
 def _load[M: BaseModel](folder: Path, name: str, model: type[M], required: bool) -> M | None:
     path = folder / name
     if not path.is_file():
         if required:
-            raise ExportFolderError(f"{folder}: no {name}")
+            raise ExportFolderError(f"{folder}: no {name} (not an export folder)")
         return None
     try:
-        return model.model_validate(json.loads(path.read_bytes()))
-    except (ValueError, ValidationError) as error:
-        raise ExportFolderError(f"{path}: malformed ({str(error).splitlines()[0]})") from None
+        data = json.loads(path.read_bytes())
+    except OSError as error:
+        raise ExportFolderError(f"{path}: unreadable ({error})") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+        raise ExportFolderError(f"{path}: malformed manifest: unreadable JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ExportFolderError(f"{path}: malformed manifest: expected a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise ExportFolderError(f"{path}: malformed manifest: {_describe(error)}") from None
+
+
+def _describe(error: ValidationError) -> str:
+    """The first problem pydantic found, as ``where: what`` (plus how many more)."""
+    problems = error.errors(include_url=False)
+    first = problems[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"{where}: {first['msg']}{more}"
 
 
 def read_manifests(folder: Path) -> ExportManifests:
-    """Parse the manifests of an export folder (identity required, the rest optional)."""
+    """Parse the manifests of an export folder (identity required, the rest optional).
+
+    Raises :class:`ExportFolderError` for a missing identity or any manifest that is unreadable,
+    not JSON, or does not match its model, including field entries that cannot name a file.
+    """
     identity = _load(folder, IDENTITY_FILE, DatasetIdentity, required=True)
     assert identity is not None
-    return ExportManifests(
+    manifests = ExportManifests(
         identity=identity,
         obs=_load(folder, OBS_MANIFEST_FILE, ObsManifest, required=False),
         var=_load(folder, VAR_MANIFEST_FILE, VarManifest, required=False),
         connectivity=_load(folder, CONNECTIVITY_MANIFEST_FILE, ConnectivityManifest, False),
     )
+    try:
+        manifests.declared_paths()  # validates field entries now; the result is cached
+    except ExportFolderError as error:
+        raise ExportFolderError(f"{folder}/{error}") from None
+    return manifests
 
 
 def files_on_disk(folder: Path) -> frozenset[str]:

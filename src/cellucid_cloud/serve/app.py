@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from cellucid_cloud.export.manifests import IDENTITY_FILE
 from cellucid_cloud.serve.catalog import Catalog
 from cellucid_cloud.serve.http import (
     UNSATISFIABLE,
@@ -31,7 +32,7 @@ from cellucid_cloud.serve.http import (
     parse_range,
     split_request_path,
 )
-from cellucid_cloud.serve.sources import IDENTITY_NAME, ExportSource, FileChangedError
+from cellucid_cloud.serve.sources import ExportSource, FileChangedError
 
 __all__ = ["DEFAULT_ALLOWED_HOSTS", "ServeApp"]
 
@@ -228,7 +229,7 @@ Open in the Cellucid web app with <code>?exportsBaseUrl=</code> this server's UR
 def _index_row(url_path: str, source: ExportSource) -> str:
     esc = html.escape
     links = {
-        "identity": url_path + IDENTITY_NAME,
+        "identity": url_path + IDENTITY_FILE,
         "obs": url_path + "obs_manifest.json",
         "var": url_path + "var_manifest.json",
     }

@@ -24,12 +24,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from cellucid_cloud.serve.sources import (
-    IDENTITY_NAME,
-    ExportFolderError,
-    ExportSource,
-    FolderExport,
-)
+from cellucid_cloud.export.manifests import IDENTITY_FILE
+from cellucid_cloud.serve.sources import ExportFolderError, ExportSource, FolderExport
 
 __all__ = ["Catalog", "Mount"]
 
@@ -84,7 +80,7 @@ class Catalog:
         root = Path(root)
         if not root.is_dir():
             raise ExportFolderError(f"{root}: not a directory")
-        if (root / IDENTITY_NAME).is_file():
+        if (root / IDENTITY_FILE).is_file():
             return cls.single(FolderExport(root))
         mounts = [
             Mount(child.name, FolderExport(child))
@@ -93,11 +89,11 @@ class Catalog:
             and not child.is_symlink()
             and not child.name.startswith(".")
             and child.name not in RESERVED_NAMES
-            and (child / IDENTITY_NAME).is_file()
+            and (child / IDENTITY_FILE).is_file()
         ]
         if not mounts:
             raise ExportFolderError(
-                f"{root}: no {IDENTITY_NAME} here or in any subdirectory (not an export folder)"
+                f"{root}: no {IDENTITY_FILE} here or in any subdirectory (not an export folder)"
             )
         return cls(mounts)
 

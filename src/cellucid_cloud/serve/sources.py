@@ -10,42 +10,28 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import logging
 import os
 import stat as stat_mod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
+
+from cellucid_cloud.export.layout import ExportFolderError, is_safe_relative_path, read_manifests
 
 __all__ = [
-    "IDENTITY_NAME",
-    "MANIFEST_NAMES",
     "ExportFolderError",
     "ExportSource",
     "FileChangedError",
     "FileInfo",
     "FolderExport",
-    "declared_payload_paths",
     "is_safe_relative_path",
 ]
 
 log = logging.getLogger(__name__)
 
-IDENTITY_NAME = "dataset_identity.json"
-MANIFEST_NAMES = (
-    IDENTITY_NAME,
-    "obs_manifest.json",
-    "var_manifest.json",
-    "connectivity_manifest.json",
-)
-_CODES_EXT = {"uint8": "u8", "uint16": "u16", "uint32": "u32"}
 _CHUNK = 256 * 1024
-
-
-class ExportFolderError(ValueError):
-    """The folder is not a usable export (missing or malformed identity or manifest)."""
 
 
 class FileChangedError(OSError):
@@ -97,87 +83,6 @@ class ExportSource(Protocol):
         ...
 
 
-def is_safe_relative_path(path: str) -> bool:
-    """True for a plain relative POSIX path: no ``.``/``..``/empty segments, no ``\\`` or NUL.
-
-    Manifests are data, so a hostile one could name ``../../etc/passwd``; such entries are
-    dropped rather than trusted.
-    """
-    if not path or path.startswith("/") or "\\" in path or "\x00" in path:
-        return False
-    return all(seg not in ("", ".", "..") for seg in path.split("/"))
-
-
-def _fill(pattern: str, index: object, ext: str) -> str:
-    # str.replace, not str.format: a pattern from a manifest must not be able to index attributes.
-    return pattern.replace("{index}", str(index)).replace("{ext}", ext)
-
-
-def _as_dict(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _as_list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def declared_payload_paths(
-    identity: dict[str, Any],
-    obs: dict[str, Any] | None,
-    var: dict[str, Any] | None,
-    connectivity: dict[str, Any] | None,
-) -> set[str]:
-    """Every payload path the manifests name (identity v3, ``compact_v2`` manifests).
-
-    Embeddings and vector fields come from the identity, obs payloads from ``_obsSchemas``
-    patterns (codes ``{ext}`` from each field's ``codesDtype``), genes from
-    ``_varSchema.pathPattern`` for each ``fields`` index, edges from the connectivity manifest.
-    Unsafe paths are dropped.
-    """
-    paths: set[str] = set()
-    items = _as_dict(_as_dict(identity.get("embeddings")).get("items"))
-    paths.update(
-        str(item["file"]) for item in items.values() if isinstance(item, dict) and item.get("file")
-    )
-    for field in _as_dict(_as_dict(identity.get("vector_fields")).get("fields")).values():
-        paths.update(str(f) for f in _as_dict(_as_dict(field).get("files")).values() if f)
-
-    if obs is not None:
-        schemas = _as_dict(obs.get("_obsSchemas"))
-        cont = _as_dict(schemas.get("continuous"))
-        cat = _as_dict(schemas.get("categorical"))
-        if pattern := cont.get("pathPattern"):
-            ext = str(cont.get("ext", ""))
-            for tup in _as_list(obs.get("_continuousFields")):
-                paths.add(_fill(str(pattern), _as_list(tup)[0], ext))
-        codes_pattern = cat.get("codesPathPattern")
-        outlier_pattern = cat.get("outlierPathPattern")
-        for tup in _as_list(obs.get("_categoricalFields")):
-            index = _as_list(tup)[0]
-            if codes_pattern:
-                codes_dtype = str(tup[3]) if len(tup) > 3 else ""
-                paths.add(_fill(str(codes_pattern), index, _CODES_EXT.get(codes_dtype, "")))
-            if outlier_pattern:
-                paths.add(_fill(str(outlier_pattern), index, str(cat.get("outlierExt", ""))))
-
-    if var is not None:
-        schema = _as_dict(var.get("_varSchema"))
-        if pattern := schema.get("pathPattern"):
-            ext = str(schema.get("ext", ""))
-            for tup in _as_list(var.get("fields")):
-                paths.add(_fill(str(pattern), _as_list(tup)[0], ext))
-
-    if connectivity is not None:
-        for key in ("sourcesPath", "destinationsPath", "weightsPath"):
-            if value := connectivity.get(key):
-                paths.add(str(value))
-
-    unsafe = {p for p in paths if not is_safe_relative_path(p)}
-    for p in sorted(unsafe):
-        log.warning("ignoring unsafe path declared by a manifest: %r", p)
-    return paths - unsafe
-
-
 @dataclass(frozen=True, slots=True)
 class _Recorded:
     size: int
@@ -208,19 +113,9 @@ class FolderExport:
 
     def __init__(self, path: Path) -> None:
         self.root = Path(path)
-        identity = self._load_json(IDENTITY_NAME)
-        if identity is None:
-            raise ExportFolderError(f"{self.root}: no {IDENTITY_NAME} (not an export folder)")
-        self._identity = identity
-        manifests = {name: self._load_json(name) for name in MANIFEST_NAMES[1:]}
-        wanted = declared_payload_paths(
-            identity,
-            manifests["obs_manifest.json"],
-            manifests["var_manifest.json"],
-            manifests["connectivity_manifest.json"],
-        )
-        wanted.add(IDENTITY_NAME)
-        wanted.update(name for name, data in manifests.items() if data is not None)
+        manifests = read_manifests(self.root)  # ExportFolderError when missing or malformed
+        self._identity = manifests.identity
+        wanted = manifests.declared_paths()  # manifests included, unsafe paths already dropped
         self._files: dict[str, _Recorded] = {}
         real_root = os.path.realpath(self.root)
         missing = 0
@@ -242,38 +137,25 @@ class FolderExport:
         if missing:
             log.warning("%s: %d declared file(s) missing on disk", self.root, missing)
 
-    def _load_json(self, name: str) -> dict[str, Any] | None:
-        path = self.root / name
-        try:
-            with open(path, "rb") as fh:
-                data = json.load(fh)
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            raise ExportFolderError(f"{path}: unreadable JSON ({exc})") from exc
-        if not isinstance(data, dict):
-            raise ExportFolderError(f"{path}: expected a JSON object")
-        return data
-
     @property
     def dataset_id(self) -> str:
-        return str(self._identity.get("id") or self.root.name)
+        return self._identity.id or self.root.name
 
     @property
     def name(self) -> str:
-        return str(self._identity.get("name") or self.dataset_id)
+        return self._identity.name or self.dataset_id
 
     @property
     def description(self) -> str:
-        return str(self._identity.get("description") or "")
+        return self._identity.description
 
     @property
     def n_cells(self) -> int:
-        return int(_as_dict(self._identity.get("stats")).get("n_cells") or 0)
+        return self._identity.stats.n_cells
 
     @property
     def n_genes(self) -> int:
-        return int(_as_dict(self._identity.get("stats")).get("n_genes") or 0)
+        return self._identity.stats.n_genes
 
     def declared_paths(self) -> frozenset[str]:
         return self._declared
