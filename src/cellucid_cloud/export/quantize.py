@@ -38,19 +38,9 @@ def quantize(
     values: NDArray[np.floating], vmin: float, vmax: float, bits: Bits
 ) -> NDArray[np.unsignedinteger]:
     """Encode finite values into codes and NaN into the missing code."""
-    dtype = CODE_DTYPE[bits]
     scale = code_scale(vmin, vmax, bits)
-    if scale == 0.0:
-        codes = np.zeros(values.shape, dtype=dtype)
-    else:
-        scaled = values.astype(np.float64)
-        scaled -= vmin
-        scaled *= scale
-        scaled += _EPSILON
-        np.floor(scaled, out=scaled)
-        np.clip(scaled, 0, MAX_CODE[bits], out=scaled)
-        with np.errstate(invalid="ignore"):
-            codes = scaled.astype(dtype)
+    with np.errstate(invalid="ignore"):
+        codes = quantize_with_per_item_bounds(values, vmin, scale, bits)
     nan = np.isnan(values)
     if nan.any():
         codes[nan] = MISSING_CODE[bits]
@@ -58,12 +48,15 @@ def quantize(
 
 
 def quantize_with_per_item_bounds(
-    values: NDArray[np.float32],
-    vmin: NDArray[np.float64],
-    scale: NDArray[np.float64],
+    values: NDArray[np.floating],
+    vmin: float | NDArray[np.float64],
+    scale: float | NDArray[np.float64],
     bits: Bits,
 ) -> NDArray[np.unsignedinteger]:
-    """Encode values whose bounds differ per element (the genes of a block, gathered per entry)."""
+    """Encode finite values; bounds may be scalars or differ per element (genes of a block).
+
+    A zero scale (constant field) gives code 0 without dividing by anything.
+    """
     scaled = values.astype(np.float64)
     scaled -= vmin
     scaled *= scale

@@ -63,13 +63,7 @@ class ExportReader:
         assert obs is not None and obs.obsSchemas.continuous is not None
         schema = obs.obsSchemas.continuous
         entry = self._obs_entry(key, categorical=False)
-        values = self._array(
-            schema.pathPattern.replace("{index}", str(entry[0])), _DTYPES[schema.ext]
-        )
-        if not schema.quantized:
-            return values
-        bits: Bits = 8 if schema.ext == "u8" else 16
-        return dequantize(values, float(entry[2]), float(entry[3]), bits)
+        return self._decoded(schema.pathPattern, entry[0], schema.ext, entry[2:4])
 
     def categorical(self, key: str) -> tuple[list[Any], NDArray[np.int64]]:
         """Categories and per-cell codes, missing as -1."""
@@ -90,13 +84,7 @@ class ExportReader:
         assert obs is not None and obs.obsSchemas.categorical is not None
         schema = obs.obsSchemas.categorical
         entry = self._obs_entry(key, categorical=True)
-        values = self._array(
-            schema.outlierPathPattern.replace("{index}", str(entry[0])), _DTYPES[schema.outlierExt]
-        )
-        if not schema.outlierQuantized:
-            return values
-        bits: Bits = 8 if schema.outlierExt == "u8" else 16
-        return dequantize(values, float(entry[6]), float(entry[7]), bits)
+        return self._decoded(schema.outlierPathPattern, entry[0], schema.outlierExt, entry[6:8])
 
     @property
     def gene_names(self) -> list[str]:
@@ -113,14 +101,17 @@ class ExportReader:
             else self.gene_names.index(name_or_index)
         )
         entry = var.fields[index]
-        schema = var.varSchema
-        values = self._array(
-            schema.pathPattern.replace("{index}", str(entry[0])), _DTYPES[schema.ext]
-        )
-        if not schema.quantized:
+        return self._decoded(var.varSchema.pathPattern, entry[0], var.varSchema.ext, entry[2:4])
+
+    def _decoded(
+        self, pattern: str, index: int, ext: str, bounds: list[Any]
+    ) -> NDArray[np.float32]:
+        """A value payload as float32: as stored, or dequantised with its manifest bounds."""
+        values = self._array(pattern.replace("{index}", str(index)), _DTYPES[ext])
+        if ext == "f32":
             return values
-        bits: Bits = 8 if schema.ext == "u8" else 16
-        return dequantize(values, float(entry[2]), float(entry[3]), bits)
+        bits: Bits = 8 if ext == "u8" else 16
+        return dequantize(values, float(bounds[0]), float(bounds[1]), bits)
 
     def edges(self) -> tuple[NDArray[np.integer], NDArray[np.integer], NDArray[np.float64]]:
         manifest = self.manifests.connectivity
