@@ -30,13 +30,13 @@ from cellucid_cloud.export.prepare import (
 )
 from cellucid_cloud.export.settings import ExportSettings
 from cellucid_cloud.export.source import open_source
-from cellucid_cloud.serve.sources import FileChangedError, FileInfo
+from cellucid_cloud.serve.sources import FileChangedError, FileInfo, IdentityBacked
 
 _GENE = re.compile(r"^var/(\d+)\.values\.f32$")
 DEFAULT_CACHE_BYTES: Final = 256 << 20
 
 
-class DirectExport:
+class DirectExport(IdentityBacked):
     """An .h5ad, .zarr or .zarr.zip served through the ExportSource port."""
 
     def __init__(self, path: Path, *, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
@@ -64,29 +64,6 @@ class DirectExport:
 
     def close(self) -> None:
         self._stack.close()
-
-    @property
-    def dataset_id(self) -> str:
-        return self._identity.id
-
-    @property
-    def name(self) -> str:
-        return self._identity.name
-
-    @property
-    def description(self) -> str:
-        return self._identity.description
-
-    @property
-    def n_cells(self) -> int:
-        return self._identity.stats.n_cells
-
-    @property
-    def n_genes(self) -> int:
-        return self._identity.stats.n_genes
-
-    def declared_paths(self) -> frozenset[str]:
-        return self._declared
 
     def _check_unchanged(self) -> None:
         now = self.path.stat()

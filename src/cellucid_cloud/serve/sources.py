@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from cellucid_cloud.export.layout import ExportFolderError, is_safe_relative_path, read_manifests
+from cellucid_cloud.export.manifests import DatasetIdentity
 
 __all__ = [
     "ExportFolderError",
@@ -100,7 +101,37 @@ class _Recorded:
         )
 
 
-class FolderExport:
+class IdentityBacked:
+    """The catalog metadata every source reads from its dataset identity, written once."""
+
+    _identity: DatasetIdentity
+    _declared: frozenset[str]
+
+    @property
+    def dataset_id(self) -> str:
+        return self._identity.id
+
+    @property
+    def name(self) -> str:
+        return self._identity.name or self.dataset_id
+
+    @property
+    def description(self) -> str:
+        return self._identity.description
+
+    @property
+    def n_cells(self) -> int:
+        return self._identity.stats.n_cells
+
+    @property
+    def n_genes(self) -> int:
+        return self._identity.stats.n_genes
+
+    def declared_paths(self) -> frozenset[str]:
+        return self._declared
+
+
+class FolderExport(IdentityBacked):
     """An export folder on disk (DESIGN §3), frozen at construction.
 
     Each declared file's (size, mtime_ns, dev, inode) is recorded when the folder is opened; a
@@ -140,25 +171,6 @@ class FolderExport:
     @property
     def dataset_id(self) -> str:
         return self._identity.id or self.root.name
-
-    @property
-    def name(self) -> str:
-        return self._identity.name or self.dataset_id
-
-    @property
-    def description(self) -> str:
-        return self._identity.description
-
-    @property
-    def n_cells(self) -> int:
-        return self._identity.stats.n_cells
-
-    @property
-    def n_genes(self) -> int:
-        return self._identity.stats.n_genes
-
-    def declared_paths(self) -> frozenset[str]:
-        return self._declared
 
     def _record(self, path: str) -> _Recorded:
         try:
