@@ -1,0 +1,1 @@
+"""The catalog: collections, datasets, their versions, and what an explorer URL points at."""

@@ -1,0 +1,199 @@
+"""The catalog's records: collections and their versions, datasets and their versions.
+
+Shaped after the cellxgene "layers" schema (research notes, part 2 §2), which separates a
+*canonical* id (permanent, public) from *version* ids (one per revision or upload):
+
+* a :class:`Collection` points at its published version and at its one open (unpublished)
+  version: the draft of a never-published collection, or the revision of a published one;
+* a :class:`CollectionVersion` holds the metadata and the dataset list of that version, mapping
+  each canonical dataset id to the dataset version it contains;
+* a :class:`Dataset` holds the answer its canonical explorer URL gives (the mapped version, or
+  the tombstone and contact), so the meta lookup is one key read;
+* a :class:`DatasetVersion` is one upload: its processing status and its immutable export.
+
+Every id is a random UUID4: ids of unpublished versions are capabilities (private URLs).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, ClassVar
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, StringConstraints
+
+__all__ = [
+    "Alias",
+    "ApiKeyRecord",
+    "Collection",
+    "CollectionMetadata",
+    "CollectionVersion",
+    "Contact",
+    "Dataset",
+    "DatasetStats",
+    "DatasetStatus",
+    "DatasetVersion",
+    "Link",
+    "StoredRecord",
+    "Visibility",
+    "new_id",
+    "utcnow",
+]
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]
+LongText = Annotated[str, StringConstraints(max_length=20_000)]
+
+
+def new_id() -> str:
+    """A random UUID4: 122 random bits, unguessable, so it can serve as a private link."""
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoredRecord(Record):
+    """A record the repository stores under ``(KIND, key)``, with an optimistic revision.
+
+    ``rev`` is the revision the record was read at (0 for a new record); a write succeeds only
+    if the stored revision still equals it, and stores ``rev + 1``.
+    """
+
+    KIND: ClassVar[str]
+    KEY_FIELD: ClassVar[str]
+    rev: int = 0
+
+    @property
+    def key(self) -> str:
+        return str(getattr(self, self.KEY_FIELD))
+
+
+class Visibility(StrEnum):
+    PRIVATE = "PRIVATE"
+    PUBLIC = "PUBLIC"
+
+
+class DatasetStatus(StrEnum):
+    WAITING = "waiting"
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class Link(Record):
+    name: Annotated[str, StringConstraints(max_length=400)] = ""
+    type: Annotated[str, StringConstraints(max_length=100)] = "OTHER"
+    url: HttpUrl
+
+
+class Contact(Record):
+    name: ShortText
+    email: EmailStr
+
+
+class CollectionMetadata(Record):
+    name: ShortText
+    description: LongText = ""
+    contact_name: ShortText
+    contact_email: EmailStr
+    links: Annotated[list[Link], Field(max_length=100)] = []
+
+    @property
+    def contact(self) -> Contact:
+        return Contact(name=self.contact_name, email=self.contact_email)
+
+
+class Collection(StoredRecord):
+    KIND: ClassVar[str] = "collection"
+    KEY_FIELD: ClassVar[str] = "collection_id"
+    collection_id: str
+    owner: str
+    published_version_id: str | None = None
+    open_version_id: str | None = None
+    created_at: datetime
+    published_at: datetime | None = None
+    revised_at: datetime | None = None
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_version_id is not None
+
+
+class CollectionVersion(StoredRecord):
+    KIND: ClassVar[str] = "collection_version"
+    KEY_FIELD: ClassVar[str] = "version_id"
+    version_id: str
+    collection_id: str
+    metadata: CollectionMetadata
+    datasets: dict[str, str] = {}
+    """Canonical dataset id → the dataset version this collection version contains."""
+    created_at: datetime
+    published_at: datetime | None = None
+
+
+class DatasetStats(Record):
+    name: str
+    n_cells: int
+    n_genes: int
+    bytes: int
+
+
+class DatasetVersion(StoredRecord):
+    KIND: ClassVar[str] = "dataset_version"
+    KEY_FIELD: ClassVar[str] = "version_id"
+    version_id: str
+    dataset_id: str
+    collection_id: str
+    status: DatasetStatus = DatasetStatus.WAITING
+    reason: str | None = None
+    source: str | None = None
+    """The upload this version was made from (an object key), once one arrived."""
+    source_etag: str | None = None
+    export_prefix: str | None = None
+    """Object-store prefix of the finished export (``exports/<version_id>/``) once ready."""
+    stats: DatasetStats | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Dataset(StoredRecord):
+    """A canonical dataset and what its canonical URL answers."""
+
+    KIND: ClassVar[str] = "dataset"
+    KEY_FIELD: ClassVar[str] = "dataset_id"
+    dataset_id: str
+    collection_id: str
+    version_id: str
+    """The mapped version: the published one, or the latest draft before the first publish."""
+    published: bool = False
+    tombstoned: bool = False
+    tombstone_contact: Contact | None = None
+    """The collection's contact at the time the dataset was withdrawn."""
+
+
+class Alias(StoredRecord):
+    """A legacy name-based explorer URL (``/e/<name>/``) that keeps pointing at a dataset."""
+
+    KIND: ClassVar[str] = "alias"
+    KEY_FIELD: ClassVar[str] = "alias"
+    alias: str
+    dataset_id: str
+
+
+class ApiKeyRecord(StoredRecord):
+    """A curator's API key, stored only as its SHA-256 (the key itself has 256 random bits)."""
+
+    KIND: ClassVar[str] = "api_key"
+    KEY_FIELD: ClassVar[str] = "key_hash"
+    key_hash: str
+    curator_id: str
+    label: str = ""
+    created_at: datetime
+    revoked: bool = False
+

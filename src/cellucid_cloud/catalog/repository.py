@@ -1,0 +1,109 @@
+"""The catalog repository port: keyed records and one atomic, conditional commit.
+
+Everything the catalog does is built from two primitives, so that the SQLite and DynamoDB
+adapters stay small and provably equivalent (``tests/contract/test_catalog_repository.py``):
+
+* reads of one record by key (``get``), many by key (``get_many``) and the two collection
+  listings (by owner; published ones);
+* :meth:`CatalogRepository.commit`: a list of puts and deletes applied all together or not at
+  all. Each write is conditional on the revision the caller read (optimistic concurrency), so
+  two curators racing on the same record get one success and one :class:`ConflictError`.
+
+A commit holds at most :data:`MAX_WRITES` writes: DynamoDB's transaction limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from cellucid_cloud.catalog.models import (
+    Alias,
+    ApiKeyRecord,
+    Collection,
+    CollectionVersion,
+    Dataset,
+    DatasetVersion,
+    StoredRecord,
+)
+
+__all__ = [
+    "MAX_WRITES",
+    "RECORD_TYPES",
+    "CatalogRepository",
+    "ConflictError",
+    "Delete",
+    "Put",
+    "TooManyWritesError",
+    "Write",
+    "check_writes",
+]
+
+MAX_WRITES = 100
+
+RECORD_TYPES: dict[str, type[StoredRecord]] = {
+    cls.KIND: cls
+    for cls in (Collection, CollectionVersion, Dataset, DatasetVersion, Alias, ApiKeyRecord)
+}
+
+
+class ConflictError(Exception):
+    """A commit's condition failed: a record changed (or appeared) since it was read."""
+
+
+class TooManyWritesError(ValueError):
+    """A commit with more writes than one transaction may hold."""
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    """Store ``record``. With ``create``, the key must be free; otherwise the stored revision
+    must equal ``record.rev``. The stored copy gets revision ``record.rev + 1``."""
+
+    record: StoredRecord
+    create: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Remove ``record``; its stored revision must equal ``record.rev``."""
+
+    record: StoredRecord
+
+
+type Write = Put | Delete
+
+
+class CatalogRepository(Protocol):
+    """Keyed storage of catalog records (see the module docstring)."""
+
+    def get[R: StoredRecord](self, kind: type[R], key: str) -> R | None:
+        """The record, read strongly consistent, or None."""
+        ...
+
+    def get_many[R: StoredRecord](self, kind: type[R], keys: Iterable[str]) -> dict[str, R]:
+        """The records that exist among ``keys``, by key."""
+        ...
+
+    def collections_of(self, owner: str) -> list[Collection]:
+        """The collections a curator owns, by collection id."""
+        ...
+
+    def published_collections(self) -> list[Collection]:
+        """The collections with a published version, by collection id."""
+        ...
+
+    def commit(self, writes: Sequence[Write]) -> None:
+        """Apply every write or none. Raises :class:`ConflictError` when a condition fails and
+        :class:`TooManyWritesError` beyond :data:`MAX_WRITES` writes or with a key twice."""
+        ...
+
+
+def check_writes(writes: Sequence[Write]) -> None:
+    """The checks both adapters make before touching storage."""
+    if len(writes) > MAX_WRITES:
+        raise TooManyWritesError(f"{len(writes)} writes in one commit; at most {MAX_WRITES}")
+    keys = [(w.record.KIND, w.record.key) for w in writes]
+    if len(set(keys)) != len(keys):
+        raise TooManyWritesError("a commit may write each record once")
