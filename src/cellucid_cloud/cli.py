@@ -1,4 +1,4 @@
-"""The ``cellucid-cloud`` command line (DESIGN §8): prepare and serve.
+"""The ``cellucid-cloud`` command line (DESIGN §8): prepare, serve and up.
 
 Exit codes: 0 ok, 1 error (one line on stderr, never a traceback unless CELLUCID_DEBUG=1),
 2 usage. Progress bars are drawn only when stderr is a terminal.
@@ -130,6 +130,24 @@ def serve(
                 run_server(path, host=host, port=port)
         except ExportFolderError as error:
             _fail(str(error))
+
+
+@app.command()
+def up(
+    data_dir: Annotated[
+        Path, typer.Option(help="where the catalog, uploads and exports live")
+    ] = Path("cellucid-data"),
+    host: Annotated[str, typer.Option(help="bind address (loopback by default)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8765,
+    meta_ttl: Annotated[
+        float, typer.Option(help="seconds a meta lookup may be reused (0 = no cache)", min=0)
+    ] = 60.0,
+) -> None:
+    """Run the whole system on this machine: API, exports, uploads and processing."""
+    with _errors_as_one_line():
+        from .local.run import run_up
+
+        run_up(data_dir, host=host, port=port, meta_ttl=meta_ttl)
 
 
 def _is_anndata(path: Path) -> bool:

@@ -150,6 +150,8 @@ class DatasetVersion(StoredRecord):
     version_id: str
     dataset_id: str
     collection_id: str
+    name: str = ""
+    """The title the curator gave; the export's name (else the upload's file name)."""
     status: DatasetStatus = DatasetStatus.WAITING
     reason: str | None = None
     source: str | None = None
@@ -171,10 +173,15 @@ class Dataset(StoredRecord):
     collection_id: str
     version_id: str
     """The mapped version: the published one, or the latest draft before the first publish."""
-    published: bool = False
+    published_versions: tuple[str, ...] = ()
+    """Every version a publish has mapped this dataset to, oldest first."""
     tombstoned: bool = False
     tombstone_contact: Contact | None = None
     """The collection's contact at the time the dataset was withdrawn."""
+
+    @property
+    def published(self) -> bool:
+        return bool(self.published_versions)
 
 
 class Alias(StoredRecord):
@@ -196,4 +203,3 @@ class ApiKeyRecord(StoredRecord):
     label: str = ""
     created_at: datetime
     revoked: bool = False
-

@@ -34,7 +34,7 @@ from cellucid_cloud.serve.http import (
 )
 from cellucid_cloud.serve.sources import ExportSource, FileChangedError
 
-__all__ = ["DEFAULT_ALLOWED_HOSTS", "ServeApp"]
+__all__ = ["DEFAULT_ALLOWED_HOSTS", "ServeApp", "file_response"]
 
 DEFAULT_ALLOWED_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -136,7 +136,7 @@ class ServeApp:
             resolved = self.catalog.resolve(segments)
             if resolved is None:
                 return _error(404, "not found")
-            response = await self._file(request, *resolved)
+            response = await file_response(request, *resolved)
         if method == "HEAD":  # headers (Content-Length included) as for GET, no body
             response.body = b""
         return response
@@ -168,45 +168,6 @@ class ServeApp:
             case ["_cellucid", *_]:
                 return _error(404, "not found")
         return None
-
-    async def _file(self, request: Request, source: ExportSource, path: str) -> Response:
-        try:
-            info = await run_in_threadpool(source.stat, path)
-        except FileNotFoundError:
-            return _error(404, "not found")
-        except FileChangedError as exc:
-            return _error(409, f"export file changed since the server started: {exc}")
-        headers: dict[str, str] = {
-            **CORS,
-            "Content-Type": _content_type(path),
-            "ETag": info.etag,
-            "Cache-Control": IMMUTABLE,
-            "Accept-Ranges": "bytes",
-        }
-        inm = request.headers.get("if-none-match")
-        if inm is not None and if_none_match(inm, info.etag):
-            del headers["Content-Type"]
-            return Response(status_code=304, headers=headers)
-
-        wanted = parse_range(request.headers.get("range"), info.size)
-        if_range = request.headers.get("if-range")
-        if if_range is not None and if_range.strip() != info.etag:
-            wanted = None  # stale partial copy, weak tag or a date (we send none): send it all
-        if wanted == UNSATISFIABLE:
-            return _error(416, "range not satisfiable", **{"Content-Range": f"bytes */{info.size}"})
-        status, (start, stop) = (200, (0, info.size)) if wanted is None else (206, wanted)
-        if status == 206:
-            headers["Content-Range"] = f"bytes {start}-{stop - 1}/{info.size}"
-        headers["Content-Length"] = str(stop - start)
-        if request.method == "HEAD":
-            return Response(status_code=status, headers=headers)
-        try:
-            chunks = await run_in_threadpool(source.read, path, start, stop)
-        except FileNotFoundError:
-            return _error(404, "not found")
-        except FileChangedError as exc:
-            return _error(409, f"export file changed since the server started: {exc}")
-        return StreamingResponse(chunks, status_code=status, headers=headers)
 
     def _index_html(self) -> str:
         esc = html.escape
@@ -246,3 +207,44 @@ def _index_row(url_path: str, source: ExportSource) -> str:
         ),
     ]
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+async def file_response(request: Request, source: ExportSource, path: str) -> Response:
+    """One declared export file: strong ETag, 304, single ranges, immutable caching."""
+    try:
+        info = await run_in_threadpool(source.stat, path)
+    except FileNotFoundError:
+        return _error(404, "not found")
+    except FileChangedError as exc:
+        return _error(409, f"export file changed since the server started: {exc}")
+    headers: dict[str, str] = {
+        **CORS,
+        "Content-Type": _content_type(path),
+        "ETag": info.etag,
+        "Cache-Control": IMMUTABLE,
+        "Accept-Ranges": "bytes",
+    }
+    inm = request.headers.get("if-none-match")
+    if inm is not None and if_none_match(inm, info.etag):
+        del headers["Content-Type"]
+        return Response(status_code=304, headers=headers)
+
+    wanted = parse_range(request.headers.get("range"), info.size)
+    if_range = request.headers.get("if-range")
+    if if_range is not None and if_range.strip() != info.etag:
+        wanted = None  # stale partial copy, weak tag or a date (we send none): send it all
+    if wanted == UNSATISFIABLE:
+        return _error(416, "range not satisfiable", **{"Content-Range": f"bytes */{info.size}"})
+    status, (start, stop) = (200, (0, info.size)) if wanted is None else (206, wanted)
+    if status == 206:
+        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{info.size}"
+    headers["Content-Length"] = str(stop - start)
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers)
+    try:
+        chunks = await run_in_threadpool(source.read, path, start, stop)
+    except FileNotFoundError:
+        return _error(404, "not found")
+    except FileChangedError as exc:
+        return _error(409, f"export file changed since the server started: {exc}")
+    return StreamingResponse(chunks, status_code=status, headers=headers)

@@ -1,0 +1,1 @@
+"""The HTTP API: meta lookups, collections, curation, ``/_cellucid/*`` (one FastAPI app)."""

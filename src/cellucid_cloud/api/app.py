@@ -1,0 +1,75 @@
+"""The API application: one FastAPI app for meta, collections, curation and ``/_cellucid/*``.
+
+Errors are JSON ``{"detail", "status"}`` with a 4xx for anything the caller can fix — unknown
+fields, bad ids, malformed JSON, oversized bodies (413) — and never a stored half-change.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp
+
+from cellucid_cloud.api.auth import AuthError
+from cellucid_cloud.api.cellucid_routes import cellucid_router, package_version
+from cellucid_cloud.api.context import ApiContext
+from cellucid_cloud.api.curation_routes import curation_router
+from cellucid_cloud.api.limits import BodyLimit
+from cellucid_cloud.api.meta_routes import meta_router
+from cellucid_cloud.api.responses import error_json
+from cellucid_cloud.catalog.errors import CatalogError
+
+__all__ = ["build_api", "build_fastapi"]
+
+log = logging.getLogger(__name__)
+
+
+def build_fastapi(ctx: ApiContext) -> FastAPI:
+    """The FastAPI app without the body limit (a host may mount it inside its own app)."""
+    app = FastAPI(
+        title="cellucid-cloud",
+        version=package_version(),
+        summary="Explorer URL lookups, collections and curation for hosted Cellucid viewers.",
+    )
+    app.include_router(meta_router(ctx))
+    app.include_router(curation_router(ctx))
+    app.include_router(cellucid_router(ctx))
+
+    @app.exception_handler(CatalogError)
+    async def catalog_error(request: Request, exc: CatalogError) -> Response:
+        return error_json(exc.status, str(exc))
+
+    @app.exception_handler(AuthError)
+    async def auth_error(request: Request, exc: AuthError) -> Response:
+        return error_json(401, str(exc), **{"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        return error_json(422, _first_error(exc))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return error_json(exc.status_code, str(exc.detail), **(exc.headers or {}))
+
+    return app
+
+
+def build_api(ctx: ApiContext) -> ASGIApp:
+    """The API as served: the FastAPI app behind the request-body limit."""
+    return BodyLimit(build_fastapi(ctx), ctx.max_body_bytes)
+
+
+def _first_error(exc: RequestValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return "invalid request"
+    first = errors[0]
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+    message = f"{where}: {first.get('msg', 'invalid')}"
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more)"
+    return message

@@ -1,0 +1,25 @@
+"""What the API needs from its host (local stack or Lambda): built once, shared by routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cellucid_cloud.api.auth import Authenticator
+from cellucid_cloud.catalog.meta import MetaService
+from cellucid_cloud.catalog.service import CatalogService
+from cellucid_cloud.storage.upload_urls import UploadUrls
+
+__all__ = ["ApiContext"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    catalog: CatalogService
+    meta: MetaService
+    auth: Authenticator
+    uploads: UploadUrls
+    mode: str = "local"
+    """Reported by ``/_cellucid/info``: ``local`` (``up``) or ``aws``."""
+    max_upload_bytes: int = 20 * 1024**3
+    upload_url_expiry: int = 900
+    max_body_bytes: int = 1024 * 1024

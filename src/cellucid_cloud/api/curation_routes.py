@@ -1,0 +1,178 @@
+"""``/curation/v1``: the curator's API, shaped like CELLxGENE's Curation API v1.
+
+Every route but ``POST /auth/token`` needs ``Authorization: Bearer <token>`` (401 without);
+changes to another curator's collection are 403. Ids in paths may be a collection's canonical
+id or a collection version id (a revision); datasets keep their canonical ids in revisions.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.responses import Response
+
+from cellucid_cloud.api.auth import AuthError
+from cellucid_cloud.api.context import ApiContext
+from cellucid_cloud.api.responses import cached_json
+from cellucid_cloud.api.schemas import (
+    CollectionCreated,
+    CollectionDocument,
+    CollectionPatch,
+    DatasetCreate,
+    DatasetCreated,
+    DatasetDocument,
+    TokenAnswer,
+    UploadUrlAnswer,
+    UploadUrlRequest,
+)
+from cellucid_cloud.catalog.errors import InvalidRequestError
+from cellucid_cloud.catalog.models import CollectionMetadata
+from cellucid_cloud.catalog.service import CollectionView
+
+__all__ = ["curation_router"]
+
+Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+bearer = HTTPBearer(auto_error=False, description="a token from POST /curation/v1/auth/token")
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no, invalid or expired token"},
+    403: {"description": "another curator's collection"},
+    404: {"description": "no such collection or dataset"},
+    409: {"description": "the collection's state does not allow this (or a race was lost)"},
+}
+
+
+def curation_router(ctx: ApiContext) -> APIRouter:
+    router = APIRouter(prefix="/curation/v1", tags=["curation"], responses=AUTH_ERRORS)
+
+    def curator(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> str:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise AuthError("send Authorization: Bearer <token> (POST /curation/v1/auth/token)")
+        return ctx.auth.curator_for_token(credentials.credentials)
+
+    Curator = Annotated[str, Depends(curator)]  # noqa: N806 - a dependency-injected type
+
+    def document(view: CollectionView) -> dict[str, Any]:
+        return ctx.meta.collection_document(view)
+
+    @router.post("/auth/token", response_model=TokenAnswer, responses={401: {}})
+    def token(x_api_key: Annotated[str | None, Header(max_length=200)] = None) -> TokenAnswer:
+        """Exchange an API key (header ``x-api-key``) for a short-lived bearer token."""
+        curator_id = ctx.auth.curator_for_key(x_api_key)
+        return TokenAnswer(
+            access_token=ctx.auth.issue_token(curator_id), expires_in=ctx.auth.token_ttl
+        )
+
+    @router.get("/collections", response_model=list[CollectionDocument])
+    def list_collections(curator_id: Curator) -> list[dict[str, Any]]:
+        """The caller's collections, each as its open version (or published one)."""
+        views = []
+        for collection in ctx.catalog.repo.collections_of(curator_id):
+            version_id = collection.open_version_id or collection.published_version_id
+            if version_id:
+                views.append(document(ctx.catalog.version_for(version_id)))
+        return views
+
+    @router.post("/collections", status_code=201, response_model=CollectionCreated)
+    def create_collection(curator_id: Curator, body: CollectionMetadata) -> CollectionCreated:
+        view = ctx.catalog.create_collection(curator_id, body)
+        return CollectionCreated(collection_id=view.collection.collection_id)
+
+    @router.get("/collections/{collection_id}", response_model=CollectionDocument)
+    def get_collection(curator_id: Curator, collection_id: Id) -> dict[str, Any]:
+        return document(ctx.catalog.owned(curator_id, collection_id))
+
+    @router.patch("/collections/{collection_id}", response_model=CollectionDocument)
+    def patch_collection(
+        curator_id: Curator, collection_id: Id, body: CollectionPatch
+    ) -> dict[str, Any]:
+        changes = body.model_dump(mode="json", exclude_unset=True)
+        if any(value is None for value in changes.values()):
+            raise InvalidRequestError("fields cannot be set to null")
+        return document(ctx.catalog.update_metadata(curator_id, collection_id, changes))
+
+    @router.delete("/collections/{collection_id}", status_code=204)
+    def delete_collection(curator_id: Curator, collection_id: Id) -> Response:
+        """Delete a private collection, or discard an open revision (by its id)."""
+        ctx.catalog.delete(curator_id, collection_id)
+        return Response(status_code=204)
+
+    @router.post(
+        "/collections/{collection_id}/revision", status_code=201, response_model=CollectionCreated
+    )
+    def start_revision(curator_id: Curator, collection_id: Id) -> CollectionCreated:
+        view = ctx.catalog.start_revision(curator_id, collection_id)
+        return CollectionCreated(collection_id=view.version.version_id)
+
+    @router.post("/collections/{collection_id}/publish", response_model=CollectionDocument)
+    def publish(curator_id: Curator, collection_id: Id) -> dict[str, Any]:
+        """Publish a private collection or a revision, atomically."""
+        return document(ctx.catalog.publish(curator_id, collection_id))
+
+    @router.post(
+        "/collections/{collection_id}/datasets", status_code=201, response_model=DatasetCreated
+    )
+    def create_dataset(
+        curator_id: Curator,
+        collection_id: Id,
+        body: Annotated[DatasetCreate | None, Body()] = None,
+    ) -> DatasetCreated:
+        version = ctx.catalog.add_dataset(curator_id, collection_id, (body or DatasetCreate()).name)
+        return DatasetCreated(dataset_id=version.dataset_id)
+
+    @router.get(
+        "/collections/{collection_id}/datasets/{dataset_id}", response_model=DatasetDocument
+    )
+    def get_dataset(
+        request: Request, curator_id: Curator, collection_id: Id, dataset_id: Id
+    ) -> Response:
+        view = ctx.catalog.owned(curator_id, collection_id)
+        version = ctx.catalog.dataset_in(view, dataset_id)
+        entry = ctx.meta.dataset_entry(view, dataset_id, version)
+        entry |= {
+            "collection_id": view.collection.collection_id,
+            "collection_version_id": view.version.version_id,
+        }
+        return cached_json(request, entry, 0)
+
+    @router.delete("/collections/{collection_id}/datasets/{dataset_id}", status_code=204)
+    def delete_dataset(curator_id: Curator, collection_id: Id, dataset_id: Id) -> Response:
+        """Remove a dataset from a private collection or a revision (publishing the revision
+        withdraws it; its URL then answers tombstoned)."""
+        ctx.catalog.remove_dataset(curator_id, collection_id, dataset_id)
+        return Response(status_code=204)
+
+    @router.post(
+        "/collections/{collection_id}/datasets/{dataset_id}/upload-url",
+        response_model=UploadUrlAnswer,
+    )
+    def upload_url(
+        curator_id: Curator,
+        collection_id: Id,
+        dataset_id: Id,
+        body: Annotated[UploadUrlRequest | None, Body()] = None,
+    ) -> UploadUrlAnswer:
+        """A URL that takes one PUT of the dataset file (with the returned headers); the
+        upload then creates a new dataset version and processes it."""
+        request = body or UploadUrlRequest()
+        if request.size is not None and request.size > ctx.max_upload_bytes:
+            raise InvalidRequestError(
+                f"file too large: {request.size} bytes; the limit is {ctx.max_upload_bytes}"
+            )
+        target = ctx.catalog.upload_target(curator_id, collection_id, dataset_id)
+        key = f"{target.view.version.version_id}/{dataset_id}.{request.format}"
+        granted = ctx.uploads.upload_url(
+            key, max_bytes=ctx.max_upload_bytes, expires_in=ctx.upload_url_expiry
+        )
+        return UploadUrlAnswer(
+            url=granted.url,
+            headers=granted.headers,
+            key=key,
+            expires_in=granted.expires_in,
+            max_bytes=granted.max_bytes,
+        )
+
+    return router

@@ -1,0 +1,466 @@
+"""Curation use cases: collections, revisions, datasets, uploads, publishing.
+
+Every change is one :meth:`CatalogRepository.commit`, conditional on the revisions it read, so
+concurrent requests cannot interleave half-changes: the loser of a race gets
+:class:`StateConflictError` (HTTP 409) and nothing of its change is stored.
+
+Which version a collection id addresses (:meth:`CatalogService.version_for`):
+
+* a canonical collection id → the published version, or the draft of a never-published one;
+* a collection version id → that version (the open revision, or an older published version).
+
+Only the *open* version (a draft or the one open revision) can be changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cellucid_cloud.catalog.errors import (
+    ForbiddenError,
+    InvalidRequestError,
+    NotFoundError,
+    StateConflictError,
+)
+from cellucid_cloud.catalog.models import (
+    Collection,
+    CollectionMetadata,
+    CollectionVersion,
+    Dataset,
+    DatasetStats,
+    DatasetStatus,
+    DatasetVersion,
+    StoredRecord,
+    new_id,
+    utcnow,
+)
+from cellucid_cloud.catalog.repository import (
+    MAX_WRITES,
+    CatalogRepository,
+    ConflictError,
+    Delete,
+    Put,
+    Write,
+)
+
+__all__ = ["CatalogService", "CollectionView", "UploadTarget"]
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionView:
+    """A collection as one of its versions shows it."""
+
+    collection: Collection
+    version: CollectionVersion
+
+    @property
+    def is_open(self) -> bool:
+        return self.collection.open_version_id == self.version.version_id
+
+    @property
+    def is_revision(self) -> bool:
+        return self.is_open and self.collection.is_published
+
+
+@dataclass(frozen=True, slots=True)
+class UploadTarget:
+    """Where an upload for a dataset lands: the open version that will receive it."""
+
+    view: CollectionView
+    dataset_id: str
+
+
+class CatalogService:
+    def __init__(self, repository: CatalogRepository, clock: Clock = utcnow) -> None:
+        self.repo = repository
+        self.clock = clock
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def version_for(self, collection_or_version_id: str) -> CollectionView:
+        """The version a collection id or collection version id addresses (module docstring)."""
+        collection = self.repo.get(Collection, collection_or_version_id)
+        if collection is not None:
+            version_id = collection.published_version_id or collection.open_version_id
+        else:
+            version = self.repo.get(CollectionVersion, collection_or_version_id)
+            if version is None:
+                raise NotFoundError(f"no collection {collection_or_version_id}")
+            collection = self.repo.get(Collection, version.collection_id)
+            version_id = version.version_id
+        version = self.repo.get(CollectionVersion, version_id) if version_id else None
+        if collection is None or version is None:
+            raise NotFoundError(f"no collection {collection_or_version_id}")
+        return CollectionView(collection, version)
+
+    def owned(self, curator_id: str, collection_or_version_id: str) -> CollectionView:
+        view = self.version_for(collection_or_version_id)
+        if view.collection.owner != curator_id:
+            raise ForbiddenError("this collection belongs to another curator")
+        return view
+
+    def open_version(self, curator_id: str, collection_or_version_id: str) -> CollectionView:
+        """The version a change applies to: the addressed one, which must be open."""
+        view = self.owned(curator_id, collection_or_version_id)
+        if view.collection.open_version_id == view.version.version_id:
+            return view
+        if view.collection.open_version_id and collection_or_version_id == view.collection.key:
+            raise StateConflictError(
+                "this collection is published; change its open revision "
+                f"{view.collection.open_version_id} instead"
+            )
+        raise StateConflictError(
+            "this collection version is published and cannot change; start a revision "
+            f"(POST /curation/v1/collections/{view.collection.collection_id}/revision)"
+        )
+
+    def dataset_versions(self, view: CollectionView) -> dict[str, DatasetVersion]:
+        """The dataset versions of a collection version, by canonical dataset id."""
+        found = self.repo.get_many(DatasetVersion, view.version.datasets.values())
+        return {
+            dataset_id: found[version_id]
+            for dataset_id, version_id in view.version.datasets.items()
+            if version_id in found
+        }
+
+    def dataset_in(self, view: CollectionView, dataset_id: str) -> DatasetVersion:
+        version_id = view.version.datasets.get(dataset_id)
+        version = self.repo.get(DatasetVersion, version_id) if version_id else None
+        if version is None:
+            raise NotFoundError(f"no dataset {dataset_id} in collection {view.version.version_id}")
+        return version
+
+    # -- collections -------------------------------------------------------------------------
+
+    def create_collection(self, curator_id: str, metadata: CollectionMetadata) -> CollectionView:
+        now = self.clock()
+        collection = Collection(
+            collection_id=new_id(), owner=curator_id, open_version_id=new_id(), created_at=now
+        )
+        version = CollectionVersion(
+            version_id=collection.open_version_id or "",
+            collection_id=collection.collection_id,
+            metadata=metadata,
+            created_at=now,
+        )
+        self._commit([Put(collection, create=True), Put(version, create=True)])
+        return CollectionView(_stored(collection), _stored(version))
+
+    def update_metadata(
+        self, curator_id: str, collection_or_version_id: str, changes: dict[str, Any]
+    ) -> CollectionView:
+        view = self.open_version(curator_id, collection_or_version_id)
+        metadata = CollectionMetadata.model_validate(
+            {**view.version.metadata.model_dump(mode="json"), **changes}
+        )
+        version = view.version.model_copy(update={"metadata": metadata})
+        self._commit([Put(version)])
+        return CollectionView(view.collection, _stored(version))
+
+    def start_revision(self, curator_id: str, collection_id: str) -> CollectionView:
+        view = self.owned(curator_id, collection_id)
+        collection = view.collection
+        if not collection.is_published or collection_id != collection.collection_id:
+            raise StateConflictError(
+                "only a published collection, by its canonical id, can be revised"
+            )
+        if collection.open_version_id:
+            raise StateConflictError(
+                f"this collection already has an open revision: {collection.open_version_id}"
+            )
+        revision = CollectionVersion(
+            version_id=new_id(),
+            collection_id=collection.collection_id,
+            metadata=view.version.metadata,
+            datasets=dict(view.version.datasets),
+            created_at=self.clock(),
+        )
+        opened = collection.model_copy(update={"open_version_id": revision.version_id})
+        self._commit([Put(opened), Put(revision, create=True)])
+        return CollectionView(_stored(opened), _stored(revision))
+
+    def delete(self, curator_id: str, collection_or_version_id: str) -> None:
+        """Delete a never-published collection, or discard an open revision.
+
+        Datasets that exist only in the deleted version go with it (their canonical URLs stop
+        resolving); published datasets and every export stay untouched.
+        """
+        view = self.open_version(curator_id, collection_or_version_id)
+        drafts = self.repo.get_many(Dataset, view.version.datasets)
+        writes: list[Write] = [Delete(view.version)]
+        writes += [Delete(d) for d in drafts.values() if not d.published]
+        if view.collection.is_published:
+            writes.append(Put(view.collection.model_copy(update={"open_version_id": None})))
+        else:
+            writes.append(Delete(view.collection))
+        self._commit(writes)
+
+    # -- datasets ----------------------------------------------------------------------------
+
+    def add_dataset(
+        self, curator_id: str, collection_or_version_id: str, name: str = ""
+    ) -> DatasetVersion:
+        view = self.open_version(curator_id, collection_or_version_id)
+        now = self.clock()
+        version = DatasetVersion(
+            version_id=new_id(),
+            dataset_id=new_id(),
+            collection_id=view.collection.collection_id,
+            name=name,
+            created_at=now,
+            updated_at=now,
+        )
+        dataset = Dataset(
+            dataset_id=version.dataset_id,
+            collection_id=version.collection_id,
+            version_id=version.version_id,
+        )
+        datasets = {**view.version.datasets, version.dataset_id: version.version_id}
+        self._commit(
+            [
+                Put(version, create=True),
+                Put(dataset, create=True),
+                Put(view.version.model_copy(update={"datasets": datasets})),
+            ]
+        )
+        return _stored(version)
+
+    def remove_dataset(
+        self, curator_id: str, collection_or_version_id: str, dataset_id: str
+    ) -> None:
+        """Take a dataset out of the open version; publishing then withdraws it (tombstone)."""
+        view = self.open_version(curator_id, collection_or_version_id)
+        self.dataset_in(view, dataset_id)
+        datasets = {k: v for k, v in view.version.datasets.items() if k != dataset_id}
+        writes: list[Write] = [Put(view.version.model_copy(update={"datasets": datasets}))]
+        dataset = self.repo.get(Dataset, dataset_id)
+        if dataset is not None and not dataset.published:
+            writes.append(Delete(dataset))
+        self._commit(writes)
+
+    def upload_target(
+        self, curator_id: str | None, collection_or_version_id: str, dataset_id: str
+    ) -> UploadTarget:
+        """Check that an upload may refresh this dataset (``curator_id`` None: bucket access,
+        which IAM already authorised)."""
+        view = (
+            self.open_version(curator_id, collection_or_version_id)
+            if curator_id is not None
+            else self._open_for_upload(collection_or_version_id)
+        )
+        self.dataset_in(view, dataset_id)
+        return UploadTarget(view, dataset_id)
+
+    def _open_for_upload(self, collection_or_version_id: str) -> CollectionView:
+        view = self.version_for(collection_or_version_id)
+        if view.is_open:
+            return view
+        if view.collection.open_version_id:
+            return self.version_for(view.collection.open_version_id)
+        raise StateConflictError("this collection is published; start a revision before uploading")
+
+    def receive_upload(
+        self, collection_or_version_id: str, dataset_id: str, source: str, etag: str
+    ) -> DatasetVersion:
+        """A new dataset version (waiting) for an upload; the same upload twice → the same
+        version (S3 delivers events at least once)."""
+        for _ in range(5):
+            target = self.upload_target(None, collection_or_version_id, dataset_id)
+            current = self.dataset_in(target.view, dataset_id)
+            if current.source == source and current.source_etag == etag:
+                return current
+            now = self.clock()
+            if current.status is DatasetStatus.WAITING and current.source is None:
+                version = current.model_copy(
+                    update={"source": source, "source_etag": etag, "updated_at": now}
+                )
+                try:
+                    self._commit([Put(version)], retryable=True)
+                except ConflictError:
+                    continue
+                return _stored(version)
+            version = DatasetVersion(
+                version_id=new_id(),
+                dataset_id=dataset_id,
+                collection_id=current.collection_id,
+                name=current.name,
+                source=source,
+                source_etag=etag,
+                created_at=now,
+                updated_at=now,
+            )
+            datasets = {**target.view.version.datasets, dataset_id: version.version_id}
+            try:
+                self._commit(
+                    [
+                        Put(version, create=True),
+                        Put(target.view.version.model_copy(update={"datasets": datasets})),
+                    ],
+                    retryable=True,
+                )
+            except ConflictError:
+                continue
+            return _stored(version)
+        raise StateConflictError(
+            "the collection kept changing while the upload was recorded; retry"
+        )
+
+    def start_processing(
+        self, version_id: str, stale_before: datetime | None = None
+    ) -> DatasetVersion | None:
+        """Claim a waiting version for processing; None if someone else has it or it is done.
+
+        A version left ``processing`` since before ``stale_before`` (its worker died) may be
+        claimed again.
+        """
+        version = self.repo.get(DatasetVersion, version_id)
+        if version is None:
+            return None
+        stale = (
+            version.status is DatasetStatus.PROCESSING
+            and stale_before is not None
+            and version.updated_at < stale_before
+        )
+        if version.status is not DatasetStatus.WAITING and not stale:
+            return None
+        claimed = version.model_copy(
+            update={"status": DatasetStatus.PROCESSING, "updated_at": self.clock()}
+        )
+        try:
+            self.repo.commit([Put(claimed)])
+        except ConflictError:
+            return None
+        return _stored(claimed)
+
+    def finish_processing(
+        self,
+        version_id: str,
+        *,
+        export_prefix: str | None = None,
+        stats: DatasetStats | None = None,
+        reason: str | None = None,
+    ) -> DatasetVersion:
+        """Mark a version ready (with its export) or failed (with ``reason``).
+
+        A dataset never published maps its canonical URL to its newest ready version; a
+        published one keeps its published version until the next publish.
+        """
+        for _ in range(10):
+            version = self.repo.get(DatasetVersion, version_id)
+            if version is None:
+                raise NotFoundError(f"no dataset version {version_id}")
+            done = version.model_copy(
+                update={
+                    "status": DatasetStatus.FAILED if reason else DatasetStatus.READY,
+                    "reason": reason,
+                    "export_prefix": None if reason else export_prefix,
+                    "stats": None if reason else stats,
+                    "updated_at": self.clock(),
+                }
+            )
+            writes: list[Write] = [Put(done)]
+            dataset = self.repo.get(Dataset, version.dataset_id)
+            if reason is None and dataset is not None and not dataset.published:
+                current = self.repo.get(DatasetVersion, dataset.version_id)
+                if current is None or current.created_at <= version.created_at:
+                    writes.append(Put(dataset.model_copy(update={"version_id": version_id})))
+            try:
+                self.repo.commit(writes)
+            except ConflictError:
+                continue
+            return _stored(done)
+        raise StateConflictError(f"dataset version {version_id} kept changing; not recorded")
+
+    # -- publishing --------------------------------------------------------------------------
+
+    def publish(self, curator_id: str, collection_or_version_id: str) -> CollectionView:
+        """Publish the open version atomically: re-point refreshed datasets, map new ones,
+        withdraw removed ones (tombstones carry the contact). One commit, conditional on the
+        collection's revision, so of two concurrent publishes one wins and one gets 409."""
+        view = self.open_version(curator_id, collection_or_version_id)
+        version = view.version
+        if not version.datasets:
+            raise InvalidRequestError("a collection without datasets cannot be published")
+        versions = self.dataset_versions(view)
+        not_ready = sorted(
+            f"{d} ({v.status})" for d, v in versions.items() if v.status is not DatasetStatus.READY
+        )
+        if not_ready or len(versions) != len(version.datasets):
+            raise StateConflictError(
+                "every dataset must be ready before publishing; not ready: "
+                + ", ".join(not_ready or ["(missing versions)"])
+            )
+        previous = (
+            self.repo.get(CollectionVersion, view.collection.published_version_id)
+            if view.collection.published_version_id
+            else None
+        )
+        removed = sorted(set(previous.datasets) - set(version.datasets)) if previous else []
+        datasets = self.repo.get_many(Dataset, [*version.datasets, *removed])
+        now = self.clock()
+        writes: list[Write] = []
+        for dataset_id, version_id in version.datasets.items():
+            dataset = datasets.get(dataset_id)
+            if dataset is None:
+                raise StateConflictError(f"dataset {dataset_id} disappeared; retry")
+            if dataset.published and dataset.version_id == version_id:
+                continue
+            writes.append(
+                Put(
+                    dataset.model_copy(
+                        update={
+                            "version_id": version_id,
+                            "published_versions": (*dataset.published_versions, version_id),
+                        }
+                    )
+                )
+            )
+        contact = version.metadata.contact
+        for dataset_id in removed:
+            writes.append(
+                Put(
+                    datasets[dataset_id].model_copy(
+                        update={"tombstoned": True, "tombstone_contact": contact}
+                    )
+                )
+            )
+        published_version = version.model_copy(update={"published_at": now})
+        collection = view.collection.model_copy(
+            update={
+                "published_version_id": version.version_id,
+                "open_version_id": None,
+                "published_at": view.collection.published_at or now,
+                "revised_at": now if view.collection.is_published else None,
+            }
+        )
+        writes += [Put(collection), Put(published_version)]
+        if len(writes) > MAX_WRITES:
+            raise StateConflictError(
+                f"this publish changes {len(writes) - 2} datasets; one publish can change at "
+                f"most {MAX_WRITES - 2}: publish in steps (several revisions)"
+            )
+        self._commit(writes)
+        return CollectionView(_stored(collection), _stored(published_version))
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _commit(self, writes: Sequence[Write], *, retryable: bool = False) -> None:
+        try:
+            self.repo.commit(writes)
+        except ConflictError as exc:
+            if retryable:
+                raise
+            raise StateConflictError(
+                "the collection changed while this request ran (another request won); "
+                "read it again and retry"
+            ) from exc
+
+
+def _stored[R: StoredRecord](record: R) -> R:
+    """The record as stored by a successful commit (its revision moved on by one)."""
+    return record.model_copy(update={"rev": record.rev + 1})

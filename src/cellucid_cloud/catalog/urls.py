@@ -1,0 +1,43 @@
+"""Explorer URLs: the ids they carry, and the URLs we hand out.
+
+A published dataset lives at ``<base>/e/<dataset_id>/``; a dataset version inside a revision at
+``<base>/e/<dataset_version_id>/``; a legacy name-based link at ``<base>/e/<name>/``. Parsing
+ignores scheme, host, query and fragment, tolerates a trailing slash and a ``.cxg`` suffix
+(removed as a suffix: cellxgene once used ``str.strip(".cxg")``, which ate the last hex digit
+of ids ending in ``c``), and refuses anything that is not a plain path segment.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote, urlsplit
+
+__all__ = ["MAX_URL_LENGTH", "explorer_id", "explorer_url"]
+
+MAX_URL_LENGTH = 2048
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]{0,199}")
+
+
+def explorer_id(url: str) -> str | None:
+    """The dataset id, dataset version id or alias a URL names, or None if it names none.
+
+    Accepts ``https://host/e/<id>/``, ``/e/<id>``, ``e/<id>.cxg/`` and a bare ``<id>``; the
+    last path segment is the id (percent-decoded once, then checked, so ``%2F`` cannot smuggle
+    a separator in).
+    """
+    if not url or len(url) > MAX_URL_LENGTH:
+        return None
+    parts = urlsplit(url.strip())
+    path = parts.path
+    if not parts.scheme and not parts.netloc and path.startswith("//"):
+        return None
+    segments = [s for s in path.split("/") if s]
+    if not segments or len(segments) > 2 or (len(segments) == 2 and segments[0] != "e"):
+        return None
+    candidate = unquote(segments[-1]).removesuffix(".cxg")
+    return candidate if _ID.fullmatch(candidate) else None
+
+
+def explorer_url(base_url: str, explorer_key: str) -> str:
+    """The URL a viewer opens for a dataset id, dataset version id or alias."""
+    return f"{base_url.rstrip('/')}/e/{explorer_key}/"

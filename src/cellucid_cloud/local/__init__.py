@@ -1,0 +1,1 @@
+"""``cellucid-cloud up``: the whole system on one machine (files + SQLite + one HTTP server)."""

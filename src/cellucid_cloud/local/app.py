@@ -1,0 +1,95 @@
+"""The local stack's one ASGI app: API, exports, uploads and an index page, on one origin.
+
+Paths as the CDN lays them out on AWS: ``/exports/*`` are the export files, ``/dp/*``,
+``/curation/*`` and ``/_cellucid/*`` the API; ``PUT /_cellucid/upload`` stands in for S3's
+presigned PUT. Every request first passes the Host check (DNS-rebinding defence, 421) and the
+body limit (413; the upload route has its own, per-token cap).
+"""
+
+from __future__ import annotations
+
+import html
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from cellucid_cloud.api.app import build_fastapi
+from cellucid_cloud.api.limits import BodyLimit
+from cellucid_cloud.api.responses import error_json
+from cellucid_cloud.local.exports import ExportFiles
+from cellucid_cloud.local.stack import LocalStack
+from cellucid_cloud.local.uploads import UploadRoute
+from cellucid_cloud.serve.http import host_allowed, host_name
+
+__all__ = ["HostCheck", "build_local_app"]
+
+UPLOAD_PATH = "/_cellucid/upload"
+
+
+class HostCheck:
+    def __init__(self, app: ASGIApp, allowed_hosts: list[str], allow_ip_hosts: bool) -> None:
+        self.app = app
+        self.allowed = frozenset(host_name(h) for h in allowed_hosts)
+        self.allow_ip_hosts = allow_ip_hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            if not host_allowed(host, self.allowed, ip_literals=self.allow_ip_hosts):
+                message = f"Host {host!r} is not served here (DNS-rebinding protection)"
+                await error_json(421, message)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def build_local_app(
+    stack: LocalStack, allowed_hosts: list[str], allow_ip_hosts: bool = False
+) -> ASGIApp:
+    api = build_fastapi(stack.api_context)
+    uploads = UploadRoute(stack.upload_urls, stack.uploads, stack.worker.submit)
+    exports = ExportFiles(stack.data_dir / "exports")
+
+    async def index(request: Request) -> Response:
+        return HTMLResponse(_index_html(stack), headers={"Cache-Control": "no-cache"})
+
+    app = Starlette(
+        routes=[
+            Route("/", index, methods=["GET", "HEAD"]),
+            Route(UPLOAD_PATH, uploads.__call__, methods=["PUT"]),
+            Route("/exports/{rest:path}", exports.__call__, methods=["GET", "HEAD"]),
+            Mount("/", app=api),
+        ]
+    )
+    limited = BodyLimit(app, stack.api_context.max_body_bytes, exempt_paths=(UPLOAD_PATH,))
+    return HostCheck(limited, allowed_hosts, allow_ip_hosts)
+
+
+def _index_html(stack: LocalStack) -> str:
+    esc = html.escape
+    document = stack.meta.datasets_json().value or {}
+    rows = "\n".join(
+        '<tr><td>{}</td><td>{}</td><td>{}</td><td><a href="{}">viewer link</a></td>'
+        '<td><a href="/{}dataset_identity.json">export</a></td></tr>'.format(
+            esc(str(d["name"])),
+            d["n_cells"],
+            d["n_genes"],
+            esc(f"/e/{d['id']}/", quote=True),
+            esc(str(d["path"]), quote=True),
+        )
+        for d in document.get("datasets", [])
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>cellucid-cloud</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem}}
+td,th{{padding:.3rem .8rem;text-align:left}}</style></head><body>
+<h1>cellucid-cloud</h1>
+<p>Public datasets of this server. API: <a href="/docs">/docs</a> &middot;
+catalog: <a href="/datasets.json">datasets.json</a></p>
+<table><thead><tr><th>Name</th><th>Cells</th><th>Genes</th><th></th><th></th></tr></thead>
+<tbody>
+{rows}
+</tbody></table></body></html>
+"""

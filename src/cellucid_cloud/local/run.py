@@ -1,0 +1,52 @@
+"""Run the local stack until interrupted: ``cellucid-cloud up``."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from cellucid_cloud.local.app import build_local_app
+from cellucid_cloud.local.stack import LocalStack, StackSettings
+from cellucid_cloud.serve.app import DEFAULT_ALLOWED_HOSTS
+
+__all__ = ["run_up"]
+
+log = logging.getLogger(__name__)
+
+
+def run_up(
+    data_dir: Path, host: str = "127.0.0.1", port: int = 8765, *, meta_ttl: float = 60.0
+) -> None:
+    url_host = f"[{host}]" if ":" in host else host
+    wildcard = host in ("0.0.0.0", "::")
+    base_url = f"http://{'127.0.0.1' if wildcard else url_host}:{port}"
+    stack = LocalStack(StackSettings(data_dir=data_dir, base_url=base_url, meta_ttl=meta_ttl))
+    app = build_local_app(stack, [*DEFAULT_ALLOWED_HOSTS, url_host], allow_ip_hosts=wildcard)
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["loggers"]["cellucid_cloud"] = {"handlers": ["default"], "level": "INFO"}
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_config=log_config, lifespan="on")
+    )
+    _announce(stack, base_url)
+    stack.worker.start()
+    try:
+        server.run()
+    finally:
+        stack.worker.stop()
+
+
+def _announce(stack: LocalStack, base_url: str) -> None:
+    lines = [
+        f"cellucid-cloud is up at {base_url}/",
+        f"  API docs:      {base_url}/docs",
+        f"  data dir:      {stack.data_dir}",
+        f"  uploads:       {stack.data_dir / 'uploads'}/<collection_id>/<dataset_id>.h5ad",
+        f"  curator key:   {stack.curator_key_file}"
+        + (" (new: " + stack.curator_key + ")" if stack.new_curator_key else ""),
+        f"  get a token:   curl -X POST -H 'x-api-key: <key>' {base_url}/curation/v1/auth/token",
+    ]
+    sys.stderr.write("\n".join(lines) + "\n")

@@ -1,0 +1,101 @@
+"""The local stack's parts, wired from one data directory.
+
+``DATA_DIR`` holds everything, so a restart loses nothing and a backup is one copy::
+
+    catalog.sqlite3   the catalog (SQLite adapter of the repository port)
+    secret            the token-signing secret (mode 600, made on first start)
+    curator.key       the first curator's API key (mode 600, made on first start)
+    uploads/          the uploads "bucket": <collection_id>/<dataset_id>.h5ad
+    exports/          the exports "bucket": <dataset_version_id>/ (never rewritten)
+    work/             scratch space for processing
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cellucid_cloud.api.auth import Authenticator, new_secret
+from cellucid_cloud.api.context import ApiContext
+from cellucid_cloud.catalog.meta import MetaService
+from cellucid_cloud.catalog.models import utcnow
+from cellucid_cloud.catalog.processing import Processor
+from cellucid_cloud.catalog.service import CatalogService
+from cellucid_cloud.catalog.sqlite_repository import SqliteCatalogRepository
+from cellucid_cloud.export import ExportSettings
+from cellucid_cloud.local.worker import UploadWorker
+from cellucid_cloud.storage.filesystem import FilesystemObjectStore
+from cellucid_cloud.storage.local_upload_urls import LocalUploadUrls
+
+__all__ = ["LocalStack", "StackSettings"]
+
+FIRST_CURATOR = "local-curator"
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    data_dir: Path
+    base_url: str
+    """The URL users open (``http://127.0.0.1:8765``); explorer URLs are built from it."""
+    meta_ttl: float = 60.0
+    meta_miss_ttl: float = 5.0
+    token_ttl: int = 3600
+    poll_interval: float = 1.0
+    export: ExportSettings = field(default_factory=ExportSettings)
+
+
+class LocalStack:
+    def __init__(self, settings: StackSettings) -> None:
+        self.settings = settings
+        data = settings.data_dir.resolve()
+        for sub in ("uploads", "exports", "work"):
+            (data / sub).mkdir(parents=True, exist_ok=True)
+        self.data_dir = data
+        self.repository = SqliteCatalogRepository(data / "catalog.sqlite3")
+        self.uploads = FilesystemObjectStore(data / "uploads")
+        self.exports = FilesystemObjectStore(data)
+        secret = _private_file(data / "secret", new_secret)
+        self.catalog = CatalogService(self.repository)
+        self.meta = MetaService(
+            self.repository,
+            self.exports,
+            settings.base_url,
+            ttl=settings.meta_ttl,
+            miss_ttl=settings.meta_miss_ttl,
+            clock=time.monotonic,
+        )
+        self.auth = Authenticator(self.repository, secret, token_ttl=settings.token_ttl)
+        self.upload_urls = LocalUploadUrls(settings.base_url, secret)
+        self.api_context = ApiContext(
+            catalog=self.catalog, meta=self.meta, auth=self.auth, uploads=self.upload_urls
+        )
+        self.processor = Processor(
+            self.catalog,
+            self.uploads,
+            self.exports,
+            settings.export,
+            scratch=data / "work",
+            reclaim_before=utcnow(),
+        )
+        self.worker = UploadWorker(self.processor, data / "uploads", settings.poll_interval)
+        self.curator_key_file = data / "curator.key"
+        self.new_curator_key = not self.curator_key_file.exists()
+        self.curator_key = _private_file(
+            self.curator_key_file, lambda: self.auth.create_api_key(FIRST_CURATOR, "first start")
+        )
+
+
+def _private_file(path: Path, make: Callable[[], str]) -> str:
+    """The file's content, creating it with ``make()`` and mode 600 if it does not exist."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    return value

@@ -1,0 +1,107 @@
+"""The local stack's processing worker: one background thread, never the request thread.
+
+Uploads reach it two ways, like the uploads bucket's events on AWS: the upload route hands
+over the key of a file it has just finished writing, and a poller finds files dropped straight
+into ``DATA_DIR/uploads/<collection_id>/<dataset_id>.h5ad`` once their size and modification
+time have held still for one poll (so a file still being copied in is not read half-written).
+Everything found at start-up is submitted again: the catalog recognises bytes it has seen
+(same key and ETag → same version) and re-claims versions a crash left in ``processing``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from pathlib import Path
+
+from cellucid_cloud.catalog.processing import UPLOAD_SUFFIXES, Outcome, Processor
+
+__all__ = ["UploadWorker"]
+
+log = logging.getLogger(__name__)
+
+
+class UploadWorker:
+    def __init__(self, processor: Processor, uploads_dir: Path, poll_interval: float = 1.0) -> None:
+        self.processor = processor
+        self.uploads_dir = uploads_dir
+        self.poll_interval = poll_interval
+        self.outcomes: list[Outcome] = []
+        self._queue: queue.Queue[str] = queue.Queue()
+        self._queued: set[str] = set()
+        self._seen: dict[str, tuple[int, int]] = {}
+        self._pending: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._process_loop, name="upload-worker", daemon=True),
+            threading.Thread(target=self._poll_loop, name="upload-poller", daemon=True),
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._queue.put("")
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def submit(self, key: str) -> None:
+        """Process ``key`` (a file in the uploads folder that is complete)."""
+        path = self.uploads_dir / key
+        with self._lock:
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                return
+            self._seen[key] = (stat.st_size, stat.st_mtime_ns)
+            self._pending.pop(key, None)
+            if key in self._queued:
+                return
+            self._queued.add(key)
+        self._queue.put(key)
+
+    def _process_loop(self) -> None:
+        while not self._stop.is_set():
+            key = self._queue.get()
+            if not key:
+                continue
+            with self._lock:
+                self._queued.discard(key)
+            try:
+                outcome = self.processor.process(key)
+            except Exception:
+                log.exception("processing %s crashed; its version is marked failed", key)
+                continue
+            self.outcomes.append(outcome)
+            log.info("upload %s: %s %s", key, outcome.status, outcome.reason or "")
+
+    def _poll_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll()
+            except OSError:
+                log.exception("scanning %s failed", self.uploads_dir)
+            self._stop.wait(self.poll_interval)
+
+    def poll(self) -> None:
+        """Submit files that are new or changed and have held still since the last poll."""
+        for path in sorted(self.uploads_dir.glob("*/*")):
+            if not path.name.endswith(UPLOAD_SUFFIXES) or path.name.startswith("."):
+                continue
+            key = path.relative_to(self.uploads_dir).as_posix()
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
+            signature = (stat.st_size, stat.st_mtime_ns)
+            with self._lock:
+                if self._seen.get(key) == signature:
+                    continue
+                stable = self._pending.get(key) == signature
+                self._pending[key] = signature
+            if stable:
+                self.submit(key)

@@ -1,0 +1,62 @@
+"""Filesystem adapter of the object store: the local stack's buckets are folders.
+
+A folder is published by copying it into a hidden staging name beside the target and renaming
+it into place, so the prefix appears complete or not at all, even across a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from cellucid_cloud.export.layout import is_safe_relative_path
+
+__all__ = ["FilesystemObjectStore"]
+
+
+class FilesystemObjectStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        """The file behind a key; keys are relative paths without ``..`` or empty segments."""
+        if not is_safe_relative_path(key.rstrip("/")):
+            raise ValueError(f"unsafe object key {key!r}")
+        return self.root / key
+
+    def uri(self, key: str) -> str:
+        return self.path(key).as_uri() + ("/" if key.endswith("/") else "")
+
+    def put_folder(self, prefix: str, folder: Path) -> int:
+        target = self.path(prefix.rstrip("/"))
+        if target.exists():
+            raise FileExistsError(f"{prefix} already exists; exports are never overwritten")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.parent / f".staging-{target.name}-{uuid.uuid4().hex}"
+        try:
+            shutil.copytree(folder, staging)
+            os.rename(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
+
+    def fetch(self, key: str, destination: Path) -> str:
+        source = self.path(key)
+        shutil.copyfile(source, destination)
+        return file_etag(destination)
+
+    def exists(self, key: str) -> bool:
+        return self.path(key.rstrip("/")).exists()
+
+
+def file_etag(path: Path) -> str:
+    """A content identity like S3's ETag for single-part uploads (MD5 of the bytes)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

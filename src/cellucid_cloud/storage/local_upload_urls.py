@@ -1,0 +1,71 @@
+"""Local adapter of upload URLs: HS256-signed tokens naming one key, a size cap and an expiry.
+
+The local stack's ``PUT /_cellucid/upload?token=…`` route verifies the token and streams the
+body into the uploads folder, refusing bodies over the cap with 413.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import jwt
+
+from cellucid_cloud.storage.upload_urls import MAX_UPLOAD_EXPIRY, UploadUrl
+
+__all__ = ["LocalUploadUrls", "UploadGrant", "UploadTokenError"]
+
+AUDIENCE = "local-upload"
+
+
+class UploadTokenError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class UploadGrant:
+    key: str
+    max_bytes: int
+
+
+class LocalUploadUrls:
+    def __init__(self, base_url: str, secret: str, clock: Callable[[], float] = time.time) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._secret = secret
+        self.clock = clock
+
+    def upload_url(self, key: str, *, max_bytes: int, expires_in: int) -> UploadUrl:
+        expires_in = min(expires_in, MAX_UPLOAD_EXPIRY)
+        now = int(self.clock())
+        token = jwt.encode(
+            {"key": key, "max": max_bytes, "aud": AUDIENCE, "iat": now, "exp": now + expires_in},
+            self._secret,
+            algorithm="HS256",
+        )
+        return UploadUrl(
+            url=f"{self.base_url}/_cellucid/upload?token={quote(token)}",
+            headers={"Content-Type": "application/octet-stream"},
+            expires_in=expires_in,
+            max_bytes=max_bytes,
+        )
+
+    def verify(self, token: str) -> UploadGrant:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=["HS256"],
+                audience=AUDIENCE,
+                options={
+                    "require": ["exp", "key", "max"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                },
+            )
+        except jwt.PyJWTError:
+            raise UploadTokenError("invalid upload token") from None
+        if claims["exp"] <= self.clock():
+            raise UploadTokenError("the upload URL has expired; ask for a new one")
+        return UploadGrant(key=str(claims["key"]), max_bytes=int(claims["max"]))

@@ -1,0 +1,27 @@
+"""Upload URLs: a URL that accepts one PUT of a dataset file for one key, briefly.
+
+On AWS this is an S3 presigned PUT; locally a signed token that the local stack's upload
+route checks. Either way the URL names exactly one object key, expires within minutes, and
+caps the size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+__all__ = ["MAX_UPLOAD_EXPIRY", "UploadUrl", "UploadUrls"]
+
+MAX_UPLOAD_EXPIRY = 15 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class UploadUrl:
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    expires_in: int = MAX_UPLOAD_EXPIRY
+    max_bytes: int = 0
+
+
+class UploadUrls(Protocol):
+    def upload_url(self, key: str, *, max_bytes: int, expires_in: int) -> UploadUrl: ...
