@@ -3,9 +3,10 @@
 Every route but ``POST /auth/token`` needs ``Authorization: Bearer <token>`` (401 without);
 changes to another curator's collection are 403. Ids in paths may be a collection's canonical
 id or a collection version id (a revision); datasets keep their canonical ids in revisions.
-"""
 
-from __future__ import annotations
+(No ``from __future__ import annotations`` here: FastAPI must evaluate the route signatures,
+which use the ``Curator`` dependency alias local to :func:`curation_router`.)
+"""
 
 from typing import Annotated, Any
 
