@@ -27,11 +27,7 @@ def explorer_id(url: str) -> str | None:
     """
     if not url or len(url) > MAX_URL_LENGTH:
         return None
-    parts = urlsplit(url.strip())
-    path = parts.path
-    if not parts.scheme and not parts.netloc and path.startswith("//"):
-        return None
-    segments = [s for s in path.split("/") if s]
+    segments = [s for s in urlsplit(url.strip()).path.split("/") if s]
     if not segments or len(segments) > 2 or (len(segments) == 2 and segments[0] != "e"):
         return None
     candidate = unquote(segments[-1]).removesuffix(".cxg")
