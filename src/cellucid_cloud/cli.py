@@ -142,12 +142,21 @@ def up(
     meta_ttl: Annotated[
         float, typer.Option(help="seconds a meta lookup may be reused (0 = no cache)", min=0)
     ] = 60.0,
+    allow_private_links: Annotated[
+        bool, typer.Option(help="let curators ingest from loopback/private-network URLs")
+    ] = False,
 ) -> None:
     """Run the whole system on this machine: API, exports, uploads and processing."""
     with _errors_as_one_line():
         from .local.run import run_up
 
-        run_up(data_dir, host=host, port=port, meta_ttl=meta_ttl)
+        run_up(
+            data_dir,
+            host=host,
+            port=port,
+            meta_ttl=meta_ttl,
+            allow_private_links=allow_private_links,
+        )
 
 
 def _is_anndata(path: Path) -> bool:

@@ -12,7 +12,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
-from starlette.types import ASGIApp
+from starlette.routing import Match, Route
+from starlette.types import ASGIApp, Scope
 
 from cellucid_cloud.api.auth import AuthError
 from cellucid_cloud.api.cellucid_routes import cellucid_router, package_version
@@ -53,7 +54,10 @@ def build_fastapi(ctx: ApiContext) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
-        return error_json(exc.status_code, str(exc.detail), **(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(app, request.scope))
+        return error_json(exc.status_code, str(exc.detail), **headers)
 
     return app
 
@@ -61,6 +65,16 @@ def build_fastapi(ctx: ApiContext) -> FastAPI:
 def build_api(ctx: ApiContext) -> ASGIApp:
     """The API as served: the FastAPI app behind the request-body limit."""
     return BodyLimit(build_fastapi(ctx), ctx.max_body_bytes)
+
+
+def _allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method served at the request's path. FastAPI makes one route per method, and
+    Starlette's 405 names only the first matching route's methods in ``Allow``."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        if isinstance(route, Route) and route.methods and route.matches(scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return sorted(methods)
 
 
 def _first_error(exc: RequestValidationError) -> str:

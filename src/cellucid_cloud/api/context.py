@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from cellucid_cloud.api.auth import Authenticator
 from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.catalog.service import CatalogService
-from cellucid_cloud.storage.upload_urls import UploadUrls
+from cellucid_cloud.storage.upload_urls import LinkIngest, UploadUrls
 
 __all__ = ["ApiContext"]
 
@@ -18,8 +18,11 @@ class ApiContext:
     meta: MetaService
     auth: Authenticator
     uploads: UploadUrls
+    links: LinkIngest
     mode: str = "local"
     """Reported by ``/_cellucid/info``: ``local`` (``up``) or ``aws``."""
     max_upload_bytes: int = 20 * 1024**3
     upload_url_expiry: int = 900
     max_body_bytes: int = 1024 * 1024
+    allow_private_links: bool = False
+    """Accept links to loopback/private hosts (a lab's own file server); off when hosted."""

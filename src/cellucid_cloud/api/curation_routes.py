@@ -24,23 +24,29 @@ from cellucid_cloud.api.schemas import (
     DatasetCreate,
     DatasetCreated,
     DatasetDocument,
+    LinkAccepted,
+    LinkIngest,
     TokenAnswer,
     UploadUrlAnswer,
     UploadUrlRequest,
+    error_response,
 )
 from cellucid_cloud.catalog.errors import InvalidRequestError
 from cellucid_cloud.catalog.models import CollectionMetadata
 from cellucid_cloud.catalog.service import CollectionView
+from cellucid_cloud.storage.link_fetch import LinkError, check_link
 
 __all__ = ["curation_router"]
 
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 bearer = HTTPBearer(auto_error=False, description="a token from POST /curation/v1/auth/token")
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "no, invalid or expired token"},
-    403: {"description": "another curator's collection"},
-    404: {"description": "no such collection or dataset"},
-    409: {"description": "the collection's state does not allow this (or a race was lost)"},
+    401: error_response("no, invalid or expired token"),
+    403: error_response("another curator's collection"),
+    404: error_response("no such collection or dataset"),
+    409: error_response("the collection's state does not allow this (or a race was lost)"),
+    413: error_response("request body over the size limit"),
+    422: error_response("invalid request: the message names the field"),
 }
 
 
@@ -59,7 +65,7 @@ def curation_router(ctx: ApiContext) -> APIRouter:
     def document(view: CollectionView) -> dict[str, Any]:
         return ctx.meta.collection_document(view)
 
-    @router.post("/auth/token", response_model=TokenAnswer, responses={401: {}})
+    @router.post("/auth/token", response_model=TokenAnswer)
     def token(x_api_key: Annotated[str | None, Header(max_length=200)] = None) -> TokenAnswer:
         """Exchange an API key (header ``x-api-key``) for a short-lived bearer token."""
         curator_id = ctx.auth.curator_for_key(x_api_key)
@@ -145,6 +151,26 @@ def curation_router(ctx: ApiContext) -> APIRouter:
         withdraws it; its URL then answers tombstoned)."""
         ctx.catalog.remove_dataset(curator_id, collection_id, dataset_id)
         return Response(status_code=204)
+
+    @router.put(
+        "/collections/{collection_id}/datasets/{dataset_id}",
+        status_code=202,
+        response_model=LinkAccepted,
+    )
+    def ingest_link(
+        curator_id: Curator, collection_id: Id, dataset_id: Id, body: LinkIngest
+    ) -> LinkAccepted:
+        """Ingest the dataset from a URL (https; Dropbox share links work): the server
+        downloads it in the background, then processes it like an upload."""
+        link = str(body.link)
+        try:
+            check_link(link, ctx.allow_private_links)
+        except LinkError as exc:
+            raise InvalidRequestError(str(exc)) from None
+        target = ctx.catalog.upload_target(curator_id, collection_id, dataset_id)
+        suffix = ".zarr.zip" if body.link.path and body.link.path.endswith(".zarr.zip") else ".h5ad"
+        ctx.links.ingest(link, f"{target.view.version.version_id}/{dataset_id}{suffix}")
+        return LinkAccepted(dataset_id=dataset_id, collection_id=target.view.version.version_id)
 
     @router.post(
         "/collections/{collection_id}/datasets/{dataset_id}/upload-url",

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from cellucid_cloud.api.context import ApiContext
 from cellucid_cloud.api.responses import cached_json
-from cellucid_cloud.api.schemas import CollectionDocument, MetaAnswer
+from cellucid_cloud.api.schemas import CollectionDocument, MetaAnswer, error_response
 from cellucid_cloud.catalog.urls import MAX_URL_LENGTH
 
 __all__ = ["meta_router"]
 
-NOT_FOUND = {"description": "no dataset or collection with this id", "content": {}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: error_response("no dataset or collection with this id"),
+    422: error_response("not an explorer URL, or an invalid parameter"),
+}
 
 Url = Annotated[
     str,
@@ -50,13 +53,13 @@ def meta_router(ctx: ApiContext) -> APIRouter:
             methods=["GET"],
             name=name,
             response_model=MetaAnswer,
-            responses={404: NOT_FOUND},
+            responses=ERRORS,
         )
 
     @router.get(
         "/dp/v1/collections/{collection_id}",
         response_model=CollectionDocument,
-        responses={404: NOT_FOUND},
+        responses=ERRORS,
     )
     def collection(request: Request, collection_id: str) -> Response:
         """A collection's datasets and explorer URLs: the published version for a public id,

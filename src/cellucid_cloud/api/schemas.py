@@ -6,7 +6,7 @@ not a silently ignored setting.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, StringConstraints
 
@@ -20,11 +20,13 @@ __all__ = [
     "DatasetCreated",
     "DatasetDocument",
     "DatasetEntry",
+    "ErrorBody",
     "LinkIngest",
     "MetaAnswer",
     "TokenAnswer",
     "UploadUrlAnswer",
     "UploadUrlRequest",
+    "error_response",
 ]
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]
@@ -54,6 +56,24 @@ class UploadUrlRequest(Body):
 
 class LinkIngest(Body):
     link: HttpUrl
+
+
+class ErrorBody(BaseModel):
+    """Every error response: a message for a human and the HTTP status again."""
+
+    detail: str
+    status: int
+
+
+def error_response(description: str) -> dict[str, Any]:
+    """An OpenAPI ``responses`` entry for an error status."""
+    return {"model": ErrorBody, "description": description}
+
+
+class LinkAccepted(BaseModel):
+    dataset_id: str
+    collection_id: str
+    """The collection version that will receive the file."""
 
 
 class TokenAnswer(BaseModel):

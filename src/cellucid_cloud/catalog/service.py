@@ -310,6 +310,15 @@ class CatalogService:
             "the collection kept changing while the upload was recorded; retry"
         )
 
+    def record_failure(
+        self, collection_or_version_id: str, dataset_id: str, source: str, reason: str
+    ) -> DatasetVersion:
+        """A failed version for an upload that never arrived (e.g. a link that could not be
+        downloaded), so the curator sees the reason where they look for the status."""
+        version = self.receive_upload(collection_or_version_id, dataset_id, source, new_id())
+        self.start_processing(version.version_id)
+        return self.finish_processing(version.version_id, reason=reason)
+
     def start_processing(
         self, version_id: str, stale_before: datetime | None = None
     ) -> DatasetVersion | None:

@@ -19,12 +19,24 @@ log = logging.getLogger(__name__)
 
 
 def run_up(
-    data_dir: Path, host: str = "127.0.0.1", port: int = 8765, *, meta_ttl: float = 60.0
+    data_dir: Path,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    *,
+    meta_ttl: float = 60.0,
+    allow_private_links: bool = False,
 ) -> None:
     url_host = f"[{host}]" if ":" in host else host
     wildcard = host in ("0.0.0.0", "::")
     base_url = f"http://{'127.0.0.1' if wildcard else url_host}:{port}"
-    stack = LocalStack(StackSettings(data_dir=data_dir, base_url=base_url, meta_ttl=meta_ttl))
+    stack = LocalStack(
+        StackSettings(
+            data_dir=data_dir,
+            base_url=base_url,
+            meta_ttl=meta_ttl,
+            allow_private_links=allow_private_links,
+        )
+    )
     app = build_local_app(stack, [*DEFAULT_ALLOWED_HOSTS, url_host], allow_ip_hosts=wildcard)
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     log_config["loggers"]["cellucid_cloud"] = {"handlers": ["default"], "level": "INFO"}
@@ -36,6 +48,7 @@ def run_up(
     try:
         server.run()
     finally:
+        stack.links.close()
         stack.worker.stop()
 
 

@@ -26,6 +26,7 @@ from cellucid_cloud.catalog.processing import Processor
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.catalog.sqlite_repository import SqliteCatalogRepository
 from cellucid_cloud.export import ExportSettings
+from cellucid_cloud.local.link_ingest import LocalLinkIngest
 from cellucid_cloud.local.worker import UploadWorker
 from cellucid_cloud.storage.filesystem import FilesystemObjectStore
 from cellucid_cloud.storage.local_upload_urls import LocalUploadUrls
@@ -44,6 +45,8 @@ class StackSettings:
     meta_miss_ttl: float = 5.0
     token_ttl: int = 3600
     poll_interval: float = 1.0
+    allow_private_links: bool = False
+    max_upload_bytes: int = 20 * 1024**3
     export: ExportSettings = field(default_factory=ExportSettings)
 
 
@@ -69,9 +72,6 @@ class LocalStack:
         )
         self.auth = Authenticator(self.repository, secret, token_ttl=settings.token_ttl)
         self.upload_urls = LocalUploadUrls(settings.base_url, secret)
-        self.api_context = ApiContext(
-            catalog=self.catalog, meta=self.meta, auth=self.auth, uploads=self.upload_urls
-        )
         self.processor = Processor(
             self.catalog,
             self.uploads,
@@ -81,6 +81,22 @@ class LocalStack:
             reclaim_before=utcnow(),
         )
         self.worker = UploadWorker(self.processor, data / "uploads", settings.poll_interval)
+        self.links = LocalLinkIngest(
+            self.catalog,
+            data / "uploads",
+            self.worker.submit,
+            max_bytes=settings.max_upload_bytes,
+            allow_private=settings.allow_private_links,
+        )
+        self.api_context = ApiContext(
+            catalog=self.catalog,
+            meta=self.meta,
+            auth=self.auth,
+            uploads=self.upload_urls,
+            links=self.links,
+            allow_private_links=settings.allow_private_links,
+            max_upload_bytes=settings.max_upload_bytes,
+        )
         self.curator_key_file = data / "curator.key"
         self.new_curator_key = not self.curator_key_file.exists()
         self.curator_key = _private_file(

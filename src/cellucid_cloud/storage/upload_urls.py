@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["MAX_UPLOAD_EXPIRY", "UploadUrl", "UploadUrls"]
+__all__ = ["MAX_UPLOAD_EXPIRY", "LinkIngest", "UploadUrl", "UploadUrls"]
 
 MAX_UPLOAD_EXPIRY = 15 * 60
 
@@ -25,3 +25,11 @@ class UploadUrl:
 
 class UploadUrls(Protocol):
     def upload_url(self, key: str, *, max_bytes: int, expires_in: int) -> UploadUrl: ...
+
+
+class LinkIngest(Protocol):
+    def ingest(self, link: str, key: str) -> None:
+        """Fetch ``link`` into the uploads store at ``key`` in the background; the upload is
+        then processed like any other. A link that cannot be fetched ends as a failed version
+        with the reason."""
+        ...

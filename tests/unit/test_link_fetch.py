@@ -1,0 +1,40 @@
+"""Link ingestion refuses what a server must not fetch on a client's behalf."""
+
+from __future__ import annotations
+
+import pytest
+
+from cellucid_cloud.storage.link_fetch import LinkError, check_link, direct_download_url
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "http://127.0.0.1:8765/_cellucid/health",
+        "http://localhost/x.h5ad",
+        "http://[::1]/x.h5ad",
+        "http://10.0.0.5/x.h5ad",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://192.168.1.1/x.h5ad",
+        "ftp://example.org/x.h5ad",
+        "file:///etc/passwd",
+        "https://user:pw@example.org/x.h5ad",
+    ],
+)
+def test_internal_and_odd_links_are_refused(link: str) -> None:
+    with pytest.raises(LinkError):
+        check_link(link, allow_private=False)
+
+
+def test_a_lab_may_allow_its_own_network() -> None:
+    check_link("http://127.0.0.1:9000/x.h5ad", allow_private=True)
+    with pytest.raises(LinkError):
+        check_link("file:///etc/passwd", allow_private=True)
+
+
+def test_dropbox_share_links_become_downloads() -> None:
+    assert (
+        direct_download_url("https://www.dropbox.com/s/abc/pbmc.h5ad?dl=0")
+        == "https://www.dropbox.com/s/abc/pbmc.h5ad?dl=1"
+    )
+    assert direct_download_url("https://example.org/a.h5ad") == "https://example.org/a.h5ad"
