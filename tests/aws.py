@@ -1,0 +1,69 @@
+"""A moto server on 127.0.0.1 that the AWS adapters reach over real HTTP, with fake credentials
+so that boto3 can never touch real AWS."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from moto.dynamodb.responses import DynamoHandler
+from moto.server import ThreadedMotoServer
+
+REGION = "us-east-1"
+
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+UNSET_AWS_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL")
+
+
+@contextmanager
+def fake_aws_env() -> Iterator[None]:
+    """Fake credentials and region in the environment, no profile or endpoint override."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in FAKE_AWS_ENV.items():
+            patch.setenv(name, value)
+        for name in UNSET_AWS_ENV:
+            patch.delenv(name, raising=False)
+        yield
+
+
+def one_at_a_time(call_action: Callable[[DynamoHandler], Any]) -> Callable[[DynamoHandler], Any]:
+    """Work around a moto bug (5.2.5): ``transact_write_items`` deep-copies each table it
+    touches and restores the copy when a condition fails, without a lock. Concurrent requests
+    on the threaded server then fail with HTTP 500 ("dictionary changed size during
+    iteration"), or a cancelled transaction's restore erases another one's committed writes,
+    so two racing commits can both "win". DynamoDB isolates transactions; running moto's
+    DynamoDB requests one at a time restores that."""
+    lock = threading.Lock()
+
+    def locked(handler: DynamoHandler) -> Any:
+        with lock:
+            return call_action(handler)
+
+    return locked
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto server on a free port of 127.0.0.1; yields its endpoint URL."""
+    with fake_aws_env(), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DynamoHandler, "call_action", one_at_a_time(DynamoHandler.call_action))
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        try:
+            host, port = server.get_host_and_port()
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
