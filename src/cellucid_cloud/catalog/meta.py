@@ -117,7 +117,7 @@ class MetaService:
         version = self.repo.get(DatasetVersion, key)
         if version is not None:
             dataset = self.repo.get(Dataset, version.dataset_id)
-            return None if dataset is None else self._answer(dataset, key, explorer_key=key)
+            return None if dataset is None else self._answer(dataset, key, key, version)
         alias = self.repo.get(Alias, key)
         if alias is not None:
             dataset = self.repo.get(Dataset, alias.dataset_id)
@@ -125,7 +125,13 @@ class MetaService:
                 return self._answer(dataset, dataset.version_id, dataset.dataset_id)
         return None
 
-    def _answer(self, dataset: Dataset, version_id: str, explorer_key: str) -> Document:
+    def _answer(
+        self,
+        dataset: Dataset,
+        version_id: str,
+        explorer_key: str,
+        version: DatasetVersion | None = None,
+    ) -> Document:
         visibility = (
             Visibility.PUBLIC if version_id in dataset.published_versions else Visibility.PRIVATE
         )
@@ -139,10 +145,12 @@ class MetaService:
                 "tombstoned": True,
                 "contact": contact.model_dump() if contact else None,
             }
-        version = self.repo.get(DatasetVersion, version_id)
-        prefix = (
-            version.export_prefix if version and version.status is DatasetStatus.READY else None
-        )
+        if version_id == dataset.version_id:  # the canonical answer: one read did it all
+            prefix = dataset.export_prefix
+        else:
+            version = version or self.repo.get(DatasetVersion, version_id)
+            ready = version is not None and version.status is DatasetStatus.READY
+            prefix = version.export_prefix if version and ready else None
         return {
             "dataset_id": dataset.dataset_id,
             "dataset_version_id": version_id,

@@ -113,7 +113,7 @@ class Collection(StoredRecord):
     KIND: ClassVar[str] = "collection"
     KEY_FIELD: ClassVar[str] = "collection_id"
     collection_id: str
-    owner: str
+    owner: Annotated[str, StringConstraints(min_length=1)]
     published_version_id: str | None = None
     open_version_id: str | None = None
     created_at: datetime
@@ -172,7 +172,9 @@ class Dataset(StoredRecord):
     dataset_id: str
     collection_id: str
     version_id: str
-    """The mapped version: the published one, or the latest draft before the first publish."""
+    """The mapped version: the published one, or the newest ready draft before publishing."""
+    export_prefix: str | None = None
+    """The mapped version's export, copied here so a canonical URL resolves in one read."""
     published_versions: tuple[str, ...] = ()
     """Every version a publish has mapped this dataset to, oldest first."""
     tombstoned: bool = False

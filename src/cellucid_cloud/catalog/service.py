@@ -377,7 +377,8 @@ class CatalogService:
             if reason is None and dataset is not None and not dataset.published:
                 current = self.repo.get(DatasetVersion, dataset.version_id)
                 if current is None or current.created_at <= version.created_at:
-                    writes.append(Put(dataset.model_copy(update={"version_id": version_id})))
+                    repointed = {"version_id": version_id, "export_prefix": export_prefix}
+                    writes.append(Put(dataset.model_copy(update=repointed)))
             try:
                 self.repo.commit(writes)
             except ConflictError:
@@ -424,6 +425,7 @@ class CatalogService:
                     dataset.model_copy(
                         update={
                             "version_id": version_id,
+                            "export_prefix": versions[dataset_id].export_prefix,
                             "published_versions": (*dataset.published_versions, version_id),
                         }
                     )
