@@ -8,9 +8,19 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint demo bench bench-prepare bench-deflate
+.PHONY: venv browser test lint demo bench bench-prepare bench-deflate
 
 venv: $(STAMP)
+
+# Browser tests drive Debian's chromium (DESIGN §7); install it when missing (root or sudo).
+CHROMIUM := /usr/bin/chromium
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	@SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$SUDO apt-get install -y --no-install-recommends chromium \
+		|| { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }
 
 # The stamp depends on pyproject.toml, so dependencies are reinstalled only when they change.
 $(STAMP): pyproject.toml
@@ -27,7 +37,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy
 
-test: venv
+test: venv browser
 	$(MAKE) lint
 	$(VENV)/bin/pytest -q
 
