@@ -1,0 +1,52 @@
+"""The one place HTTP answers become results or :mod:`~cellucid_cloud.client.errors`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from cellucid_cloud.client.errors import ApiError, NotFoundError, ServerError
+
+__all__ = ["DEFAULT_TIMEOUT", "Document", "check", "error_detail", "json_object", "send"]
+
+Document = dict[str, Any]
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+def send(http: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """``http.request``, with "no answer" (connection error, timeout) as :class:`ServerError`."""
+    try:
+        return http.request(method, url, **kwargs)
+    except httpx.TransportError as exc:
+        raise ServerError(None, f"{method} {url} got no answer: {exc!r}") from exc
+
+
+def check(response: httpx.Response) -> httpx.Response:
+    """The response if it succeeded; otherwise the error it carries, raised."""
+    if response.is_success:
+        return response
+    status = response.status_code
+    error = ServerError if status >= 500 else NotFoundError if status == 404 else ApiError
+    raise error(status, error_detail(response))
+
+
+def error_detail(response: httpx.Response) -> str:
+    """The API's ``{"detail": ...}``, or the start of whatever else answered (a proxy, S3)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("detail"), str):
+        return str(body["detail"])
+    return response.text.strip()[:500] or response.reason_phrase
+
+
+def json_object(response: httpx.Response) -> Document:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise ServerError(response.status_code, f"expected a JSON object from {response.url}")
+    return body

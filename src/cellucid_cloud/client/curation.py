@@ -1,0 +1,245 @@
+"""The curation API (``/curation/v1``) from Python: collections, datasets, uploads, publishing.
+
+Holds the curator's API key and trades it for bearer tokens itself: a token is renewed shortly
+before it expires, and once more if the API still answers 401 (a server clock ahead of ours,
+a rotated signing secret), so a long notebook session never has to think about tokens.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO, Literal, Self
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from cellucid_cloud.client._http import DEFAULT_TIMEOUT, Document, check, json_object, send
+from cellucid_cloud.client.errors import ServerError
+
+__all__ = ["CurationClient", "UploadGrant"]
+
+RENEW_BEFORE = 60.0
+"""Seconds before its expiry that a token is replaced (at most half its lifetime)."""
+CHUNK = 1024 * 1024
+FINAL_STATUSES = frozenset({"ready", "failed"})
+
+
+class UploadGrant(BaseModel):
+    """A URL that takes one PUT of the dataset file, with ``headers``, within ``expires_in``
+    seconds and ``max_bytes``; the upload then becomes a new dataset version."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    url: str
+    headers: dict[str, str]
+    key: str
+    expires_in: int
+    max_bytes: int
+
+
+class CurationClient:
+    """A curator's session. Every method raises :class:`ApiError` (status and detail) for an
+    error answer, and :class:`ServerError` for a 5xx or no answer. Safe to share between
+    threads."""
+
+    def __init__(
+        self,
+        api_base_url: str,
+        api_key: str,
+        http: httpx.Client | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.api = api_base_url.rstrip("/")
+        self._api_key = api_key
+        self._http = http or httpx.Client(timeout=DEFAULT_TIMEOUT)
+        self._owns_http = http is None
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._renew_at = 0.0
+
+    # -- collections -------------------------------------------------------------------------
+
+    def list_collections(self) -> list[Document]:
+        """This curator's collections, each as its open version (or its published one)."""
+        body = self._call("GET", "/collections").json()
+        if not isinstance(body, list):
+            raise ServerError(200, "expected a JSON list of collections")
+        return body
+
+    def create_collection(
+        self,
+        name: str,
+        description: str = "",
+        *,
+        contact_name: str,
+        contact_email: str,
+        links: Sequence[Mapping[str, str]] = (),
+    ) -> str:
+        """A new private collection; returns its id. ``links``: ``{"name", "type", "url"}``."""
+        body = {
+            "name": name,
+            "description": description,
+            "contact_name": contact_name,
+            "contact_email": contact_email,
+            "links": [dict(link) for link in links],
+        }
+        return str(json_object(self._call("POST", "/collections", json=body))["collection_id"])
+
+    def get_collection(self, collection_id: str) -> Document:
+        return json_object(self._call("GET", _path(collection_id)))
+
+    def update_collection(self, collection_id: str, **fields: Any) -> Document:
+        """Change the named metadata fields (name, description, contact_name, contact_email,
+        links) of a private collection or an open revision; returns the new document."""
+        return json_object(self._call("PATCH", _path(collection_id), json=fields))
+
+    def delete_collection(self, collection_id: str) -> None:
+        """Delete a private collection, or discard a revision (given the revision's id)."""
+        self._call("DELETE", _path(collection_id))
+
+    def start_revision(self, collection_id: str) -> str:
+        """Open a revision of a published collection; returns the revision's id, which the
+        dataset methods and :meth:`publish` then take."""
+        reply = self._call("POST", _path(collection_id, "revision"))
+        return str(json_object(reply)["collection_id"])
+
+    def publish(self, collection_id: str) -> Document:
+        """Publish a private collection or a revision, atomically; every dataset must be ready."""
+        return json_object(self._call("POST", _path(collection_id, "publish")))
+
+    # -- datasets ----------------------------------------------------------------------------
+
+    def create_dataset(self, collection_id: str, name: str = "") -> str:
+        """A new, empty dataset (status ``waiting``); returns its canonical id."""
+        reply = self._call("POST", _path(collection_id, "datasets"), json={"name": name})
+        return str(json_object(reply)["dataset_id"])
+
+    def get_dataset(self, collection_id: str, dataset_id: str) -> Document:
+        """The dataset as this collection (or revision) holds it: ``status`` is waiting,
+        processing, ready or failed (with ``reason``)."""
+        return json_object(self._call("GET", _path(collection_id, "datasets", dataset_id)))
+
+    def delete_dataset(self, collection_id: str, dataset_id: str) -> None:
+        """Remove a dataset from a private collection or a revision (publishing the revision
+        then withdraws it: its URL answers tombstoned)."""
+        self._call("DELETE", _path(collection_id, "datasets", dataset_id))
+
+    def upload_url(
+        self,
+        collection_id: str,
+        dataset_id: str,
+        *,
+        format: Literal["h5ad", "zarr.zip"] = "h5ad",
+        size: int | None = None,
+    ) -> UploadGrant:
+        """Where to PUT the dataset's file. Giving ``size`` has an oversized file refused now
+        rather than after the transfer."""
+        body: Document = {"format": format} | ({} if size is None else {"size": size})
+        reply = self._call(
+            "POST", _path(collection_id, "datasets", dataset_id, "upload-url"), json=body
+        )
+        return UploadGrant.model_validate(json_object(reply))
+
+    def upload(
+        self, collection_id: str, dataset_id: str, path: str | os.PathLike[str]
+    ) -> UploadGrant:
+        """Upload a ``.h5ad`` or ``.zarr.zip`` file, streamed from disk with its length
+        declared (presigned S3 PUTs refuse chunked bodies). Processing starts on the server
+        once the file is complete; see :meth:`wait_until_processed`."""
+        file = Path(path)
+        size = file.stat().st_size
+        grant = self.upload_url(collection_id, dataset_id, format=_upload_format(file), size=size)
+        with file.open("rb") as stream:
+            headers = {**grant.headers, "Content-Length": str(size)}
+            check(send(self._http, "PUT", grant.url, content=_chunks(stream), headers=headers))
+        return grant
+
+    def wait_until_processed(
+        self, collection_id: str, dataset_id: str, timeout: float = 600.0, poll: float = 2.0
+    ) -> Document:
+        """Poll until the dataset is ``ready`` or ``failed`` and return its document (check
+        ``status``: a failed upload is an answer, not an error). Raises ``TimeoutError``."""
+        deadline = self._clock() + timeout
+        while True:
+            document = self.get_dataset(collection_id, dataset_id)
+            if document.get("status") in FINAL_STATUSES:
+                return document
+            if self._clock() >= deadline:
+                raise TimeoutError(
+                    f"dataset {dataset_id} is still {document.get('status')} after {timeout} s"
+                )
+            time.sleep(poll)
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, *, json: Any = None) -> httpx.Response:
+        url = f"{self.api}/curation/v1{path}"
+        token = self._bearer()
+        response = send(self._http, method, url, json=json, headers=_auth(token))
+        if response.status_code == 401:
+            fresh = self._bearer(stale=token)
+            response = send(self._http, method, url, json=json, headers=_auth(fresh))
+        return check(response)
+
+    def _bearer(self, stale: str | None = None) -> str:
+        """The current token; a new one when it is about to expire or was ``stale`` (refused)."""
+        with self._lock:
+            if self._token is None or self._token == stale or self._clock() >= self._renew_at:
+                asked_at = self._clock()
+                reply = send(
+                    self._http,
+                    "POST",
+                    f"{self.api}/curation/v1/auth/token",
+                    headers={"x-api-key": self._api_key},
+                )
+                body = json_object(check(reply))
+                lifetime = float(body["expires_in"])
+                self._token = str(body["access_token"])
+                self._renew_at = asked_at + lifetime - min(RENEW_BEFORE, lifetime / 2)
+            return self._token
+
+    def close(self) -> None:
+        """Close the HTTP client if this client made it."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _path(collection_id: str, *rest: str) -> str:
+    return "/collections/" + "/".join(quote(part, safe="") for part in (collection_id, *rest))
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _upload_format(path: Path) -> Literal["h5ad", "zarr.zip"]:
+    name = path.name.lower()
+    if name.endswith(".zarr.zip"):
+        return "zarr.zip"
+    if name.endswith(".h5ad"):
+        return "h5ad"
+    raise ValueError(f"{path}: upload a .h5ad or .zarr.zip file")
+
+
+def _chunks(stream: BinaryIO) -> Iterator[bytes]:
+    while chunk := stream.read(CHUNK):
+        yield chunk
