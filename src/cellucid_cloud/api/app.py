@@ -12,21 +12,25 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
-from starlette.routing import Match, Route
+from starlette.routing import Match
 from starlette.types import ASGIApp, Scope
 
 from cellucid_cloud.api.auth import AuthError
 from cellucid_cloud.api.cellucid_routes import cellucid_router, package_version
 from cellucid_cloud.api.context import ApiContext
 from cellucid_cloud.api.curation_routes import curation_router
+from cellucid_cloud.api.events_routes import BINARY_PATHS, events_router
 from cellucid_cloud.api.limits import BodyLimit
 from cellucid_cloud.api.meta_routes import meta_router
 from cellucid_cloud.api.responses import error_json
 from cellucid_cloud.catalog.errors import CatalogError
+from cellucid_cloud.events.wire import WireError
 
 __all__ = ["build_api", "build_fastapi"]
 
 log = logging.getLogger(__name__)
+
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 def build_fastapi(ctx: ApiContext) -> FastAPI:
@@ -39,10 +43,16 @@ def build_fastapi(ctx: ApiContext) -> FastAPI:
     app.include_router(meta_router(ctx))
     app.include_router(curation_router(ctx))
     app.include_router(cellucid_router(ctx))
+    if ctx.events is not None:
+        app.include_router(events_router(ctx, ctx.events))
 
     @app.exception_handler(CatalogError)
     async def catalog_error(request: Request, exc: CatalogError) -> Response:
         return error_json(exc.status, str(exc))
+
+    @app.exception_handler(WireError)
+    async def wire_error(request: Request, exc: WireError) -> Response:
+        return error_json(400, str(exc))
 
     @app.exception_handler(AuthError)
     async def auth_error(request: Request, exc: AuthError) -> Response:
@@ -64,17 +74,17 @@ def build_fastapi(ctx: ApiContext) -> FastAPI:
 
 def build_api(ctx: ApiContext) -> ASGIApp:
     """The API as served: the FastAPI app behind the request-body limit."""
-    return BodyLimit(build_fastapi(ctx), ctx.max_body_bytes)
+    return BodyLimit(build_fastapi(ctx), ctx.max_body_bytes, exempt_paths=BINARY_PATHS)
 
 
 def _allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
-    """Every method served at the request's path. FastAPI makes one route per method, and
-    Starlette's 405 names only the first matching route's methods in ``Allow``."""
-    methods: set[str] = set()
-    for route in app.router.routes:
-        if isinstance(route, Route) and route.methods and route.matches(scope)[0] is not Match.NONE:
-            methods |= route.methods
-    return sorted(methods)
+    """Every method some route serves at the request's path. FastAPI makes one route per
+    method, and Starlette's 405 names only the first matching route's methods in ``Allow``."""
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(route.matches({**scope, "method": method})[0] is Match.FULL for route in app.routes)
+    ]
 
 
 def _first_error(exc: RequestValidationError) -> str:
@@ -82,6 +92,9 @@ def _first_error(exc: RequestValidationError) -> str:
     if not errors:
         return "invalid request"
     first = errors[0]
+    if first.get("type") == "json_invalid":
+        position = first["loc"][-1]
+        return f"malformed JSON body: {first['ctx']['error']} (character {position})"
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
     message = f"{where}: {first.get('msg', 'invalid')}"
     if len(errors) > 1:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from cellucid_cloud.api.auth import Authenticator
 from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.catalog.service import CatalogService
+from cellucid_cloud.events.service import EventsService
 from cellucid_cloud.storage.upload_urls import LinkIngest, UploadUrls
 
 __all__ = ["ApiContext"]
@@ -19,6 +20,8 @@ class ApiContext:
     auth: Authenticator
     uploads: UploadUrls
     links: LinkIngest
+    events: EventsService | None = None
+    """Viewer events and session bundles; None where a deployment serves them elsewhere."""
     mode: str = "local"
     """Reported by ``/_cellucid/info``: ``local`` (``up``) or ``aws``."""
     max_upload_bytes: int = 20 * 1024**3

@@ -6,6 +6,8 @@ See ``docs/client.md``. Needs ``httpx``.
 from cellucid_cloud.client.curation import CurationClient, UploadGrant
 from cellucid_cloud.client.errors import ApiError, DatasetNotFound, NotFoundError, ServerError
 from cellucid_cloud.client.resolver import Contact, ExplorerResolver, Resolution
+from cellucid_cloud.client.viewer import Viewer
+from cellucid_cloud.events.bundle import SessionBundle
 
 __all__ = [
     "ApiError",
@@ -16,5 +18,7 @@ __all__ = [
     "NotFoundError",
     "Resolution",
     "ServerError",
+    "SessionBundle",
     "UploadGrant",
+    "Viewer",
 ]

@@ -180,8 +180,23 @@ class CurationClient:
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, *, json: Any = None) -> httpx.Response:
-        url = f"{self.api}/curation/v1{path}"
+    def ingest_link(self, collection_id: str, dataset_id: str, link: str) -> Document:
+        """Have the server download the dataset from ``link`` (https; Dropbox links work)."""
+        reply = self._call("PUT", _path(collection_id, "datasets", dataset_id), json={"link": link})
+        return json_object(reply)
+
+    def register_viewer(self, dataset: str, ttl_seconds: int | None = None) -> Document:
+        """A viewer of ``dataset`` (id or explorer URL) whose events a notebook can follow:
+        ``{"viewerId", "viewerToken", "viewer_url", "expires_at"}``."""
+        body: dict[str, Any] = {"dataset_id": dataset}
+        if ttl_seconds is not None:
+            body["ttl_seconds"] = ttl_seconds
+        return json_object(self._call("POST", "/_cellucid/viewers", json=body, prefix=""))
+
+    def _call(
+        self, method: str, path: str, *, json: Any = None, prefix: str = "/curation/v1"
+    ) -> httpx.Response:
+        url = f"{self.api}{prefix}{path}"
         token = self._bearer()
         response = send(self._http, method, url, json=json, headers=_auth(token))
         if response.status_code == 401:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import html
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cellucid_cloud.api.app import build_fastapi
+from cellucid_cloud.api.events_routes import BINARY_PATHS
 from cellucid_cloud.api.limits import BodyLimit
 from cellucid_cloud.api.responses import error_json
 from cellucid_cloud.local.exports import ExportFiles
@@ -61,10 +63,21 @@ def build_local_app(
             Route(UPLOAD_PATH, uploads.__call__, methods=["PUT"]),
             Route("/exports/{rest:path}", exports.__call__, methods=["GET", "HEAD"]),
             Mount("/", app=api),
-        ]
+        ],
+        exception_handlers={HTTPException: _json_error},
     )
-    limited = BodyLimit(app, stack.api_context.max_body_bytes, exempt_paths=(UPLOAD_PATH,))
+    limited = BodyLimit(
+        app, stack.api_context.max_body_bytes, exempt_paths=(UPLOAD_PATH, *BINARY_PATHS)
+    )
     return HostCheck(limited, allowed_hosts, allow_ip_hosts)
+
+
+async def _json_error(request: Request, exc: Exception) -> Response:
+    """Routing errors outside the API as JSON like the API's own: the mount cannot take a
+    path with a newline in it (``%0A``), so those 404s come from here."""
+    if not isinstance(exc, HTTPException):
+        raise exc
+    return error_json(exc.status_code, str(exc.detail), **(exc.headers or {}))
 
 
 def _index_html(stack: LocalStack) -> str:

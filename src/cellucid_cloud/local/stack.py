@@ -7,6 +7,8 @@
     curator.key       the first curator's API key (mode 600, made on first start)
     uploads/          the uploads "bucket": <collection_id>/<dataset_id>.h5ad
     exports/          the exports "bucket": <dataset_version_id>/ (never rewritten)
+    events.sqlite3    viewers, their events and session bundle records (expire with viewers)
+    sessions/         the sessions "bucket": <viewer_id>/<request_id>.cellucid-session
     work/             scratch space for processing
 """
 
@@ -25,6 +27,8 @@ from cellucid_cloud.catalog.models import utcnow
 from cellucid_cloud.catalog.processing import Processor
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.catalog.sqlite_repository import SqliteCatalogRepository
+from cellucid_cloud.events.service import EventsService
+from cellucid_cloud.events.sqlite_store import SqliteEventStore
 from cellucid_cloud.export import ExportSettings
 from cellucid_cloud.local.link_ingest import LocalLinkIngest
 from cellucid_cloud.local.worker import UploadWorker
@@ -88,12 +92,16 @@ class LocalStack:
             max_bytes=settings.max_upload_bytes,
             allow_private=settings.allow_private_links,
         )
+        self.events = EventsService(
+            SqliteEventStore(data / "events.sqlite3"), self.exports, self.meta
+        )
         self.api_context = ApiContext(
             catalog=self.catalog,
             meta=self.meta,
             auth=self.auth,
             uploads=self.upload_urls,
             links=self.links,
+            events=self.events,
             allow_private_links=settings.allow_private_links,
             max_upload_bytes=settings.max_upload_bytes,
         )

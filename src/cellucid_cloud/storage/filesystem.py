@@ -52,6 +52,23 @@ class FilesystemObjectStore:
     def exists(self, key: str) -> bool:
         return self.path(key.rstrip("/")).exists()
 
+    def put(self, key: str, data: bytes) -> None:
+        """Store small bytes (session bundles) atomically: a temporary name, then a rename."""
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.parent / f".incoming-{uuid.uuid4().hex}"
+        try:
+            partial.write_bytes(data)
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def get(self, key: str) -> bytes:
+        return self.path(key).read_bytes()
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
 
 def file_etag(path: Path) -> str:
     """A content identity like S3's ETag for single-part uploads (MD5 of the bytes)."""

@@ -1,0 +1,107 @@
+"""SQLite adapter of the event store (the local stack), beside the catalog's database."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cellucid_cloud.events.models import BundleRecord, StoredEvent, Viewer
+
+__all__ = ["SqliteEventStore"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS viewers (
+    viewer_id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, doc TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    viewer_id TEXT NOT NULL, seq INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+    doc TEXT NOT NULL, PRIMARY KEY (viewer_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_expiry ON events (expires_at);
+CREATE TABLE IF NOT EXISTS bundles (
+    viewer_id TEXT NOT NULL, request_id TEXT NOT NULL, expires_at INTEGER NOT NULL,
+    doc TEXT NOT NULL, PRIMARY KEY (viewer_id, request_id)
+) WITHOUT ROWID;
+"""
+
+
+class SqliteEventStore:
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self._db().executescript(SCHEMA)
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    def put_viewer(self, viewer: Viewer) -> None:
+        self._db().execute(
+            "INSERT INTO viewers (viewer_id, expires_at, doc) VALUES (?, ?, ?)",
+            (viewer.viewer_id, viewer.expires_at, viewer.model_dump_json()),
+        )
+
+    def get_viewer(self, viewer_id: str, now: int) -> Viewer | None:
+        row = (
+            self._db()
+            .execute(
+                "SELECT doc FROM viewers WHERE viewer_id = ? AND expires_at > ?", (viewer_id, now)
+            )
+            .fetchone()
+        )
+        return None if row is None else Viewer.model_validate_json(row[0])
+
+    def append(self, viewer: Viewer, events: Sequence[dict[str, Any]]) -> int:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            (last,) = db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM events WHERE viewer_id = ?",
+                (viewer.viewer_id,),
+            ).fetchone()
+            db.executemany(
+                "INSERT INTO events (viewer_id, seq, expires_at, doc) VALUES (?, ?, ?, ?)",
+                [
+                    (viewer.viewer_id, last + i, viewer.expires_at, json.dumps(event))
+                    for i, event in enumerate(events, start=1)
+                ],
+            )
+            db.execute("DELETE FROM events WHERE expires_at <= ?", (int(time.time()),))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return int(last) + len(events)
+
+    def read(self, viewer: Viewer, after: int, limit: int) -> list[StoredEvent]:
+        rows = self._db().execute(
+            "SELECT seq, doc FROM events WHERE viewer_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (viewer.viewer_id, after, limit),
+        )
+        return [StoredEvent(seq=seq, event=json.loads(doc)) for seq, doc in rows]
+
+    def put_bundle(self, record: BundleRecord) -> None:
+        self._db().execute(
+            "INSERT OR REPLACE INTO bundles (viewer_id, request_id, expires_at, doc)"
+            " VALUES (?, ?, ?, ?)",
+            (record.viewer_id, record.request_id, record.expires_at, record.model_dump_json()),
+        )
+
+    def bundles(self, viewer: Viewer) -> list[BundleRecord]:
+        rows = self._db().execute(
+            "SELECT doc FROM bundles WHERE viewer_id = ?", (viewer.viewer_id,)
+        )
+        return sorted(
+            (BundleRecord.model_validate_json(doc) for (doc,) in rows),
+            key=lambda r: r.created_at,
+        )

@@ -1,0 +1,133 @@
+"""What viewers may post: exact event shapes, binary selections, session bundles."""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+import numpy as np
+import pytest
+
+from cellucid_cloud.events.bundle import SessionBundle
+from cellucid_cloud.events.wire import MAX_EVENT_BYTES, WireError, parse_event, parse_selection
+from tests.session_bundles import make_bundle
+
+CREDS = {"viewerId": "v", "viewerToken": "t"}
+VALID: list[dict[str, Any]] = [
+    {"type": "ready", "n_cells": 10, "dimensions": 2},
+    {"type": "hover", "cell": 3, "position": {"x": 1.0, "y": 2, "z": 0.5}},
+    {"type": "hover", "cell": None, "position": None},
+    {"type": "click", "cell": 4, "button": 0, "shift": False, "ctrl": True},
+    {"type": "pong", "requestId": "r1", "t": 12},
+    {
+        "type": "debug_snapshot",
+        "requestId": "r",
+        "ts": 1.5,
+        "locationHref": "https://h/e/x/",
+        "origin": "https://h",
+        "serverUrl": "https://h",
+        "connected": True,
+        "userAgent": None,
+    },
+    {"type": "command_error", "command": "setColorBy", "reason": "no such field"},
+    {"type": "data_mapping", "requestId": None, "origin": "default", "mapping": {"kind": "x"}},
+    {"type": "data_mapping", "requestId": "r", "origin": "notebook", "mapping": {}},
+]
+
+
+@pytest.mark.parametrize("event", VALID, ids=lambda e: str(e["type"]))
+def test_valid_events_pass_without_credentials(event: dict[str, Any]) -> None:
+    viewer_id, token, payload = parse_event(json.dumps({**event, **CREDS}).encode())
+    assert (viewer_id, token) == ("v", "t")
+    assert payload["type"] == event["type"]
+    assert "viewerToken" not in payload
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "ready", "n_cells": 10},  # a key missing
+        {"type": "ready", "n_cells": 10, "dimensions": 2, "extra": 1},  # a key too many
+        {"type": "ready", "n_cells": -1, "dimensions": 2},
+        {"type": "ready", "n_cells": "10", "dimensions": 2},  # no coercion
+        {"type": "ready", "n_cells": 10, "dimensions": 4},
+        {"type": "click", "cell": 1, "button": 3, "shift": False, "ctrl": False},
+        {"type": "click", "cell": 1, "button": 0, "shift": 0, "ctrl": False},
+        {"type": "command_error", "command": "rm -rf", "reason": "x"},
+        {"type": "command_error", "command": "freeze", "reason": "x" * 501},
+        {"type": "data_mapping", "requestId": "r", "origin": "user", "mapping": {}},
+        {"type": "data_mapping", "requestId": None, "origin": "notebook", "mapping": {}},
+        {"type": "selection", "cells": [1]},
+        {"type": "session_bundle", "requestId": "r"},
+        {"type": "nope"},
+        {"n_cells": 1},
+    ],
+)
+def test_anything_else_is_refused(event: dict[str, Any]) -> None:
+    with pytest.raises(WireError):
+        parse_event(json.dumps({**event, **CREDS}).encode())
+
+
+@pytest.mark.parametrize(
+    "body", [b"not json", b"[1, 2]", b"\xff\xfe", b'{"type": "ready"', b" " * (MAX_EVENT_BYTES + 1)]
+)
+def test_malformed_bodies_are_refused(body: bytes) -> None:
+    with pytest.raises(WireError):
+        parse_event(body)
+
+
+def test_selections_are_ascending_in_range_u32() -> None:
+    cells = parse_selection(np.array([0, 2, 9], "<u4").tobytes(), n_cells=10)
+    assert cells.tolist() == [0, 2, 9]
+    for bad in (
+        np.array([2, 2], "<u4").tobytes(),
+        np.array([3, 1], "<u4").tobytes(),
+        np.array([10], "<u4").tobytes(),
+        b"\x01\x00\x00",
+    ):
+        with pytest.raises(WireError):
+            parse_selection(bad, n_cells=10)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_bundles_round_trip(version: int) -> None:
+    bundle = SessionBundle.parse(make_bundle(version))
+    assert bundle.version == version
+    assert bundle.chunk_ids() == ["core/state", "highlights/cells/1"]
+    assert bundle.decode_chunk("core/state") == {"colorBy": "cell_type"}
+    assert bundle.decode_chunk("highlights/cells/1") == b"\x00\x03\x01\x01"
+
+
+def corrupt(data: bytes, how: str) -> bytes:
+    head_len = struct.unpack_from("<I", data, len(b"CELLUCID_SESSION/2\n"))[0]
+    first_chunk = len(b"CELLUCID_SESSION/2\n") + 4 + head_len
+    match how:
+        case "magic":
+            return b"X" + data[1:]
+        case "truncated":
+            return data[:-1]
+        case "trailing":
+            return data + b"\x00"
+        case "manifest-length":
+            return data[:19] + struct.pack("<I", 10**6) + data[23:]
+        case "chunk-length":
+            return data[:first_chunk] + struct.pack("<I", 1) + data[first_chunk + 4 :]
+        case "gzip":
+            return data[: first_chunk + 4] + b"\x00" * 4 + data[first_chunk + 8 :]
+    raise AssertionError(how)
+
+
+@pytest.mark.parametrize(
+    "how", ["magic", "truncated", "trailing", "manifest-length", "chunk-length", "gzip"]
+)
+def test_broken_bundles_are_refused(how: str) -> None:
+    with pytest.raises(WireError):
+        SessionBundle.parse(corrupt(make_bundle(2), how))
+
+
+def test_manifest_keys_are_exact() -> None:
+    data = make_bundle(2, chunks=[])
+    assert SessionBundle.parse(data).chunk_ids() == []
+    with pytest.raises(WireError):
+        SessionBundle.parse(data.replace(b'"source"', b'"sourcX"'))
