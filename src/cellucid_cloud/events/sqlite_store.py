@@ -34,6 +34,7 @@ class SqliteEventStore:
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         self._local = threading.local()
+        self._next_purge = 0.0
         self._db().executescript(SCHEMA)
 
     def _db(self) -> sqlite3.Connection:
@@ -76,7 +77,10 @@ class SqliteEventStore:
                     for i, event in enumerate(events, start=1)
                 ],
             )
-            db.execute("DELETE FROM events WHERE expires_at <= ?", (int(time.time()),))
+            now = time.monotonic()
+            if now >= self._next_purge:  # expired viewers' events go, once a minute at most
+                self._next_purge = now + 60
+                db.execute("DELETE FROM events WHERE expires_at <= ?", (int(time.time()),))
         except BaseException:
             db.execute("ROLLBACK")
             raise
