@@ -41,6 +41,7 @@ __all__ = ["curation_router"]
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 bearer = HTTPBearer(auto_error=False, description="a token from POST /curation/v1/auth/token")
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: error_response("a body that is not UTF-8 text, or a bad Content-Length"),
     401: error_response("no, invalid or expired token"),
     403: error_response("another curator's collection"),
     404: error_response("no such collection or dataset"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
 from cellucid_cloud.catalog.models import Contact, Link
 
@@ -37,11 +38,14 @@ class Body(BaseModel):
 
 
 class CollectionPatch(Body):
-    name: Name | None = None
-    description: Annotated[str, StringConstraints(max_length=20_000)] | None = None
-    contact_name: Name | None = None
-    contact_email: EmailStr | None = None
-    links: Annotated[list[Link], Field(max_length=100)] | None = None
+    """Only the fields sent change. None means "not sent": the route refuses an explicit
+    null, so the schema does not offer one."""
+
+    name: Name | SkipJsonSchema[None] = None
+    description: Annotated[str, StringConstraints(max_length=20_000)] | SkipJsonSchema[None] = None
+    contact_name: Name | SkipJsonSchema[None] = None
+    contact_email: EmailStr | SkipJsonSchema[None] = None
+    links: Annotated[list[Link], Field(max_length=100)] | SkipJsonSchema[None] = None
 
 
 class DatasetCreate(Body):
