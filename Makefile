@@ -41,8 +41,9 @@ test: venv browser
 	$(MAKE) lint
 	$(VENV)/bin/pytest -q
 
+# The whole local system with a published synthetic dataset; prints the viewer URL.
 demo: venv
-	$(PY) -m cellucid_cloud.demo
+	$(PY) -m cellucid_cloud.cli up --demo --data-dir .demo/data --port $${CELLUCID_PORT:-8765}
 
 bench: bench-prepare bench-deflate
 

@@ -145,6 +145,9 @@ def up(
     allow_private_links: Annotated[
         bool, typer.Option(help="let curators ingest from loopback/private-network URLs")
     ] = False,
+    demo: Annotated[
+        bool, typer.Option(help="publish a synthetic demo dataset on first start")
+    ] = False,
 ) -> None:
     """Run the whole system on this machine: API, exports, uploads and processing."""
     with _errors_as_one_line():
@@ -156,6 +159,7 @@ def up(
             port=port,
             meta_ttl=meta_ttl,
             allow_private_links=allow_private_links,
+            demo=demo,
         )
 
 

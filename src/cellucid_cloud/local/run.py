@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import sys
+import threading
 from pathlib import Path
 
 import uvicorn
@@ -25,6 +26,7 @@ def run_up(
     *,
     meta_ttl: float = 60.0,
     allow_private_links: bool = False,
+    demo: bool = False,
 ) -> None:
     url_host = f"[{host}]" if ":" in host else host
     wildcard = host in ("0.0.0.0", "::")
@@ -45,11 +47,22 @@ def run_up(
     )
     _announce(stack, base_url)
     stack.worker.start()
+    if demo:
+        threading.Thread(target=_demo, args=(stack,), name="demo", daemon=True).start()
     try:
         server.run()
     finally:
         stack.links.close()
         stack.worker.stop()
+
+
+def _demo(stack: LocalStack) -> None:
+    from cellucid_cloud.local.demo import seed_demo
+
+    try:
+        seed_demo(stack)
+    except Exception:
+        log.exception("the demo could not be set up")
 
 
 def _announce(stack: LocalStack, base_url: str) -> None:
