@@ -7,11 +7,14 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from moto.dynamodb.responses import DynamoHandler
 from moto.server import ThreadedMotoServer
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
 
 REGION = "us-east-1"
 
@@ -67,3 +70,11 @@ def moto_server() -> Iterator[str]:
             yield f"http://{host}:{port}"
         finally:
             server.stop()
+
+
+def empty_bucket(client: S3Client, bucket: str) -> None:
+    """Delete every object of a bucket (S3 deletes only empty buckets)."""
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys: list[Any] = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys})

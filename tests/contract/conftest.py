@@ -1,4 +1,5 @@
-"""Adapters of the catalog repository port, each built fresh for one contract test."""
+"""Adapters of each port (catalog repository, object store), each built fresh for one
+contract test."""
 
 from __future__ import annotations
 
@@ -15,8 +16,13 @@ from cellucid_cloud.catalog.dynamodb_repository import (
 )
 from cellucid_cloud.catalog.repository import CatalogRepository
 from cellucid_cloud.catalog.sqlite_repository import SqliteCatalogRepository
+from cellucid_cloud.storage.filesystem import FilesystemObjectStore
+from cellucid_cloud.storage.object_store import ObjectStore
+from cellucid_cloud.storage.s3 import S3ObjectStore, s3_client
+from tests.aws import empty_bucket
 
 ADAPTERS = ["sqlite", "dynamodb"]
+STORES = ["filesystem", "s3"]
 
 
 @pytest.fixture(params=ADAPTERS)
@@ -31,3 +37,16 @@ def repository(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catal
         ensure_table(client, table)
         yield DynamoDbCatalogRepository(table, client)
         client.delete_table(TableName=table)
+
+
+@pytest.fixture(params=STORES)
+def object_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ObjectStore]:
+    if request.param == "filesystem":
+        yield FilesystemObjectStore(tmp_path / "bucket")
+    elif request.param == "s3":
+        client = s3_client(endpoint_url=request.getfixturevalue("moto_server"))
+        bucket = f"store-{uuid.uuid4().hex}"
+        client.create_bucket(Bucket=bucket)
+        yield S3ObjectStore(bucket, client)
+        empty_bucket(client, bucket)
+        client.delete_bucket(Bucket=bucket)

@@ -35,6 +35,7 @@ from cellucid_cloud.catalog.errors import InvalidRequestError
 from cellucid_cloud.catalog.models import CollectionMetadata
 from cellucid_cloud.catalog.service import CollectionView
 from cellucid_cloud.storage.link_fetch import LinkError, check_link
+from cellucid_cloud.storage.upload_urls import UploadUrlError
 
 __all__ = ["curation_router"]
 
@@ -192,9 +193,15 @@ def curation_router(ctx: ApiContext) -> APIRouter:
             )
         target = ctx.catalog.upload_target(curator_id, collection_id, dataset_id)
         key = f"{target.view.version.version_id}/{dataset_id}.{request.format}"
-        granted = ctx.uploads.upload_url(
-            key, max_bytes=ctx.max_upload_bytes, expires_in=ctx.upload_url_expiry
-        )
+        try:
+            granted = ctx.uploads.upload_url(
+                key,
+                max_bytes=ctx.max_upload_bytes,
+                expires_in=ctx.upload_url_expiry,
+                size=request.size,
+            )
+        except UploadUrlError as exc:
+            raise InvalidRequestError(str(exc)) from None
         return UploadUrlAnswer(
             url=granted.url,
             headers=granted.headers,

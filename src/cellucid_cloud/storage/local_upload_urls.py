@@ -36,7 +36,10 @@ class LocalUploadUrls:
         self._secret = secret
         self.clock = clock
 
-    def upload_url(self, key: str, *, max_bytes: int, expires_in: int) -> UploadUrl:
+    def upload_url(
+        self, key: str, *, max_bytes: int, expires_in: int, size: int | None = None
+    ) -> UploadUrl:
+        """``size`` is not needed: the upload route counts the bytes against the cap."""
         expires_in = min(expires_in, MAX_UPLOAD_EXPIRY)
         now = int(self.clock())
         token = jwt.encode(

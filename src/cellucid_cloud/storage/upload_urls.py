@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["MAX_UPLOAD_EXPIRY", "LinkIngest", "UploadUrl", "UploadUrls"]
+__all__ = ["MAX_UPLOAD_EXPIRY", "LinkIngest", "UploadUrl", "UploadUrlError", "UploadUrls"]
 
 MAX_UPLOAD_EXPIRY = 15 * 60
 
@@ -23,8 +23,18 @@ class UploadUrl:
     max_bytes: int = 0
 
 
+class UploadUrlError(ValueError):
+    """This request cannot have an upload URL; the message tells the curator why."""
+
+
 class UploadUrls(Protocol):
-    def upload_url(self, key: str, *, max_bytes: int, expires_in: int) -> UploadUrl: ...
+    def upload_url(
+        self, key: str, *, max_bytes: int, expires_in: int, size: int | None = None
+    ) -> UploadUrl:
+        """A URL for one PUT of at most ``max_bytes`` to ``key``. ``size`` is the length the
+        curator declared, if any; an adapter that must sign the exact length (S3) refuses a
+        request without it."""
+        ...
 
 
 class LinkIngest(Protocol):

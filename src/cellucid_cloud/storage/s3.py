@@ -1,0 +1,179 @@
+"""S3 adapters: the object store behind the uploads and exports buckets, and presigned uploads.
+
+An export is thousands of small files (one per gene), so a folder goes up through one
+s3transfer manager: a shared thread pool over one thread-safe client, multipart only for the
+rare large file. Every export object carries its Content-Type and the immutable Cache-Control,
+which CloudFront and browsers honour. Keys are names here, not paths: nothing resolves
+``..`` in them, so unlike the filesystem adapter this one takes any key it is given.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cellucid_cloud.storage.object_store import EXPORT_CACHE_CONTROL, content_type
+from cellucid_cloud.storage.upload_urls import MAX_UPLOAD_EXPIRY, UploadUrl, UploadUrlError
+
+if TYPE_CHECKING:
+    from boto3.s3.transfer import TransferConfig
+    from mypy_boto3_s3.client import S3Client
+
+__all__ = ["UPLOAD_CONTENT_TYPE", "S3ObjectStore", "S3UploadUrls", "s3_client"]
+
+MiB = 1024 * 1024
+TRANSFER_CONCURRENCY = 32
+MULTIPART_THRESHOLD = 64 * MiB
+MULTIPART_CHUNK = 16 * MiB
+UPLOAD_CONTENT_TYPE = "application/octet-stream"
+NOT_FOUND = ("404", "NoSuchKey", "NotFound")
+
+
+def s3_client(endpoint_url: str | None = None, region: str | None = None) -> S3Client:
+    """A client with SigV4 signing (presigned URLs need it), "standard" retries, and enough
+    pooled connections for the transfer threads. Virtual-hosted addressing makes presigned
+    URLs name the bucket's regional endpoint (the global one redirects young buckets, which
+    breaks a signed PUT); botocore falls back to path style for an IP endpoint such as moto's.
+    """
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        config=Config(
+            signature_version="s3v4",
+            retries={"mode": "standard"},
+            s3={"addressing_style": "virtual"},
+            max_pool_connections=TRANSFER_CONCURRENCY,
+        ),
+    )
+
+
+def _transfer_config() -> TransferConfig:
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(
+        multipart_threshold=MULTIPART_THRESHOLD,
+        multipart_chunksize=MULTIPART_CHUNK,
+        max_concurrency=TRANSFER_CONCURRENCY,
+    )
+
+
+class S3ObjectStore:
+    def __init__(self, bucket: str, client: S3Client) -> None:
+        self.bucket = bucket
+        self._client = client
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def put_folder(self, prefix: str, folder: Path) -> int:
+        """Upload every file of ``folder`` under ``prefix``. Not atomic, unlike the folder
+        rename: a failure can leave part of the prefix behind, which nothing points to (the
+        catalog records the prefix only after this returns, and a new upload gets a new one).
+        """
+        from boto3.s3.transfer import create_transfer_manager
+
+        prefix = prefix.rstrip("/") + "/"
+        if self._has_objects(prefix):
+            raise FileExistsError(f"{prefix} already exists; exports are never overwritten")
+        files = sorted(p for p in Path(folder).rglob("*") if p.is_file())
+        with create_transfer_manager(self._client, _transfer_config()) as manager:
+            futures = [
+                manager.upload(
+                    str(path),
+                    self.bucket,
+                    prefix + path.relative_to(folder).as_posix(),
+                    extra_args={
+                        "ContentType": content_type(path.name),
+                        "CacheControl": EXPORT_CACHE_CONTROL,
+                    },
+                )
+                for path in files
+            ]
+            for future in futures:
+                future.result()
+        return sum(path.stat().st_size for path in files)
+
+    def fetch(self, key: str, destination: Path) -> str:
+        """Download an object (ranged parts in parallel when large). s3transfer pins every part
+        to the ETag it read first, so the bytes and the returned ETag belong together even if
+        the object is replaced meanwhile."""
+        from boto3.s3.transfer import create_transfer_manager
+        from botocore.exceptions import ClientError
+
+        try:
+            with create_transfer_manager(self._client, _transfer_config()) as manager:
+                future = manager.download(self.bucket, key, str(destination))
+                future.result()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in NOT_FOUND:
+                raise FileNotFoundError(f"no object s3://{self.bucket}/{key}") from None
+            raise
+        etag = future.meta.etag
+        if not etag:
+            raise RuntimeError(f"S3 returned no ETag for s3://{self.bucket}/{key}")
+        return str(etag).strip('"')
+
+    def exists(self, key: str) -> bool:
+        """Whether an object exists, or (for a key ending in ``/``) any object under it."""
+        from botocore.exceptions import ClientError
+
+        if key.endswith("/"):
+            return self._has_objects(key)
+        try:
+            self._client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in NOT_FOUND:
+                return False
+            raise
+        return True
+
+    def _has_objects(self, prefix: str) -> bool:
+        listing = self._client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
+        return listing.get("KeyCount", 0) > 0
+
+
+class S3UploadUrls:
+    """Presigned PUT URLs into the uploads bucket.
+
+    A presigned PUT cannot carry a POST policy's ``content-length-range``, so the URL signs
+    the exact ``Content-Length`` the curator declared: S3 refuses a body of any other length
+    (and a chunked one), which caps the size. The URL also signs the one key, the content
+    type and an expiry of at most 15 minutes.
+    """
+
+    def __init__(self, bucket: str, client: S3Client) -> None:
+        self.bucket = bucket
+        self._client = client
+
+    def upload_url(
+        self, key: str, *, max_bytes: int, expires_in: int, size: int | None = None
+    ) -> UploadUrl:
+        if size is None:
+            raise UploadUrlError(
+                'declare the file\'s size in bytes ("size") to get an upload URL: '
+                "S3 upload URLs are signed for one exact length"
+            )
+        if size > max_bytes:
+            raise UploadUrlError(f"file too large: {size} bytes; the limit is {max_bytes}")
+        expires_in = max(1, min(expires_in, MAX_UPLOAD_EXPIRY))
+        url = self._client.generate_presigned_url(
+            "put_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ContentLength": size,
+                "ContentType": UPLOAD_CONTENT_TYPE,
+            },
+            ExpiresIn=expires_in,
+            HttpMethod="PUT",
+        )
+        return UploadUrl(
+            url=url,
+            headers={"Content-Type": UPLOAD_CONTENT_TYPE},
+            expires_in=expires_in,
+            max_bytes=size,
+        )
