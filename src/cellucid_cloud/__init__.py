@@ -1,7 +1,24 @@
 """cellucid-cloud: serverless and local hosting for interactive single-cell viewers."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from .export import ExportSettings, PrepareError, PrepareResult, prepare
+if TYPE_CHECKING:
+    from .export.errors import PrepareError
+    from .export.prepare import PrepareResult, prepare
+    from .export.settings import ExportSettings
 
 __all__ = ["ExportSettings", "PrepareError", "PrepareResult", "__version__", "prepare"]
+
+
+def __getattr__(name: str) -> Any:
+    """The export engine's names, imported on first use: hosts that never prepare (the API
+    function) do not load AnnData and its scientific stack."""
+    if name in __all__:
+        from . import export
+
+        return getattr(export, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
