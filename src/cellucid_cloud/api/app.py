@@ -23,6 +23,7 @@ from cellucid_cloud.api.events_routes import BINARY_PATHS, events_router
 from cellucid_cloud.api.limits import BodyLimit
 from cellucid_cloud.api.meta_routes import meta_router
 from cellucid_cloud.api.responses import error_json
+from cellucid_cloud.api.schemas import error_response
 from cellucid_cloud.catalog.errors import CatalogError
 from cellucid_cloud.events.wire import WireError
 
@@ -39,6 +40,8 @@ def build_fastapi(ctx: ApiContext) -> FastAPI:
         title="cellucid-cloud",
         version=package_version(),
         summary="Explorer URL lookups, collections and curation for hosted Cellucid viewers.",
+        # Documents our 422 body for every route, in place of FastAPI's validation-error list.
+        responses={422: error_response("invalid request: the message says what and where")},
     )
     app.include_router(meta_router(ctx))
     app.include_router(curation_router(ctx))

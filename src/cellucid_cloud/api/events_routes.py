@@ -21,6 +21,7 @@ from starlette.responses import Response
 from cellucid_cloud.api.auth import AuthError
 from cellucid_cloud.api.context import ApiContext
 from cellucid_cloud.api.responses import NO_STORE, error_json
+from cellucid_cloud.api.schemas import error_response
 from cellucid_cloud.events.service import (
     DEFAULT_VIEWER_TTL,
     MAX_DIRECT_BUNDLE_BYTES,
@@ -93,7 +94,12 @@ def events_router(ctx: ApiContext, events: EventsService) -> APIRouter:
             raise AuthError("send Authorization: Bearer <token> (POST /curation/v1/auth/token)")
         return ctx.auth.curator_for_token(credentials.credentials)
 
-    @router.post("/viewers", status_code=201, response_model=ViewerAnswer)
+    @router.post(
+        "/viewers",
+        status_code=201,
+        response_model=ViewerAnswer,
+        responses={401: error_response("no, invalid or expired curator token")},
+    )
     def register(curator_id: Annotated[str, Depends(curator)], body: ViewerRequest) -> ViewerAnswer:
         """Register a viewer of a dataset; its token lets a notebook follow the viewer."""
         registration = events.register(curator_id, body.dataset_id, body.ttl_seconds)
