@@ -181,3 +181,33 @@ def test_session_bundles_are_stored_listed_and_read(
         httpx.get(f"{up.base_url}/_cellucid/session_bundles/req-2", params=stranger).status_code
         == 404
     )
+
+
+def test_large_bundles_go_through_an_upload_url(stack: tuple[Up, CurationClient, str]) -> None:
+    up, curator, dataset_id = stack
+    reg = curator.register_viewer(dataset_id)
+    creds = {"viewerId": reg["viewerId"], "viewerToken": reg["viewerToken"]}
+    big = make_bundle(
+        2, chunks=[("highlights/cells/1", np.arange(2_000_000, dtype="<u4").tobytes(), "none")]
+    )
+    assert len(big) > 5 * 1000 * 1000
+    with Viewer.from_registration(up.base_url, reg) as viewer:
+        for request_id, body in (("big", big), ("broken", big[:-1])):
+            grant = httpx.post(
+                f"{up.base_url}/_cellucid/session_bundle/upload-url",
+                params={**creds, "requestId": request_id, "size": len(body)},
+            )
+            assert grant.status_code == 200, grant.text
+            put = httpx.put(grant.json()["url"], content=body, headers=grant.json()["headers"])
+            assert put.status_code == 200
+        accepted = viewer.wait_for_event("session_bundle", timeout=20)
+        rejected = viewer.wait_for_event("session_bundle", timeout=20)
+        assert accepted["requestId"] == "big" and accepted["status"] == "ok"
+        assert rejected["requestId"] == "broken" and rejected["status"] == "rejected"
+        assert "chunk" in rejected["reason"] or "file ends" in rejected["reason"]
+        assert [b["requestId"] for b in viewer.session_bundles()] == ["big"]
+        assert (
+            viewer.get_session_bundle("big").chunk_bytes("highlights/cells/1") == big[-8_000_000:]
+        )
+    leftovers = list((up.data_dir / "uploads").rglob("*.cellucid-session"))
+    assert leftovers == []

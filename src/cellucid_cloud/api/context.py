@@ -21,6 +21,8 @@ class ApiContext:
     uploads: UploadUrls
     links: LinkIngest
     events: EventsService | None = None
+    session_uploads: UploadUrls | None = None
+    """Upload URLs into the sessions store, for bundles over the 5 MB direct limit."""
     """Viewer events and session bundles; None where a deployment serves them elsewhere."""
     mode: str = "local"
     """Reported by ``/_cellucid/info``: ``local`` (``up``) or ``aws``."""

@@ -22,14 +22,17 @@ from cellucid_cloud.api.auth import AuthError
 from cellucid_cloud.api.context import ApiContext
 from cellucid_cloud.api.responses import NO_STORE, error_json
 from cellucid_cloud.api.schemas import error_response
+from cellucid_cloud.catalog.errors import InvalidRequestError
 from cellucid_cloud.events.service import (
     DEFAULT_VIEWER_TTL,
+    MAX_BUNDLE_BYTES,
     MAX_DIRECT_BUNDLE_BYTES,
     MAX_WAIT,
     EventsService,
     TooLargeError,
 )
 from cellucid_cloud.events.wire import MAX_EVENT_BYTES, WireError
+from cellucid_cloud.storage.upload_urls import UploadUrlError
 
 __all__ = ["BINARY_PATHS", "events_router"]
 
@@ -153,6 +156,32 @@ def events_router(ctx: ApiContext, events: EventsService) -> APIRouter:
         body = await _read_capped(request, MAX_DIRECT_BUNDLE_BYTES)
         await _threaded(events.post_bundle, viewerId, viewerToken, requestId, body)
         return _ok(None)
+
+    @router.post("/session_bundle/upload-url")
+    def bundle_upload_url(
+        viewerId: Param = None,  # noqa: N803
+        viewerToken: Param = None,  # noqa: N803
+        requestId: Param = None,  # noqa: N803
+        size: Annotated[int | None, Query(ge=1, le=MAX_BUNDLE_BYTES)] = None,
+    ) -> dict[str, Any]:
+        """A URL for one PUT of a bundle over 5 MB (``size`` in bytes; required on AWS, where
+        the URL signs the exact length). The bundle is validated once it has arrived: then
+        it is listed, or deleted with a ``session_bundle`` event saying why."""
+        if ctx.session_uploads is None:
+            raise InvalidRequestError("this deployment takes session bundles directly only")
+        key = events.bundle_upload_key(viewerId, viewerToken, requestId)
+        try:
+            grant = ctx.session_uploads.upload_url(
+                key, max_bytes=MAX_BUNDLE_BYTES, expires_in=ctx.upload_url_expiry, size=size
+            )
+        except UploadUrlError as exc:
+            raise InvalidRequestError(str(exc)) from None
+        return {
+            "url": grant.url,
+            "headers": grant.headers,
+            "expires_in": grant.expires_in,
+            "max_bytes": grant.max_bytes,
+        }
 
     @router.get("/events")
     async def get_events(

@@ -28,10 +28,11 @@ from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion, new_id
 from cellucid_cloud.events.bundle import SessionBundle
 from cellucid_cloud.events.models import BundleRecord, StoredEvent, Viewer
 from cellucid_cloud.events.store import BlobStore, EventStore
-from cellucid_cloud.events.wire import parse_event, parse_selection
+from cellucid_cloud.events.wire import WireError, parse_event, parse_selection
 
 __all__ = [
     "DEFAULT_VIEWER_TTL",
+    "MAX_BUNDLE_BYTES",
     "MAX_DIRECT_BUNDLE_BYTES",
     "MAX_WAIT",
     "EventsService",
@@ -42,6 +43,7 @@ __all__ = [
 DEFAULT_VIEWER_TTL = 24 * 3600
 MAX_VIEWER_TTL = 7 * 24 * 3600
 MAX_DIRECT_BUNDLE_BYTES = 5 * 1000 * 1000
+MAX_BUNDLE_BYTES = 2 * 1024**3
 MAX_WAIT = 25.0
 """Long polls end within API Gateway's 29 s integration timeout."""
 READ_LIMIT = 1000
@@ -153,11 +155,53 @@ class EventsService:
     def bundle_key(self, viewer: Viewer, request_id: str) -> str:
         return f"sessions/{viewer.viewer_id}/{request_id}.cellucid-session"
 
-    def accept_bundle(self, viewer: Viewer, request_id: str, data: bytes) -> BundleRecord:
-        """Validate a bundle and record it with a session_bundle event; refuse it otherwise."""
+    def bundle_upload_key(
+        self, viewer_id: str | None, token: str | None, request_id: str | None
+    ) -> str:
+        """Where a bundle too large to post goes, through an upload URL."""
+        return self.bundle_key(self.viewer(viewer_id, token), _request_id(request_id))
+
+    def validate_upload(
+        self, key: str, source: BlobStore, *, in_place: bool
+    ) -> BundleRecord | None:
+        """Check a bundle that arrived through an upload URL: record it, or delete it and say
+        why in an event. ``in_place``: it landed in the sessions store itself (the sessions
+        bucket on AWS); otherwise it is moved there (the local uploads folder)."""
+        parts = key.split("/")
+        if len(parts) != 3 or parts[0] != "sessions" or not parts[2].endswith(".cellucid-session"):
+            source.delete(key)
+            return None
+        viewer = self.store.get_viewer(parts[1], int(self.clock()))
+        request_id = parts[2].removesuffix(".cellucid-session")
+        if viewer is None:
+            source.delete(key)
+            return None
+        data = source.get(key)
+        try:
+            record = self.accept_bundle(viewer, _request_id(request_id), data, store=not in_place)
+        except (WireError, CatalogError) as exc:
+            source.delete(key)
+            rejected = {
+                "type": "session_bundle",
+                "requestId": request_id,
+                "status": "rejected",
+                "reason": str(exc),
+            }
+            self.store.append(viewer, [rejected])
+            return None
+        if not in_place:
+            source.delete(key)
+        return record
+
+    def accept_bundle(
+        self, viewer: Viewer, request_id: str, data: bytes, *, store: bool = True
+    ) -> BundleRecord:
+        """Validate a bundle and record it with a session_bundle event; refuse it otherwise.
+        ``store=False``: the bytes are already in the sessions store under its key."""
         bundle = SessionBundle.parse(data)
         key = self.bundle_key(viewer, request_id)
-        self.blobs.put(key, data)
+        if store:
+            self.blobs.put(key, data)
         record = BundleRecord(
             viewer_id=viewer.viewer_id,
             request_id=request_id,

@@ -102,6 +102,7 @@ class LocalStack:
             uploads=self.upload_urls,
             links=self.links,
             events=self.events,
+            session_uploads=self.upload_urls,
             allow_private_links=settings.allow_private_links,
             max_upload_bytes=settings.max_upload_bytes,
         )
@@ -110,6 +111,14 @@ class LocalStack:
         self.curator_key = _private_file(
             self.curator_key_file, lambda: self.auth.create_api_key(FIRST_CURATOR, "first start")
         )
+
+    def on_upload(self, key: str) -> None:
+        """A PUT through an upload URL completed: a session bundle is validated now (it is
+        small work), a dataset goes to the processing worker."""
+        if key.startswith("sessions/"):
+            self.events.validate_upload(key, self.uploads, in_place=False)
+        else:
+            self.worker.submit(key)
 
 
 def _private_file(path: Path, make: Callable[[], str]) -> str:
