@@ -1,6 +1,7 @@
 """The local stack's one ASGI app: API, exports, uploads and an index page, on one origin.
 
-Paths as the CDN lays them out on AWS: ``/exports/*`` are the export files, ``/dp/*``,
+Paths as the CDN lays them out on AWS: ``/exports/*`` are the export files, ``/e/*`` and
+``/viewer/*`` the viewer, ``/dp/*``,
 ``/curation/*`` and ``/_cellucid/*`` the API; ``PUT /_cellucid/upload`` stands in for S3's
 presigned PUT. Every request first passes the Host check (DNS-rebinding defence, 421) and the
 body limit (413; the upload route has its own, per-token cap).
@@ -25,6 +26,7 @@ from cellucid_cloud.local.exports import ExportFiles
 from cellucid_cloud.local.stack import LocalStack
 from cellucid_cloud.local.uploads import UploadRoute
 from cellucid_cloud.serve.http import host_allowed, host_name
+from cellucid_cloud.viewer import viewer_routes
 
 __all__ = ["HostCheck", "build_local_app"]
 
@@ -62,6 +64,7 @@ def build_local_app(
             Route("/", index, methods=["GET", "HEAD"]),
             Route(UPLOAD_PATH, uploads.__call__, methods=["PUT"]),
             Route("/exports/{rest:path}", exports.__call__, methods=["GET", "HEAD"]),
+            *viewer_routes(),
             Mount("/", app=api),
         ],
         exception_handlers={HTTPException: _json_error},

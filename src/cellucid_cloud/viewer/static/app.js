@@ -1,0 +1,156 @@
+// The viewer page at /e/<id>/: ask the meta API what this URL shows, then either open the
+// dataset's export or explain why not (withdrawn, unknown, not ready yet).
+
+import { HttpError } from "./data.js";
+import { EventChannel } from "./events.js";
+import { formatNumber } from "./legend.js";
+import { Progress, Viewer } from "./viewer.js";
+
+const $ = (selector) => document.querySelector(selector);
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  node.append(...children);
+  return node;
+}
+
+async function getJson(url, { optional = false } = {}) {
+  const response = await fetch(url);
+  if (optional && response.status === 404) return null;
+  if (!response.ok) throw new HttpError(url, response.status);
+  return response.json();
+}
+
+function collectionUrl(collectionId) {
+  return `/dp/v1/collections/${encodeURIComponent(collectionId)}`;
+}
+
+function say(text, isError = false) {
+  const message = $(".status .message");
+  message.textContent = text;
+  message.classList.toggle("error", isError);
+  clearTimeout(say.timer);
+  say.timer = setTimeout(() => {
+    message.textContent = "";
+  }, isError ? 10000 : 4000);
+}
+
+function showMessage(state, title, ...paragraphs) {
+  document.body.dataset.state = state;
+  document.title = `${title} — Cellucid`;
+  $(".stage").hidden = true;
+  $(".topbar").hidden = true;
+  const main = $("main.message");
+  main.replaceChildren(el("h1", {}, title), ...paragraphs.map((parts) => el("p", {}, ...parts)));
+  main.hidden = false;
+}
+
+async function showWithdrawn(meta) {
+  const contact = meta.contact ?? {};
+  const collection = await getJson(collectionUrl(meta.collection_id)).catch(() => null);
+  const contactParts = contact.email
+    ? [`Questions about it: ${contact.name || contact.email}, `, el("a", { href: `mailto:${contact.email}`, class: "contact-email" }, contact.email), "."]
+    : [contact.name ? `Questions about it: ${contact.name}.` : "No contact was recorded."];
+  showMessage(
+    "withdrawn",
+    "This dataset was withdrawn",
+    ["Its curators removed it from its collection; the data is no longer shown here."],
+    contactParts,
+    [
+      "The collection: ",
+      el("a", { href: collectionUrl(meta.collection_id), class: "collection-link" }, collection?.name ?? meta.collection_id),
+      ".",
+    ],
+  );
+}
+
+function showNotFound() {
+  showMessage(
+    "not-found",
+    "Dataset not found",
+    ["No dataset is published at this address. Check the link, or ask whoever shared it for a current one."],
+  );
+}
+
+function showNotReady(meta) {
+  showMessage(
+    "processing",
+    "This dataset is not ready yet",
+    ["It is still being processed. Reload this page in a minute."],
+    ["The collection: ", el("a", { href: collectionUrl(meta.collection_id) }, meta.collection_id), "."],
+  );
+}
+
+function showError(error) {
+  console.error(error);
+  showMessage("error", "The viewer could not open this dataset", [String(error.message ?? error)]);
+}
+
+// Collection name (linked) › dataset name, with a menu of the collection's other datasets.
+async function breadcrumb(meta, identity) {
+  $(".dataset-name").textContent = identity.name;
+  if (meta.collection_visibility === "PRIVATE") $(".private-badge").hidden = false;
+  const collection = await getJson(collectionUrl(meta.collection_id)).catch(() => null);
+  if (!collection) return;
+  const link = $(".crumb-collection");
+  link.textContent = collection.name;
+  link.href = collectionUrl(meta.collection_id);
+  link.hidden = false;
+  $(".crumb-sep").hidden = false;
+  const items = collection.datasets
+    .filter((d) => d.export_url)
+    .map((d) => {
+      const current = d.dataset_id === meta.dataset_id;
+      const a = el("a", { href: d.explorer_url }, d.name, el("span", { class: "cells" }, ` ${formatNumber(d.n_cells)} cells`));
+      if (current) a.setAttribute("aria-current", "page");
+      return el("li", {}, a);
+    });
+  $(".dataset-menu").replaceChildren(...items);
+}
+
+async function main() {
+  const ui = {
+    canvas: $("#plot"),
+    controls: $(".controls"),
+    embedding: $("#embedding"),
+    colorField: $("#color-field"),
+    gene: $("#gene"),
+    geneOptions: $("#gene-options"),
+    lasso: $("#lasso"),
+    reset: $("#reset"),
+    save: $("#save-session"),
+    legend: $(".legend"),
+    tooltip: $(".tooltip"),
+    loading: $(".loading"),
+    lassoPath: $(".lasso-path"),
+    selectionCount: $(".status .selection-count"),
+    clearSelection: $(".status .clear-selection"),
+  };
+  const progress = new Progress(ui.loading);
+  progress.message("Resolving this link…");
+  const response = await fetch(`/dp/v1/datasets/meta?url=${encodeURIComponent(location.href)}`);
+  if (response.status === 404) return showNotFound();
+  if (!response.ok) throw new HttpError("the meta API", response.status);
+  const meta = await response.json();
+  if (meta.tombstoned) return showWithdrawn(meta);
+  if (!meta.export_url) return showNotReady(meta);
+
+  const exportUrl = meta.export_url.endsWith("/") ? meta.export_url : `${meta.export_url}/`;
+  document.body.dataset.exportUrl = exportUrl;
+  progress.message("Loading the dataset's description…");
+  const file = (name) => new URL(name, exportUrl).href;
+  const [identity, obsManifest, varManifest] = await Promise.all([
+    getJson(file("dataset_identity.json")),
+    getJson(file("obs_manifest.json"), { optional: true }),
+    getJson(file("var_manifest.json"), { optional: true }),
+  ]);
+  document.title = `${identity.name} — Cellucid`;
+  breadcrumb(meta, identity);
+  const params = new URLSearchParams(location.search);
+  const channel = new EventChannel(params, (error) => say(`Not delivered: ${error.message}`, true));
+  const viewer = new Viewer({ identity, obsManifest, varManifest, exportUrl, channel, progress, say, ui });
+  await viewer.start(params.get("embedding"));
+}
+
+main().catch(showError);
