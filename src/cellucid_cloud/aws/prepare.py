@@ -1,0 +1,131 @@
+"""The prepare function's logic: SQS batches of S3 upload events → the processing use case.
+
+Delivery is at least once at every step (S3 → SQS → Lambda), so each upload is processed
+through Powertools idempotency keyed on bucket, key and ETag; the catalog's own dedup (same
+key and ETag → same version) backs it up once the idempotency record has expired.
+
+What each outcome does to the SQS message:
+
+* ready, failed (a file prepare refuses: the version records the reason), ignored, skipped
+  (already done) → success, the message is deleted: a bad file never causes a retry storm;
+* the version is being processed by another invocation, or an unexpected error → the record is
+  reported in ``batchItemFailures``: SQS delivers it again after the visibility timeout and,
+  past the redrive policy's receive count, moves it to the dead-letter queue.
+
+An invocation killed mid-processing (timeout, out of memory) leaves its version
+``processing``; a redelivery reclaims it once :data:`PROCESSING_LEASE` has passed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools import Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from cellucid_cloud.aws.s3_events import CreatedObject, created_objects
+from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion, utcnow
+from cellucid_cloud.catalog.processing import Outcome, Processor
+from cellucid_cloud.catalog.service import CatalogService
+from cellucid_cloud.export import ExportSettings
+from cellucid_cloud.storage.object_store import ObjectStore
+
+__all__ = ["IDEMPOTENCY_EXPIRY", "PROCESSING_LEASE", "UploadBusyError", "UploadPipeline"]
+
+PROCESSING_LEASE = timedelta(minutes=15)
+"""Lambda's longest run time: a version ``processing`` for longer has no live worker."""
+IDEMPOTENCY_EXPIRY = 24 * 3600
+"""How long a processed upload's result is remembered; S3 redeliveries come well within."""
+
+log = logging.getLogger(__name__)
+metrics = Metrics()
+tracer = Tracer()
+
+
+class UploadBusyError(RuntimeError):
+    """Another invocation holds the upload's version; SQS should deliver it again later."""
+
+
+class UploadPipeline:
+    def __init__(
+        self,
+        uploads_bucket: str,
+        catalog: CatalogService,
+        uploads: ObjectStore,
+        exports: ObjectStore,
+        persistence: BasePersistenceLayer,
+        settings: ExportSettings | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.uploads_bucket = uploads_bucket
+        self.catalog = catalog
+        self.uploads = uploads
+        self.exports = exports
+        self.settings = settings or ExportSettings()
+        self.clock = clock
+        self.idempotency = IdempotencyConfig(
+            expires_after_seconds=IDEMPOTENCY_EXPIRY, raise_on_no_idempotency_key=True
+        )
+        self._process_once = idempotent_function(
+            data_keyword_argument="upload",
+            persistence_store=persistence,
+            config=self.idempotency,
+        )(self._process)
+
+    def handle(self, event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+        """An SQS batch → the records to retry (``batchItemFailures``)."""
+        self.idempotency.register_lambda_context(context)
+        return process_partial_response(
+            event=event,
+            record_handler=self.record,
+            processor=BatchProcessor(event_type=EventType.SQS),
+            context=context,
+        )
+
+    def record(self, record: SQSRecord) -> list[dict[str, Any]]:
+        """One SQS message: normally one S3 event record, none for S3's test event."""
+        results = []
+        for created in created_objects(record.body):
+            if created.bucket != self.uploads_bucket:
+                log.warning("%s in bucket %s ignored: not uploads", created.key, created.bucket)
+                continue
+            results.append(self._process_once(upload=created.identity()))
+        return results
+
+    @tracer.capture_method
+    def _process(self, upload: dict[str, str]) -> dict[str, Any]:
+        created = CreatedObject(**upload)
+        processor = Processor(
+            self.catalog,
+            self.uploads,
+            self.exports,
+            self.settings,
+            reclaim_before=self.clock() - PROCESSING_LEASE,
+        )
+        try:
+            outcome = processor.process(created.key)
+        except FileNotFoundError:
+            if self.uploads.exists(created.key):
+                raise
+            outcome = Outcome(created.key, "ignored", reason="the object was deleted meanwhile")
+        if outcome.status == "skipped" and outcome.version_id is not None:
+            version = self.catalog.repo.get(DatasetVersion, outcome.version_id)
+            if version is not None and version.status is DatasetStatus.PROCESSING:
+                raise UploadBusyError(f"version {version.version_id} is being processed")
+        metrics.add_metric(name=f"Uploads{outcome.status.title()}", unit=MetricUnit.Count, value=1)
+        log.info("upload %s: %s %s", created.key, outcome.status, outcome.reason or "")
+        return asdict(outcome)
