@@ -114,4 +114,6 @@ def test_upload_urls_need_the_declared_size_within_the_cap(moto_server: str, buc
         urls.upload_url("c1/d1.h5ad", max_bytes=1000, expires_in=600)
     with pytest.raises(UploadUrlError, match="file too large: 1001 bytes; the limit is 1000"):
         urls.upload_url("c1/d1.h5ad", max_bytes=1000, expires_in=600, size=1001)
+    with pytest.raises(UploadUrlError, match=f"the limit is {5 * 1024**3}$"):
+        urls.upload_url("c1/d1.h5ad", max_bytes=10 * 1024**3, expires_in=60, size=6 * 1024**3)
     assert urls.upload_url("c1/d1.h5ad", max_bytes=1000, expires_in=60, size=1).expires_in == 60

@@ -26,6 +26,8 @@ TRANSFER_CONCURRENCY = 32
 MULTIPART_THRESHOLD = 64 * MiB
 MULTIPART_CHUNK = 16 * MiB
 UPLOAD_CONTENT_TYPE = "application/octet-stream"
+MAX_SINGLE_PUT = 5 * 1024**3
+"""S3 takes at most 5 GiB in one PUT, which is what a presigned URL allows."""
 NOT_FOUND = ("404", "NoSuchKey", "NotFound")
 
 
@@ -157,8 +159,9 @@ class S3UploadUrls:
                 'declare the file\'s size in bytes ("size") to get an upload URL: '
                 "S3 upload URLs are signed for one exact length"
             )
-        if size > max_bytes:
-            raise UploadUrlError(f"file too large: {size} bytes; the limit is {max_bytes}")
+        limit = min(max_bytes, MAX_SINGLE_PUT)
+        if size > limit:
+            raise UploadUrlError(f"file too large: {size} bytes; the limit is {limit}")
         expires_in = max(1, min(expires_in, MAX_UPLOAD_EXPIRY))
         url = self._client.generate_presigned_url(
             "put_object",
