@@ -55,7 +55,8 @@ class DatasetCreate(Body):
 class UploadUrlRequest(Body):
     format: Literal["h5ad", "zarr.zip"] = "h5ad"
     size: Annotated[int, Field(ge=1)] | None = None
-    """The file's size in bytes, if known: refused at once when over the cap."""
+    """The file's size in bytes: refused at once when over the cap. Required on AWS, where the
+    presigned URL signs this exact length."""
 
 
 class LinkIngest(Body):

@@ -119,9 +119,10 @@ class Processor:
             )
             result = prepare(local, out, settings)
         except PrepareError as exc:
-            self.catalog.finish_processing(version_id, reason=str(exc))
-            log.info("upload %s failed: %s", key, exc)
-            return Outcome(key, "failed", version_id, reason=str(exc))
+            reason = str(exc).replace(str(local), key)  # the curator's name, not our scratch
+            self.catalog.finish_processing(version_id, reason=reason)
+            log.info("upload %s failed: %s", key, reason)
+            return Outcome(key, "failed", version_id, reason=reason)
         prefix = export_prefix(version_id)
         size = self.exports.put_folder(prefix, out)
         identity = result.identity
