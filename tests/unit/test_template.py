@@ -1,0 +1,489 @@
+"""template.yaml: what the deployment promises, checked on the template and on SAM's translation.
+
+The translation (aws-sam-translator, offline) is what CloudFormation deploys: the roles, the
+event source mapping and the HTTP API exist only there. ``infra/lint_template.py`` does the
+translating and the linting; the first test runs it, so a template that cfn-lint rejects (a
+dependency cycle, a bad property) fails ``make test``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from packaging.requirements import Requirement
+
+from cellucid_cloud.catalog.dynamodb_repository import (
+    ATTRIBUTE_DEFINITIONS,
+    GLOBAL_SECONDARY_INDEXES,
+    KEY_SCHEMA,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+VIEWER_REWRITE = ROOT / "infra" / "cloudfront" / "viewer-rewrite.js"
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+CONTRACT_ENV = {
+    "CATALOG_TABLE",
+    "IDEMPOTENCY_TABLE",
+    "UPLOADS_BUCKET",
+    "EXPORTS_BUCKET",
+    "PUBLIC_BASE_URL",
+    "TOKEN_SECRET_ARN",
+    "META_TTL",
+    "MAX_UPLOAD_BYTES",
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "POWERTOOLS_LOG_LEVEL",
+}
+# X-Ray's write actions support no resource-level permissions: "*" is the only resource.
+STAR_RESOURCE_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+Template = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def lint_template() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("lint_template", ROOT / "infra/lint_template.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def template(lint_template: ModuleType) -> Template:
+    loaded: Template = lint_template.load_template()
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def translated(lint_template: ModuleType, template: Template) -> Template:
+    result: Template = lint_template.translate(template)
+    return result
+
+
+def of_type(template: Template, kind: str) -> dict[str, Template]:
+    return {n: r for n, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def props(template: Template, name: str) -> Template:
+    properties: Template = template["Resources"][name]["Properties"]
+    return properties
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def bucket_policy(template: Template, bucket: str) -> list[Template]:
+    (policy,) = [
+        p["Properties"]["PolicyDocument"]["Statement"]
+        for p in of_type(template, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": bucket}
+    ]
+    statements: list[Template] = policy
+    return statements
+
+
+def test_template_translates_and_lints_clean(lint_template: ModuleType) -> None:
+    assert lint_template.check() == []
+
+
+def test_buckets_are_private_encrypted_and_tls_only(template: Template) -> None:
+    buckets = of_type(template, "AWS::S3::Bucket")
+    assert set(buckets) == {"UploadsBucket", "ExportsBucket", "SessionsBucket"}
+    for name, bucket in buckets.items():
+        p = bucket["Properties"]
+        assert p["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }, name
+        (rule,) = p["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
+        assert p["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+        assert {"Id", "Status", "AbortIncompleteMultipartUpload"} <= set(
+            p["LifecycleConfiguration"]["Rules"][0]
+        )
+        assert bucket["DeletionPolicy"] == "Retain", f"{name} holds data a stack delete must keep"
+        deny = [s for s in bucket_policy(template, name) if s["Effect"] == "Deny"]
+        assert deny == [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [
+                    {"Fn::GetAtt": [name, "Arn"]},
+                    {"Fn::Sub": f"${{{name}.Arn}}/*"},
+                ],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ]
+
+
+def test_no_bucket_or_queue_policy_allows_a_public_principal(template: Template) -> None:
+    policies = [
+        *of_type(template, "AWS::S3::BucketPolicy").values(),
+        *of_type(template, "AWS::SQS::QueuePolicy").values(),
+    ]
+    for policy in policies:
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Allow":
+                principal = statement["Principal"]
+                assert isinstance(principal, dict) and set(principal) == {"Service"}
+                assert statement.get("Condition"), "a service principal scoped to our resource"
+
+
+def test_exports_are_readable_only_through_this_distribution(template: Template) -> None:
+    (allow,) = [s for s in bucket_policy(template, "ExportsBucket") if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert allow["Action"] == "s3:GetObject"
+    assert allow["Resource"] == [
+        {"Fn::Sub": "${ExportsBucket.Arn}/exports/*"},
+        {"Fn::Sub": "${ExportsBucket.Arn}/viewer/*"},
+    ]
+    assert allow["Condition"] == {
+        "StringEquals": {
+            "AWS:SourceArn": {
+                "Fn::Sub": "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}"
+                ":distribution/${Distribution}"
+            }
+        }
+    }
+    oac = props(template, "ExportsOriginAccessControl")["OriginAccessControlConfig"]
+    assert oac["OriginAccessControlOriginType"] == "s3"
+    assert (oac["SigningBehavior"], oac["SigningProtocol"]) == ("always", "sigv4")
+    origins = props(template, "Distribution")["DistributionConfig"]["Origins"]
+    (exports,) = [o for o in origins if o["Id"] == "exports"]
+    assert exports["DomainName"] == {"Fn::GetAtt": ["ExportsBucket", "RegionalDomainName"]}
+    assert exports["OriginAccessControlId"] == {"Fn::GetAtt": ["ExportsOriginAccessControl", "Id"]}
+    assert exports["S3OriginConfig"] == {"OriginAccessIdentity": ""}
+
+
+def test_catalog_table_declares_the_repository_keys(template: Template) -> None:
+    table = props(template, "CatalogTable")
+    assert table["KeySchema"] == KEY_SCHEMA
+    assert table["AttributeDefinitions"] == ATTRIBUTE_DEFINITIONS
+    assert table["GlobalSecondaryIndexes"] == GLOBAL_SECONDARY_INDEXES
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["SSESpecification"] == {"SSEEnabled": True}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert template["Resources"]["CatalogTable"]["DeletionPolicy"] == "Retain"
+
+
+def test_idempotency_table_has_the_powertools_schema(template: Template) -> None:
+    table = props(template, "IdempotencyTable")
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_function_roles_name_their_resources(translated: Template) -> None:
+    roles = of_type(translated, "AWS::IAM::Role")
+    assert set(roles) == {"PrepareRole", "ApiRole"}, "no SAM-generated roles"
+    functions = of_type(translated, "AWS::Lambda::Function")
+    assert {f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()} == set(roles)
+    for name, role in roles.items():
+        assert "ManagedPolicyArns" not in role["Properties"], name
+        for policy in role["Properties"]["Policies"]:
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = as_list(statement["Action"])
+                assert statement["Effect"] == "Allow"
+                assert not any(a == "*" or a.endswith(":*") for a in actions), statement
+                if "*" in as_list(statement["Resource"]):
+                    assert set(actions) <= STAR_RESOURCE_ACTIONS, (name, statement)
+
+
+def statements(template: Template, role: str) -> dict[str, Template]:
+    (policy,) = props(template, role)["Policies"]
+    return {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+
+
+def test_write_access_is_where_each_function_writes(template: Template) -> None:
+    prepare = statements(template, "PrepareRole")
+    assert prepare["WriteExports"]["Resource"] == {"Fn::Sub": "${ExportsBucket.Arn}/exports/*"}
+    assert prepare["ReadUploads"]["Action"] == "s3:GetObject"
+    assert "dynamodb:DeleteItem" not in prepare["Catalog"]["Action"]
+    api = statements(template, "ApiRole")
+    assert api["PresignUploads"] == {
+        "Sid": "PresignUploads",
+        "Effect": "Allow",
+        "Action": "s3:PutObject",
+        "Resource": {"Fn::Sub": "${UploadsBucket.Arn}/*"},
+    }
+    assert api["CatalogListings"]["Resource"] == {"Fn::Sub": "${CatalogTable.Arn}/index/*"}
+    assert api["TokenSecret"]["Resource"] == {"Ref": "TokenSecret"}
+    # TransactWriteItems has no IAM action of its own: its Puts and Deletes are authorised.
+    everything = [a for s in [*prepare.values(), *api.values()] for a in as_list(s["Action"])]
+    assert "dynamodb:TransactWriteItems" not in everything
+    assert "dynamodb:Scan" not in everything
+
+
+def test_uploads_reach_prepare_through_sqs_with_a_dead_letter_queue(
+    template: Template, translated: Template
+) -> None:
+    queue = props(template, "PrepareQueue")
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["PrepareDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 3,
+    }
+    timeout = props(template, "PrepareFunction")["Timeout"]
+    assert queue["VisibilityTimeout"] >= 6 * timeout
+    notifications = props(template, "UploadsBucket")["NotificationConfiguration"]
+    suffixes = {
+        rule["Value"]
+        for config in notifications["QueueConfigurations"]
+        for rule in config["Filter"]["S3Key"]["Rules"]
+        if config["Event"] == "s3:ObjectCreated:*"
+        and config["Queue"] == {"Fn::GetAtt": ["PrepareQueue", "Arn"]}
+    }
+    assert suffixes == {".h5ad", ".zarr.zip"}
+    (mapping,) = of_type(translated, "AWS::Lambda::EventSourceMapping").values()
+    assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["PrepareQueue", "Arn"]}
+    assert mapping["Properties"]["FunctionName"] == {"Ref": "PrepareFunction"}
+    assert mapping["Properties"]["BatchSize"] == 1
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_queue_policy_names_the_uploads_bucket_without_a_cycle(template: Template) -> None:
+    name = props(template, "UploadsBucket")["BucketName"]["Fn::Sub"]
+    (allow,) = [
+        s
+        for s in props(template, "PrepareQueuePolicy")["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow"
+    ]
+    assert allow["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert allow["Condition"]["ArnEquals"]["aws:SourceArn"] == {
+        "Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{name}"
+    }
+    assert template["Resources"]["UploadsBucket"]["DependsOn"] == "PrepareQueuePolicy"
+
+
+def test_every_function_gets_the_contract_environment(translated: Template) -> None:
+    functions = of_type(translated, "AWS::Lambda::Function")
+    assert set(functions) == {"PrepareFunction", "ApiFunction"}
+    services = set()
+    for name, function in functions.items():
+        p = function["Properties"]
+        assert set(p["Environment"]["Variables"]) >= CONTRACT_ENV, name
+        services.add(p["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"])
+        assert (p["Runtime"], p["Architectures"], p["Handler"]) == (
+            "python3.12",
+            ["x86_64"],
+            "app.handler",
+        )
+        assert p["TracingConfig"] == {"Mode": "Active"}
+    assert len(services) == len(functions)
+
+
+def test_the_http_api_routes_everything_to_the_api_function(template: Template) -> None:
+    body = props(template, "HttpApi")["DefinitionBody"]
+    route = body["paths"]["$default"]["x-amazon-apigateway-any-method"]
+    integration = route["x-amazon-apigateway-integration"]
+    assert route["isDefaultRoute"] is True
+    assert integration["payloadFormatVersion"] == "2.0"
+    function_name = props(template, "ApiFunction")["FunctionName"]["Fn::Sub"]
+    assert integration["uri"]["Fn::Sub"].endswith(f":function:{function_name}/invocations")
+    permission = props(template, "ApiInvokePermission")
+    assert permission["FunctionName"] == {"Ref": "ApiFunction"}
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+
+
+def behaviours(template: Template) -> dict[str, Template]:
+    config = props(template, "Distribution")["DistributionConfig"]
+    return {b["PathPattern"]: b for b in config["CacheBehaviors"]} | {
+        "*": config["DefaultCacheBehavior"]
+    }
+
+
+def test_cloudfront_routes_and_caching(template: Template) -> None:
+    routes = behaviours(template)
+    assert {p: b["TargetOriginId"] for p, b in routes.items()} == {
+        "/exports/*": "exports",
+        "/e/*": "exports",
+        "*": "exports",
+        "/dp/*": "api",
+        "/datasets.json": "api",
+        "/curation/*": "api",
+        "/_cellucid/*": "api",
+        "/openapi.json": "api",
+        "/docs": "api",
+    }
+    assert routes["/exports/*"]["CachePolicyId"] == CACHING_OPTIMIZED
+    for path in ("/curation/*", "/_cellucid/*"):
+        assert routes[path]["CachePolicyId"] == CACHING_DISABLED
+        assert routes[path]["OriginRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST
+        assert "POST" in routes[path]["AllowedMethods"]
+    for path in ("/dp/*", "/datasets.json"):
+        assert routes[path]["CachePolicyId"] == {"Ref": "MetaCachePolicy"}
+    meta = props(template, "MetaCachePolicy")["CachePolicyConfig"]
+    assert (meta["MinTTL"], meta["DefaultTTL"]) == (0, 0), "the API's Cache-Control decides"
+    assert meta["ParametersInCacheKeyAndForwardedToOrigin"]["QueryStringsConfig"] == {
+        "QueryStringBehavior": "whitelist",
+        "QueryStrings": ["url"],
+    }
+    errors = props(template, "Distribution")["DistributionConfig"]["CustomErrorResponses"]
+    assert {e["ErrorCode"]: e["ErrorCachingMinTTL"] for e in errors} == {
+        500: 0,
+        502: 0,
+        503: 0,
+        504: 0,
+    }
+
+
+def test_exports_and_datasets_json_carry_cors_for_the_cellucid_web_app(
+    template: Template,
+) -> None:
+    routes = behaviours(template)
+    for path in ("/exports/*", "/datasets.json"):
+        assert routes[path]["ResponseHeadersPolicyId"] == {"Ref": "ExportsResponseHeadersPolicy"}
+    cors = props(template, "ExportsResponseHeadersPolicy")["ResponseHeadersPolicyConfig"][
+        "CorsConfig"
+    ]
+    assert cors["AccessControlAllowOrigins"] == {"Items": ["*"]}
+    assert {"Content-Length", "Content-Range", "ETag"} <= set(
+        cors["AccessControlExposeHeaders"]["Items"]
+    )
+    assert cors["AccessControlAllowCredentials"] is False
+
+
+def test_explorer_urls_get_the_viewer_page_through_the_cloudfront_function(
+    template: Template,
+) -> None:
+    (association,) = behaviours(template)["/e/*"]["FunctionAssociations"]
+    assert association == {
+        "EventType": "viewer-request",
+        "FunctionARN": {"Fn::GetAtt": ["ViewerRewriteFunction", "FunctionMetadata.FunctionARN"]},
+    }
+    function = props(template, "ViewerRewriteFunction")
+    assert function["FunctionCode"] == VIEWER_REWRITE.read_text()
+    assert function["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0"
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the function")
+def test_viewer_rewrite_function_maps_every_explorer_url_to_the_page() -> None:
+    uris = ["/e/abc/", "/e/abc", "/e/0f1e-22/", "/e/"]
+    driver = (
+        VIEWER_REWRITE.read_text()
+        + "console.log(JSON.stringify("
+        + json.dumps(uris)
+        + ".map(u => handler({request: {uri: u, querystring: {viewerId: {value: 'v'}}}}))));"
+    )
+    out = subprocess.run(
+        ["node", "-e", driver], capture_output=True, text=True, check=True, timeout=30
+    )
+    requests = json.loads(out.stdout)
+    assert [r["uri"] for r in requests] == ["/viewer/index.html"] * len(uris)
+    assert all(r["querystring"] == {"viewerId": {"value": "v"}} for r in requests)
+
+
+def alarm_target(alarm: Template) -> tuple[str, str]:
+    """(metric, the resource the alarm watches) of an alarm with one dimension."""
+    (dimension,) = alarm["Dimensions"]
+    value = dimension["Value"]
+    return alarm["MetricName"], value["Fn::GetAtt"][0] if "Fn::GetAtt" in value else value["Ref"]
+
+
+def test_alarms_watch_the_dead_letter_queue_and_both_functions(template: Template) -> None:
+    alarms = {
+        alarm_target(a["Properties"]): a["Properties"]
+        for a in of_type(template, "AWS::CloudWatch::Alarm").values()
+    }
+    assert set(alarms) == {
+        ("ApproximateNumberOfMessagesVisible", "PrepareDeadLetterQueue"),
+        ("Errors", "PrepareFunction"),
+        ("Errors", "ApiFunction"),
+    }
+    for alarm in alarms.values():
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+
+
+def test_layer_pins_satisfy_the_package_requirements() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {
+        Requirement(r).name: Requirement(r).specifier
+        for r in [*project["dependencies"], *project["optional-dependencies"]["aws"]]
+    }
+    for layer in ("scientific", "api"):
+        for requirement in layer_requirements(layer):
+            (pin,) = requirement.specifier
+            assert pin.operator == "==", requirement
+            if requirement.name in declared:
+                assert declared[requirement.name].contains(pin.version), (layer, requirement)
+
+
+def layer_requirements(layer: str) -> list[Requirement]:
+    lines = (ROOT / "layers" / layer / "requirements.txt").read_text().splitlines()
+    return [Requirement(line) for line in lines if line.strip() and not line.startswith("#")]
+
+
+def modules(layer: str) -> set[str]:
+    return {r.name.replace("-", "_").lower() for r in layer_requirements(layer)}
+
+
+@pytest.mark.parametrize(
+    ("function", "layer", "other"),
+    [("prepare", "scientific", "api"), ("api", "api", "scientific")],
+)
+def test_each_function_imports_only_what_its_layer_ships(
+    function: str, layer: str, other: str
+) -> None:
+    """The handler module imports with every package of the other layer made unimportable."""
+    absent = sorted(modules(other) - modules(layer))
+    code = (
+        "import sys\n"
+        f"for name in {absent!r}:\n"
+        "    sys.modules[name] = None\n"
+        f"sys.path.insert(0, {str(ROOT / 'functions' / function)!r})\n"
+        "import app\n"
+    )
+    env = {**os.environ, "POWERTOOLS_TRACE_DISABLED": "1", "AWS_DEFAULT_REGION": "us-east-1"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"{function} needs one of {absent}:\n{result.stderr[-2000:]}"
+
+
+def test_the_template_sets_every_variable_the_functions_read(translated: Template) -> None:
+    from cellucid_cloud.aws.config import ApiSettings, PrepareSettings
+
+    functions = of_type(translated, "AWS::Lambda::Function")
+    for name, settings in (("PrepareFunction", PrepareSettings), ("ApiFunction", ApiSettings)):
+        read = {field.alias for field in settings.model_fields.values()}
+        assert read <= set(functions[name]["Properties"]["Environment"]["Variables"]), name
+
+
+def test_the_viewer_page_gets_the_headers_it_gets_locally(template: Template) -> None:
+    from cellucid_cloud.viewer import CONTENT_SECURITY_POLICY, PAGE_HEADERS
+
+    routes = behaviours(template)
+    for path in ("/e/*", "*"):
+        assert routes[path]["ResponseHeadersPolicyId"] == {"Ref": "ViewerResponseHeadersPolicy"}
+    headers = props(template, "ViewerResponseHeadersPolicy")["ResponseHeadersPolicyConfig"][
+        "SecurityHeadersConfig"
+    ]
+    assert headers["ContentSecurityPolicy"]["ContentSecurityPolicy"] == CONTENT_SECURITY_POLICY
+    assert headers["ReferrerPolicy"]["ReferrerPolicy"] == PAGE_HEADERS["Referrer-Policy"]
+    assert PAGE_HEADERS["X-Content-Type-Options"] == "nosniff"
+    assert headers["ContentTypeOptions"] == {"Override": True}
