@@ -10,7 +10,10 @@ What each outcome does to the SQS message:
   (already done) → success, the message is deleted: a bad file never causes a retry storm;
 * the version is being processed by another invocation, or an unexpected error → the record is
   reported in ``batchItemFailures``: SQS delivers it again after the visibility timeout and,
-  past the redrive policy's receive count, moves it to the dead-letter queue.
+  past the redrive policy's receive count, moves it to the dead-letter queue. An error after
+  the version was claimed also marks it failed ("internal error while processing: …"), so the
+  curator sees it at once and the redelivery finds the version done; errors before the claim
+  (reading the upload, the catalog) are the ones that keep failing into the dead-letter queue.
 
 An invocation killed mid-processing (timeout, out of memory) leaves its version
 ``processing``; a redelivery reclaims it once :data:`PROCESSING_LEASE` has passed.
@@ -37,7 +40,7 @@ from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idemp
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cellucid_cloud.aws.s3_events import CreatedObject, created_objects
+from cellucid_cloud.aws.s3_events import created_objects
 from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion, utcnow
 from cellucid_cloud.catalog.processing import Outcome, Processor
 from cellucid_cloud.catalog.service import CatalogService
@@ -108,7 +111,9 @@ class UploadPipeline:
 
     @tracer.capture_method
     def _process(self, upload: dict[str, str]) -> dict[str, Any]:
-        created = CreatedObject(**upload)
+        """Process one created object; ``upload`` is its identity (bucket, key, ETag), which
+        Powertools hashes into the idempotency key."""
+        key = upload["key"]
         processor = Processor(
             self.catalog,
             self.uploads,
@@ -117,15 +122,15 @@ class UploadPipeline:
             reclaim_before=self.clock() - PROCESSING_LEASE,
         )
         try:
-            outcome = processor.process(created.key)
+            outcome = processor.process(key)
         except FileNotFoundError:
-            if self.uploads.exists(created.key):
+            if self.uploads.exists(key):
                 raise
-            outcome = Outcome(created.key, "ignored", reason="the object was deleted meanwhile")
+            outcome = Outcome(key, "ignored", reason="the object was deleted meanwhile")
         if outcome.status == "skipped" and outcome.version_id is not None:
             version = self.catalog.repo.get(DatasetVersion, outcome.version_id)
             if version is not None and version.status is DatasetStatus.PROCESSING:
                 raise UploadBusyError(f"version {version.version_id} is being processed")
         metrics.add_metric(name=f"Uploads{outcome.status.title()}", unit=MetricUnit.Count, value=1)
-        log.info("upload %s: %s %s", created.key, outcome.status, outcome.reason or "")
+        log.info("upload %s: %s %s", key, outcome.status, outcome.reason or "")
         return asdict(outcome)
