@@ -33,6 +33,7 @@ VIEWER_REWRITE = ROOT / "infra" / "cloudfront" / "viewer-rewrite.js"
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+CORS_S3_ORIGIN = "88a5eaf4-2fd4-4709-b370-b4c650ea3fcf"
 CONTRACT_ENV = {
     "CATALOG_TABLE",
     "IDEMPOTENCY_TABLE",
@@ -325,6 +326,7 @@ def test_cloudfront_routes_and_caching(template: Template) -> None:
         "/docs": "api",
     }
     assert routes["/exports/*"]["CachePolicyId"] == CACHING_OPTIMIZED
+    assert routes["/exports/*"]["OriginRequestPolicyId"] == CORS_S3_ORIGIN
     for path in ("/curation/*", "/_cellucid/*"):
         assert routes[path]["CachePolicyId"] == CACHING_DISABLED
         assert routes[path]["OriginRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST
@@ -360,6 +362,9 @@ def test_exports_and_datasets_json_carry_cors_for_the_cellucid_web_app(
         cors["AccessControlExposeHeaders"]["Items"]
     )
     assert cors["AccessControlAllowCredentials"] is False
+    (rule,) = props(template, "ExportsBucket")["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedOrigins"] == ["*"]
+    assert set(rule["ExposedHeaders"]) == set(cors["AccessControlExposeHeaders"]["Items"])
 
 
 def test_explorer_urls_get_the_viewer_page_through_the_cloudfront_function(
