@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv browser test lint demo bench bench-prepare bench-deflate
+.PHONY: venv browser test lint lint-template demo bench bench-prepare bench-deflate
 
 venv: $(STAMP)
 
@@ -33,9 +33,13 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 lint: venv
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks infra functions
+	$(VENV)/bin/ruff format --check src tests benchmarks infra functions
 	$(VENV)/bin/mypy
+
+# The SAM template, translated offline and linted (also run by tests/unit/test_template.py).
+lint-template: venv
+	$(PY) infra/lint_template.py
 
 test: venv browser
 	$(MAKE) lint
