@@ -7,11 +7,13 @@ Anything that does not match is refused with a reason and never stored.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import numpy as np
-from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 __all__ = ["EVENT_TYPES", "MAX_EVENT_BYTES", "WireError", "parse_event", "parse_selection"]
 
@@ -138,6 +140,8 @@ def parse_event(body: bytes) -> tuple[str, str, dict[str, Any]]:
 
 def parse_selection(body: bytes, n_cells: int) -> NDArray[np.uint32]:
     """Cell indices from a selection body: u32 little-endian, strictly ascending, < n_cells."""
+    import numpy as np  # only selections need it; the API starts faster without
+
     if len(body) % 4:
         raise WireError("a selection is u32 little-endian cell indices (length % 4 != 0)")
     cells = np.frombuffer(body, dtype="<u4")

@@ -16,8 +16,6 @@ import uuid
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import httpx
-
 __all__ = ["LinkError", "direct_download_url", "fetch_link"]
 
 MAX_REDIRECTS = 5
@@ -64,6 +62,8 @@ def fetch_link(
 ) -> int:
     """Stream ``link`` into ``destination`` (written under a temporary name, renamed when
     complete); returns the size. Raises :class:`LinkError` with a curator-readable reason."""
+    import httpx  # it imports its CLI (rich, click): not at API start, only for a download
+
     url = direct_download_url(link)
     partial = destination.parent / f".incoming-{uuid.uuid4().hex}"
     try:
