@@ -4,7 +4,8 @@
 import { HttpError } from "./data.js";
 import { EventChannel } from "./events.js";
 import { formatNumber } from "./legend.js";
-import { Progress, Viewer } from "./viewer.js";
+import { PointRenderer } from "./renderer.js";
+import { DecodeWorker, Progress, Viewer } from "./viewer.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -98,8 +99,9 @@ async function breadcrumb(meta, identity) {
   link.href = collectionUrl(meta.collection_id);
   link.hidden = false;
   $(".crumb-sep").hidden = false;
+  const web = (url) => ["http:", "https:"].includes(new URL(url, location.href).protocol);
   const items = collection.datasets
-    .filter((d) => d.export_url)
+    .filter((d) => d.export_url && web(d.explorer_url))
     .map((d) => {
       const current = d.dataset_id === meta.dataset_id;
       const a = el("a", { href: d.explorer_url }, d.name, el("span", { class: "cells" }, ` ${formatNumber(d.n_cells)} cells`));
@@ -129,12 +131,24 @@ async function main() {
   };
   const progress = new Progress(ui.loading);
   progress.message("Resolving this link…");
-  const response = await fetch(`/dp/v1/datasets/meta?url=${encodeURIComponent(location.href)}`);
+  const resolving = fetch(`/dp/v1/datasets/meta?url=${encodeURIComponent(location.href)}`);
+  // While the link resolves: start the decode worker, and create the WebGL context and compile
+  // the shaders (which blocks this thread for up to a few hundred ms in software GL).
+  const worker = new DecodeWorker();
+  let renderer = null;
+  let noWebGl = null;
+  try {
+    renderer = new PointRenderer(ui.canvas);
+  } catch (error) {
+    noWebGl = error;
+  }
+  const response = await resolving;
   if (response.status === 404) return showNotFound();
   if (!response.ok) throw new HttpError("the meta API", response.status);
   const meta = await response.json();
   if (meta.tombstoned) return showWithdrawn(meta);
   if (!meta.export_url) return showNotReady(meta);
+  if (noWebGl) throw noWebGl;
 
   const exportUrl = meta.export_url.endsWith("/") ? meta.export_url : `${meta.export_url}/`;
   document.body.dataset.exportUrl = exportUrl;
@@ -146,10 +160,12 @@ async function main() {
     getJson(file("var_manifest.json"), { optional: true }),
   ]);
   document.title = `${identity.name} — Cellucid`;
-  breadcrumb(meta, identity);
+  breadcrumb(meta, identity).catch((error) => console.warn("breadcrumb:", error));
   const params = new URLSearchParams(location.search);
   const channel = new EventChannel(params, (error) => say(`Not delivered: ${error.message}`, true));
-  const viewer = new Viewer({ identity, obsManifest, varManifest, exportUrl, channel, progress, say, ui });
+  const viewer = new Viewer({
+    identity, obsManifest, varManifest, exportUrl, worker, renderer, channel, progress, say, ui,
+  });
   await viewer.start(params.get("embedding"));
 }
 

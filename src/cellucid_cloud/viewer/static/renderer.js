@@ -99,6 +99,7 @@ export class PointRenderer {
     this.hasSelection = false;
     this.valuesUploaded = false;
     this.selectionUploaded = false;
+    this.subsetCount = 0;
 
     const program = gl.createProgram();
     gl.attachShader(program, compile(gl, gl.VERTEX_SHADER, VERTEX));
@@ -121,6 +122,8 @@ export class PointRenderer {
     this.positionBuffer = gl.createBuffer();
     this.valueBuffer = gl.createBuffer();
     this.selectionBuffer = gl.createBuffer();
+    this.subsetBuffer = gl.createBuffer();
+    gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, this.subsetBuffer);
     gl.bindBuffer(gl.ARRAY_BUFFER, this.valueBuffer);
     gl.vertexAttribPointer(1, 1, gl.FLOAT, false, 0, 0);
     gl.enableVertexAttribArray(1);
@@ -175,6 +178,22 @@ export class PointRenderer {
     this.selectionUploaded = true;
   }
 
+  // Draw every k-th cell (about `target` of them) while the view moves; null: always all.
+  // Returns how many cells a moving frame draws.
+  setSubset(target) {
+    const step = target && target < this.count ? Math.ceil(this.count / target) : 1;
+    this.subsetCount = 0;
+    if (step > 1) {
+      const indices = new Uint32Array(Math.ceil(this.count / step));
+      for (let j = 0; j < indices.length; j++) indices[j] = j * step;
+      const gl = this.gl;
+      gl.bindVertexArray(this.vao);
+      gl.bufferData(gl.ELEMENT_ARRAY_BUFFER, indices, gl.STATIC_DRAW);
+      this.subsetCount = indices.length;
+    }
+    return this.subsetCount || this.count;
+  }
+
   // Resize the drawing buffer to the canvas's CSS size times the device pixel ratio.
   resize() {
     const ratio = window.devicePixelRatio || 1;
@@ -187,7 +206,7 @@ export class PointRenderer {
     return ratio;
   }
 
-  render(camera) {
+  render(camera, moving) {
     const gl = this.gl;
     const ratio = this.resize();
     const u = this.uniforms;
@@ -216,7 +235,8 @@ export class PointRenderer {
     gl.activeTexture(gl.TEXTURE1);
     gl.bindTexture(gl.TEXTURE_2D, this.rampTexture);
     gl.uniform1i(u.u_ramp, 1);
-    gl.drawArrays(gl.POINTS, 0, this.count);
+    if (moving && this.subsetCount) gl.drawElements(gl.POINTS, this.subsetCount, gl.UNSIGNED_INT, 0);
+    else gl.drawArrays(gl.POINTS, 0, this.count);
   }
 
   // Block until the GPU has finished the frame (used once, to time the first frame honestly).

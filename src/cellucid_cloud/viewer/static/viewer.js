@@ -6,15 +6,21 @@ import { MISSING, categoryColor } from "./colors.js";
 import { categoricalSpec, continuousSpec, embeddingSpec, geneSpec } from "./data.js";
 import { GeneSearch } from "./genes.js";
 import { formatNumber, renderCategories, renderColorBar } from "./legend.js";
-import { PointRenderer } from "./renderer.js";
 import { cellsInPolygon, nearestCell, toggleCell } from "./selection.js";
 import { buildSessionBundle } from "./session.js";
 
 const CACHED_FIELDS = 8;
 const HOVER_INTERVAL_MS = 100;
 const CLICK_SLOP_PX = 4;
+// When a full frame takes longer than this (software GL, weak GPUs), the view is drawn from an
+// even subset of the cells while it moves, and in full once it rests for SETTLE_MS.
+const FRAME_BUDGET_MS = 50;
+const MIN_SUBSET_CELLS = 50_000;
+const SETTLE_MS = 250;
+const MARKS = { "first-frame": "firstFrameMs", colored: "coloredMs" };
 
-class DecodeWorker {
+// Downloads and decodes payloads off the main thread (decode-worker.js); one task per payload.
+export class DecodeWorker {
   constructor() {
     this.worker = new Worker(new URL("./decode-worker.js", import.meta.url), { type: "module" });
     this.pending = new Map();
@@ -93,7 +99,7 @@ export class Progress {
 }
 
 export class Viewer {
-  constructor({ identity, obsManifest, varManifest, exportUrl, channel, progress, say, ui }) {
+  constructor({ identity, obsManifest, varManifest, exportUrl, worker, renderer, channel, progress, say, ui }) {
     this.identity = identity;
     this.obs = obsManifest;
     this.var = varManifest;
@@ -103,8 +109,8 @@ export class Viewer {
     this.say = say;
     this.ui = ui;
     this.nCells = identity.stats.n_cells;
-    this.worker = new DecodeWorker();
-    this.renderer = new PointRenderer(ui.canvas);
+    this.worker = worker;
+    this.renderer = renderer;
     this.camera = new Camera();
     this.embeddings = new Map();
     this.fields = new Map();
@@ -115,7 +121,7 @@ export class Viewer {
     this.lassoMode = false;
     this.screen = null;
     this.hovered = null;
-    this.firstFrame = false;
+    this.moving = false;
   }
 
   url(path) {
@@ -137,11 +143,23 @@ export class Viewer {
     const embeddingId = Object.hasOwn(items, requestedEmbedding ?? "")
       ? requestedEmbedding
       : (defaults[`${dimension}d`] ?? Object.keys(items)[0]);
-    this.setupControls(embeddingId);
     const colorField = this.defaultColorField();
     const coloring = colorField ? this.fetchField(colorField) : null;
-    await this.showEmbedding(embeddingId);
-    if (colorField) await this.applyField(colorField, coloring);
+    const positions = this.loadEmbedding(embeddingId);
+    this.setupControls(embeddingId);
+    this.useEmbedding(embeddingId, await positions);
+    performance.mark("cellucid:positions");
+    // The colours usually arrive first (a byte per cell against 8-12): then the first frame is
+    // already coloured; otherwise draw every cell now and colour them when the codes arrive.
+    const early = coloring && (await Promise.race([coloring, null]));
+    if (early) {
+      this.applyColorData(colorField, early);
+      this.renderNow("first-frame", "colored");
+      this.showColorState();
+    } else {
+      this.renderNow("first-frame");
+      if (colorField) await this.applyField(colorField, coloring);
+    }
     this.ui.loading.classList.remove("initial");
     document.body.dataset.state = "ready";
     performance.mark("cellucid:ready");
@@ -165,7 +183,7 @@ export class Viewer {
     const items = Object.entries(this.identity.embeddings.items);
     options(ui.embedding, items.map(([id, item]) => [id, `${item.label} (${item.dimension}D)`]));
     ui.embedding.value = embeddingId;
-    ui.embedding.addEventListener("change", () => this.run(this.showEmbedding(ui.embedding.value)));
+    ui.embedding.addEventListener("change", () => this.run(this.switchEmbedding(ui.embedding.value)));
 
     const fields = this.obs ? this.identity.obs_fields : [];
     options(ui.colorField, [
@@ -219,8 +237,15 @@ export class Viewer {
 
   // ---- drawing -------------------------------------------------------------------------------
 
+  // The view moved: draw the subset (if frames are slow) until it rests, then everything.
   changed() {
     this.screen = null;
+    this.moving = true;
+    clearTimeout(this.settleTimer);
+    this.settleTimer = setTimeout(() => {
+      this.moving = false;
+      this.requestRender();
+    }, SETTLE_MS);
     this.requestRender();
   }
 
@@ -229,18 +254,25 @@ export class Viewer {
     this.frameRequested = true;
     requestAnimationFrame(() => {
       this.frameRequested = false;
-      this.renderer.render(this.camera);
+      this.renderer.render(this.camera, this.moving);
     });
   }
 
-  // Draw now and wait for the GPU: the moment every cell is on screen.
-  renderNow(mark) {
-    this.renderer.render(this.camera);
+  // Draw every cell now and wait for the GPU: the moment they are all on screen. The time it
+  // took decides whether moving views are drawn from a subset.
+  renderNow(...marks) {
+    const start = performance.now();
+    this.renderer.render(this.camera, false);
     this.renderer.finish();
-    performance.mark(mark);
-    document.body.dataset[mark === "cellucid:first-frame" ? "firstFrameMs" : "coloredMs"] = String(
-      Math.round(performance.now()),
-    );
+    const cost = performance.now() - start;
+    const subset = cost > FRAME_BUDGET_MS
+      ? Math.max(MIN_SUBSET_CELLS, Math.round((this.nCells * FRAME_BUDGET_MS) / cost))
+      : null;
+    document.body.dataset.subsetCells = String(this.renderer.setSubset(subset));
+    for (const mark of marks) {
+      performance.mark(`cellucid:${mark}`);
+      document.body.dataset[MARKS[mark]] = String(Math.round(performance.now()));
+    }
   }
 
   size() {
@@ -254,7 +286,7 @@ export class Viewer {
 
   // ---- data ----------------------------------------------------------------------------------
 
-  async showEmbedding(id) {
+  async loadEmbedding(id) {
     let entry = this.embeddings.get(id);
     if (!entry) {
       const spec = embeddingSpec(this.identity, id);
@@ -267,6 +299,10 @@ export class Viewer {
       entry = { positions, dimension: spec.dimension };
       this.embeddings.set(id, entry);
     }
+    return entry;
+  }
+
+  useEmbedding(id, entry) {
     this.embeddingId = id;
     this.positions = entry.positions;
     this.dimension = entry.dimension;
@@ -274,13 +310,12 @@ export class Viewer {
     this.camera.reset(entry.dimension);
     this.renderer.setPositions(entry.positions, entry.dimension);
     this.screen = null;
-    if (!this.firstFrame) {
-      this.firstFrame = true;
-      this.renderNow("cellucid:first-frame");
-    } else {
-      this.requestRender();
-    }
     document.body.dataset.embedding = id;
+  }
+
+  async switchEmbedding(id) {
+    this.useEmbedding(id, await this.loadEmbedding(id));
+    this.requestRender();
   }
 
   fieldKey(field) {
@@ -335,6 +370,11 @@ export class Viewer {
     const request = ++this.colorRequest;
     const data = await (pending ?? this.fetchField(field));
     if (request !== this.colorRequest) return;
+    this.applyColorData(field, data);
+    this.finishColoring();
+  }
+
+  applyColorData(field, data) {
     if (field.kind === "category") {
       this.color = { ...field, ...data, hidden: new Set() };
       this.renderer.setValues("category", data.slots);
@@ -349,7 +389,6 @@ export class Viewer {
       this.ui.colorField.value = `obs:${field.key}`;
       this.ui.colorField.querySelector("option[data-gene]")?.remove();
     }
-    this.finishColoring();
   }
 
   clearColor() {
@@ -361,8 +400,12 @@ export class Viewer {
   }
 
   finishColoring() {
-    if (!document.body.dataset.coloredMs) this.renderNow("cellucid:colored");
+    if (!document.body.dataset.coloredMs) this.renderNow("colored");
     else this.requestRender();
+    this.showColorState();
+  }
+
+  showColorState() {
     document.body.dataset.color = this.color.kind === "none" ? "none" : `${this.color.kind}:${this.color.key}`;
   }
 
