@@ -26,7 +26,8 @@ import boto3
 import pytest
 
 from cellucid_cloud.api.auth import Authenticator, new_secret
-from cellucid_cloud.aws import services
+from cellucid_cloud.aws.api import api_handler
+from cellucid_cloud.aws.prepare import upload_pipeline
 from cellucid_cloud.catalog.dynamodb_repository import (
     DynamoDbCatalogRepository,
     dynamodb_client,
@@ -201,8 +202,9 @@ class CloudStack:
 
 
 def reset_function_caches() -> None:
-    services.api_handler.cache_clear()
-    services.upload_pipeline.cache_clear()
+    """Forget the functions' parts built for another environment (a new container)."""
+    api_handler.cache_clear()
+    upload_pipeline.cache_clear()
 
 
 @contextmanager

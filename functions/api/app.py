@@ -11,7 +11,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cellucid_cloud.aws.services import api_handler
+from cellucid_cloud.aws.api import api_handler
 
 logger = Logger()
 metrics = Metrics()

@@ -1,6 +1,6 @@
 """Lambda entry point of the prepare function: SQS batches of uploads-bucket events.
 
-Wiring only; the logic is ``cellucid_cloud.aws.prepare.UploadPipeline``.
+Wiring only; the logic is ``cellucid_cloud.aws.prepare``.
 """
 
 from typing import Any
@@ -10,7 +10,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cellucid_cloud.aws.services import upload_pipeline
+from cellucid_cloud.aws.prepare import upload_pipeline
 
 logger = Logger()
 metrics = Metrics()

@@ -21,6 +21,7 @@ An invocation killed mid-processing (timeout, out of memory) leaves its version
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import asdict
@@ -36,18 +37,32 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from cellucid_cloud.aws.config import PrepareSettings
 from cellucid_cloud.aws.s3_events import created_objects
+from cellucid_cloud.aws.services import catalog_repository
+from cellucid_cloud.catalog.dynamodb_repository import dynamodb_client
 from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion, utcnow
 from cellucid_cloud.catalog.processing import Outcome, Processor
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.export import ExportSettings
 from cellucid_cloud.storage.object_store import ObjectStore
+from cellucid_cloud.storage.s3 import S3ObjectStore, s3_client
 
-__all__ = ["IDEMPOTENCY_EXPIRY", "PROCESSING_LEASE", "UploadBusyError", "UploadPipeline"]
+__all__ = [
+    "IDEMPOTENCY_EXPIRY",
+    "PROCESSING_LEASE",
+    "UploadBusyError",
+    "UploadPipeline",
+    "upload_pipeline",
+]
 
 PROCESSING_LEASE = timedelta(minutes=15)
 """Lambda's longest run time: a version ``processing`` for longer has no live worker."""
@@ -134,3 +149,19 @@ class UploadPipeline:
         metrics.add_metric(name=f"Uploads{outcome.status.title()}", unit=MetricUnit.Count, value=1)
         log.info("upload %s: %s %s", key, outcome.status, outcome.reason or "")
         return asdict(outcome)
+
+
+@functools.cache
+def upload_pipeline() -> UploadPipeline:
+    """The prepare function's pipeline, with idempotency records in ``IDEMPOTENCY_TABLE``."""
+    settings = PrepareSettings.from_env()
+    s3 = s3_client()
+    return UploadPipeline(
+        settings.uploads_bucket,
+        CatalogService(catalog_repository(settings)),
+        S3ObjectStore(settings.uploads_bucket, s3),
+        S3ObjectStore(settings.exports_bucket, s3),
+        DynamoDBPersistenceLayer(
+            table_name=settings.idempotency_table, boto3_client=dynamodb_client()
+        ),
+    )

@@ -1,0 +1,73 @@
+"""The API function's parts, built from its settings once per container.
+
+The builder is cached at module level: a warm invocation reuses the clients, the meta cache
+and the signing secret. Nothing here imports the export stack (AnnData, h5py…), which only the
+prepare function ships.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import cast
+
+from aws_lambda_powertools.utilities.parameters import get_secret
+from mangum import Mangum
+from mangum.types import ASGI
+
+from cellucid_cloud.api.app import build_api
+from cellucid_cloud.api.auth import Authenticator
+from cellucid_cloud.api.context import ApiContext
+from cellucid_cloud.aws.config import ApiSettings
+from cellucid_cloud.aws.services import catalog_repository
+from cellucid_cloud.catalog.errors import CatalogError
+from cellucid_cloud.catalog.meta import MetaService
+from cellucid_cloud.catalog.service import CatalogService
+from cellucid_cloud.storage.s3 import S3ObjectStore, S3UploadUrls, s3_client
+
+__all__ = ["LinkIngestUnavailableError", "api_context", "api_handler"]
+
+
+class LinkIngestUnavailableError(CatalogError):
+    status = 501
+
+
+class UnavailableLinkIngest:
+    """Link ingestion needs a download that outlives the request; a Lambda behind API Gateway
+    is frozen once it answers, so the AWS deployment refuses links and points to upload URLs."""
+
+    def ingest(self, link: str, key: str) -> None:
+        raise LinkIngestUnavailableError(
+            "this deployment does not ingest links; ask for an upload URL "
+            "(POST .../datasets/{dataset_id}/upload-url) and PUT the file there"
+        )
+
+
+def api_context(settings: ApiSettings) -> ApiContext:
+    """The API's parts; reads the token-signing secret from Secrets Manager."""
+    repository = catalog_repository(settings)
+    s3 = s3_client()
+    meta = MetaService(
+        repository,
+        S3ObjectStore(settings.exports_bucket, s3),
+        str(settings.public_base_url),
+        ttl=settings.meta_ttl,
+        clock=time.monotonic,
+    )
+    return ApiContext(
+        catalog=CatalogService(repository),
+        meta=meta,
+        auth=Authenticator(repository, get_secret(settings.token_secret_arn)),
+        uploads=S3UploadUrls(settings.uploads_bucket, s3),
+        links=UnavailableLinkIngest(),
+        mode="aws",
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+
+
+@functools.cache
+def api_handler() -> Mangum:
+    """The API function's ASGI adapter (HTTP API payload format 2.0; no lifespan events)."""
+    app = build_api(api_context(ApiSettings.from_env()))
+    # Starlette types an ASGI app's result as Awaitable, Mangum as Coroutine: the same app.
+    return Mangum(cast(ASGI, app), lifespan="off")
