@@ -8,7 +8,7 @@ import math
 import time
 from typing import Any
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from cellucid_cloud.client import Viewer
 from tests.e2e.browser import open_viewer, to_screen
@@ -66,4 +66,4 @@ def test_lasso_reaches_a_python_viewer_hook(page: Page, world: World) -> None:
             "kind": "category",
             "key": "cell_type",
         }
-        assert page.locator(".status .message").inner_text() == "Session saved"
+        expect(page.locator(".status .message")).to_have_text("Session saved")

@@ -4,7 +4,7 @@ the breadcrumb, and how the page and its assets are served."""
 from __future__ import annotations
 
 import httpx
-from playwright.sync_api import Page, Route
+from playwright.sync_api import Page, Route, expect
 
 from tests.e2e.browser import ARTIFACTS, open_viewer
 from tests.e2e.conftest import COLLECTION, World
@@ -60,10 +60,11 @@ def test_private_revision_url_and_breadcrumb(page: Page, world: World) -> None:
     open_viewer(page, world.url(f"/e/{world.clusters.dataset_id}/"))
     assert page.locator(".private-badge").is_hidden()
     crumb = page.locator(".crumb-collection")
-    assert crumb.inner_text() == COLLECTION["name"]
+    expect(crumb).to_have_text(COLLECTION["name"])  # the collection arrives after the cells
     assert crumb.get_attribute("href") == f"/dp/v1/collections/{world.collection_id}"
     page.locator(".crumb-dataset summary").click()
     menu = page.locator(".dataset-menu a")
+    expect(menu).to_have_count(2)
     hrefs = sorted(menu.evaluate_all("links => links.map(a => a.href)"))
     assert hrefs == sorted(
         world.url(f"/e/{d}/") for d in (world.clusters.dataset_id, world.small.dataset_id)

@@ -218,7 +218,10 @@ export class Viewer {
     ui.save.addEventListener("click", () => this.run(this.saveSession()));
     ui.clearSelection.addEventListener("click", () => this.setSelection(null, null));
     this.setupPointer();
-    new ResizeObserver(() => this.changed()).observe(ui.canvas);
+    new ResizeObserver(() => {
+      this.screen = null;
+      this.requestRender();
+    }).observe(ui.canvas);
     ui.controls.hidden = false;
   }
 
@@ -241,12 +244,21 @@ export class Viewer {
   changed() {
     this.screen = null;
     this.moving = true;
+    this.settleLater();
+    this.requestRender();
+  }
+
+  // A frame still waiting to be drawn means the view has not rested yet (slow frames).
+  settleLater() {
     clearTimeout(this.settleTimer);
     this.settleTimer = setTimeout(() => {
+      if (this.frameRequested) {
+        this.settleLater();
+        return;
+      }
       this.moving = false;
       this.requestRender();
     }, SETTLE_MS);
-    this.requestRender();
   }
 
   requestRender() {
