@@ -7,7 +7,7 @@
 
 export const FIT = 0.9;
 const FOV = (40 * Math.PI) / 180;
-const DEFAULT_DISTANCE = 4.2;
+const DEFAULT_DISTANCE = 3.4;
 
 function multiply(a, b) {
   const out = new Float32Array(16);

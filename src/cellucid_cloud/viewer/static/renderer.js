@@ -2,6 +2,9 @@
 // Per cell the GPU gets its position (1-3 floats), one float for its colour (a palette slot for
 // a category, a value in [0, 1] for the ramp, negative = missing) and a selection flag. Colours
 // come from textures, so hiding a category or changing the ramp never re-uploads the cells.
+// In 2D the depth buffer orders the cells: selected ones above the rest, and for a continuous
+// field higher values above lower ones and missing values at the back (so a few expressing
+// cells are never buried under thousands of zeros).
 
 import { BACKGROUND, MISSING, UNIFORM, rampTexels } from "./colors.js";
 
@@ -21,6 +24,7 @@ uniform vec3 u_missing;
 uniform vec3 u_uniform;
 uniform vec3 u_background;
 uniform bool u_hasSelection;
+uniform bool u_flat;
 out vec3 v_color;
 void main() {
   vec4 color = vec4(u_uniform, 1.0);
@@ -40,11 +44,14 @@ void main() {
     return;
   }
   float size = u_pointSize;
-  if (u_hasSelection) {
-    if (a_selected > 0.5) size *= 1.6;
-    else color.rgb = mix(color.rgb, u_background, 0.82);
-  }
+  bool selected = u_hasSelection && a_selected > 0.5;
+  if (selected) size *= 1.6;
+  else if (u_hasSelection) color.rgb = mix(color.rgb, u_background, 0.82);
   gl_Position = u_matrix * vec4(a_position, 1.0);
+  if (u_flat) {
+    float depth = u_mode == 2 ? (a_value < 0.0 ? 0.9 : 0.5 - 0.4 * a_value) : 0.5;
+    gl_Position.z = selected ? depth - 0.5 : depth;
+  }
   if (u_attenuation > 0.0) size = clamp(size * u_attenuation / gl_Position.w, 1.0, size * 3.0);
   gl_PointSize = size;
   v_color = color.rgb;
@@ -112,7 +119,7 @@ export class PointRenderer {
     this.uniforms = {};
     for (const name of [
       "u_matrix", "u_pointSize", "u_attenuation", "u_mode", "u_palette", "u_ramp", "u_missing",
-      "u_uniform", "u_background", "u_hasSelection", "u_round",
+      "u_uniform", "u_background", "u_hasSelection", "u_flat", "u_round",
     ]) {
       this.uniforms[name] = gl.getUniformLocation(program, name);
     }
@@ -215,8 +222,8 @@ export class PointRenderer {
     gl.clear(gl.COLOR_BUFFER_BIT | gl.DEPTH_BUFFER_BIT);
     if (!this.count) return;
     const three = camera.is3d;
-    if (three) gl.enable(gl.DEPTH_TEST);
-    else gl.disable(gl.DEPTH_TEST);
+    gl.enable(gl.DEPTH_TEST);
+    gl.depthFunc(gl.LEQUAL);
     gl.useProgram(this.program);
     gl.bindVertexArray(this.vao);
     const size = camera.pointSize(this.count) * ratio;
@@ -228,6 +235,7 @@ export class PointRenderer {
     gl.uniform3fv(u.u_uniform, UNIFORM.map((c) => c / 255));
     gl.uniform3fv(u.u_background, BACKGROUND.map((c) => c / 255));
     gl.uniform1i(u.u_hasSelection, this.hasSelection ? 1 : 0);
+    gl.uniform1i(u.u_flat, three ? 0 : 1);
     gl.uniform1i(u.u_round, size >= 3 ? 1 : 0);
     gl.activeTexture(gl.TEXTURE0);
     gl.bindTexture(gl.TEXTURE_2D, this.paletteTexture);
