@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
-from playwright.sync_api import Page, Request, Route
+from playwright.sync_api import Page, Request, Route, expect
 
 from tests.e2e.browser import (
     ARTIFACTS,
@@ -228,3 +228,24 @@ def test_save_session_without_a_viewer_downloads_the_file(page: Page, world: Wor
     assert list(chunks) == ["core/state"]
     assert json.loads(chunks["core/state"])["camera"]["mode"] == "3d"
     assert manifest["requires"] == {"obs": ["cell_type"], "var": []}
+
+
+def test_a_refused_viewer_link_stops_sending(page: Page, world: World) -> None:
+    """After a 404 (unknown or expired viewer) the page says so once and posts nothing more."""
+    sent: list[str] = []
+
+    def refuse(route: Route, request: Request) -> None:
+        sent.append(urlsplit(request.url).path)
+        route.fulfill(status=404, json={"detail": "unknown viewer", "status": 404})
+
+    page.route("**/_cellucid/**", refuse)
+    open_viewer(page, _viewer_url(world))
+    expect(page.locator(".status .message")).to_contain_text("no longer valid")
+    assert sent == ["/_cellucid/events"]
+    xy = world.clusters.reader().embedding("X_umap")
+    x, y = to_screen(page, xy[-1:])[0]
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+    expect(page.locator(".selection-count")).to_have_text("1 selected")
+    page.wait_for_timeout(300)
+    assert sent == ["/_cellucid/events"]

@@ -1,6 +1,8 @@
 // Events to the page's own origin, for a notebook following this viewer (DESIGN §5). Active only
 // when the URL carries viewerId and viewerToken (a registered viewer); otherwise every call is a
 // no-op. Payload keys are exactly the Cellucid event shapes plus viewerId and viewerToken.
+// A 403 or 404 (wrong token, unknown or expired viewer) switches the channel off: every later
+// post would be refused the same way.
 
 export class EventChannel {
   constructor(params, onError) {
@@ -21,6 +23,10 @@ export class EventChannel {
         headers: { "Content-Type": contentType },
         body,
       });
+      if (response.status === 403 || response.status === 404) {
+        this.enabled = false;
+        throw new Error("this viewer link is no longer valid; nothing more is sent");
+      }
       if (!response.ok) {
         const detail = await response.text();
         throw new Error(`${new URL(url, location.href).pathname} answered ${response.status}: ${detail.slice(0, 200)}`);
@@ -46,6 +52,7 @@ export class EventChannel {
   }
 
   sendSessionBundle(bytes, requestId) {
+    if (!this.enabled) return Promise.resolve(false);
     return this.post(
       `/_cellucid/session_bundle?${this.query({ requestId })}`,
       bytes,
