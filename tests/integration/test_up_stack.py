@@ -88,3 +88,17 @@ def test_upload_urls_are_scoped_capped_and_bodies_bounded(tmp_path: Path) -> Non
         assert wrong_host.status_code == 421
         anonymous = httpx.post(f"{up.base_url}/curation/v1/collections", json={"name": "x"})
         assert anonymous.status_code == 401
+        assert "access-control-allow-origin" not in anonymous.headers
+
+
+def test_public_reads_carry_cors_for_the_cellucid_web_app(tmp_path: Path) -> None:
+    with running_up(tmp_path / "data") as up:
+        for path in ("/datasets.json", "/exports/x/dataset_identity.json", "/_cellucid/health"):
+            reply = httpx.get(up.base_url + path, headers={"Origin": "https://cellucid.com"})
+            assert reply.headers["access-control-allow-origin"] == "*", path
+        preflight = httpx.options(
+            f"{up.base_url}/exports/x/var/0.values.u8.gz",
+            headers={"Origin": "https://cellucid.com", "Access-Control-Request-Method": "GET"},
+        )
+        assert preflight.status_code == 204
+        assert "Range" in preflight.headers["access-control-allow-headers"]

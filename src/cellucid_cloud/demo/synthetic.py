@@ -294,11 +294,14 @@ def make_synthetic(
     n_clusters: int = 12,
     with_knn: bool = True,
     with_velocity: bool = False,
+    symbols_as_names: bool = False,
 ) -> ad.AnnData:
     """A PBMC-like AnnData; identical for identical arguments (seeded).
 
     ``X`` is CSR float32 ``log1p((1 + Poisson(2)) * size_factor)`` at about ``density``, so the
     benchmark matches research-notes §5.1; cluster marker genes add structure on top.
+    ``symbols_as_names`` indexes genes by symbol (CD3E...) rather than by id, as a demo
+    viewer's gene search expects.
     """
     if n_cells <= 0 or n_genes <= 0:
         raise ValueError("n_cells and n_genes must be positive")
@@ -378,7 +381,7 @@ def make_synthetic(
         symbols[usable + j] = _MITO[j]
     var = pd.DataFrame(
         {"symbol": symbols, "is_marker_of": [names[c] if c >= 0 else "" for c in marker_of]},
-        index=pd.Index(gene_ids, name="gene_id"),
+        index=pd.Index(symbols if symbols_as_names else gene_ids, name="gene_id"),
     )
 
     batch_names = pd.Index([f"batch{i + 1}" for i in range(4)])

@@ -4,7 +4,7 @@ Paths as the CDN lays them out on AWS: ``/exports/*`` are the export files, ``/e
 ``/viewer/*`` the viewer, ``/dp/*``,
 ``/curation/*`` and ``/_cellucid/*`` the API; ``PUT /_cellucid/upload`` stands in for S3's
 presigned PUT. Every request first passes the Host check (DNS-rebinding defence, 421) and the
-body limit (413; the upload route has its own, per-token cap).
+body limit (413; the upload route has its own, per-token cap); public reads carry CORS.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from cellucid_cloud.api.app import build_fastapi
 from cellucid_cloud.api.events_routes import BINARY_PATHS
 from cellucid_cloud.api.limits import BodyLimit
 from cellucid_cloud.api.responses import error_json
+from cellucid_cloud.local.cors import PublicReadCors
 from cellucid_cloud.local.exports import ExportFiles
 from cellucid_cloud.local.stack import LocalStack
 from cellucid_cloud.local.uploads import UploadRoute
@@ -53,7 +54,7 @@ def build_local_app(
     stack: LocalStack, allowed_hosts: list[str], allow_ip_hosts: bool = False
 ) -> ASGIApp:
     api = build_fastapi(stack.api_context)
-    uploads = UploadRoute(stack.upload_urls, stack.uploads, stack.worker.submit)
+    uploads = UploadRoute(stack.upload_urls, stack.uploads, stack.on_upload)
     exports = ExportFiles(stack.data_dir / "exports")
 
     async def index(request: Request) -> Response:
@@ -72,7 +73,7 @@ def build_local_app(
     limited = BodyLimit(
         app, stack.api_context.max_body_bytes, exempt_paths=(UPLOAD_PATH, *BINARY_PATHS)
     )
-    return HostCheck(limited, allowed_hosts, allow_ip_hosts)
+    return HostCheck(PublicReadCors(limited), allowed_hosts, allow_ip_hosts)
 
 
 async def _json_error(request: Request, exc: Exception) -> Response:

@@ -34,10 +34,12 @@ def seed_demo(stack: LocalStack, n_cells: int = 50_000, n_genes: int = 2_000) ->
             return _announce(stack, dataset_id)
     from cellucid_cloud.demo.synthetic import write_synthetic_h5ad
 
-    cached = stack.data_dir / "work" / f"demo-{n_cells}x{n_genes}.h5ad"
+    cached = stack.data_dir / "work" / f"demo-{n_cells}x{n_genes}-symbols.h5ad"
     if not cached.exists():
         sys.stderr.write(f"generating the demo dataset ({n_cells:,} cells x {n_genes:,} genes)\n")
-        write_synthetic_h5ad(cached, n_cells, n_genes, with_knn=True, with_velocity=True)
+        write_synthetic_h5ad(
+            cached, n_cells, n_genes, with_knn=True, with_velocity=True, symbols_as_names=True
+        )
     metadata = CollectionMetadata(
         name=DEMO_COLLECTION,
         description="Synthetic PBMC-like data: 12 cell types, batches, a kNN graph, velocity.",
