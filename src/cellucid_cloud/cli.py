@@ -164,10 +164,13 @@ def up(
 
 
 def _is_anndata(path: Path) -> bool:
-    """An AnnData file or store rather than an export folder (or a folder of them)."""
+    """An AnnData file or store rather than an export folder (or a folder of them). An export
+    folder has an ``obs/`` folder too, but always its ``dataset_identity.json``."""
     name = path.name.lower()
     if path.is_file():
         return True
+    if (path / "dataset_identity.json").is_file():
+        return False
     return name.endswith(".zarr") or (path.is_dir() and (path / "obs").is_dir())
 
 

@@ -24,6 +24,7 @@ import pytest
 import uvicorn
 
 from cellucid_cloud.serve import create_app
+from tests.raw_http import raw_get
 
 N_CELLS = 40
 BIG_GENE_BYTES = 3 * 1024 * 1024  # several streaming chunks
@@ -213,17 +214,6 @@ def running(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(10)
         sock.close()
-
-
-def raw_get(base: str, target: str, host: str = "127.0.0.1") -> tuple[int, bytes]:
-    """Send ``target`` byte-for-byte (no client-side normalisation); status and whole reply."""
-    port = int(base.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
-        conn.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
-        reply = b""
-        while chunk := conn.recv(65536):
-            reply += chunk
-    return int(reply.split(b" ", 2)[1]), reply
 
 
 @pytest.fixture

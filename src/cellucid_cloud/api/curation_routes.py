@@ -164,12 +164,13 @@ def curation_router(ctx: ApiContext) -> APIRouter:
     ) -> LinkAccepted:
         """Ingest the dataset from a URL (https; Dropbox share links work): the server
         downloads it in the background, then processes it like an upload."""
+        # Ownership first: checking the link resolves its host, which is no one else's business.
+        target = ctx.catalog.upload_target(curator_id, collection_id, dataset_id)
         link = str(body.link)
         try:
             check_link(link, ctx.allow_private_links)
         except LinkError as exc:
             raise InvalidRequestError(str(exc)) from None
-        target = ctx.catalog.upload_target(curator_id, collection_id, dataset_id)
         suffix = ".zarr.zip" if body.link.path and body.link.path.endswith(".zarr.zip") else ".h5ad"
         ctx.links.ingest(link, f"{target.view.version.version_id}/{dataset_id}{suffix}")
         return LinkAccepted(dataset_id=dataset_id, collection_id=target.view.version.version_id)
