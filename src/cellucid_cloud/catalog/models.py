@@ -154,6 +154,11 @@ class DatasetVersion(StoredRecord):
     """The title the curator gave; the export's name (else the upload's file name)."""
     status: DatasetStatus = DatasetStatus.WAITING
     reason: str | None = None
+    retryable: bool = False
+    """A failure of ours, not of the file (an internal error): the upload's next delivery, or
+    the local stack's next start, claims the version again."""
+    attempts: int = 0
+    """How many times processing was claimed; each claim writes to its own export prefix."""
     source: str | None = None
     """The upload this version was made from (an object key), once one arrived."""
     source_etag: str | None = None

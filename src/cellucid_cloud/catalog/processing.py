@@ -4,8 +4,16 @@ An upload is an object ``<collection id>/<dataset id>.h5ad`` (or ``.zarr.zip``) 
 store. Processing records a new dataset version for it (the same one again if the same bytes
 arrive twice: object events are at-least-once), prepares the export in a scratch folder, stores
 it under the new prefix ``exports/<dataset version id>/`` and only then marks the version ready.
-A file prepare refuses marks the version failed with prepare's one-line reason; the dataset's
-previous version keeps serving throughout.
+A file prepare refuses (or :mod:`~cellucid_cloud.catalog.upload_checks` refuses before it is
+opened) marks the version failed with a one-line reason; the dataset's previous version keeps
+serving throughout.
+
+A failure of ours (an error storing the export, the catalog unreachable…) marks the version
+failed but ``retryable`` and propagates, so the queue delivers the upload again and the next
+claim retries it, up to :data:`~cellucid_cloud.catalog.service.MAX_ATTEMPTS` claims. Each claim
+writes to its own prefix (``exports/<id>/``, then ``exports/<id>-2/``…): an attempt that died
+half-way through storing leaves a partial prefix that nothing points to, and the retry neither
+overwrites it nor needs to delete anything (exports stay write-once).
 """
 
 from __future__ import annotations
@@ -19,12 +27,20 @@ from pathlib import Path
 from typing import Literal
 
 from cellucid_cloud.catalog.errors import CatalogError
-from cellucid_cloud.catalog.models import DatasetStats
+from cellucid_cloud.catalog.models import DatasetStats, DatasetVersion
 from cellucid_cloud.catalog.service import CatalogService
+from cellucid_cloud.catalog.upload_checks import check_upload
 from cellucid_cloud.export import ExportSettings, PrepareError, prepare
 from cellucid_cloud.storage.object_store import ObjectStore
 
-__all__ = ["UPLOAD_SUFFIXES", "Outcome", "Processor", "UploadKey", "export_prefix"]
+__all__ = [
+    "SCRATCH_PREFIX",
+    "UPLOAD_SUFFIXES",
+    "Outcome",
+    "Processor",
+    "UploadKey",
+    "export_prefix",
+]
 
 UPLOAD_SUFFIXES = (".h5ad", ".zarr.zip")
 _KEY = re.compile(
@@ -35,8 +51,22 @@ _KEY = re.compile(
 log = logging.getLogger(__name__)
 
 
-def export_prefix(version_id: str) -> str:
-    return f"exports/{version_id}/"
+SCRATCH_PREFIX = "cellucid-upload-"
+"""Name prefix of the scratch folder each upload is processed in."""
+MAX_REASON = 500
+"""Characters of a failure reason kept (a reason may quote names from the file)."""
+
+
+def export_prefix(version_id: str, attempt: int = 1) -> str:
+    """Where a claim's export goes: each attempt has its own, so none overwrites another."""
+    return f"exports/{version_id}/" if attempt <= 1 else f"exports/{version_id}-{attempt}/"
+
+
+def _one_line(reason: str) -> str:
+    """A reason as the curator reads it: its first line, at most :data:`MAX_REASON` long."""
+    lines = reason.strip().splitlines()
+    line = lines[0] if lines else "unknown error"
+    return line if len(line) <= MAX_REASON else line[: MAX_REASON - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +113,13 @@ class Processor:
         """Versions still ``processing`` since before this time belong to a dead worker."""
 
     def process(self, key: str) -> Outcome:
-        """Handle one upload event. Unexpected errors mark the version failed and propagate
-        (so a queue can retry or dead-letter the message); the version never stays stuck."""
+        """Handle one upload event. Unexpected errors mark the version failed and retryable and
+        propagate (so a queue can retry or dead-letter the message); the version never stays
+        stuck. A file that exhausts memory fails for good: retrying it would only do it again."""
         upload = UploadKey.parse(key)
         if upload is None:
             return Outcome(key, "ignored", reason="not <collection_id>/<dataset_id>.h5ad|.zarr.zip")
-        with tempfile.TemporaryDirectory(prefix="cellucid-upload-", dir=self.scratch) as tmp:
+        with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=self.scratch) as tmp:
             local = Path(tmp) / f"upload{upload.suffix}"
             etag = self.uploads.fetch(key, local)
             try:
@@ -102,28 +133,33 @@ class Processor:
             if claimed is None:
                 return Outcome(key, "skipped", version.version_id, reason="already processed")
             try:
-                return self._prepare(key, upload, claimed.version_id, claimed.name, local)
+                return self._prepare(key, upload, claimed, local)
+            except MemoryError:
+                return self._refuse(
+                    key, claimed.version_id, "the file needs more memory than processing has"
+                )
             except Exception as exc:
                 self.catalog.finish_processing(
-                    claimed.version_id, reason=f"internal error while processing: {exc}"
+                    claimed.version_id,
+                    reason=_one_line(f"internal error while processing: {exc}"),
+                    retryable=True,
                 )
                 raise
 
     def _prepare(
-        self, key: str, upload: UploadKey, version_id: str, name: str, local: Path
+        self, key: str, upload: UploadKey, version: DatasetVersion, local: Path
     ) -> Outcome:
         out = local.parent / "export"
         try:
+            check_upload(local, upload.suffix)
             settings = self.settings.model_copy(
-                update={"dataset_id": upload.dataset_id, "name": name or None}
+                update={"dataset_id": upload.dataset_id, "name": version.name or None}
             )
             result = prepare(local, out, settings)
         except PrepareError as exc:
-            reason = str(exc).replace(str(local), key)  # the curator's name, not our scratch
-            self.catalog.finish_processing(version_id, reason=reason)
-            log.info("upload %s failed: %s", key, reason)
-            return Outcome(key, "failed", version_id, reason=reason)
-        prefix = export_prefix(version_id)
+            # The curator's name for the file, not our scratch path.
+            return self._refuse(key, version.version_id, str(exc).replace(str(local), key))
+        prefix = export_prefix(version.version_id, version.attempts)
         size = self.exports.put_folder(prefix, out)
         identity = result.identity
         stats = DatasetStats(
@@ -132,6 +168,12 @@ class Processor:
             n_genes=identity.stats.n_genes,
             bytes=size,
         )
-        self.catalog.finish_processing(version_id, export_prefix=prefix, stats=stats)
+        self.catalog.finish_processing(version.version_id, export_prefix=prefix, stats=stats)
         log.info("upload %s ready at %s", key, prefix)
-        return Outcome(key, "ready", version_id)
+        return Outcome(key, "ready", version.version_id)
+
+    def _refuse(self, key: str, version_id: str, reason: str) -> Outcome:
+        reason = _one_line(reason)
+        self.catalog.finish_processing(version_id, reason=reason)
+        log.info("upload %s failed: %s", key, reason)
+        return Outcome(key, "failed", version_id, reason=reason)

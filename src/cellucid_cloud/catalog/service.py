@@ -14,6 +14,7 @@ Only the *open* version (a draft or the one open revision) can be changed.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,9 +47,12 @@ from cellucid_cloud.catalog.repository import (
     Write,
 )
 
-__all__ = ["CatalogService", "CollectionView", "UploadTarget"]
+__all__ = ["MAX_ATTEMPTS", "CatalogService", "CollectionView", "UploadTarget"]
 
 Clock = Callable[[], datetime]
+
+MAX_ATTEMPTS = 3
+"""How many times one dataset version's processing may be claimed (first try and retries)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,10 +326,13 @@ class CatalogService:
     def start_processing(
         self, version_id: str, stale_before: datetime | None = None
     ) -> DatasetVersion | None:
-        """Claim a waiting version for processing; None if someone else has it or it is done.
+        """Claim a version for processing; None if someone else has it or it is done.
 
-        A version left ``processing`` since before ``stale_before`` (its worker died) may be
-        claimed again.
+        Claimable: a waiting version; one left ``processing`` since before ``stale_before``
+        (its worker died); one that failed for a reason of ours (``retryable``). A version
+        whose processing was already claimed :data:`MAX_ATTEMPTS` times is not claimed again:
+        a dead worker's is marked failed instead, so a file that kills its worker (out of
+        memory) cannot make every restart or redelivery crash again.
         """
         version = self.repo.get(DatasetVersion, version_id)
         if version is None:
@@ -335,16 +342,38 @@ class CatalogService:
             and stale_before is not None
             and version.updated_at < stale_before
         )
-        if version.status is not DatasetStatus.WAITING and not stale:
+        retry = version.status is DatasetStatus.FAILED and version.retryable
+        if version.status is not DatasetStatus.WAITING and not stale and not retry:
+            return None
+        if version.attempts >= MAX_ATTEMPTS:
+            if stale:
+                self._give_up(version)
             return None
         claimed = version.model_copy(
-            update={"status": DatasetStatus.PROCESSING, "updated_at": self.clock()}
+            update={
+                "status": DatasetStatus.PROCESSING,
+                "reason": None,
+                "retryable": False,
+                "attempts": version.attempts + 1,
+                "updated_at": self.clock(),
+            }
         )
         try:
             self.repo.commit([Put(claimed)])
         except ConflictError:
             return None
         return _stored(claimed)
+
+    def _give_up(self, version: DatasetVersion) -> None:
+        reason = (
+            f"processing stopped {version.attempts} times without finishing (the worker was "
+            "killed: the file may need more memory or time than processing has)"
+        )
+        failed = version.model_copy(
+            update={"status": DatasetStatus.FAILED, "reason": reason, "updated_at": self.clock()}
+        )
+        with contextlib.suppress(ConflictError):
+            self.repo.commit([Put(failed)])
 
     def finish_processing(
         self,
@@ -353,8 +382,10 @@ class CatalogService:
         export_prefix: str | None = None,
         stats: DatasetStats | None = None,
         reason: str | None = None,
+        retryable: bool = False,
     ) -> DatasetVersion:
-        """Mark a version ready (with its export) or failed (with ``reason``).
+        """Mark a version ready (with its export) or failed (with ``reason``; ``retryable``
+        when the failure was ours, not the file's).
 
         A dataset never published maps its canonical URL to its newest ready version; a
         published one keeps its published version until the next publish.
@@ -367,6 +398,7 @@ class CatalogService:
                 update={
                     "status": DatasetStatus.FAILED if reason else DatasetStatus.READY,
                     "reason": reason,
+                    "retryable": bool(reason) and retryable,
                     "export_prefix": None if reason else export_prefix,
                     "stats": None if reason else stats,
                     "updated_at": self.clock(),

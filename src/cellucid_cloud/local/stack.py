@@ -9,12 +9,13 @@
     exports/          the exports "bucket": <dataset_version_id>/ (never rewritten)
     events.sqlite3    viewers, their events and session bundle records (expire with viewers)
     sessions/         the sessions "bucket": <viewer_id>/<request_id>.cellucid-session
-    work/             scratch space for processing
+    work/             scratch space for processing (a crash's leftovers are removed at start)
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from cellucid_cloud.api.auth import Authenticator, new_secret
 from cellucid_cloud.api.context import ApiContext
 from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.catalog.models import utcnow
-from cellucid_cloud.catalog.processing import Processor
+from cellucid_cloud.catalog.processing import SCRATCH_PREFIX, Processor
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.catalog.sqlite_repository import SqliteCatalogRepository
 from cellucid_cloud.events.service import EventsService
@@ -60,6 +61,7 @@ class LocalStack:
         data = settings.data_dir.resolve()
         for sub in ("uploads", "exports", "work"):
             (data / sub).mkdir(parents=True, exist_ok=True)
+        _remove_leftovers(data)
         self.data_dir = data
         self.repository = SqliteCatalogRepository(data / "catalog.sqlite3")
         self.uploads = FilesystemObjectStore(data / "uploads")
@@ -119,6 +121,17 @@ class LocalStack:
             self.events.validate_upload(key, self.uploads, in_place=False)
         else:
             self.worker.submit(key)
+
+
+def _remove_leftovers(data: Path) -> None:
+    """A killed process leaves its scratch folders and half-copied export folders behind
+    (hidden names the catalog never points to; one ``up`` runs per data directory)."""
+    leftovers = [
+        *(data / "work").glob(SCRATCH_PREFIX + "*"),
+        *(data / "exports").glob(".staging-*"),
+    ]
+    for leftover in leftovers:
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _private_file(path: Path, make: Callable[[], str]) -> str:
