@@ -21,9 +21,18 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    HttpUrl,
+    StringConstraints,
+)
 
 __all__ = [
+    "MAX_URL_LENGTH",
     "Alias",
     "ApiKeyRecord",
     "Collection",
@@ -86,10 +95,22 @@ class DatasetStatus(StrEnum):
     FAILED = "failed"
 
 
+MAX_URL_LENGTH = 2083
+"""HttpUrl's own limit, which it applies to its input only."""
+
+
+def _storable(url: HttpUrl) -> HttpUrl:
+    """Normalising can lengthen a URL (``https://host`` becomes ``https://host/``): refuse one
+    that HttpUrl would refuse when the stored record is read back."""
+    if len(str(url)) > MAX_URL_LENGTH:
+        raise ValueError(f"URL should have at most {MAX_URL_LENGTH} characters")
+    return url
+
+
 class Link(Record):
     name: Annotated[str, StringConstraints(max_length=400)] = ""
     type: Annotated[str, StringConstraints(max_length=100)] = "OTHER"
-    url: HttpUrl
+    url: Annotated[HttpUrl, AfterValidator(_storable)]
 
 
 class Contact(Record):
