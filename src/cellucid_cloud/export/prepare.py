@@ -521,7 +521,8 @@ def _prepare_open(
                 f"internal check failed: declared and written files differ "
                 f"({sorted(declared ^ present)[:3]})"
             )
-        n_bytes = sum((stage / p).stat().st_size for p in present)
+        root = os.fspath(stage)
+        n_bytes = sum(os.stat(os.path.join(root, p)).st_size for p in present)
     return PrepareResult(
         out_dir.absolute(), manifests.identity, len(present), n_bytes, plan.warnings
     )

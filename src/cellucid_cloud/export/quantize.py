@@ -52,12 +52,19 @@ def quantize_with_per_item_bounds(
     vmin: float | NDArray[np.float64],
     scale: float | NDArray[np.float64],
     bits: Bits,
+    work: NDArray[np.float64] | None = None,
 ) -> NDArray[np.unsignedinteger]:
     """Encode finite values; bounds may be scalars or differ per element (genes of a block).
 
-    A zero scale (constant field) gives code 0 without dividing by anything.
+    A zero scale (constant field) gives code 0 without dividing by anything. ``work``, at least
+    as long as ``values``, holds the float64 intermediate instead of a new array, so that a
+    caller encoding many small batches keeps one buffer in cache.
     """
-    scaled = values.astype(np.float64)
+    if work is None:
+        scaled = values.astype(np.float64)
+    else:
+        scaled = work[: values.size]
+        np.copyto(scaled, values)
     scaled -= vmin
     scaled *= scale
     scaled += _EPSILON

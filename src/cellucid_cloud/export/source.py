@@ -1,8 +1,10 @@
 """Opening an AnnData input (.h5ad, .zarr, .zarr.zip or in memory) for chunked reading.
 
 X is never loaded whole: on disk it is read through anndata's backed sparse datasets or the
-HDF5/zarr array itself, a block of rows (CSR, dense) or of columns (CSC) at a time. Everything
-else (obs, var, obsm, obsp['connectivities']) is small next to X and is read into memory.
+HDF5/zarr array itself, a block of rows (CSR, dense) or of columns (CSC) at a time. obs columns,
+var and obsp['connectivities'] are read into memory; obs is read without its index (cell names
+are never exported, and at 10^6 cells they cost more to read than every column together), and
+an obsm array is read only when the export asks for it.
 Every failure to read is turned into a PrepareError naming the input, so the CLI never shows a
 traceback for a file that is not AnnData, truncated or inconsistent.
 """
@@ -58,7 +60,10 @@ class _ArrayBlocks:
 
 @dataclass(frozen=True)
 class AnnDataSource:
-    """The parts of an AnnData the export reads, with X left on disk."""
+    """The parts of an AnnData the export reads, with X left on disk.
+
+    ``obs`` has the columns of the AnnData; its index is not the cell names when read from a file.
+    """
 
     n_cells: int
     n_genes: int
@@ -100,20 +105,92 @@ def _from_memory(adata: ad.AnnData) -> AnnDataSource:
     )
 
 
+_READ_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError)
+
+
+class _LazyObsm(Mapping[str, Any]):
+    """obsm of a file, each array read on first use: unused ones (often a wide X_pca) then cost
+    neither time nor memory. A read array must have one row per cell."""
+
+    def __init__(self, group: Any, n_cells: int, path: Path) -> None:
+        self._group = group
+        self._keys = [str(key) for key in group] if group is not None else []
+        self._n_cells = n_cells
+        self._path = path
+        self._read: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._read:
+            if key not in self._keys:
+                raise KeyError(key)
+            try:
+                value = ad.io.read_elem(self._group[key])
+            except _READ_ERRORS as error:
+                raise PrepareError(
+                    f"{self._path}: cannot read obsm[{key!r}] ({_one_line(error)})"
+                ) from None
+            rows = getattr(value, "shape", (None,))[0]
+            if rows != self._n_cells:
+                raise PrepareError(
+                    f"obsm[{key!r}] has {rows} rows but there are {self._n_cells} cells"
+                )
+            self._read[key] = value
+        return self._read[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+def _length(node: Any) -> int | None:
+    """Rows of a 1-D AnnData element without reading it: an array, or the parts of a nullable
+    (values, mask) or categorical (codes, categories) one."""
+    for part in (node, *(node[key] for key in ("mask", "codes") if _has(node, key))):
+        shape = getattr(part, "shape", None)
+        if shape:
+            return int(shape[0])
+    return None
+
+
+def _has(node: Any, key: str) -> bool:
+    return not hasattr(node, "shape") and key in node
+
+
+def _read_obs(node: Any) -> Any:
+    """obs columns with a plain 0..n-1 index when the layout allows it, else the whole frame."""
+    attrs = node.attrs
+    index_key = attrs.get("_index")
+    n_cells = (
+        _length(node[index_key])
+        if attrs.get("encoding-type") == "dataframe"
+        and attrs.get("encoding-version") == "0.2.0"
+        and isinstance(index_key, str)
+        and index_key in node
+        else None
+    )
+    if n_cells is None:
+        return ad.io.read_elem(node)
+    columns = [str(column) for column in np.atleast_1d(attrs.get("column-order", []))]
+    return pd.DataFrame(
+        {column: ad.io.read_elem(node[column]) for column in columns},
+        index=pd.RangeIndex(n_cells),
+        columns=columns or None,
+    )
+
+
 def _read_group(root: Any, path: Path) -> AnnDataSource:
     """Read an opened HDF5 file or zarr group laid out as AnnData."""
     for required in ("obs", "var"):
         if required not in root:
             raise PrepareError(f"{path}: not an AnnData file (no '{required}' group)")
-    obs = ad.io.read_elem(root["obs"])
+    obs = _read_obs(root["obs"])
     var = ad.io.read_elem(root["var"])
     if not isinstance(obs, pd.DataFrame) or not isinstance(var, pd.DataFrame):
         raise PrepareError(f"{path}: not an AnnData file (obs/var are not data frames)")
     connectivities: Any = None
-    obsm: dict[str, Any] = {}
-    if "obsm" in root:
-        for key in root["obsm"]:
-            obsm[key] = ad.io.read_elem(root["obsm"][key])
+    obsm = _LazyObsm(root.get("obsm"), len(obs), path)
     if "obsp" in root and "connectivities" in root["obsp"]:
         connectivities = ad.io.read_elem(root["obsp"]["connectivities"])
     matrix: MatrixBlocks | None = None
@@ -183,7 +260,7 @@ def open_source(source: ad.AnnData | str | os.PathLike[str]) -> Iterator[AnnData
             opened = _read_group(root, path)
         except PrepareError:
             raise
-        except (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError) as error:
+        except _READ_ERRORS as error:
             raise PrepareError(f"{path}: cannot read AnnData ({_one_line(error)})") from None
         yield check_shapes(opened)
 
@@ -195,10 +272,6 @@ def check_shapes(source: AnnDataSource) -> AnnDataSource:
         raise PrepareError(
             f"X has shape {source.matrix.shape} but obs has {n} rows and var has {g} rows"
         )
-    for key, value in source.obsm.items():
-        rows = getattr(value, "shape", (None,))[0]
-        if rows != n:
-            raise PrepareError(f"obsm[{key!r}] has {rows} rows but there are {n} cells")
     conn = source.connectivities
     if conn is not None and tuple(conn.shape) != (n, n):
         raise PrepareError(f"obsp['connectivities'] has shape {conn.shape}, expected ({n}, {n})")
