@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, quote, urljoin, urlsplit
 
 import httpx
 import jwt
+import psutil
 import pytest
 
 from cellucid_cloud.api.auth import AUDIENCE, ISSUER, Authenticator
@@ -394,6 +395,50 @@ def test_private_datasets_answer_only_their_own_ids(world: World) -> None:
     ]
 
 
+def test_api_keys_are_stored_only_as_their_hash(world: World) -> None:
+    key = world.stack.curator_key
+    catalog = "\n".join(state(world.stack)[0])
+    assert hashlib.sha256(key.encode()).hexdigest() in catalog
+    assert key not in catalog
+    assert key.removeprefix("ccak_") not in catalog
+
+
+# -- CORS only where the Cellucid web app reads ------------------------------------------------
+
+PUBLIC_READS = (
+    "/dp/",
+    "/datasets.json",
+    "/_cellucid/health",
+    "/_cellucid/info",
+    "/_cellucid/datasets",
+)
+
+
+def test_cors_is_granted_to_public_reads_only(world: World) -> None:
+    """Another origin may read exports and the catalog (no credentials are involved), never
+    call curation, register viewers, post or follow events, or upload."""
+    origin = {"Origin": "https://attacker.example"}
+    preflight = {**origin, "Access-Control-Request-Method": "POST"}
+    base, private = world.api.base_url, world.private
+    document = httpx.get(f"{base}/openapi.json").json()
+    paths = [*document["paths"], "/_cellucid/upload"]
+    for path in paths:
+        url = base + path.format(
+            collection_id=private.draft_id, dataset_id=private.draft_dataset_id, request_id="r"
+        )
+        public = path.startswith(PUBLIC_READS)
+        for reply in (
+            httpx.get(url, headers=origin),
+            httpx.post(url, headers=origin),
+            httpx.options(url, headers=preflight),
+        ):
+            granted = reply.headers.get("access-control-allow-origin")
+            assert granted == ("*" if public else None), (path, reply.request.method)
+            assert "access-control-allow-credentials" not in reply.headers, path
+    export = f"{base}/exports/{world.api.seeded.dataset_version_id}/dataset_identity.json"
+    assert httpx.get(export, headers=origin).headers["access-control-allow-origin"] == "*"
+
+
 # -- traversal and Host-header attacks on the static paths -----------------------------------
 
 TRAVERSALS = [
@@ -549,6 +594,32 @@ def assert_ip_literals_only(base_url: str) -> None:
         assert raw_get(base_url, "/_cellucid/health", host=host)[0] == 200, host
     for host in ("rebind.example", "rebind.example:8765", "localhost.rebind.example"):
         assert raw_get(base_url, "/_cellucid/health", host=host)[0] == 421, host
+
+
+def listening(pid: int) -> set[str]:
+    return {
+        c.laddr.ip
+        for c in psutil.Process(pid).net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
+    }
+
+
+def test_up_and_serve_listen_on_loopback_only_by_default(tmp_path: Path, world: World) -> None:
+    with running_up(tmp_path / "up") as up:
+        assert listening(up.process.pid) == {"127.0.0.1"}
+    export = world.stack.data_dir / "exports" / world.api.seeded.dataset_version_id
+    port = free_port()
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "cellucid_cloud.cli", "serve", str(export), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}", serve)
+        assert listening(serve.pid) == {"127.0.0.1"}
+    finally:
+        serve.terminate()
+        serve.wait(30)
 
 
 def test_a_wildcard_bind_admits_ip_literal_hosts_but_no_other_names(
