@@ -24,7 +24,7 @@ from cellucid_cloud.api.limits import BodyLimit
 from cellucid_cloud.api.meta_routes import meta_router
 from cellucid_cloud.api.responses import error_json
 from cellucid_cloud.api.schemas import error_response
-from cellucid_cloud.catalog.errors import CatalogError
+from cellucid_cloud.catalog.errors import CatalogError, validation_message
 from cellucid_cloud.events.wire import WireError
 
 __all__ = ["build_api", "build_fastapi"]
@@ -63,7 +63,7 @@ def build_fastapi(ctx: ApiContext) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
-        return error_json(422, _first_error(exc))
+        return error_json(422, validation_message(exc.errors()))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
@@ -88,18 +88,3 @@ def _allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
         for method in HTTP_METHODS
         if any(route.matches({**scope, "method": method})[0] is Match.FULL for route in app.routes)
     ]
-
-
-def _first_error(exc: RequestValidationError) -> str:
-    errors = exc.errors()
-    if not errors:
-        return "invalid request"
-    first = errors[0]
-    if first.get("type") == "json_invalid":
-        position = first["loc"][-1]
-        return f"malformed JSON body: {first['ctx']['error']} (character {position})"
-    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
-    message = f"{where}: {first.get('msg', 'invalid')}"
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more)"
-    return message

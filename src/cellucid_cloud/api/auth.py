@@ -79,6 +79,12 @@ class Authenticator:
         }
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
+    def curator_for_bearer(self, token: str | None) -> str:
+        """The curator of an ``Authorization: Bearer`` token; None when the header is missing."""
+        if token is None:
+            raise AuthError("send Authorization: Bearer <token> (POST /curation/v1/auth/token)")
+        return self.curator_for_token(token)
+
     def curator_for_token(self, token: str) -> str:
         import jwt
 

@@ -9,37 +9,41 @@ The binary routes bound their own bodies (a selection by the dataset's cell coun
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from cellucid_cloud.api.auth import AuthError
 from cellucid_cloud.api.context import ApiContext
-from cellucid_cloud.api.responses import NO_STORE, error_json
+from cellucid_cloud.api.responses import NO_STORE
 from cellucid_cloud.api.schemas import error_response
 from cellucid_cloud.catalog.errors import InvalidRequestError
 from cellucid_cloud.events.service import (
-    DEFAULT_VIEWER_TTL,
+    CURSOR_PATTERN,
     MAX_BUNDLE_BYTES,
+    MAX_CURSOR_LENGTH,
     MAX_DIRECT_BUNDLE_BYTES,
+    MAX_PARAM_LENGTH,
     MAX_WAIT,
     EventsService,
-    TooLargeError,
+    ViewerRequest,
+    check_size,
+    delivered,
+    download_headers,
+    events_page,
+    require_binary,
+    require_json,
 )
 from cellucid_cloud.events.wire import MAX_EVENT_BYTES, WireError
-from cellucid_cloud.storage.upload_urls import UploadUrlError
 
 __all__ = ["BINARY_PATHS", "events_router"]
 
 BINARY_PATHS = ("/_cellucid/selection", "/_cellucid/session_bundle")
 bearer = HTTPBearer(auto_error=False)
-Param = Annotated[str | None, Query(max_length=200)]
-DELIVERED = {"status": "ok", "delivered": True}
+Param = Annotated[str | None, Query(max_length=MAX_PARAM_LENGTH)]
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "malformed"},
     403: {"description": "wrong viewer token"},
@@ -47,13 +51,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "too large"},
     415: {"description": "wrong content type"},
 }
-
-
-class ViewerRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    dataset_id: Annotated[str, Field(min_length=1, max_length=2048)]
-    """A canonical dataset id, a dataset version id, or an explorer URL."""
-    ttl_seconds: int = DEFAULT_VIEWER_TTL
 
 
 class ViewerAnswer(BaseModel):
@@ -65,26 +62,18 @@ class ViewerAnswer(BaseModel):
 
 async def _read_capped(request: Request, cap: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > cap:
-        raise TooLargeError(f"body larger than {cap} bytes")
+    if declared is not None and declared.isdigit():
+        check_size(int(declared), cap)
     chunks: list[bytes] = []
     size = 0
     try:
         async for chunk in request.stream():
             size += len(chunk)
-            if size > cap:
-                raise TooLargeError(f"body larger than {cap} bytes")
+            check_size(size, cap)
             chunks.append(chunk)
     except ClientDisconnect:
         raise WireError("the request body was cut short") from None
     return b"".join(chunks)
-
-
-def _binary_content_type(request: Request) -> Response | None:
-    kind = request.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
-    if kind != "application/octet-stream":
-        return error_json(415, "send the body as application/octet-stream")
-    return None
 
 
 def events_router(ctx: ApiContext, events: EventsService) -> APIRouter:
@@ -93,9 +82,7 @@ def events_router(ctx: ApiContext, events: EventsService) -> APIRouter:
     def curator(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> str:
-        if credentials is None:
-            raise AuthError("send Authorization: Bearer <token> (POST /curation/v1/auth/token)")
-        return ctx.auth.curator_for_token(credentials.credentials)
+        return ctx.auth.curator_for_bearer(credentials.credentials if credentials else None)
 
     @router.post(
         "/viewers",
@@ -106,21 +93,13 @@ def events_router(ctx: ApiContext, events: EventsService) -> APIRouter:
     def register(curator_id: Annotated[str, Depends(curator)], body: ViewerRequest) -> ViewerAnswer:
         """Register a viewer of a dataset; its token lets a notebook follow the viewer."""
         registration = events.register(curator_id, body.dataset_id, body.ttl_seconds)
-        viewer = registration.viewer
-        return ViewerAnswer(
-            viewerId=viewer.viewer_id,
-            viewerToken=registration.token,
-            viewer_url=registration.viewer_url,
-            expires_at=datetime.fromtimestamp(viewer.expires_at, UTC).isoformat(),
-        )
+        return ViewerAnswer.model_validate(registration.answer())
 
     @router.post("/events", openapi_extra=_body("application/json"))
     async def post_event(request: Request) -> Response:
         """One JSON event (ready, hover, click, data_mapping, command_error, debug_snapshot,
         pong) carrying viewerId and viewerToken."""
-        kind = request.headers.get("content-type", "").split(";")[0].strip()
-        if kind != "application/json":
-            return error_json(415, "send the event as application/json")
+        require_json(request.headers.get("content-type"))
         body = await _read_capped(request, MAX_EVENT_BYTES)
         cursor = await _threaded(events.post_event, body)
         return _ok(cursor)
@@ -133,9 +112,7 @@ def events_router(ctx: ApiContext, events: EventsService) -> APIRouter:
         source: Param = None,
     ) -> Response:
         """The cells a person selected: u32 little-endian, strictly ascending, < n_cells."""
-        refused = _binary_content_type(request)
-        if refused is not None:
-            return refused
+        require_binary(request.headers.get("content-type"))
         viewer = await _threaded(events.viewer, viewerId, viewerToken)
         body = await _read_capped(request, 4 * viewer.n_cells)
         cursor = await _threaded(events.post_selection, viewerId, viewerToken, source, body)
@@ -149,9 +126,7 @@ def events_router(ctx: ApiContext, events: EventsService) -> APIRouter:
         requestId: Param = None,  # noqa: N803
     ) -> Response:
         """A ``.cellucid-session`` file (v1 or v2) of at most 5 MB."""
-        refused = _binary_content_type(request)
-        if refused is not None:
-            return refused
+        require_binary(request.headers.get("content-type"))
         await _threaded(events.viewer, viewerId, viewerToken)
         body = await _read_capped(request, MAX_DIRECT_BUNDLE_BYTES)
         await _threaded(events.post_bundle, viewerId, viewerToken, requestId, body)
@@ -169,31 +144,20 @@ def events_router(ctx: ApiContext, events: EventsService) -> APIRouter:
         it is listed, or deleted with a ``session_bundle`` event saying why."""
         if ctx.session_uploads is None:
             raise InvalidRequestError("this deployment takes session bundles directly only")
-        key = events.bundle_upload_key(viewerId, viewerToken, requestId)
-        try:
-            grant = ctx.session_uploads.upload_url(
-                key, max_bytes=MAX_BUNDLE_BYTES, expires_in=ctx.upload_url_expiry, size=size
-            )
-        except UploadUrlError as exc:
-            raise InvalidRequestError(str(exc)) from None
-        return {
-            "url": grant.url,
-            "headers": grant.headers,
-            "expires_in": grant.expires_in,
-            "max_bytes": grant.max_bytes,
-        }
+        return events.bundle_upload_url(
+            ctx.session_uploads, viewerId, viewerToken, requestId, size, ctx.upload_url_expiry
+        )
 
     @router.get("/events")
     async def get_events(
         viewerId: Param = None,  # noqa: N803
         viewerToken: Param = None,  # noqa: N803
-        after: Annotated[str, Query(max_length=20, pattern=r"^[0-9]+$")] = "0",
+        after: Annotated[str, Query(max_length=MAX_CURSOR_LENGTH, pattern=CURSOR_PATTERN)] = "0",
         wait: Annotated[float, Query(ge=0, le=MAX_WAIT)] = 0.0,
     ) -> dict[str, Any]:
         """Events after the cursor in arrival order, long-polling up to ``wait`` seconds."""
         viewer = await _threaded(events.viewer, viewerId, viewerToken)
-        stored, cursor = await events.wait_for_events(viewer, int(after), wait)
-        return {"events": [e.event for e in stored], "cursor": str(cursor)}
+        return events_page(*await events.wait_for_events(viewer, int(after), wait))
 
     @router.get("/session_bundles")
     def list_bundles(
@@ -214,21 +178,17 @@ def events_router(ctx: ApiContext, events: EventsService) -> APIRouter:
     ) -> Response:
         data = events.bundle_bytes(events.viewer(viewerId, viewerToken), request_id)
         return Response(
-            data,
-            media_type="application/octet-stream",
-            headers={
-                "Content-Disposition": f'attachment; filename="{request_id}.cellucid-session"',
-                "Cache-Control": "no-store",
-            },
+            data, media_type="application/octet-stream", headers=download_headers(request_id)
         )
 
     return router
 
 
 def _ok(cursor: int | None) -> Response:
-    body = {**DELIVERED, **({"cursor": str(cursor)} if cursor is not None else {})}
     return Response(
-        json.dumps(body), media_type="application/json", headers={"Cache-Control": NO_STORE}
+        json.dumps(delivered(cursor)),
+        media_type="application/json",
+        headers={"Cache-Control": NO_STORE},
     )
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 __all__ = [
     "CatalogError",
     "ForbiddenError",
     "InvalidRequestError",
     "NotFoundError",
     "StateConflictError",
+    "validation_message",
 ]
 
 
@@ -33,3 +37,20 @@ class StateConflictError(CatalogError):
 
 class InvalidRequestError(CatalogError):
     status = 422
+
+
+def validation_message(errors: Sequence[Mapping[str, Any]]) -> str:
+    """The detail of a 422 from pydantic-style errors (FastAPI's, or a Lambda handler's own):
+    the first error's location and message, and how many more there are. Every host says it
+    the same way."""
+    if not errors:
+        return "invalid request"
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        position = first["loc"][-1]
+        return f"malformed JSON body: {first['ctx']['error']} (character {position})"
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+    message = f"{where}: {first.get('msg', 'invalid')}"
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more)"
+    return message

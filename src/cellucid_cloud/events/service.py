@@ -15,7 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from cellucid_cloud.catalog.errors import (
     CatalogError,
@@ -29,15 +31,27 @@ from cellucid_cloud.events.bundle import SessionBundle
 from cellucid_cloud.events.models import BundleRecord, StoredEvent, Viewer
 from cellucid_cloud.events.store import BlobStore, EventStore
 from cellucid_cloud.events.wire import WireError, parse_event, parse_selection
+from cellucid_cloud.storage.upload_urls import UploadUrlError, UploadUrls
 
 __all__ = [
+    "CURSOR_PATTERN",
     "DEFAULT_VIEWER_TTL",
     "MAX_BUNDLE_BYTES",
+    "MAX_CURSOR_LENGTH",
     "MAX_DIRECT_BUNDLE_BYTES",
+    "MAX_PARAM_LENGTH",
     "MAX_WAIT",
     "EventsService",
     "Registration",
     "TooLargeError",
+    "UnsupportedMediaTypeError",
+    "ViewerRequest",
+    "check_size",
+    "delivered",
+    "download_headers",
+    "events_page",
+    "require_binary",
+    "require_json",
 ]
 
 DEFAULT_VIEWER_TTL = 24 * 3600
@@ -47,10 +61,29 @@ MAX_BUNDLE_BYTES = 2 * 1024**3
 MAX_WAIT = 25.0
 """Long polls end within API Gateway's 29 s integration timeout."""
 READ_LIMIT = 1000
+MAX_PARAM_LENGTH = 200
+"""Longest viewerId, viewerToken, source or requestId query parameter."""
+CURSOR_PATTERN = r"^[0-9]+$"
+MAX_CURSOR_LENGTH = 20
+JSON = "application/json"
+OCTET_STREAM = "application/octet-stream"
 
 
 class TooLargeError(CatalogError):
     status = 413
+
+
+class UnsupportedMediaTypeError(CatalogError):
+    status = 415
+
+
+class ViewerRequest(BaseModel):
+    """``POST /_cellucid/viewers`` body."""
+
+    model_config = ConfigDict(extra="forbid")
+    dataset_id: Annotated[str, Field(min_length=1, max_length=2048)]
+    """A canonical dataset id, a dataset version id, or an explorer URL."""
+    ttl_seconds: int = DEFAULT_VIEWER_TTL
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +91,56 @@ class Registration:
     viewer: Viewer
     token: str
     viewer_url: str
+
+    def answer(self) -> dict[str, str]:
+        """What the registration route returns (the token is shown only here)."""
+        return {
+            "viewerId": self.viewer.viewer_id,
+            "viewerToken": self.token,
+            "viewer_url": self.viewer_url,
+            "expires_at": datetime.fromtimestamp(self.viewer.expires_at, UTC).isoformat(),
+        }
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", maxsplit=1)[0].strip()
+
+
+def require_json(content_type: str | None) -> None:
+    """Events are JSON, declared as such (parameters such as charset are ignored)."""
+    if _media_type(content_type or "") != JSON:
+        raise UnsupportedMediaTypeError("send the event as application/json")
+
+
+def require_binary(content_type: str | None) -> None:
+    """Selections and bundles are octet streams; a body without a type is taken as one."""
+    if _media_type(content_type or OCTET_STREAM) != OCTET_STREAM:
+        raise UnsupportedMediaTypeError("send the body as application/octet-stream")
+
+
+def check_size(size: int, cap: int) -> None:
+    if size > cap:
+        raise TooLargeError(f"body larger than {cap} bytes")
+
+
+def delivered(cursor: int | None) -> dict[str, Any]:
+    """The answer to a post: the cursor of the stored event, if it made one."""
+    return {
+        "status": "ok",
+        "delivered": True,
+        **({"cursor": str(cursor)} if cursor is not None else {}),
+    }
+
+
+def events_page(events: list[StoredEvent], cursor: int) -> dict[str, Any]:
+    return {"events": [e.event for e in events], "cursor": str(cursor)}
+
+
+def download_headers(request_id: str) -> dict[str, str]:
+    return {
+        "Content-Disposition": f'attachment; filename="{request_id}.cellucid-session"',
+        "Cache-Control": "no-store",
+    }
 
 
 def _token_hash(token: str) -> str:
@@ -161,6 +244,31 @@ class EventsService:
         """Where a bundle too large to post goes, through an upload URL."""
         return self.bundle_key(self.viewer(viewer_id, token), _request_id(request_id))
 
+    def bundle_upload_url(
+        self,
+        uploads: UploadUrls,
+        viewer_id: str | None,
+        token: str | None,
+        request_id: str | None,
+        size: int | None,
+        expires_in: int,
+    ) -> dict[str, Any]:
+        """A URL for one PUT of a bundle too large to post (``size`` bytes); the bundle is
+        validated when it arrives (:meth:`validate_upload`)."""
+        key = self.bundle_upload_key(viewer_id, token, request_id)
+        try:
+            grant = uploads.upload_url(
+                key, max_bytes=MAX_BUNDLE_BYTES, expires_in=expires_in, size=size
+            )
+        except UploadUrlError as exc:
+            raise InvalidRequestError(str(exc)) from None
+        return {
+            "url": grant.url,
+            "headers": grant.headers,
+            "expires_in": grant.expires_in,
+            "max_bytes": grant.max_bytes,
+        }
+
     def validate_upload(
         self, key: str, source: BlobStore, *, in_place: bool
     ) -> BundleRecord | None:
@@ -176,7 +284,14 @@ class EventsService:
         if viewer is None:
             source.delete(key)
             return None
-        data = source.get(key)
+        try:
+            data = source.get(key)
+        except FileNotFoundError:  # a second notification of an upload already refused
+            return None
+        if in_place:  # the same notification twice (S3's are at least once) records it once
+            for known in self.store.bundles(viewer):
+                if known.key == key and known.bytes == len(data):
+                    return known
         try:
             record = self.accept_bundle(viewer, _request_id(request_id), data, store=not in_place)
         except (WireError, CatalogError) as exc:
@@ -223,16 +338,33 @@ class EventsService:
 
     # -- reading -----------------------------------------------------------------------------
 
+    def events_after(self, viewer: Viewer, after: int) -> tuple[list[StoredEvent], int]:
+        """The events after the cursor (at most :data:`READ_LIMIT`) and the next cursor."""
+        events = self.store.read(viewer, after, READ_LIMIT)
+        return events, events[-1].seq if events else after
+
     async def wait_for_events(
         self, viewer: Viewer, after: int, wait: float, poll: float = 0.1
     ) -> tuple[list[StoredEvent], int]:
-        """Events after ``after``, waiting up to ``wait`` seconds for the first one."""
-        deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT)
+        """Events after ``after``, waiting up to ``wait`` seconds for the first one; a server
+        with an event loop keeps it free while it waits."""
+        deadline = _deadline(wait)
         while True:
-            events = await asyncio.to_thread(self.store.read, viewer, after, READ_LIMIT)
+            events, cursor = await asyncio.to_thread(self.events_after, viewer, after)
             if events or time.monotonic() >= deadline:
-                return events, events[-1].seq if events else after
+                return events, cursor
             await asyncio.sleep(poll)
+
+    def follow(
+        self, viewer: Viewer, after: int, wait: float, poll: float = 0.1
+    ) -> tuple[list[StoredEvent], int]:
+        """:meth:`wait_for_events` for a host that serves one request per process (Lambda)."""
+        deadline = _deadline(wait)
+        while True:
+            events, cursor = self.events_after(viewer, after)
+            if events or time.monotonic() >= deadline:
+                return events, cursor
+            time.sleep(poll)
 
     def bundles(self, viewer: Viewer) -> list[dict[str, Any]]:
         return [
@@ -250,6 +382,10 @@ class EventsService:
             if record.request_id == request_id:
                 return self.blobs.get(record.key)
         raise NotFoundError(f"no session bundle {request_id} for this viewer")
+
+
+def _deadline(wait: float) -> float:
+    return time.monotonic() + min(max(wait, 0.0), MAX_WAIT)
 
 
 def _request_id(request_id: str | None) -> str:
