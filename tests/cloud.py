@@ -2,9 +2,11 @@
 
 Resources are created the way ``template.yaml`` declares them (the uploads bucket notifies
 the SQS queue of ``s3:ObjectCreated:*`` for ``.h5ad`` and ``.zarr.zip`` keys; the queue
-redrives to a dead-letter queue; the catalog table; Powertools' idempotency table keyed on
-``id`` with TTL on ``expiration``; the token-signing secret), each with unique names, and the
-functions' environment points at them. moto runs no Lambda code, so the handlers in
+redrives to a dead-letter queue; the sessions bucket; the catalog table; Powertools'
+idempotency table keyed on ``id`` with TTL on ``expiration``; the token-signing secret), each
+with unique names, and the functions' environment points at them. (The sessions bucket
+notifies a Lambda function directly, which moto cannot run: tests hand the sessions handler
+the notification.) moto runs no Lambda code, so the handlers in
 ``functions/`` are imported and called with events shaped like the ones in ``events/``.
 """
 
@@ -27,7 +29,9 @@ import pytest
 
 from cellucid_cloud.api.auth import Authenticator, new_secret
 from cellucid_cloud.aws.api import api_handler
+from cellucid_cloud.aws.events import events_app
 from cellucid_cloud.aws.prepare import upload_pipeline
+from cellucid_cloud.aws.sessions import session_uploads
 from cellucid_cloud.catalog.dynamodb_repository import (
     DynamoDbCatalogRepository,
     dynamodb_client,
@@ -52,9 +56,13 @@ SAMPLE = {
     "collection_id": "5d1f0c2e-8a4b-4c39-9f61-2b7e3a9d0c11",
     "dataset_id": "9b2e7f40-3c1d-4e5a-8f6b-7a0c1d2e3f45",
     "uploads_bucket": "cellucid-uploads-123456789012",
+    "sessions_bucket": "cellucid-prod-sessions-123456789012-us-east-1",
+    "viewer_id": "3f9a6c1e-5b2d-4e8f-9a7c-0d1e2f3a4b5c",
+    "viewer_token": "vT0kEnEXAMPLEexampleEXAMPLEexampleEXAMPLE00",
     "token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJjdXJhdG9yLWV4YW1wbGUifQ."
     "c2lnbmF0dXJlLWV4YW1wbGU",
     "api_key": "ccak_EXAMPLEexampleEXAMPLEexampleEXAMPLEexample00",
+    "link": "https://www.dropbox.com/s/abc123/lung.h5ad?dl=0",
 }
 """The made-up values in ``events/``, which tests replace with live ones."""
 
@@ -121,6 +129,7 @@ class CloudStack:
     endpoint: str
     uploads_bucket: str
     exports_bucket: str
+    sessions_bucket: str
     catalog_table: str
     idempotency_table: str
     queue_url: str
@@ -145,6 +154,18 @@ class CloudStack:
     def api(self, http_event: dict[str, Any]) -> dict[str, Any]:
         response: dict[str, Any] = function("api").handler(
             http_event, FakeLambdaContext("cellucid-api")
+        )
+        return response
+
+    def events(self, http_event: dict[str, Any]) -> dict[str, Any]:
+        response: dict[str, Any] = function("events").handler(
+            http_event, FakeLambdaContext("cellucid-events", deadline=time.monotonic() + 29)
+        )
+        return response
+
+    def sessions(self, s3_event: dict[str, Any]) -> dict[str, Any]:
+        response: dict[str, Any] = function("sessions").handler(
+            s3_event, FakeLambdaContext("cellucid-sessions")
         )
         return response
 
@@ -204,6 +225,8 @@ class CloudStack:
 def reset_function_caches() -> None:
     """Forget the functions' parts built for another environment (a new container)."""
     api_handler.cache_clear()
+    events_app.cache_clear()
+    session_uploads.cache_clear()
     upload_pipeline.cache_clear()
 
 
@@ -227,8 +250,8 @@ def cloud_stack(endpoint: str) -> Iterator[CloudStack]:
         },
     )["QueueUrl"]
     queue_arn = _queue_arn(sqs, queue_url)
-    uploads, exports = f"uploads-{tag}", f"exports-{tag}"
-    for bucket in (uploads, exports):
+    uploads, exports, sessions = f"uploads-{tag}", f"exports-{tag}", f"sessions-{tag}"
+    for bucket in (uploads, exports, sessions):
         s3.create_bucket(Bucket=bucket)
     s3.put_bucket_notification_configuration(
         Bucket=uploads,
@@ -264,6 +287,8 @@ def cloud_stack(endpoint: str) -> Iterator[CloudStack]:
         "IDEMPOTENCY_TABLE": idempotency_table,
         "UPLOADS_BUCKET": uploads,
         "EXPORTS_BUCKET": exports,
+        "SESSIONS_BUCKET": sessions,
+        "PREPARE_QUEUE_URL": queue_url,
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
         "TOKEN_SECRET_ARN": secret_arn,
         "META_TTL": "0",
@@ -278,6 +303,7 @@ def cloud_stack(endpoint: str) -> Iterator[CloudStack]:
                 endpoint=endpoint,
                 uploads_bucket=uploads,
                 exports_bucket=exports,
+                sessions_bucket=sessions,
                 catalog_table=catalog_table,
                 idempotency_table=idempotency_table,
                 queue_url=queue_url,
@@ -289,7 +315,7 @@ def cloud_stack(endpoint: str) -> Iterator[CloudStack]:
             )
         finally:
             reset_function_caches()
-            for bucket in (uploads, exports):
+            for bucket in (uploads, exports, sessions):
                 empty_bucket(s3, bucket)
                 s3.delete_bucket(Bucket=bucket)
             for table in (catalog_table, idempotency_table):

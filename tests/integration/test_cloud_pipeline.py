@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cellucid_cloud.aws.links import SqsLinkIngest
 from cellucid_cloud.catalog.dynamodb_repository import dynamodb_client
 from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion
 from cellucid_cloud.storage.object_store import EXPORT_CACHE_CONTROL
@@ -31,6 +32,7 @@ from tests.cloud import (
     with_json_body,
 )
 from tests.export_data import make_adata
+from tests.file_server import file_server
 
 CONTACT = {"contact_name": "Ada Lovelace", "contact_email": "ada@example.org"}
 
@@ -250,6 +252,68 @@ def test_an_object_deleted_before_processing_is_ignored(stack: CloudStack, h5ad:
     stack.s3.delete_object(Bucket=stack.uploads_bucket, Key=key)
     assert stack.deliver(stack.receive(2)) == {"batchItemFailures": []}
     assert curator.dataset(collection_id, dataset_id)["status"] == "waiting"
+
+
+def test_a_link_is_downloaded_by_prepare_then_processed_as_an_upload(
+    stack: CloudStack, h5ad: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """API → the prepare queue → prepare downloads into the uploads bucket → its notification
+    → prepare processes the file. The file server is on 127.0.0.1, which only a deployment
+    that allows private links may fetch (tests do, through the setting)."""
+    monkeypatch.setenv("ALLOW_PRIVATE_LINKS", "true")
+    reset_function_caches()
+    (tmp_path / "lung.h5ad").write_bytes(h5ad)
+    curator = Curator(stack)
+    collection_id, dataset_id = new_dataset(curator)
+    status, created = curator.call(
+        "curation-create-dataset", {"name": "Gone"}, collection_id=collection_id
+    )
+    gone_id = created["dataset_id"]
+    with file_server(tmp_path) as files:
+        for target, name in ((dataset_id, "lung.h5ad"), (gone_id, "gone.h5ad")):
+            status, accepted = curator.call(
+                "curation-ingest-link",
+                {"link": f"{files}/{name}"},
+                collection_id=collection_id,
+                dataset_id=target,
+            )
+            assert status == 202, accepted
+        batch = stack.receive(3)  # S3's test event, then the two link requests
+        assert stack.deliver(batch) == {"batchItemFailures": []}
+    assert stack.deliver(stack.receive(1)) == {"batchItemFailures": []}  # the downloaded file
+
+    document = curator.dataset(collection_id, dataset_id)
+    assert document["status"] == "ready", document
+    assert document["n_cells"] == 300
+    failed = curator.dataset(collection_id, gone_id)
+    assert failed["status"] == "failed"
+    assert failed["reason"] == f"the link answered HTTP 404 ({files}/gone.h5ad)"
+
+
+def test_links_to_private_addresses_are_refused_by_default(
+    stack: CloudStack, h5ad: bytes, tmp_path: Path
+) -> None:
+    """The API refuses them; and should one be queued anyway (a name that resolved elsewhere
+    a moment before), prepare refuses it too, and the version fails with the reason."""
+    (tmp_path / "lung.h5ad").write_bytes(h5ad)
+    curator = Curator(stack)
+    collection_id, dataset_id = new_dataset(curator)
+    with file_server(tmp_path) as files:
+        link = f"{files}/lung.h5ad"
+        status, refused = curator.call(
+            "curation-ingest-link",
+            {"link": link},
+            collection_id=collection_id,
+            dataset_id=dataset_id,
+        )
+        assert status == 422 and "non-public address" in refused["detail"]
+        SqsLinkIngest(stack.queue_url, stack.sqs).ingest(link, f"{collection_id}/{dataset_id}.h5ad")
+        assert stack.deliver(stack.receive(2)) == {"batchItemFailures": []}
+    document = curator.dataset(collection_id, dataset_id)
+    assert document["status"] == "failed"
+    assert "non-public address" in document["reason"]
+    listing = stack.s3.list_objects_v2(Bucket=stack.uploads_bucket)
+    assert listing["KeyCount"] == 0
 
 
 def test_the_api_function_does_not_import_the_export_stack() -> None:

@@ -6,7 +6,11 @@ The events keep the made-up ids AWS documentation would show; each test swaps in
 
 from __future__ import annotations
 
+import base64
+import json
 import socket
+import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,13 +23,17 @@ from tests.catalog_data import CURATOR, METADATA, published_collection, upload_r
 from tests.cloud import (
     EVENTS,
     PUBLIC_BASE_URL,
+    SAMPLE,
     CloudStack,
     cloud_stack,
     event,
     json_reply,
+    reset_function_caches,
     with_json_body,
 )
 from tests.export_data import make_adata
+from tests.file_server import file_server
+from tests.session_bundles import make_bundle
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +196,7 @@ def test_curation_upload_url(stack: CloudStack, token: str) -> None:
     assert '"size"' in json_reply(reply)["detail"]
 
 
-def test_curation_ingest_link_is_refused_on_aws(
+def test_curation_ingest_link_queues_the_download_for_prepare(
     stack: CloudStack, token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     resolve = socket.getaddrinfo
@@ -207,7 +215,23 @@ def test_curation_ingest_link_is_refused_on_aws(
         collection_id=collection_id,
         dataset_id=dataset_id,
     )
-    assert status == 501 and "upload URL" in body["detail"]
+    assert status == 202, body
+    version_id = stack.catalog.version_for(collection_id).version.version_id
+    assert queued_link_requests(stack) == [
+        {"link": SAMPLE["link"], "key": f"{version_id}/{dataset_id}.h5ad"}
+    ]
+
+
+def queued_link_requests(stack: CloudStack) -> list[dict[str, str]]:
+    """The link requests waiting in the prepare queue (other messages are left there)."""
+    bodies: list[Any] = []
+    for _ in range(5):
+        reply = stack.sqs.receive_message(
+            QueueUrl=stack.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0
+        )
+        bodies += [json.loads(m["Body"]) for m in reply.get("Messages", [])]
+    requests = [b for b in bodies if set(b) == {"link", "key"}]
+    return list({json.dumps(r, sort_keys=True): r for r in requests}.values())
 
 
 def test_curation_get_dataset(stack: CloudStack, token: str, published: tuple[str, str]) -> None:
@@ -283,6 +307,173 @@ def test_prepare_s3_put_via_sqs(stack: CloudStack, tmp_path: Path) -> None:
 def test_prepare_s3_test_event_via_sqs(stack: CloudStack) -> None:
     sqs_event = event("prepare/s3-test-event-via-sqs.json")
     assert stack.prepare(sqs_event) == {"batchItemFailures": []}
+
+
+def test_prepare_link_via_sqs(
+    stack: CloudStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """prepare downloads the link into the uploads bucket (private hosts allowed by setting,
+    as this file server is on 127.0.0.1), or records why it could not."""
+    monkeypatch.setenv("ALLOW_PRIVATE_LINKS", "true")
+    reset_function_caches()
+    make_adata(n_cells=40, n_genes=6).write_h5ad(tmp_path / "lung.h5ad")
+    good, gone = private_dataset(stack), private_dataset(stack)
+    try:
+        with file_server(tmp_path) as files:
+            for (collection_id, dataset_id), name in ((good, "lung.h5ad"), (gone, "gone.h5ad")):
+                sqs_event = event(
+                    "prepare/link-via-sqs.json",
+                    link=f"{files}/{name}",
+                    collection_id=collection_id,
+                    dataset_id=dataset_id,
+                )
+                assert stack.prepare(sqs_event) == {"batchItemFailures": []}
+    finally:
+        monkeypatch.delenv("ALLOW_PRIVATE_LINKS")
+        reset_function_caches()
+    stored = stack.s3.get_object(Bucket=stack.uploads_bucket, Key=f"{good[0]}/{good[1]}.h5ad")
+    assert stored["Body"].read() == (tmp_path / "lung.h5ad").read_bytes()
+    failed = stack.repository.get(Dataset, gone[1])
+    assert failed is not None
+    version = stack.repository.get(DatasetVersion, failed.version_id)
+    assert version is not None and version.status is DatasetStatus.FAILED
+    assert version.reason is not None and "HTTP 404" in version.reason
+
+
+# -- events ----------------------------------------------------------------------------------
+
+
+def events_call(stack: CloudStack, path: str, **live: str) -> tuple[int, Any]:
+    reply = stack.events(event(path, **live))
+    return reply["statusCode"], json_reply(reply) if reply.get("body") else None
+
+
+@pytest.fixture
+def viewer(stack: CloudStack, token: str, published: tuple[str, str]) -> dict[str, str]:
+    """A viewer of the published dataset registered through the events function: the live
+    values of the samples' viewer id and token."""
+    status, body = events_call(
+        stack, "events/register-viewer.json", token=token, dataset_id=published[1]
+    )
+    assert status == 201, body
+    return {"viewer_id": body["viewerId"], "viewer_token": body["viewerToken"]}
+
+
+def test_events_register_viewer(stack: CloudStack, token: str, published: tuple[str, str]) -> None:
+    dataset_id = published[1]
+    status, body = events_call(
+        stack, "events/register-viewer.json", token=token, dataset_id=dataset_id
+    )
+    assert status == 201
+    assert body["viewer_url"] == (
+        f"{PUBLIC_BASE_URL}/e/{dataset_id}/?viewerId={body['viewerId']}"
+        f"&viewerToken={body['viewerToken']}"
+    )
+    status, body = events_call(stack, "events/register-viewer.json", dataset_id=dataset_id)
+    assert status == 401 and body["detail"] == "invalid access token"  # the sample's token
+
+
+def test_events_post_event(stack: CloudStack, viewer: dict[str, str]) -> None:
+    status, body = events_call(stack, "events/post-event.json", **viewer)
+    assert (status, body) == (200, {"status": "ok", "delivered": True, "cursor": "1"})
+    status, body = events_call(stack, "events/post-event.json")  # the sample's made-up viewer
+    assert status == 404 and body["detail"] == "unknown or expired viewer"
+
+
+def test_events_post_selection(stack: CloudStack, viewer: dict[str, str]) -> None:
+    selection = event("events/post-selection.json", **viewer)
+    assert selection["isBase64Encoded"] is True
+    assert base64.b64decode(selection["body"]) == struct.pack("<3I", 1, 5, 9)
+    reply = stack.events(selection)
+    assert reply["statusCode"] == 200, reply
+    body = events_call(stack, "events/get-events.json", **viewer)[1]
+    assert body["events"] == [{"type": "selection", "cells": [1, 5, 9], "source": "lasso"}]
+
+
+def sample_bundle() -> bytes:
+    return base64.b64decode(event("events/post-session-bundle.json")["body"])
+
+
+def test_events_post_session_bundle(stack: CloudStack, viewer: dict[str, str]) -> None:
+    status, body = events_call(stack, "events/post-session-bundle.json", **viewer)
+    assert (status, body) == (200, {"status": "ok", "delivered": True})
+    key = f"sessions/{viewer['viewer_id']}/req-1.cellucid-session"
+    stored = stack.s3.get_object(Bucket=stack.sessions_bucket, Key=key)
+    assert stored["Body"].read() == sample_bundle()
+
+
+def test_events_session_bundle_upload_url(stack: CloudStack, viewer: dict[str, str]) -> None:
+    status, body = events_call(stack, "events/session-bundle-upload-url.json", **viewer)
+    assert status == 200, body
+    url = urlsplit(body["url"])
+    assert stack.sessions_bucket in url.netloc + url.path
+    assert url.path.endswith(f"sessions/{viewer['viewer_id']}/big-1.cellucid-session")
+    query = parse_qs(url.query)
+    assert {"content-length", "content-type", "host"} <= set(
+        query["X-Amz-SignedHeaders"][0].split(";")
+    )
+    assert body["max_bytes"] == 8000417 and body["expires_in"] <= 900
+
+
+def test_events_get_events(stack: CloudStack, viewer: dict[str, str]) -> None:
+    started = time.monotonic()
+    status, body = events_call(stack, "events/get-events.json", **viewer)  # wait=2
+    assert (status, body) == (200, {"events": [], "cursor": "0"})
+    assert 1.5 < time.monotonic() - started < 10
+    events_call(stack, "events/post-event.json", **viewer)
+    body = events_call(stack, "events/get-events.json", **viewer)[1]
+    assert body == {
+        "events": [{"type": "ready", "n_cells": 300, "dimensions": 2}],
+        "cursor": "1",
+    }
+
+
+def test_events_list_session_bundles(stack: CloudStack, viewer: dict[str, str]) -> None:
+    events_call(stack, "events/post-session-bundle.json", **viewer)
+    status, body = events_call(stack, "events/list-session-bundles.json", **viewer)
+    assert status == 200
+    assert [(b["requestId"], b["version"]) for b in body["bundles"]] == [("req-1", 2)]
+
+
+def test_events_get_session_bundle(stack: CloudStack, viewer: dict[str, str]) -> None:
+    events_call(stack, "events/post-session-bundle.json", **viewer)
+    reply = stack.events(event("events/get-session-bundle.json", **viewer))
+    assert reply["statusCode"] == 200 and reply["isBase64Encoded"] is True
+    assert base64.b64decode(reply["body"]) == sample_bundle()
+    headers = {k.lower(): v for k, v in reply["headers"].items()}
+    assert headers["content-disposition"] == 'attachment; filename="req-1.cellucid-session"'
+    assert headers["cache-control"] == "no-store"
+
+
+# -- sessions --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("valid", [True, False])
+def test_sessions_s3_put(stack: CloudStack, viewer: dict[str, str], valid: bool) -> None:
+    """A bundle PUT through an upload URL is recorded, or deleted with the reason."""
+    key = f"sessions/{viewer['viewer_id']}/big-1.cellucid-session"
+    bundle = make_bundle(2, chunks=[("highlights/cells/1", bytes(8_000_000), "none")])
+    stack.s3.put_object(
+        Bucket=stack.sessions_bucket, Key=key, Body=bundle if valid else bundle[:-1]
+    )
+    s3_event = event("sessions/s3-put.json", sessions_bucket=stack.sessions_bucket, **viewer)
+    assert stack.sessions(s3_event) == {key: "recorded" if valid else "rejected"}
+    body = events_call(stack, "events/get-events.json", **viewer)[1]
+    (announced,) = body["events"]
+    assert announced["type"] == "session_bundle" and announced["requestId"] == "big-1"
+    listed = events_call(stack, "events/list-session-bundles.json", **viewer)[1]["bundles"]
+    if valid:
+        assert announced == {**announced, "status": "ok", "bytes": len(bundle)}
+        assert [b["requestId"] for b in listed] == ["big-1"]
+        assert stack.sessions(s3_event) == {key: "recorded"}  # S3 notified twice: one event
+        assert len(events_call(stack, "events/get-events.json", **viewer)[1]["events"]) == 1
+    else:
+        assert announced["status"] == "rejected" and "trailing" not in announced["reason"]
+        assert "chunk 0" in announced["reason"]
+        assert listed == []
+        listing = stack.s3.list_objects_v2(Bucket=stack.sessions_bucket, Prefix=key)
+        assert listing["KeyCount"] == 0
+        assert stack.sessions(s3_event) == {key: "gone"}
 
 
 def test_every_sample_event_has_a_test() -> None:

@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from tests.export_data import make_adata
+from tests.file_server import file_server
 from tests.local_up import running_up, wait_for_status
 
 CONTACT = {"contact_name": "Ada Lovelace", "contact_email": "ada@example.org"}
-
-
-@contextmanager
-def file_server(root: Path) -> Iterator[str]:
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(root))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_link_ingestion_succeeds_or_fails_with_a_reason(tmp_path: Path) -> None:

@@ -194,9 +194,17 @@ def test_idempotency_table_has_the_powertools_schema(template: Template) -> None
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
 
+FUNCTIONS = {
+    "PrepareFunction": "PrepareRole",
+    "ApiFunction": "ApiRole",
+    "EventsFunction": "EventsRole",
+    "SessionsFunction": "SessionsRole",
+}
+
+
 def test_function_roles_name_their_resources(translated: Template) -> None:
     roles = of_type(translated, "AWS::IAM::Role")
-    assert set(roles) == {"PrepareRole", "ApiRole"}, "no SAM-generated roles"
+    assert set(roles) == set(FUNCTIONS.values()), "no SAM-generated roles"
     functions = of_type(translated, "AWS::Lambda::Function")
     assert {f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()} == set(roles)
     for name, role in roles.items():
@@ -220,7 +228,17 @@ def test_write_access_is_where_each_function_writes(template: Template) -> None:
     assert prepare["WriteExports"]["Resource"] == {"Fn::Sub": "${ExportsBucket.Arn}/exports/*"}
     assert prepare["ReadUploads"]["Action"] == "s3:GetObject"
     assert "dynamodb:DeleteItem" not in prepare["Catalog"]["Action"]
+    assert prepare["StoreLinkDownloads"]["Resource"] == [
+        {"Fn::Sub": "${UploadsBucket.Arn}/*.h5ad"},
+        {"Fn::Sub": "${UploadsBucket.Arn}/*.zarr.zip"},
+    ]
     api = statements(template, "ApiRole")
+    assert api["QueueLinkDownloads"] == {
+        "Sid": "QueueLinkDownloads",
+        "Effect": "Allow",
+        "Action": "sqs:SendMessage",
+        "Resource": {"Fn::GetAtt": ["PrepareQueue", "Arn"]},
+    }
     assert api["PresignUploads"] == {
         "Sid": "PresignUploads",
         "Effect": "Allow",
@@ -230,7 +248,12 @@ def test_write_access_is_where_each_function_writes(template: Template) -> None:
     assert api["CatalogListings"]["Resource"] == {"Fn::Sub": "${CatalogTable.Arn}/index/*"}
     assert api["TokenSecret"]["Resource"] == {"Ref": "TokenSecret"}
     # TransactWriteItems has no IAM action of its own: its Puts and Deletes are authorised.
-    everything = [a for s in [*prepare.values(), *api.values()] for a in as_list(s["Action"])]
+    everything = [
+        a
+        for role in FUNCTIONS.values()
+        for s in statements(template, role).values()
+        for a in as_list(s["Action"])
+    ]
     assert "dynamodb:TransactWriteItems" not in everything
     assert "dynamodb:Scan" not in everything
 
@@ -275,9 +298,66 @@ def test_queue_policy_names_the_uploads_bucket_without_a_cycle(template: Templat
     assert template["Resources"]["UploadsBucket"]["DependsOn"] == "PrepareQueuePolicy"
 
 
+def test_events_and_sessions_touch_only_viewer_items_and_session_bundles(
+    template: Template,
+) -> None:
+    """Their DynamoDB writes are confined to viewer partitions (pk viewer#<id>) and their S3
+    access to sessions/ of the sessions bucket; only the events function reads the catalog."""
+    sessions_arn = (
+        "arn:${AWS::Partition}:s3:::" + props(template, "SessionsBucket")["BucketName"]["Fn::Sub"]
+    )
+    viewer_only = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["viewer#*"]}}
+    for role in ("EventsRole", "SessionsRole"):
+        granted = statements(template, role)
+        for sid, statement in granted.items():
+            dynamodb = [a for a in as_list(statement["Action"]) if a.startswith("dynamodb:")]
+            if dynamodb and dynamodb != ["dynamodb:GetItem"]:
+                assert statement.get("Condition") == viewer_only, (role, sid)
+        assert {
+            a for s in granted.values() for a in as_list(s["Action"]) if a.startswith("dynamodb:")
+        } == {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:Query",
+        }
+    events = statements(template, "EventsRole")
+    assert events["CatalogRead"]["Action"] == "dynamodb:GetItem"
+    assert events["SessionBundles"]["Action"] == ["s3:PutObject", "s3:GetObject"]
+    assert events["SessionBundles"]["Resource"] == {"Fn::Sub": "${SessionsBucket.Arn}/sessions/*"}
+    sessions = statements(template, "SessionsRole")
+    assert sessions["SessionUploads"]["Action"] == ["s3:GetObject", "s3:DeleteObject"]
+    assert sessions["SessionUploads"]["Resource"] == {"Fn::Sub": f"{sessions_arn}/sessions/*"}
+    assert sessions["ListSessions"]["Resource"] == {"Fn::Sub": sessions_arn}
+
+
+def test_session_uploads_notify_the_sessions_function_without_a_cycle(
+    template: Template, translated: Template
+) -> None:
+    name = props(template, "SessionsBucket")["BucketName"]["Fn::Sub"]
+    (notification,) = props(template, "SessionsBucket")["NotificationConfiguration"][
+        "LambdaConfigurations"
+    ]
+    assert notification["Event"] == "s3:ObjectCreated:*"
+    assert notification["Function"] == {"Fn::GetAtt": ["SessionsFunction", "Arn"]}
+    assert notification["Filter"]["S3Key"]["Rules"] == [
+        {"Name": "prefix", "Value": "sessions/"},
+        {"Name": "suffix", "Value": ".cellucid-session"},
+    ]
+    assert template["Resources"]["SessionsBucket"]["DependsOn"] == "SessionsInvokePermission"
+    permission = props(template, "SessionsInvokePermission")
+    assert permission["Principal"] == "s3.amazonaws.com"
+    assert permission["SourceArn"] == {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{name}"}
+    environment = props(template, "SessionsFunction")["Environment"]["Variables"]
+    assert environment["SESSIONS_BUCKET"] == {"Fn::Sub": name}
+    (retries,) = of_type(translated, "AWS::Lambda::EventInvokeConfig").values()
+    assert retries["Properties"]["MaximumRetryAttempts"] == 2
+
+
 def test_every_function_gets_the_contract_environment(translated: Template) -> None:
     functions = of_type(translated, "AWS::Lambda::Function")
-    assert set(functions) == {"PrepareFunction", "ApiFunction"}
+    assert set(functions) == set(FUNCTIONS)
     services = set()
     for name, function in functions.items():
         p = function["Properties"]
@@ -292,17 +372,45 @@ def test_every_function_gets_the_contract_environment(translated: Template) -> N
     assert len(services) == len(functions)
 
 
-def test_the_http_api_routes_everything_to_the_api_function(template: Template) -> None:
-    body = props(template, "HttpApi")["DefinitionBody"]
-    route = body["paths"]["$default"]["x-amazon-apigateway-any-method"]
-    integration = route["x-amazon-apigateway-integration"]
-    assert route["isDefaultRoute"] is True
-    assert integration["payloadFormatVersion"] == "2.0"
-    function_name = props(template, "ApiFunction")["FunctionName"]["Fn::Sub"]
-    assert integration["uri"]["Fn::Sub"].endswith(f":function:{function_name}/invocations")
-    permission = props(template, "ApiInvokePermission")
-    assert permission["FunctionName"] == {"Ref": "ApiFunction"}
-    assert permission["Principal"] == "apigateway.amazonaws.com"
+def test_the_http_api_routes_events_to_the_events_function_and_the_rest_to_the_api(
+    template: Template,
+) -> None:
+    """Every path of the events routes (as the API app declares them) reaches the events
+    function, with every method; the default route takes the rest."""
+    from typing import cast
+
+    from cellucid_cloud.api.context import ApiContext
+    from cellucid_cloud.api.events_routes import events_router
+    from cellucid_cloud.events.service import EventsService
+
+    router = events_router(cast(ApiContext, None), cast(EventsService, None))
+    event_paths = {route.path for route in router.routes}  # type: ignore[attr-defined]
+    paths = props(template, "HttpApi")["DefinitionBody"]["paths"]
+    assert set(paths) == {"$default", *event_paths}
+    for path, function in [("$default", "ApiFunction")] + [
+        (p, "EventsFunction") for p in event_paths
+    ]:
+        route = paths[path]["x-amazon-apigateway-any-method"]
+        integration = route["x-amazon-apigateway-integration"]
+        assert route.get("isDefaultRoute", False) is (path == "$default")
+        assert integration["payloadFormatVersion"] == "2.0"
+        assert integration["timeoutInMillis"] == 30000
+        function_name = props(template, function)["FunctionName"]["Fn::Sub"]
+        assert integration["uri"]["Fn::Sub"].endswith(f":function:{function_name}/invocations")
+    for permission, function in (
+        ("ApiInvokePermission", "ApiFunction"),
+        ("EventsInvokePermission", "EventsFunction"),
+    ):
+        assert props(template, permission)["FunctionName"] == {"Ref": function}
+        assert props(template, permission)["Principal"] == "apigateway.amazonaws.com"
+
+
+def test_a_long_poll_ends_inside_the_function_and_api_gateway_timeouts(template: Template) -> None:
+    from cellucid_cloud.aws.events import ANSWER_MARGIN
+    from cellucid_cloud.events.service import MAX_WAIT
+
+    timeout = props(template, "EventsFunction")["Timeout"]
+    assert MAX_WAIT + ANSWER_MARGIN <= timeout < 30
 
 
 def behaviours(template: Template) -> dict[str, Template]:
@@ -404,15 +512,14 @@ def alarm_target(alarm: Template) -> tuple[str, str]:
     return alarm["MetricName"], value["Fn::GetAtt"][0] if "Fn::GetAtt" in value else value["Ref"]
 
 
-def test_alarms_watch_the_dead_letter_queue_and_both_functions(template: Template) -> None:
+def test_alarms_watch_the_dead_letter_queue_and_every_function(template: Template) -> None:
     alarms = {
         alarm_target(a["Properties"]): a["Properties"]
         for a in of_type(template, "AWS::CloudWatch::Alarm").values()
     }
     assert set(alarms) == {
         ("ApproximateNumberOfMessagesVisible", "PrepareDeadLetterQueue"),
-        ("Errors", "PrepareFunction"),
-        ("Errors", "ApiFunction"),
+        *(("Errors", function) for function in FUNCTIONS),
     }
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
@@ -444,7 +551,12 @@ def modules(layer: str) -> set[str]:
 
 @pytest.mark.parametrize(
     ("function", "layer", "other"),
-    [("prepare", "scientific", "api"), ("api", "api", "scientific")],
+    [
+        ("prepare", "scientific", "api"),
+        ("api", "api", "scientific"),
+        ("events", "api", "scientific"),
+        ("sessions", "api", "scientific"),
+    ],
 )
 def test_each_function_imports_only_what_its_layer_ships(
     function: str, layer: str, other: str
@@ -471,12 +583,30 @@ def test_each_function_imports_only_what_its_layer_ships(
 
 
 def test_the_template_sets_every_variable_the_functions_read(translated: Template) -> None:
-    from cellucid_cloud.aws.config import ApiSettings, PrepareSettings
+    """Every setting a function reads is set, except ALLOW_PRIVATE_LINKS: a hosted server
+    never fetches links to private addresses."""
+    from cellucid_cloud.aws.config import (
+        ApiSettings,
+        EventsSettings,
+        PrepareSettings,
+        SessionsSettings,
+    )
 
     functions = of_type(translated, "AWS::Lambda::Function")
-    for name, settings in (("PrepareFunction", PrepareSettings), ("ApiFunction", ApiSettings)):
+    for name, settings in (
+        ("PrepareFunction", PrepareSettings),
+        ("ApiFunction", ApiSettings),
+        ("EventsFunction", EventsSettings),
+        ("SessionsFunction", SessionsSettings),
+    ):
+        variables = set(functions[name]["Properties"]["Environment"]["Variables"])
         read = {field.alias for field in settings.model_fields.values()}
-        assert read <= set(functions[name]["Properties"]["Environment"]["Variables"]), name
+        assert read - {"ALLOW_PRIVATE_LINKS"} <= variables, name
+        assert "ALLOW_PRIVATE_LINKS" not in variables, name
+    api = functions["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert api["PREPARE_QUEUE_URL"] == {"Ref": "PrepareQueue"}
+    events = functions["EventsFunction"]["Properties"]["Environment"]["Variables"]
+    assert events["SESSIONS_BUCKET"] == {"Ref": "SessionsBucket"}
 
 
 def test_the_viewer_page_gets_the_headers_it_gets_locally(template: Template) -> None:

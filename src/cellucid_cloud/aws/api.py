@@ -2,7 +2,9 @@
 
 The builder is cached at module level: a warm invocation reuses the clients, the meta cache
 and the signing secret. Nothing here imports the export stack (AnnData, h5py…), which only the
-prepare function ships.
+prepare function ships. Viewer events and session bundles are the events function's
+(:mod:`cellucid_cloud.aws.events`), so this app is built without them (``ApiContext.events``
+is None).
 """
 
 from __future__ import annotations
@@ -19,28 +21,13 @@ from cellucid_cloud.api.app import build_api
 from cellucid_cloud.api.auth import Authenticator
 from cellucid_cloud.api.context import ApiContext
 from cellucid_cloud.aws.config import ApiSettings
+from cellucid_cloud.aws.links import SqsLinkIngest
 from cellucid_cloud.aws.services import catalog_repository
-from cellucid_cloud.catalog.errors import CatalogError
 from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.storage.s3 import S3ObjectStore, S3UploadUrls, s3_client
 
-__all__ = ["LinkIngestUnavailableError", "api_context", "api_handler"]
-
-
-class LinkIngestUnavailableError(CatalogError):
-    status = 501
-
-
-class UnavailableLinkIngest:
-    """Link ingestion needs a download that outlives the request; a Lambda behind API Gateway
-    is frozen once it answers, so the AWS deployment refuses links and points to upload URLs."""
-
-    def ingest(self, link: str, key: str) -> None:
-        raise LinkIngestUnavailableError(
-            "this deployment does not ingest links; ask for an upload URL "
-            "(POST .../datasets/{dataset_id}/upload-url) and PUT the file there"
-        )
+__all__ = ["api_context", "api_handler"]
 
 
 def api_context(settings: ApiSettings) -> ApiContext:
@@ -59,9 +46,10 @@ def api_context(settings: ApiSettings) -> ApiContext:
         meta=meta,
         auth=Authenticator(repository, get_secret(settings.token_secret_arn)),
         uploads=S3UploadUrls(settings.uploads_bucket, s3),
-        links=UnavailableLinkIngest(),
+        links=SqsLinkIngest(settings.prepare_queue_url),
         mode="aws",
         max_upload_bytes=settings.max_upload_bytes,
+        allow_private_links=settings.allow_private_links,
     )
 
 

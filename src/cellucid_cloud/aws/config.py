@@ -13,7 +13,14 @@ from typing import Annotated, Self
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
-__all__ = ["ApiSettings", "PrepareSettings", "StoreSettings"]
+__all__ = [
+    "ApiSettings",
+    "EventsSettings",
+    "IngestSettings",
+    "PrepareSettings",
+    "SessionsSettings",
+    "StoreSettings",
+]
 
 Name = Annotated[str, Field(min_length=1)]
 
@@ -32,15 +39,41 @@ class StoreSettings(BaseModel):
         return cls.model_validate(dict(os.environ if environ is None else environ))
 
 
-class PrepareSettings(StoreSettings):
+class IngestSettings(StoreSettings):
+    """What the functions that take dataset files need (api grants uploads and queues links,
+    prepare downloads links)."""
+
+    max_upload_bytes: Annotated[int, Field(ge=1)] = Field(20 * 1024**3, alias="MAX_UPLOAD_BYTES")
+    allow_private_links: bool = Field(False, alias="ALLOW_PRIVATE_LINKS")
+    """Fetch links to loopback/private hosts. The template never sets it: a hosted server
+    must not reach into its own network (tests on a local file server do)."""
+
+
+class PrepareSettings(IngestSettings):
     idempotency_table: Name = Field(alias="IDEMPOTENCY_TABLE")
     """Powertools' idempotency records (partition key ``id``, TTL attribute ``expiration``)."""
 
 
-class ApiSettings(StoreSettings):
+class SiteSettings(StoreSettings):
     public_base_url: AnyHttpUrl = Field(alias="PUBLIC_BASE_URL")
     """The CloudFront URL users open; explorer and export URLs are built from it."""
+
+
+class ServingSettings(SiteSettings):
     token_secret_arn: Name = Field(alias="TOKEN_SECRET_ARN")
     """A Secrets Manager secret whose SecretString signs the curators' bearer tokens."""
     meta_ttl: Annotated[float, Field(ge=0)] = Field(60.0, alias="META_TTL")
-    max_upload_bytes: Annotated[int, Field(ge=1)] = Field(20 * 1024**3, alias="MAX_UPLOAD_BYTES")
+
+
+class ApiSettings(ServingSettings, IngestSettings):
+    prepare_queue_url: Name = Field(alias="PREPARE_QUEUE_URL")
+    """Where link ingestion requests go (prepare downloads them)."""
+
+
+class EventsSettings(ServingSettings):
+    sessions_bucket: Name = Field(alias="SESSIONS_BUCKET")
+    """Session bundles: posted ones, and the target of bundle upload URLs."""
+
+
+class SessionsSettings(SiteSettings):
+    sessions_bucket: Name = Field(alias="SESSIONS_BUCKET")

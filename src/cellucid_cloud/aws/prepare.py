@@ -1,4 +1,5 @@
-"""The prepare function's logic: SQS batches of S3 upload events → the processing use case.
+"""The prepare function's logic: SQS batches of S3 upload events → the processing use case,
+and of link ingestion requests from the API → a download into the uploads bucket.
 
 Delivery is at least once at every step (S3 → SQS → Lambda), so each upload is processed
 through Powertools idempotency keyed on bucket, key and ETag; the catalog's own dedup (same
@@ -17,15 +18,23 @@ What each outcome does to the SQS message:
 
 An invocation killed mid-processing (timeout, out of memory) leaves its version
 ``processing``; a redelivery reclaims it once :data:`PROCESSING_LEASE` has passed.
+
+A link request (``{"link", "key"}``, :mod:`cellucid_cloud.aws.links`) is downloaded with the
+guards of :func:`~cellucid_cloud.storage.link_fetch.fetch_link` and stored at its key in the
+uploads bucket; the bucket's notification then queues it as an upload. A link that cannot be
+fetched ends as a failed version with the reason (the message is done); a crash is retried.
+A request delivered twice downloads twice, and the same bytes at the same key are one upload.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Metrics, Tracer
@@ -46,19 +55,23 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cellucid_cloud.aws.config import PrepareSettings
+from cellucid_cloud.aws.links import LinkRequest
 from cellucid_cloud.aws.s3_events import created_objects
 from cellucid_cloud.aws.services import catalog_repository
 from cellucid_cloud.catalog.dynamodb_repository import dynamodb_client
+from cellucid_cloud.catalog.errors import CatalogError
 from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion, utcnow
-from cellucid_cloud.catalog.processing import Outcome, Processor
+from cellucid_cloud.catalog.processing import Outcome, Processor, UploadKey
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.export import ExportSettings
+from cellucid_cloud.storage.link_fetch import LinkError, fetch_link
 from cellucid_cloud.storage.object_store import ObjectStore
 from cellucid_cloud.storage.s3 import S3ObjectStore, s3_client
 
 __all__ = [
     "IDEMPOTENCY_EXPIRY",
     "PROCESSING_LEASE",
+    "LinkDownloader",
     "UploadBusyError",
     "UploadPipeline",
     "upload_pipeline",
@@ -78,6 +91,55 @@ class UploadBusyError(RuntimeError):
     """Another invocation holds the upload's version; SQS should deliver it again later."""
 
 
+class LinkDownloader:
+    """Fetches a curator's link into the uploads bucket (prepare has the time and the disk)."""
+
+    def __init__(
+        self,
+        catalog: CatalogService,
+        uploads: S3ObjectStore,
+        *,
+        max_bytes: int,
+        allow_private: bool = False,
+    ) -> None:
+        self.catalog = catalog
+        self.uploads = uploads
+        self.max_bytes = max_bytes
+        self.allow_private = allow_private
+
+    @tracer.capture_method
+    def download(self, request: LinkRequest) -> dict[str, Any]:
+        upload = UploadKey.parse(request.key)
+        if upload is None:
+            log.warning("link request for %s ignored: not an upload key", request.key)
+            return {"key": request.key, "status": "ignored"}
+        with tempfile.TemporaryDirectory(prefix="link-") as folder:
+            path = Path(folder) / "download"
+            try:
+                size = fetch_link(
+                    request.link, path, max_bytes=self.max_bytes, allow_private=self.allow_private
+                )
+            except LinkError as exc:
+                return self._failed(upload, request, f"{exc} ({request.link})")
+            self.uploads.upload(request.key, path)
+        metrics.add_metric(name="LinksDownloaded", unit=MetricUnit.Count, value=1)
+        log.info("link %s: %d bytes stored at %s", request.link, size, request.key)
+        return {"key": request.key, "status": "downloaded", "bytes": size}
+
+    def _failed(self, upload: UploadKey, request: LinkRequest, reason: str) -> dict[str, Any]:
+        """Record the failure where the curator looks for the status; a collection that can
+        no longer take it (published or deleted meanwhile) only gets a log line."""
+        metrics.add_metric(name="LinksFailed", unit=MetricUnit.Count, value=1)
+        log.info("link %s for %s failed: %s", request.link, request.key, reason)
+        try:
+            self.catalog.record_failure(
+                upload.collection_id, upload.dataset_id, request.link, reason
+            )
+        except CatalogError as exc:
+            log.warning("link failure for %s not recorded: %s", request.key, exc)
+        return {"key": request.key, "status": "failed", "reason": reason}
+
+
 class UploadPipeline:
     def __init__(
         self,
@@ -86,6 +148,7 @@ class UploadPipeline:
         uploads: ObjectStore,
         exports: ObjectStore,
         persistence: BasePersistenceLayer,
+        links: LinkDownloader,
         settings: ExportSettings | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -93,6 +156,7 @@ class UploadPipeline:
         self.catalog = catalog
         self.uploads = uploads
         self.exports = exports
+        self.links = links
         self.settings = settings or ExportSettings()
         self.clock = clock
         self.idempotency = IdempotencyConfig(
@@ -115,7 +179,11 @@ class UploadPipeline:
         )
 
     def record(self, record: SQSRecord) -> list[dict[str, Any]]:
-        """One SQS message: normally one S3 event record, none for S3's test event."""
+        """One SQS message: normally one S3 event record, none for S3's test event, or a
+        link request from the API."""
+        link = LinkRequest.from_message(record.body)
+        if link is not None:
+            return [self.links.download(link)]
         results = []
         for created in created_objects(record.body):
             if created.bucket != self.uploads_bucket:
@@ -156,12 +224,20 @@ def upload_pipeline() -> UploadPipeline:
     """The prepare function's pipeline, with idempotency records in ``IDEMPOTENCY_TABLE``."""
     settings = PrepareSettings.from_env()
     s3 = s3_client()
+    catalog = CatalogService(catalog_repository(settings))
+    uploads = S3ObjectStore(settings.uploads_bucket, s3)
     return UploadPipeline(
         settings.uploads_bucket,
-        CatalogService(catalog_repository(settings)),
-        S3ObjectStore(settings.uploads_bucket, s3),
+        catalog,
+        uploads,
         S3ObjectStore(settings.exports_bucket, s3),
         DynamoDBPersistenceLayer(
             table_name=settings.idempotency_table, boto3_client=dynamodb_client()
+        ),
+        LinkDownloader(
+            catalog,
+            uploads,
+            max_bytes=settings.max_upload_bytes,
+            allow_private=settings.allow_private_links,
         ),
     )

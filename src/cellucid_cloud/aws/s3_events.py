@@ -1,4 +1,4 @@
-"""S3 event notifications as they arrive in SQS message bodies.
+"""S3 event notifications, as they arrive in SQS message bodies or as a Lambda event.
 
 S3 sends one ``s3:TestEvent`` message when a notification is configured (no records: nothing
 to do) and then messages with ``Records``. Keys arrive URL-encoded the way HTML forms are
@@ -14,7 +14,7 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event
 
-__all__ = ["CreatedObject", "MalformedEventError", "created_objects"]
+__all__ = ["CreatedObject", "MalformedEventError", "created_in", "created_objects"]
 
 TEST_EVENT = "s3:TestEvent"
 OBJECT_CREATED = "ObjectCreated:"
@@ -43,6 +43,11 @@ def created_objects(body: str) -> list[CreatedObject]:
         raise MalformedEventError(f"the message body is not JSON: {exc}") from None
     if not isinstance(message, dict):
         raise MalformedEventError("the message body is not a JSON object")
+    return created_in(message)
+
+
+def created_in(message: dict[str, Any]) -> list[CreatedObject]:
+    """The objects an S3 notification says were created (none for a test event)."""
     if message.get("Event") == TEST_EVENT:
         return []
     if not isinstance(message.get("Records"), list):

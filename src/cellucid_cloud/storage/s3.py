@@ -99,6 +99,15 @@ class S3ObjectStore:
                 future.result()
         return sum(path.stat().st_size for path in files)
 
+    def upload(self, key: str, path: Path) -> None:
+        """Store one local file (a downloaded dataset), in parallel parts when large."""
+        from boto3.s3.transfer import create_transfer_manager
+
+        with create_transfer_manager(self._client, _transfer_config()) as manager:
+            manager.upload(
+                str(path), self.bucket, key, extra_args={"ContentType": UPLOAD_CONTENT_TYPE}
+            ).result()
+
     def fetch(self, key: str, destination: Path) -> str:
         """Download an object (ranged parts in parallel when large). s3transfer pins every part
         to the ETag it read first, so the bytes and the returned ETag belong together even if

@@ -1,4 +1,10 @@
-"""S3 adapter of the small-blob port (session bundles in the sessions bucket)."""
+"""S3 adapter of the small-blob port (session bundles in the sessions bucket).
+
+Bundles posted to the events function are validated before they are stored; bundles PUT
+through an upload URL land in the same bucket and are validated after, by the sessions
+function, which the bucket notifies of every new object. The objects this adapter writes carry
+a mark, so that function can tell the two apart and leave the posted ones alone.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,10 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
 __all__ = ["S3BlobStore"]
+
+MARK = ("stored-by", "cellucid-events")
+"""Object metadata (``x-amz-meta-stored-by``) of bundles that were validated before storing."""
+NOT_FOUND = ("404", "NoSuchKey", "NotFound")
 
 
 class S3BlobStore:
@@ -22,10 +32,32 @@ class S3BlobStore:
             Body=data,
             ContentType="application/octet-stream",
             CacheControl="private, no-store",
+            Metadata=dict([MARK]),
         )
 
     def get(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in NOT_FOUND:
+                raise FileNotFoundError(f"no object s3://{self.bucket}/{key}") from None
+            raise
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def stored_here(self, key: str) -> bool | None:
+        """Whether :meth:`put` wrote the object (None: it is gone). An upload URL signs no
+        metadata, and an uploader who sent the mark anyway would only keep their own bundle
+        from being recorded."""
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in NOT_FOUND:
+                return None
+            raise
+        return head.get("Metadata", {}).get(MARK[0]) == MARK[1]

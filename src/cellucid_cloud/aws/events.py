@@ -1,0 +1,281 @@
+"""The events function: viewer registration, events and session bundles (``/_cellucid/...``)
+on Powertools' HTTP API resolver.
+
+The resolver rather than FastAPI behind Mangum because it starts about twice as fast cold
+(docs/benchmarks.md, "Events function cold start"), and a cold start is what a viewer's first
+event waits for. The routes only translate HTTP: every rule (content types, size caps,
+credentials, the answers) is :mod:`cellucid_cloud.events.service`'s, which the FastAPI routes
+that ``up`` serves (:mod:`cellucid_cloud.api.events_routes`) use as well; the tests send the
+same HTTP API events to both and compare the answers.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import re
+import time
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError as NoRouteError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.utilities.parameters import get_secret
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cellucid_cloud.api.auth import Authenticator, AuthError
+from cellucid_cloud.aws.config import EventsSettings
+from cellucid_cloud.catalog.dynamodb_repository import DynamoDbCatalogRepository, dynamodb_client
+from cellucid_cloud.catalog.errors import CatalogError, InvalidRequestError, validation_message
+from cellucid_cloud.catalog.meta import MetaService
+from cellucid_cloud.events.dynamodb_store import DynamoDbEventStore
+from cellucid_cloud.events.service import (
+    CURSOR_PATTERN,
+    MAX_BUNDLE_BYTES,
+    MAX_CURSOR_LENGTH,
+    MAX_DIRECT_BUNDLE_BYTES,
+    MAX_PARAM_LENGTH,
+    MAX_WAIT,
+    EventsService,
+    TooLargeError,
+    ViewerRequest,
+    check_size,
+    delivered,
+    download_headers,
+    events_page,
+    require_binary,
+    require_json,
+)
+from cellucid_cloud.events.wire import WireError
+from cellucid_cloud.storage.s3 import S3ObjectStore, S3UploadUrls, s3_client
+from cellucid_cloud.storage.s3_blobs import S3BlobStore
+from cellucid_cloud.storage.upload_urls import UploadUrls
+
+__all__ = ["POLL_INTERVAL", "events_app", "events_resolver"]
+
+BINARY_PATHS = ("/_cellucid/selection", "/_cellucid/session_bundle")
+"""Bodies bounded by their own rules (a dataset's cell count, 5 MB), as in the API app."""
+MAX_BODY_BYTES = 1024 * 1024
+"""Every other body, as the API app's limit (``ApiContext.max_body_bytes``)."""
+POLL_INTERVAL = 0.25
+"""A long poll's read interval: each is a DynamoDB query, so a little slower than ``up``."""
+ANSWER_MARGIN = 2.0
+"""Seconds a long poll leaves of the invocation to answer in."""
+NO_STORE = {"Cache-Control": "no-store"}
+
+Param = Annotated[str | None, Field(max_length=MAX_PARAM_LENGTH)]
+Answer = Response[Any]
+
+
+class _Query(BaseModel):
+    """Query parameters, constrained as the FastAPI routes declare them."""
+
+    model_config = ConfigDict(extra="ignore")
+    viewerId: Param = None  # noqa: N815 - Cellucid's query names
+    viewerToken: Param = None  # noqa: N815
+
+
+class _SelectionQuery(_Query):
+    source: Param = None
+
+
+class _BundleQuery(_Query):
+    requestId: Param = None  # noqa: N815
+
+
+class _UploadUrlQuery(_BundleQuery):
+    size: Annotated[int | None, Field(ge=1, le=MAX_BUNDLE_BYTES)] = None
+
+
+class _FollowQuery(_Query):
+    after: Annotated[str, Field(max_length=MAX_CURSOR_LENGTH, pattern=CURSOR_PATTERN)] = "0"
+    wait: Annotated[float, Field(ge=0, le=MAX_WAIT)] = 0.0
+
+
+def _json(status: int, document: Any, headers: dict[str, str] | None = None) -> Answer:
+    return Response(status, "application/json", json.dumps(document), headers or {})
+
+
+def _error(status: int, detail: str, **headers: str) -> Answer:
+    return _json(status, {"detail": detail, "status": status}, NO_STORE | headers)
+
+
+def _bearer(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, as FastAPI's HTTPBearer reads it."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def _viewer_request(body: bytes) -> ViewerRequest:
+    """The registration body, refused with FastAPI's 422 messages."""
+    if not body:
+        raise InvalidRequestError(validation_message([{"loc": ("body",), "msg": "Field required"}]))
+    try:
+        document = json.loads(body)
+    except UnicodeDecodeError:
+        raise WireError("There was an error parsing the body") from None
+    except json.JSONDecodeError as exc:
+        error = {"type": "json_invalid", "loc": ("body", exc.pos), "ctx": {"error": exc.msg}}
+        raise InvalidRequestError(validation_message([error])) from None
+    try:
+        return ViewerRequest.model_validate(document)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        raise InvalidRequestError(validation_message(errors)) from None
+
+
+def events_resolver(
+    events: EventsService,
+    auth: Callable[[], Authenticator],
+    session_uploads: UploadUrls,
+    *,
+    upload_url_expiry: int = 900,
+    poll: float = POLL_INTERVAL,
+) -> APIGatewayHttpResolver:
+    """The routes of :mod:`cellucid_cloud.api.events_routes` over the same service. ``auth``
+    is called on the first registration: reading the signing secret is no part of the cold
+    start of a viewer's event."""
+    app = APIGatewayHttpResolver()
+    allowed: dict[str, list[str]] = {}
+
+    def route(method: str, path: str) -> Callable[[Callable[..., Answer]], Any]:
+        pattern = "^" + re.sub(r"<\w+>", "[^/]+", path) + "$"
+        allowed.setdefault(pattern, []).append(method)
+        return app.route(path, method)
+
+    def body() -> bytes:
+        raw = app.current_event.body or ""
+        return base64.b64decode(raw) if app.current_event.is_base64_encoded else raw.encode()
+
+    def header(name: str) -> str | None:
+        return app.current_event.headers.get(name)
+
+    def query[Q: _Query](model: type[Q]) -> Q:
+        """The last value of each parameter, as Starlette reads a query string."""
+        pairs = dict(parse_qsl(app.current_event.raw_query_string, keep_blank_values=True))
+        try:
+            return model.model_validate(pairs)
+        except ValidationError as exc:
+            errors = [{**e, "loc": ("query", *e["loc"])} for e in exc.errors()]
+            raise InvalidRequestError(validation_message(errors)) from None
+
+    def limit_body(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Answer:
+        if app.current_event.path not in BINARY_PATHS and len(body()) > MAX_BODY_BYTES:
+            raise TooLargeError(f"request body larger than {MAX_BODY_BYTES} bytes")
+        return next_middleware(app)
+
+    app.use(middlewares=[limit_body])
+
+    @route("POST", "/_cellucid/viewers")
+    def register() -> Answer:
+        curator_id = auth().curator_for_bearer(_bearer(header("authorization")))
+        request = _viewer_request(body())
+        registration = events.register(curator_id, request.dataset_id, request.ttl_seconds)
+        return _json(201, registration.answer())
+
+    @route("POST", "/_cellucid/events")
+    def post_event() -> Answer:
+        require_json(header("content-type"))
+        return _json(200, delivered(events.post_event(body())), NO_STORE)
+
+    @route("POST", "/_cellucid/selection")
+    def post_selection() -> Answer:
+        params = query(_SelectionQuery)
+        require_binary(header("content-type"))
+        viewer = events.viewer(params.viewerId, params.viewerToken)
+        data = body()
+        check_size(len(data), 4 * viewer.n_cells)
+        cursor = events.post_selection(params.viewerId, params.viewerToken, params.source, data)
+        return _json(200, delivered(cursor), NO_STORE)
+
+    @route("POST", "/_cellucid/session_bundle")
+    def post_bundle() -> Answer:
+        params = query(_BundleQuery)
+        require_binary(header("content-type"))
+        events.viewer(params.viewerId, params.viewerToken)
+        data = body()
+        check_size(len(data), MAX_DIRECT_BUNDLE_BYTES)
+        events.post_bundle(params.viewerId, params.viewerToken, params.requestId, data)
+        return _json(200, delivered(None), NO_STORE)
+
+    @route("POST", "/_cellucid/session_bundle/upload-url")
+    def bundle_upload_url() -> Answer:
+        p = query(_UploadUrlQuery)
+        grant = events.bundle_upload_url(
+            session_uploads, p.viewerId, p.viewerToken, p.requestId, p.size, upload_url_expiry
+        )
+        return _json(200, grant)
+
+    @route("GET", "/_cellucid/events")
+    def get_events() -> Answer:
+        params = query(_FollowQuery)
+        viewer = events.viewer(params.viewerId, params.viewerToken)
+        left = app.lambda_context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN
+        page = events.follow(viewer, int(params.after), min(params.wait, left), poll)
+        return _json(200, events_page(*page))
+
+    @route("GET", "/_cellucid/session_bundles")
+    def list_bundles() -> Answer:
+        params = query(_Query)
+        viewer = events.viewer(params.viewerId, params.viewerToken)
+        return _json(200, {"bundles": events.bundles(viewer)})
+
+    @route("GET", "/_cellucid/session_bundles/<request_id>")
+    def get_bundle(request_id: str) -> Answer:
+        params = query(_Query)
+        data = events.bundle_bytes(events.viewer(params.viewerId, params.viewerToken), request_id)
+        return Response(200, "application/octet-stream", data, download_headers(request_id))
+
+    def catalog_error(exc: CatalogError) -> Answer:
+        return _error(exc.status, str(exc))
+
+    def wire_error(exc: WireError) -> Answer:
+        return _error(400, str(exc))
+
+    def auth_error(exc: AuthError) -> Answer:
+        return _error(401, str(exc), **{"WWW-Authenticate": "Bearer"})
+
+    def no_route(exc: NoRouteError) -> Answer:
+        """405 naming the methods a known path takes, as the API app answers; else 404."""
+        path = app.current_event.path
+        methods = [m for p, ms in allowed.items() if re.match(p, path) for m in ms]
+        if methods:
+            return _error(405, "Method Not Allowed", Allow=", ".join(sorted(methods)))
+        return _error(404, "Not Found")
+
+    app.exception_handler(CatalogError)(catalog_error)
+    app.exception_handler(WireError)(wire_error)
+    app.exception_handler(AuthError)(auth_error)
+    app.not_found(no_route)
+    return app
+
+
+@functools.cache
+def events_app() -> APIGatewayHttpResolver:
+    """The events function's resolver over DynamoDB (the catalog's table) and the sessions
+    bucket, built once per container."""
+    settings = EventsSettings.from_env()
+    dynamodb = dynamodb_client()
+    s3 = s3_client()
+    repository = DynamoDbCatalogRepository(settings.catalog_table, dynamodb)
+    meta = MetaService(
+        repository,
+        S3ObjectStore(settings.exports_bucket, s3),
+        str(settings.public_base_url),
+        ttl=settings.meta_ttl,
+        clock=time.monotonic,
+    )
+    events = EventsService(
+        DynamoDbEventStore(settings.catalog_table, dynamodb),
+        S3BlobStore(settings.sessions_bucket, s3),
+        meta,
+    )
+
+    @functools.cache
+    def auth() -> Authenticator:
+        return Authenticator(repository, get_secret(settings.token_secret_arn))
+
+    return events_resolver(events, auth, S3UploadUrls(settings.sessions_bucket, s3))

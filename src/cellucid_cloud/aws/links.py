@@ -1,0 +1,71 @@
+"""Link ingestion on AWS, the API's half: queue the download for the prepare function.
+
+A download can take minutes, and the API function is frozen as soon as it answers, so the
+route only checks the link and sends ``{"link", "key"}`` to the prepare queue. prepare (900 s,
+10 GB of ``/tmp``) fetches it with the same guards and puts the file at ``key`` in the
+uploads bucket, whose notification then brings it back through the queue as an ordinary
+upload (:mod:`cellucid_cloud.aws.prepare`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Self
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.client import SQSClient
+
+__all__ = ["LinkRequest", "SqsLinkIngest", "sqs_client"]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRequest:
+    """Download ``link`` into the uploads bucket at ``key``."""
+
+    link: str
+    key: str
+
+    def to_message(self) -> str:
+        return json.dumps({"link": self.link, "key": self.key})
+
+    @classmethod
+    def from_message(cls, body: str) -> Self | None:
+        """The request an SQS message carries; None for any other message (S3 events)."""
+        try:
+            message: Any = json.loads(body)
+        except json.JSONDecodeError:
+            return None
+        if not isinstance(message, dict) or set(message) != {"link", "key"}:
+            return None
+        link, key = message["link"], message["key"]
+        if not isinstance(link, str) or not isinstance(key, str):
+            return None
+        return cls(link, key)
+
+
+def sqs_client() -> SQSClient:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client("sqs", config=Config(retries={"mode": "standard"}))
+
+
+class SqsLinkIngest:
+    """The :class:`~cellucid_cloud.storage.upload_urls.LinkIngest` port on AWS."""
+
+    def __init__(self, queue_url: str, client: SQSClient | None = None) -> None:
+        self.queue_url = queue_url
+        self._given = client
+
+    @functools.cached_property
+    def _client(self) -> SQSClient:
+        """Made on first use: few API containers ever ingest a link, and a client costs tens
+        of milliseconds of cold start."""
+        return self._given or sqs_client()
+
+    def ingest(self, link: str, key: str) -> None:
+        self._client.send_message(
+            QueueUrl=self.queue_url, MessageBody=LinkRequest(link, key).to_message()
+        )

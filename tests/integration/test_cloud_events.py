@@ -1,0 +1,405 @@
+"""The events function on a moto server: it answers as the API app's FastAPI events routes do,
+and session bundles too large to post go through an upload URL and the sessions function.
+
+The comparison runs both hosts over the same AWS stores (the event store in the catalog table,
+the sessions bucket): the events function as deployed, and the FastAPI app with its events
+routes behind Mangum, as ``up`` serves them. Each gets the same HTTP API v2 events, for a
+viewer of its own; status, JSON and the headers that matter must be equal.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, cast
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+import pytest
+from mangum import Mangum
+from mangum.types import ASGI
+
+from cellucid_cloud.api.app import build_api
+from cellucid_cloud.api.context import ApiContext
+from cellucid_cloud.aws.links import SqsLinkIngest
+from cellucid_cloud.catalog.dynamodb_repository import dynamodb_client
+from cellucid_cloud.catalog.meta import MetaService
+from cellucid_cloud.events.dynamodb_store import DynamoDbEventStore
+from cellucid_cloud.events.service import EventsService
+from cellucid_cloud.storage.s3 import S3ObjectStore, S3UploadUrls
+from cellucid_cloud.storage.s3_blobs import S3BlobStore
+from tests.catalog_data import CURATOR, published_collection
+from tests.cloud import (
+    PUBLIC_BASE_URL,
+    ROOT,
+    CloudStack,
+    FakeLambdaContext,
+    cloud_stack,
+    event,
+    function,
+)
+from tests.session_bundles import make_bundle
+
+Host = Callable[[dict[str, Any]], dict[str, Any]]
+COMPARED_HEADERS = ("content-type", "cache-control", "allow", "www-authenticate")
+MiB = 1024 * 1024
+BUNDLE_V1, BUNDLE_V2 = make_bundle(1), make_bundle(2)
+"""Built once: gzip stamps the time, and both hosts must get the same bytes."""
+
+
+@pytest.fixture(scope="module")
+def stack(moto_server: str) -> Iterator[CloudStack]:
+    with cloud_stack(moto_server) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def dataset_id(stack: CloudStack) -> str:
+    """A published dataset of 10 cells."""
+    return published_collection(stack.catalog, 1)[1][0]
+
+
+@pytest.fixture(scope="module")
+def token(stack: CloudStack) -> str:
+    return stack.auth.issue_token(CURATOR)
+
+
+def events_service(stack: CloudStack) -> EventsService:
+    meta = MetaService(
+        stack.repository,
+        S3ObjectStore(stack.exports_bucket, stack.s3),
+        PUBLIC_BASE_URL,
+        ttl=0,
+        clock=time.monotonic,
+    )
+    return EventsService(
+        DynamoDbEventStore(stack.catalog_table, dynamodb_client()),
+        S3BlobStore(stack.sessions_bucket, stack.s3),
+        meta,
+    )
+
+
+@pytest.fixture(scope="module")
+def fastapi_host(stack: CloudStack) -> Host:
+    """The API app with its events routes (as ``up`` has them) over the AWS stores."""
+    events = events_service(stack)
+    context = ApiContext(
+        catalog=stack.catalog,
+        meta=events.meta,
+        auth=stack.auth,
+        uploads=S3UploadUrls(stack.uploads_bucket, stack.s3),
+        links=SqsLinkIngest(stack.queue_url, stack.sqs),
+        events=events,
+        session_uploads=S3UploadUrls(stack.sessions_bucket, stack.s3),
+        mode="aws",
+    )
+    handler = Mangum(cast(ASGI, build_api(context)), lifespan="off")
+
+    def call(http_event: dict[str, Any]) -> dict[str, Any]:
+        response: dict[str, Any] = handler(http_event, FakeLambdaContext("fastapi-events"))
+        return response
+
+    return call
+
+
+def request(
+    method: str,
+    path: str,
+    *,
+    query: dict[str, str] | None = None,
+    body: bytes | None = None,
+    content_type: str | None = None,
+    authorization: str | None = None,
+) -> dict[str, Any]:
+    """An HTTP API v2 event as API Gateway sends it; bodies other than JSON base64-encoded."""
+    http_event = copy.deepcopy(event("events/get-events.json"))
+    raw_query = urlencode(query or {})
+    http_event.update(rawPath=path, rawQueryString=raw_query)
+    http_event["requestContext"]["http"].update(method=method, path=path)
+    http_event.pop("queryStringParameters", None)
+    if query:
+        http_event["queryStringParameters"] = query
+    headers = http_event["headers"]
+    if content_type is not None:
+        headers["content-type"] = content_type
+    if authorization is not None:
+        headers["authorization"] = authorization
+    if body is not None:
+        headers["content-length"] = str(len(body))
+        binary = content_type is None or not content_type.startswith("application/json")
+        http_event["body"] = base64.b64encode(body).decode() if binary else body.decode()
+        http_event["isBase64Encoded"] = binary
+    return http_event
+
+
+def scenario(creds: dict[str, str], dataset_id: str, token: str) -> list[dict[str, Any]]:
+    """Requests covering every route and refusal, in an order whose answers are stable."""
+    viewer_id, viewer_token = creds["viewerId"], creds["viewerToken"]
+    ready = {"type": "ready", "n_cells": 10, "dimensions": 2, **creds}
+    bearer = f"Bearer {token}"
+
+    def post_json(path: str, document: Any, **kw: Any) -> dict[str, Any]:
+        body = document if isinstance(document, bytes) else json.dumps(document).encode()
+        return request("POST", path, body=body, content_type="application/json", **kw)
+
+    def binary(path: str, body: bytes, content_type: str | None = None, **q: str) -> dict[str, Any]:
+        return request("POST", path, query={**creds, **q}, body=body, content_type=content_type)
+
+    def cells(*indices: int) -> bytes:
+        return struct.pack(f"<{len(indices)}I", *indices)
+
+    octet = "application/octet-stream"
+    selection, bundle = "/_cellucid/selection", "/_cellucid/session_bundle"
+    return [
+        post_json("/_cellucid/viewers", {"dataset_id": dataset_id}),
+        post_json("/_cellucid/viewers", {"dataset_id": dataset_id}, authorization="Bearer x"),
+        post_json("/_cellucid/viewers", b"{", authorization=bearer),
+        post_json("/_cellucid/viewers", {"dataset_id": dataset_id, "x": 1}, authorization=bearer),
+        post_json("/_cellucid/viewers", {"dataset_id": "nope"}, authorization=bearer),
+        post_json(
+            "/_cellucid/viewers", {"dataset_id": dataset_id, "ttl_seconds": 5}, authorization=bearer
+        ),
+        request("POST", "/_cellucid/viewers", authorization=bearer),
+        post_json("/_cellucid/viewers", b" " * (MiB + 1), authorization=bearer),
+        post_json("/_cellucid/events", ready),
+        request("POST", "/_cellucid/events", body=json.dumps(ready).encode(), content_type=octet),
+        request("POST", "/_cellucid/events", body=json.dumps(ready).encode()),
+        post_json("/_cellucid/events", {**ready, "extra": 1}),
+        post_json("/_cellucid/events", {**ready, "viewerToken": "forged"}),
+        post_json("/_cellucid/events", {**ready, "viewerId": "no-such-viewer"}),
+        post_json("/_cellucid/events", {"type": "selection", **creds}),
+        post_json("/_cellucid/events", b"not json"),
+        post_json("/_cellucid/events", b"{" + b" " * MiB + b"}"),
+        binary(selection, cells(1, 5, 9), octet, source="lasso"),
+        binary(selection, cells(2), None, source="lasso"),
+        binary(selection, cells(3, 2), octet, source="lasso"),
+        binary(selection, cells(10), octet, source="lasso"),
+        binary(selection, cells(*range(11)), octet, source="lasso"),
+        binary(selection, b"", octet, source="lasso"),
+        binary(selection, b"\x01\x00\x00\x00\x02", octet, source="lasso"),
+        binary(selection, cells(1), "text/plain", source="lasso"),
+        binary(selection, cells(1), octet),
+        binary(selection, cells(1), octet, source="lasso", viewerToken="forged"),
+        binary(selection, cells(1), octet, source="lasso", viewerId="v" * 201),
+        binary(bundle, BUNDLE_V1, octet, requestId="req-1"),
+        binary(bundle, BUNDLE_V2[:-3], octet, requestId="req-2"),
+        binary(bundle, bytes(5 * 1000 * 1000 + 1), octet, requestId="req-3"),
+        binary(bundle, BUNDLE_V2, octet, requestId=".hidden"),
+        binary(bundle, BUNDLE_V2, octet),
+        request("POST", f"{bundle}/upload-url", query={**creds, "requestId": "big"}),
+        request("POST", f"{bundle}/upload-url", query={**creds, "requestId": "big", "size": "0"}),
+        request("POST", f"{bundle}/upload-url", query={**creds, "requestId": "b", "size": "x"}),
+        request("POST", f"{bundle}/upload-url", query={**creds, "requestId": "b", "size": "9e99"}),
+        request("POST", f"{bundle}/upload-url", query={**creds, "requestId": "b", "size": "7"}),
+        request("GET", "/_cellucid/events", query={**creds, "after": "abc"}),
+        request("GET", "/_cellucid/events", query={**creds, "wait": "26"}),
+        request("GET", "/_cellucid/events", query={"viewerId": viewer_id}),
+        request("GET", "/_cellucid/events", query=creds),
+        request("GET", "/_cellucid/events", query={**creds, "after": "4", "wait": "0.3"}),
+        request("GET", "/_cellucid/events", query={**creds, "after": "2"}),
+        request("GET", "/_cellucid/session_bundles", query=creds),
+        request("GET", "/_cellucid/session_bundles", query={**creds, "viewerToken": "forged"}),
+        request("GET", "/_cellucid/session_bundles/req-1", query=creds),
+        request("GET", "/_cellucid/session_bundles/req-2", query=creds),
+        request("DELETE", "/_cellucid/events", query=creds),
+        request("GET", "/_cellucid/viewers"),
+        request("PUT", "/_cellucid/session_bundles/req-1", query=creds),
+        request("GET", "/_cellucid/events", query={**creds, "viewerToken": viewer_token[::-1]}),
+        post_json("/_cellucid/viewers", {"dataset_id": dataset_id}, authorization=bearer),
+    ]
+
+
+def normalized(response: dict[str, Any], creds: dict[str, str]) -> dict[str, Any]:
+    """What must match: the status, the body with this viewer's credentials and the signed or
+    timed parts of answers replaced, and the headers that carry meaning."""
+    headers = {k.lower(): v for k, v in response.get("headers", {}).items()}
+    raw = response.get("body", "")
+    data = base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode()
+    body: Any = data
+    if headers.get("content-type", "").startswith("application/json"):
+        text = data.decode()
+        for name, value in creds.items():
+            text = text.replace(value, f"<{name}>")
+        body = json.loads(text)
+        if isinstance(body, dict) and "viewerToken" in body:
+            body = sorted(body)
+        for bundle in body.get("bundles", []) if isinstance(body, dict) else []:
+            bundle["created_at"] = bool(bundle["created_at"])
+        if isinstance(body, dict) and "url" in body:
+            url = urlsplit(body["url"])
+            body["url"] = (url.path, sorted(parse_qs(url.query)))
+    return {
+        "status": response["statusCode"],
+        "body": body,
+        "headers": {h: headers[h] for h in COMPARED_HEADERS if h in headers},
+        "content-disposition": headers.get("content-disposition"),
+    }
+
+
+def register(host: Host, dataset_id: str, token: str) -> dict[str, str]:
+    body = json.dumps({"dataset_id": dataset_id}).encode()
+    http_event = request(
+        "POST",
+        "/_cellucid/viewers",
+        body=body,
+        content_type="application/json",
+        authorization=f"Bearer {token}",
+    )
+    reply = host(http_event)
+    assert reply["statusCode"] == 201, reply
+    answer = json.loads(reply["body"])
+    return {"viewerId": answer["viewerId"], "viewerToken": answer["viewerToken"]}
+
+
+def test_the_events_function_answers_as_the_api_routes_do(
+    stack: CloudStack, fastapi_host: Host, dataset_id: str, token: str
+) -> None:
+    answers: dict[str, list[dict[str, Any]]] = {}
+    for name, host in (("fastapi", fastapi_host), ("events function", stack.events)):
+        creds = register(host, dataset_id, token)
+        answers[name] = [
+            normalized(host(http_event), creds) for http_event in scenario(creds, dataset_id, token)
+        ]
+    fastapi, powertools = answers["fastapi"], answers["events function"]
+    assert len(fastapi) == len(powertools)
+    for index, (expected, got) in enumerate(zip(fastapi, powertools, strict=True)):
+        assert got == expected, f"request {index}"
+    statuses = [a["status"] for a in fastapi]
+    assert {200, 201, 400, 401, 403, 404, 405, 413, 415, 422} <= set(statuses), statuses
+
+
+def test_a_long_poll_returns_when_an_event_arrives(
+    stack: CloudStack, dataset_id: str, token: str
+) -> None:
+    creds = register(stack.events, dataset_id, token)
+    service = events_service(stack)
+    click = {"type": "click", "cell": 7, "button": 0, "shift": False, "ctrl": False}
+
+    def post_later() -> None:
+        time.sleep(1.0)
+        service.post_event(json.dumps({**click, **creds}).encode())
+
+    poster = threading.Thread(target=post_later)
+    poster.start()
+    started = time.monotonic()
+    reply = stack.events(request("GET", "/_cellucid/events", query={**creds, "wait": "20"}))
+    waited = time.monotonic() - started
+    poster.join()
+    assert json.loads(reply["body"]) == {"events": [click], "cursor": "1"}
+    assert 0.9 < waited < 10
+
+
+def test_a_long_poll_ends_before_the_invocation_does(
+    stack: CloudStack, dataset_id: str, token: str
+) -> None:
+    creds = register(stack.events, dataset_id, token)
+    http_event = request("GET", "/_cellucid/events", query={**creds, "wait": "25"})
+    context = FakeLambdaContext("cellucid-events", deadline=time.monotonic() + 4)
+    started = time.monotonic()
+    reply = function("events").handler(http_event, context)
+    assert reply["statusCode"] == 200 and json.loads(reply["body"])["events"] == []
+    assert time.monotonic() - started < 3.5  # the 4 s left, less the margin to answer in
+
+
+def notification(stack: CloudStack, key: str) -> dict[str, Any]:
+    """The sessions bucket's ObjectCreated notification for an object now in it."""
+    s3_event = event("sessions/s3-put.json")
+    record = s3_event["Records"][0]["s3"]
+    head = stack.s3.head_object(Bucket=stack.sessions_bucket, Key=key)
+    record["bucket"].update(name=stack.sessions_bucket, arn=f"arn:aws:s3:::{stack.sessions_bucket}")
+    record["object"].update(key=key, size=head["ContentLength"], eTag=head["ETag"].strip('"'))
+    return s3_event
+
+
+def test_a_large_bundle_goes_through_an_upload_url_and_the_sessions_function(
+    stack: CloudStack, dataset_id: str, token: str
+) -> None:
+    creds = register(stack.events, dataset_id, token)
+    big = make_bundle(2, chunks=[("highlights/cells/1", bytes(range(256)) * 24_000, "none")])
+    assert len(big) > 5 * 1000 * 1000
+    for request_id, body in (("big", big), ("broken", big[:-1])):
+        reply = stack.events(
+            request(
+                "POST",
+                "/_cellucid/session_bundle/upload-url",
+                query={**creds, "requestId": request_id, "size": str(len(body))},
+            )
+        )
+        grant = json.loads(reply["body"])
+        assert reply["statusCode"] == 200, grant
+        assert httpx.put(grant["url"], content=body, headers=grant["headers"]).status_code == 200
+        key = f"sessions/{creds['viewerId']}/{request_id}.cellucid-session"
+        verdict = "recorded" if request_id == "big" else "rejected"
+        assert stack.sessions(notification(stack, key)) == {key: verdict}
+
+    reply = stack.events(request("GET", "/_cellucid/events", query=creds))
+    accepted, rejected = json.loads(reply["body"])["events"]
+    assert accepted == {
+        "type": "session_bundle",
+        "requestId": "big",
+        "status": "ok",
+        "bytes": len(big),
+    }
+    assert rejected["requestId"] == "broken" and rejected["status"] == "rejected"
+    assert "chunk 0" in rejected["reason"]
+    reply = stack.events(request("GET", "/_cellucid/session_bundles/big", query=creds))
+    assert base64.b64decode(reply["body"]) == big
+    listing = stack.s3.list_objects_v2(
+        Bucket=stack.sessions_bucket, Prefix=f"sessions/{creds['viewerId']}/"
+    )
+    assert [o["Key"].rsplit("/", 1)[1] for o in listing["Contents"]] == ["big.cellucid-session"]
+
+
+def test_the_notification_of_a_posted_bundle_is_left_alone(
+    stack: CloudStack, dataset_id: str, token: str
+) -> None:
+    creds = register(stack.events, dataset_id, token)
+    posted = request(
+        "POST",
+        "/_cellucid/session_bundle",
+        query={**creds, "requestId": "small"},
+        body=make_bundle(2),
+        content_type="application/octet-stream",
+    )
+    assert stack.events(posted)["statusCode"] == 200
+    key = f"sessions/{creds['viewerId']}/small.cellucid-session"
+    assert stack.sessions(notification(stack, key)) == {key: "posted"}
+    reply = stack.events(request("GET", "/_cellucid/events", query=creds))
+    assert [e["status"] for e in json.loads(reply["body"])["events"]] == ["ok"]
+
+
+def test_an_upload_for_an_unknown_viewer_is_deleted(stack: CloudStack) -> None:
+    key = "sessions/no-such-viewer/r.cellucid-session"
+    stack.s3.put_object(Bucket=stack.sessions_bucket, Key=key, Body=make_bundle(2))
+    assert stack.sessions(notification(stack, key)) == {key: "rejected"}
+    assert stack.s3.list_objects_v2(Bucket=stack.sessions_bucket, Prefix=key)["KeyCount"] == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "absent"),
+    [
+        ("events", {"fastapi", "starlette", "mangum", "numpy", "anndata"}),
+        ("sessions", {"fastapi", "starlette", "mangum", "numpy", "anndata", "httpx"}),
+    ],
+)
+def test_the_small_functions_import_no_web_framework(name: str, absent: set[str]) -> None:
+    """What their cold start skips (numpy: only once a selection arrives)."""
+    script = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('app', {str(ROOT)!r} + "
+        f"'/functions/{name}/app.py')\n"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        f"print(sorted(set({sorted(absent)!r}) & set(sys.modules)))\n"
+    )
+    env = {"POWERTOOLS_TRACE_DISABLED": "true", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env
+    )
+    assert result.stdout.strip() == "[]", result.stderr
