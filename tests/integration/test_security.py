@@ -14,16 +14,20 @@ import hashlib
 import hmac
 import json
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, quote, urljoin, urlsplit
 
@@ -35,6 +39,7 @@ import pytest
 from cellucid_cloud.api.auth import AUDIENCE, ISSUER, Authenticator
 from cellucid_cloud.catalog.models import CollectionMetadata, utcnow
 from cellucid_cloud.local.stack import FIRST_CURATOR, LocalStack
+from cellucid_cloud.storage import link_fetch
 from cellucid_cloud.storage.local_upload_urls import AUDIENCE as UPLOAD_AUDIENCE
 from cellucid_cloud.storage.local_upload_urls import LocalUploadUrls
 from cellucid_cloud.viewer import STATIC_DIR
@@ -645,6 +650,65 @@ def test_a_wildcard_bind_admits_ip_literal_hosts_but_no_other_names(
     finally:
         serve.terminate()
         serve.wait(30)
+
+
+# -- link ingestion --------------------------------------------------------------------------
+
+
+class _Redirecting(BaseHTTPRequestHandler):
+    """``/to?<url>`` redirects to ``<url>``; anything else is a small file."""
+
+    def do_GET(self) -> None:
+        path, _, target = self.path.partition("?")
+        if path == "/to":
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", "4")
+        self.end_headers()
+        self.wfile.write(b"file")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_every_redirect_hop_of_a_link_is_checked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first hop passes the address check (this test's resolver calls the file server a
+    public host); a redirect from it to loopback or to the cloud metadata address is refused
+    before anything is fetched from there."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Redirecting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    real = socket.getaddrinfo
+
+    def resolver(host: str, port_: int, *args: Any, **kwargs: Any) -> Any:
+        if (host, port_) == ("127.0.0.1", port):
+            return real("93.184.216.34", port_, *args, **kwargs)
+        return real(host, port_, *args, **kwargs)
+
+    monkeypatch.setattr(
+        link_fetch, "socket", SimpleNamespace(**{**vars(socket), "getaddrinfo": resolver})
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        target = tmp_path / "fetched.h5ad"
+        assert link_fetch.fetch_link(f"{base}/to?{base}/f", target, max_bytes=100) == 4
+        for inside in (f"http://localhost:{port}/f", "http://169.254.169.254/latest/meta-data/"):
+            target = tmp_path / "refused.h5ad"
+            with pytest.raises(link_fetch.LinkError, match="non-public address"):
+                link_fetch.fetch_link(f"{base}/to?{inside}", target, max_bytes=100)
+            assert not target.exists()
+        with pytest.raises(link_fetch.LinkError, match="larger than 3 bytes"):
+            link_fetch.fetch_link(f"{base}/f", tmp_path / "big.h5ad", max_bytes=3)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fetched.h5ad"]
 
 
 # -- viewer tokens ---------------------------------------------------------------------------
