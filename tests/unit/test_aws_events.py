@@ -27,8 +27,20 @@ def test_the_sample_event_names_its_object() -> None:
             "cellucid-uploads-123456789012",
             "5d1f0c2e-8a4b-4c39-9f61-2b7e3a9d0c11/9b2e7f40-3c1d-4e5a-8f6b-7a0c1d2e3f45.h5ad",
             "d41d8cd98f00b204e9800998ecf8427e",
+            "0065F1A2B3C4D5E6F7",
         )
     ]
+
+
+def test_the_same_bytes_put_again_later_are_another_upload() -> None:
+    first = {**record("c1/a.h5ad"), "eventTime": "2026-01-01T00:00:00.000Z"}
+    again = {**record("c1/a.h5ad"), "eventTime": "2026-01-01T00:05:00.000Z"}
+    [one], [duplicate], [other] = (created_objects(notification(r)) for r in (first, first, again))
+    assert one.identity() == duplicate.identity() != other.identity()
+    sequenced = record("c1/a.h5ad")
+    sequenced["s3"]["object"]["sequencer"] = "0055AED6DCD90281E5"
+    [by_sequencer] = created_objects(notification({**sequenced, "eventTime": "2026-01-01"}))
+    assert by_sequencer.put == "0055AED6DCD90281E5"
 
 
 def test_s3_test_event_has_no_objects() -> None:

@@ -29,10 +29,14 @@ class CreatedObject:
     bucket: str
     key: str
     etag: str
+    put: str = ""
+    """Which PUT of the key this is: S3's ``sequencer`` (else the event time). The same bytes
+    put again after others (A, B, A) are a new upload, not a duplicate of the first A."""
 
     def identity(self) -> dict[str, str]:
-        """What makes two deliveries the same upload (the idempotency key's payload)."""
-        return {"bucket": self.bucket, "key": self.key, "etag": self.etag}
+        """What makes two deliveries the same upload (the idempotency key's payload): one
+        event delivered twice carries the same bucket, key, ETag and sequencer."""
+        return {"bucket": self.bucket, "key": self.key, "etag": self.etag, "put": self.put}
 
 
 def created_objects(body: str) -> list[CreatedObject]:
@@ -61,8 +65,9 @@ def created_in(message: dict[str, Any]) -> list[CreatedObject]:
             obj = s3.get_object
             if not obj.etag:
                 raise MalformedEventError(f"{record.event_name} record without an eTag")
+            put = obj.get("sequencer") or record.get("eventTime") or ""
             created.append(
-                CreatedObject(s3.bucket.name, unquote_plus(obj.key), obj.etag.strip('"'))
+                CreatedObject(s3.bucket.name, unquote_plus(obj.key), obj.etag.strip('"'), put)
             )
     except (KeyError, TypeError, AttributeError) as exc:
         raise MalformedEventError(f"malformed S3 event record: {exc!r}") from None
