@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv browser test lint lint-template demo bench bench-prepare bench-deflate
+.PHONY: venv browser test lint lint-template fuzz demo bench bench-prepare bench-deflate
 
 venv: $(STAMP)
 
@@ -44,6 +44,10 @@ lint-template: venv
 test: venv browser
 	$(MAKE) lint
 	$(VENV)/bin/pytest -q
+
+# Schemathesis against the whole OpenAPI of a real `up`, far more examples than `make test`.
+fuzz: venv
+	$(PY) -m tests.fuzz
 
 # The whole local system with a published synthetic dataset; prints the viewer URL.
 demo: venv
