@@ -27,6 +27,7 @@ from cellucid_cloud.catalog.dynamodb_repository import (
     GLOBAL_SECONDARY_INDEXES,
     KEY_SCHEMA,
 )
+from cellucid_cloud.catalog.service import MAX_ATTEMPTS
 
 ROOT = Path(__file__).resolve().parents[2]
 VIEWER_REWRITE = ROOT / "infra" / "cloudfront" / "viewer-rewrite.js"
@@ -266,6 +267,7 @@ def test_uploads_reach_prepare_through_sqs_with_a_dead_letter_queue(
         "deadLetterTargetArn": {"Fn::GetAtt": ["PrepareDeadLetterQueue", "Arn"]},
         "maxReceiveCount": 3,
     }
+    assert MAX_ATTEMPTS < 3  # the last delivery gives up a version whose worker kept dying
     timeout = props(template, "PrepareFunction")["Timeout"]
     assert queue["VisibilityTimeout"] >= 6 * timeout
     notifications = props(template, "UploadsBucket")["NotificationConfiguration"]

@@ -2,8 +2,9 @@
 and of link ingestion requests from the API → a download into the uploads bucket.
 
 Delivery is at least once at every step (S3 → SQS → Lambda), so each upload is processed
-through Powertools idempotency keyed on bucket, key and ETag; the catalog's own dedup (same
-key and ETag → same version) backs it up once the idempotency record has expired.
+through Powertools idempotency keyed on bucket, key, ETag and which PUT it was (S3's
+sequencer); the catalog's own dedup (same key and ETag → same version) backs it up once the
+idempotency record has expired.
 
 What each outcome does to the SQS message:
 
@@ -12,12 +13,16 @@ What each outcome does to the SQS message:
 * the version is being processed by another invocation, or an unexpected error → the record is
   reported in ``batchItemFailures``: SQS delivers it again after the visibility timeout and,
   past the redrive policy's receive count, moves it to the dead-letter queue. An error after
-  the version was claimed also marks it failed ("internal error while processing: …"), so the
-  curator sees it at once and the redelivery finds the version done; errors before the claim
-  (reading the upload, the catalog) are the ones that keep failing into the dead-letter queue.
+  the version was claimed also marks it failed and retryable ("internal error while
+  processing: …"), so the curator sees it at once and the redelivery claims it again, writing
+  to a fresh export prefix (the failed attempt's partial one is never pointed to); errors
+  before the claim (reading the upload, the catalog) leave the version as it was.
 
 An invocation killed mid-processing (timeout, out of memory) leaves its version
-``processing``; a redelivery reclaims it once :data:`PROCESSING_LEASE` has passed.
+``processing``; a redelivery reclaims it once :data:`PROCESSING_LEASE` has passed. A version
+is claimed at most ``MAX_ATTEMPTS`` (2) times, fewer than the queue's receive count (3), so
+the last delivery of a file that kills every attempt marks it failed instead of leaving it
+``processing`` behind a message in the dead-letter queue.
 
 A link request (``{"link", "key"}``, :mod:`cellucid_cloud.aws.links`) is downloaded with the
 guards of :func:`~cellucid_cloud.storage.link_fetch.fetch_link` and stored at its key in the

@@ -51,8 +51,10 @@ __all__ = ["MAX_ATTEMPTS", "CatalogService", "CollectionView", "UploadTarget"]
 
 Clock = Callable[[], datetime]
 
-MAX_ATTEMPTS = 3
-"""How many times one dataset version's processing may be claimed (first try and retries)."""
+MAX_ATTEMPTS = 2
+"""How many times one dataset version's processing may be claimed: a first try and one retry.
+Below the prepare queue's receive count (3), so the last delivery finds the version given up
+rather than leaving it ``processing`` behind a message in the dead-letter queue."""
 
 
 @dataclass(frozen=True, slots=True)
