@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv browser test lint lint-template fuzz demo bench bench-prepare bench-deflate
+.PHONY: venv browser test lint lint-template fuzz demo bench bench-prepare bench-deflate bench-meta
 
 venv: $(STAMP)
 
@@ -57,6 +57,9 @@ bench: bench-prepare bench-deflate
 
 bench-prepare: venv
 	$(PY) benchmarks/prepare_bench.py
+
+bench-meta: venv
+	$(PY) benchmarks/meta_bench.py
 
 bench-deflate: venv
 	$(PY) benchmarks/deflate_bench.py

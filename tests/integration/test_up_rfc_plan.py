@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +34,16 @@ def meta(client: httpx.Client, url: str) -> httpx.Response:
     return client.get("/dp/v1/datasets/meta", params={"url": url})
 
 
-def ready(curator: httpx.Client, collection_id: str, dataset_id: str) -> dict[str, Any]:
-    body = wait_for_status(
-        curator,
-        f"/curation/v1/collections/{collection_id}/datasets/{dataset_id}",
-        {"ready", "failed"},
-    )
+def ready(
+    curator: httpx.Client, collection_id: str, dataset_id: str, replacing: str | None = None
+) -> dict[str, Any]:
+    """The dataset once ready; with ``replacing``, once a version other than that one is."""
+    path = f"/curation/v1/collections/{collection_id}/datasets/{dataset_id}"
+    while True:
+        body = wait_for_status(curator, path, {"ready", "failed"})
+        if body["dataset_version_id"] != replacing:
+            break
+        time.sleep(0.1)  # the upload has not been recorded as a new version yet
     assert body["status"] == "ready", body
     return body
 
@@ -92,7 +97,7 @@ def test_rfc_test_plan(up: Up, tmp_path: Path) -> None:
         rid = revision.json()["collection_id"]
         assert rid != cid
         upload(curator, rid, a_id, files["a2"])
-        a_v2 = ready(curator, rid, a_id)
+        a_v2 = ready(curator, rid, a_id, replacing=a_v1["dataset_version_id"])
         assert a_v2["dataset_version_id"] != a_v1["dataset_version_id"]
         assert a_v2["n_cells"] == 150
         assert curator.delete(f"/curation/v1/collections/{rid}/datasets/{b_id}").status_code == 204
