@@ -55,7 +55,7 @@ def test_dataset_without_an_export_yet(page: Page, world: World) -> None:
 
 def test_private_revision_url_and_breadcrumb(page: Page, world: World) -> None:
     open_viewer(page, world.url(f"/e/{world.private_version_id}/"))
-    assert page.locator(".private-badge").is_visible()
+    page.locator(".private-badge").wait_for(state="visible", timeout=15_000)
     assert page.locator(".dataset-name").inner_text() == "small"
     open_viewer(page, world.url(f"/e/{world.clusters.dataset_id}/"))
     assert page.locator(".private-badge").is_hidden()
