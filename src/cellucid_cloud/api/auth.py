@@ -14,6 +14,7 @@ from datetime import datetime
 
 from cellucid_cloud.catalog.models import ApiKeyRecord, utcnow
 from cellucid_cloud.catalog.repository import CatalogRepository, Put
+from cellucid_cloud.signed_tokens import ExpiredTokenError, InvalidTokenError, decode_token
 
 __all__ = ["AuthError", "Authenticator", "hash_api_key", "new_secret"]
 
@@ -86,25 +87,17 @@ class Authenticator:
         return self.curator_for_token(token)
 
     def curator_for_token(self, token: str) -> str:
-        import jwt
-
         try:
-            claims = jwt.decode(
+            claims = decode_token(
                 token,
                 self._secret,
-                algorithms=["HS256"],
                 audience=AUDIENCE,
                 issuer=ISSUER,
-                # Expiry is checked below against our clock, which tests control.
-                options={
-                    "require": ["exp", "sub", "iat"],
-                    "verify_exp": False,
-                    "verify_iat": False,
-                },
+                require=["sub", "iat"],
+                now=self.clock().timestamp(),
             )
-        except jwt.PyJWTError:
+        except InvalidTokenError:
             raise AuthError("invalid access token") from None
-        now = self.clock().timestamp()
-        if claims["exp"] <= now:
-            raise AuthError("the access token has expired; get a new one")
+        except ExpiredTokenError:
+            raise AuthError("the access token has expired; get a new one") from None
         return str(claims["sub"])

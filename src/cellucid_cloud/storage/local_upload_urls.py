@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import jwt
 
+from cellucid_cloud.signed_tokens import ExpiredTokenError, InvalidTokenError, decode_token
 from cellucid_cloud.storage.upload_urls import MAX_UPLOAD_EXPIRY, UploadUrl
 
 __all__ = ["LocalUploadUrls", "UploadGrant", "UploadTokenError"]
@@ -56,19 +57,11 @@ class LocalUploadUrls:
 
     def verify(self, token: str) -> UploadGrant:
         try:
-            claims = jwt.decode(
-                token,
-                self._secret,
-                algorithms=["HS256"],
-                audience=AUDIENCE,
-                options={
-                    "require": ["exp", "key", "max"],
-                    "verify_exp": False,
-                    "verify_iat": False,
-                },
+            claims = decode_token(
+                token, self._secret, audience=AUDIENCE, require=["key", "max"], now=self.clock()
             )
-        except jwt.PyJWTError:
+        except InvalidTokenError:
             raise UploadTokenError("invalid upload token") from None
-        if claims["exp"] <= self.clock():
-            raise UploadTokenError("the upload URL has expired; ask for a new one")
+        except ExpiredTokenError:
+            raise UploadTokenError("the upload URL has expired; ask for a new one") from None
         return UploadGrant(key=str(claims["key"]), max_bytes=int(claims["max"]))
