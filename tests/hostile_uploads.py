@@ -31,7 +31,7 @@ from scipy import sparse
 
 from tests.export_data import make_adata
 
-__all__ = ["CASES", "EXPORT_GAPS", "HostileUpload", "good_adata", "reason_problem", "write"]
+__all__ = ["CASES", "HostileUpload", "good_adata", "reason_problem", "write"]
 
 N_CELLS = 60
 N_GENES = 12
@@ -674,21 +674,3 @@ CASES: tuple[HostileUpload, ...] = (
     ),
     HostileUpload("zarr-zip-empty", ".zarr.zip", _zip_empty, "a zip with no members", "AnnData"),
 )
-
-
-EXPORT_GAPS = {
-    "zero-cells": "prepare exports an AnnData with 0 cells (export/prepare.py plan_export "
-    "should refuse src.n_cells == 0)",
-    "unknown-encoding": "anndata's IORegistryError escapes the reader (export/source.py "
-    "_READ_ERRORS lacks it): an internal error instead of a reason",
-    "text-x": "a non-numeric X fails in the gene thread with ValueError (export/source.py "
-    "_read_group should refuse a non-numeric X dtype)",
-    "hdf5-unknown-filter": "an OSError reading X blocks escapes the gene thread (export/source.py "
-    "_ArrayBlocks.rows/columns should turn read errors into PrepareError)",
-    "zarr-missing-chunks": "a missing indptr chunk reads as zeros and X is exported empty "
-    "(export/source.py should check indptr[0] == 0 and indptr[-1] == len(indices) == len(data))",
-    "zarr-zip-empty": "zarr's GroupNotFoundError escapes the reader (export/source.py "
-    "_open_store should turn zarr open errors into PrepareError)",
-}
-"""Cases the export engine does not refuse cleanly yet (fixes belong in export/, which is
-being changed elsewhere): the tests expect these to fail (xfail, strict)."""

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.hostile_uploads import CASES, EXPORT_GAPS, HostileUpload, reason_problem, write
+from tests.hostile_uploads import CASES, HostileUpload, reason_problem, write
 from tests.hostile_uploads import good_adata as make_good
 from tests.live_app import Served, serving
 
@@ -125,25 +125,12 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
         served.stack.worker.stop()
 
 
-def _params() -> list[Any]:
-    return [
-        pytest.param(
-            case,
-            id=case.name,
-            marks=[pytest.mark.xfail(strict=True, reason=EXPORT_GAPS[case.name])]
-            if case.name in EXPORT_GAPS
-            else [],
-        )
-        for case in CASES
-    ]
-
-
 def test_the_corpus_is_large_enough() -> None:
     assert len(CASES) >= 25
     assert len({case.name for case in CASES}) == len(CASES)
 
 
-@pytest.mark.parametrize("case", _params())
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_a_hostile_upload_fails_cleanly_and_the_published_version_serves_on(
     case: HostileUpload, corpus: dict[str, Path], published: Published
 ) -> None:

@@ -18,6 +18,7 @@ from cellucid_cloud.catalog.dynamodb_repository import (
 )
 from cellucid_cloud.catalog.models import Alias, DatasetVersion
 from cellucid_cloud.catalog.repository import ConflictError, Put
+from cellucid_cloud.unavailable import StoreUnavailableError
 from tests import aws
 
 TABLE = "catalog"
@@ -70,7 +71,7 @@ def test_unprocessed_keys_are_asked_for_again(
     assert len(sleeps) == 1
 
 
-def test_keys_left_unprocessed_for_good_raise(
+def test_keys_left_unprocessed_for_good_make_the_catalog_unavailable(
     stubbed: tuple[DynamoDbCatalogRepository, Stubber], sleeps: list[float]
 ) -> None:
     repo, stubber = stubbed
@@ -80,7 +81,7 @@ def test_keys_left_unprocessed_for_good_raise(
             {"Responses": {}, "UnprocessedKeys": {TABLE: {"Keys": [key("a")]}}},
             batch_get(["a"]),
         )
-    with pytest.raises(RuntimeError, match="unprocessed"):
+    with pytest.raises(StoreUnavailableError, match="unprocessed"):
         repo.get_many(Alias, ["a"])
     assert len(sleeps) == BATCH_GET_ATTEMPTS - 1
     assert all(0 <= s <= dynamodb_repository.BACKOFF_CAP for s in sleeps)

@@ -2,6 +2,7 @@
 
 Errors are JSON ``{"detail", "status"}`` with a 4xx for anything the caller can fix — unknown
 fields, bad ids, malformed JSON, oversized bodies (413) — and never a stored half-change.
+A store that is down after retries answers 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from cellucid_cloud.api.responses import error_json
 from cellucid_cloud.api.schemas import error_response
 from cellucid_cloud.catalog.errors import CatalogError, validation_message
 from cellucid_cloud.events.wire import WireError
+from cellucid_cloud.unavailable import RETRY_AFTER_SECONDS, StoreUnavailableError
 
 __all__ = ["build_api", "build_fastapi"]
 
@@ -60,6 +62,11 @@ def build_fastapi(ctx: ApiContext) -> FastAPI:
     @app.exception_handler(AuthError)
     async def auth_error(request: Request, exc: AuthError) -> Response:
         return error_json(401, str(exc), **{"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(StoreUnavailableError)
+    async def unavailable(request: Request, exc: StoreUnavailableError) -> Response:
+        log.warning("answering 503: %s", exc)
+        return error_json(503, str(exc), **{"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -53,8 +54,11 @@ from cellucid_cloud.events.wire import WireError
 from cellucid_cloud.storage.s3 import S3ObjectStore, S3UploadUrls, s3_client
 from cellucid_cloud.storage.s3_blobs import S3BlobStore
 from cellucid_cloud.storage.upload_urls import UploadUrls
+from cellucid_cloud.unavailable import RETRY_AFTER_SECONDS, StoreUnavailableError
 
 __all__ = ["POLL_INTERVAL", "events_app", "events_resolver"]
+
+log = logging.getLogger(__name__)
 
 BINARY_PATHS = ("/_cellucid/selection", "/_cellucid/session_bundle")
 """Bodies bounded by their own rules (a dataset's cell count, 5 MB), as in the API app."""
@@ -238,6 +242,10 @@ def events_resolver(
     def auth_error(exc: AuthError) -> Answer:
         return _error(401, str(exc), **{"WWW-Authenticate": "Bearer"})
 
+    def unavailable(exc: StoreUnavailableError) -> Answer:
+        log.warning("answering 503: %s", exc)
+        return _error(503, str(exc), **{"Retry-After": str(RETRY_AFTER_SECONDS)})
+
     def no_route(exc: NoRouteError) -> Answer:
         """405 naming the methods a known path takes, as the API app answers; else 404."""
         path = app.current_event.path
@@ -249,6 +257,7 @@ def events_resolver(
     app.exception_handler(CatalogError)(catalog_error)
     app.exception_handler(WireError)(wire_error)
     app.exception_handler(AuthError)(auth_error)
+    app.exception_handler(StoreUnavailableError)(unavailable)
     app.not_found(no_route)
     return app
 

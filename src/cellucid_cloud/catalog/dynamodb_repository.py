@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from cellucid_cloud.catalog.models import Collection, StoredRecord
 from cellucid_cloud.catalog.repository import ConflictError, Delete, Put, Write, check_writes
+from cellucid_cloud.unavailable import StoreUnavailableError, unavailable_on_aws_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -46,6 +47,8 @@ __all__ = [
 ]
 
 type Item = dict[str, AttributeValueTypeDef]
+
+_unavailable = unavailable_on_aws_errors("the catalog")
 
 SORT_KEY_VALUE = "_"
 """Every record is alone in its partition; the sort key leaves room for item collections,
@@ -124,6 +127,7 @@ class DynamoDbCatalogRepository:
         self.table_name = table_name
         self._client = client
 
+    @_unavailable
     def get[R: StoredRecord](self, kind: type[R], key: str) -> R | None:
         response = self._client.get_item(
             TableName=self.table_name, Key=_key(kind.KIND, key), ConsistentRead=True
@@ -131,6 +135,7 @@ class DynamoDbCatalogRepository:
         item = response.get("Item")
         return None if item is None else _load(kind, item)
 
+    @_unavailable
     def get_many[R: StoredRecord](self, kind: type[R], keys: Iterable[str]) -> dict[str, R]:
         wanted = list(dict.fromkeys(keys))  # BatchGetItem refuses a key twice
         found: dict[str, R] = {}
@@ -157,13 +162,16 @@ class DynamoDbCatalogRepository:
             if not unprocessed:
                 return items
             pending = unprocessed["Keys"]
-        raise RuntimeError(
-            f"DynamoDB left {len(pending)} keys unprocessed after {BATCH_GET_ATTEMPTS} attempts"
+        raise StoreUnavailableError(
+            f"the catalog is unavailable (DynamoDB left {len(pending)} keys unprocessed after "
+            f"{BATCH_GET_ATTEMPTS} attempts); try again shortly"
         )
 
+    @_unavailable
     def collections_of(self, owner: str) -> list[Collection]:
         return self._query_collections(OWNER_INDEX, "owner", owner)
 
+    @_unavailable
     def published_collections(self) -> list[Collection]:
         return self._query_collections(PUBLISHED_INDEX, "published", PUBLISHED_VALUE)
 
@@ -177,6 +185,7 @@ class DynamoDbCatalogRepository:
         )
         return [_load(Collection, item) for page in pages for item in page.get("Items", [])]
 
+    @_unavailable
     def commit(self, writes: Sequence[Write]) -> None:
         check_writes(writes)
         if not writes:

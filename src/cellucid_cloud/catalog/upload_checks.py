@@ -7,7 +7,9 @@ a curator's own file on their own machine that is fine; an upload to a shared se
 be able to pull another curator's upload or a server file into its export, nor make the
 worker allocate memory its file does not hold. So, before reading:
 
-* HDF5: no external link, no dataset stored in another file or mapped from one (virtual);
+* HDF5: no external link, no dataset stored in another file or mapped from one (virtual),
+  and no dataset compressed with a filter this server cannot decode (said up front, by name,
+  rather than as a plugin-folder error in the middle of the export);
 * zip: a real zip whose member names are plain relative paths (no ``..``, no absolute or
   backslash names), no symbolic links, and members that together inflate at most
   :data:`MAX_ZIP_EXPANSION`-fold (a zarr chunk is compressed already; zipping gains little);
@@ -117,6 +119,23 @@ def _link_problem(handle: Any, name: str, link: Any) -> str | None:
         return f"/{name} is a virtual dataset mapped from outside the upload; embed the data"
     if isinstance(node, h5py.Dataset) and node.external:
         return f"/{name} keeps its data in a file outside the upload; embed the data"
+    if isinstance(node, h5py.Dataset):
+        return _filter_problem(name, node)
+    return None
+
+
+def _filter_problem(name: str, dataset: Any) -> str | None:
+    import h5py
+
+    plist = dataset.id.get_create_plist()
+    for index in range(plist.get_nfilters()):
+        code, _flags, _values, label = plist.get_filter(index)
+        if not h5py.h5z.filter_avail(code):
+            called = label.decode(errors="replace") if isinstance(label, bytes) else str(label)
+            return (
+                f"/{name} is compressed with HDF5 filter {code} ({called or 'unnamed'}), which "
+                "this server cannot decode; save it with gzip or lzf"
+            )
     return None
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cellucid_cloud.events.models import BundleRecord, StoredEvent, Viewer
+from cellucid_cloud.unavailable import StoreUnavailableError, unavailable_on_aws_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -27,6 +28,8 @@ __all__ = ["GAP_GRACE", "DynamoDbEventStore"]
 
 GAP_GRACE = 10.0
 VIEWER_SK = "_"
+
+_unavailable = unavailable_on_aws_errors("the events store")
 
 
 def _pk(viewer_id: str) -> dict[str, str]:
@@ -45,6 +48,7 @@ class DynamoDbEventStore:
         self.client = client
         self.clock = clock
 
+    @_unavailable
     def put_viewer(self, viewer: Viewer) -> None:
         self.client.put_item(
             TableName=self.table,
@@ -58,6 +62,7 @@ class DynamoDbEventStore:
             ConditionExpression="attribute_not_exists(pk)",
         )
 
+    @_unavailable
     def get_viewer(self, viewer_id: str, now: int) -> Viewer | None:
         item = self.client.get_item(
             TableName=self.table,
@@ -68,6 +73,7 @@ class DynamoDbEventStore:
             return None
         return Viewer.model_validate_json(item["doc"]["S"])
 
+    @_unavailable
     def append(self, viewer: Viewer, events: Sequence[dict[str, Any]]) -> int:
         counter = self.client.update_item(
             TableName=self.table,
@@ -108,8 +114,11 @@ class DynamoDbEventStore:
             if not requests:
                 return
             time.sleep(min(0.05 * 2**attempt, 2.0))
-        raise RuntimeError("DynamoDB kept events unprocessed; the append failed")
+        raise StoreUnavailableError(
+            "the events store is unavailable (DynamoDB kept events unprocessed); try again shortly"
+        )
 
+    @_unavailable
     def read(self, viewer: Viewer, after: int, limit: int) -> list[StoredEvent]:
         reply = self.client.query(
             TableName=self.table,
@@ -133,6 +142,7 @@ class DynamoDbEventStore:
             expected = seq + 1
         return events
 
+    @_unavailable
     def put_bundle(self, record: BundleRecord) -> None:
         self.client.put_item(
             TableName=self.table,
@@ -144,6 +154,7 @@ class DynamoDbEventStore:
             },
         )
 
+    @_unavailable
     def bundles(self, viewer: Viewer) -> list[BundleRecord]:
         records: list[BundleRecord] = []
         arguments: dict[str, Any] = {

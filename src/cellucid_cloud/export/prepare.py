@@ -390,6 +390,8 @@ class ExportPlan:
 
 def plan_export(src: AnnDataSource, settings: ExportSettings) -> ExportPlan:
     """Choose embeddings, vector fields and gene names, refusing bad input early."""
+    if src.n_cells == 0:
+        raise PrepareError("the AnnData has no cells: there is nothing to show")
     warnings: list[str] = []
     embeddings = select_embeddings(src.obsm, src.n_cells, settings.embeddings)
     defaults = default_embeddings(embeddings)

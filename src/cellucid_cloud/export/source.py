@@ -11,6 +11,7 @@ traceback for a file that is not AnnData, truncated or inconsistent.
 
 import contextlib
 import os
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from typing import Any, Literal, Protocol, cast
 import anndata as ad
 import numpy as np
 import pandas as pd
+from anndata._io.specs.registry import IORegistryError
 from numpy.typing import NDArray
 from scipy import sparse
 
@@ -52,10 +54,18 @@ class _ArrayBlocks:
     shape: tuple[int, int]
 
     def rows(self, start: int, stop: int) -> Block:
-        return self.array[start:stop]  # type: ignore[no-any-return]
+        return self._read((slice(start, stop),), f"cells {start}-{stop}")
 
     def columns(self, start: int, stop: int) -> Block:
-        return self.array[:, start:stop]  # type: ignore[no-any-return]
+        return self._read((slice(None), slice(start, stop)), f"genes {start}-{stop}")
+
+    def _read(self, where: tuple[slice, ...], what: str) -> Block:
+        """A block of X; a chunk the file cannot deliver (unknown filter, corrupt bytes) is a
+        PrepareError, raised in whichever thread reads it."""
+        try:
+            return self.array[where]  # type: ignore[no-any-return]
+        except _READ_ERRORS as error:
+            raise PrepareError(f"cannot read X ({what}): {_one_line(error)}") from None
 
 
 @dataclass(frozen=True)
@@ -105,7 +115,15 @@ def _from_memory(adata: ad.AnnData) -> AnnDataSource:
     )
 
 
-_READ_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError)
+_READ_ERRORS = (
+    OSError,
+    KeyError,
+    ValueError,
+    TypeError,
+    RuntimeError,
+    AttributeError,
+    IORegistryError,  # an element whose encoding anndata does not know; private, stable since 0.8
+)
 
 
 class _LazyObsm(Mapping[str, Any]):
@@ -193,18 +211,7 @@ def _read_group(root: Any, path: Path) -> AnnDataSource:
     obsm = _LazyObsm(root.get("obsm"), len(obs), path)
     if "obsp" in root and "connectivities" in root["obsp"]:
         connectivities = ad.io.read_elem(root["obsp"]["connectivities"])
-    matrix: MatrixBlocks | None = None
-    if "X" in root:
-        node = root["X"]
-        encoding = str(node.attrs.get("encoding-type", ""))
-        if encoding in ("csr_matrix", "csc_matrix"):
-            dataset = ad.io.sparse_dataset(node)
-            shape = (int(dataset.shape[0]), int(dataset.shape[1]))
-            matrix = _ArrayBlocks(dataset, "csr" if encoding == "csr_matrix" else "csc", shape)
-        elif hasattr(node, "shape") and len(node.shape) == 2:
-            matrix = _ArrayBlocks(node, "dense", (int(node.shape[0]), int(node.shape[1])))
-        else:
-            raise PrepareError(f"{path}: X has an unsupported encoding {encoding!r}")
+    matrix = _read_matrix(root["X"], path) if "X" in root else None
     stat = path.stat()
     return AnnDataSource(
         n_cells=len(obs),
@@ -219,22 +226,47 @@ def _read_group(root: Any, path: Path) -> AnnDataSource:
     )
 
 
+def _read_matrix(node: Any, path: Path) -> MatrixBlocks:
+    """X left on disk, after the checks that need no pass over its values."""
+    encoding = str(node.attrs.get("encoding-type", ""))
+    if encoding in ("csr_matrix", "csc_matrix"):
+        _check_compressed(node, path)
+        dataset = ad.io.sparse_dataset(node)
+        shape = (int(dataset.shape[0]), int(dataset.shape[1]))
+        matrix = _ArrayBlocks(dataset, "csr" if encoding == "csr_matrix" else "csc", shape)
+        dtype = node["data"].dtype
+    elif hasattr(node, "shape") and len(node.shape) == 2:
+        matrix = _ArrayBlocks(node, "dense", (int(node.shape[0]), int(node.shape[1])))
+        dtype = node.dtype
+    else:
+        raise PrepareError(f"{path}: X has an unsupported encoding {encoding!r}")
+    if not (np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)):
+        raise PrepareError(f"{path}: X holds {dtype} values, not numbers")
+    return matrix
+
+
+def _check_compressed(node: Any, path: Path) -> None:
+    """Refuse a CSR/CSC X whose index pointers do not span its stored values: a chunk missing
+    from a zarr store reads as zeros, which would otherwise export an empty X without a word.
+    Reads indptr only (one integer per row or column); order is checked block by block later."""
+    indptr = np.asarray(node["indptr"][...])
+    stored = (int(node["indices"].shape[0]), int(node["data"].shape[0]))
+    if indptr.ndim != 1 or len(indptr) == 0 or indptr[0] != 0 or {int(indptr[-1])} != set(stored):
+        ends = f"{indptr[0]}..{indptr[-1]}" if indptr.ndim == 1 and len(indptr) else "empty"
+        raise PrepareError(
+            f"{path}: X is corrupt: its index pointers run {ends} but it stores "
+            f"{stored[0]} indices and {stored[1]} values"
+        )
+
+
 @contextlib.contextmanager
 def _open_store(path: Path) -> Iterator[Any]:
     if not path.exists():
         raise PrepareError(f"{path}: no such file or folder")
     name = path.name.lower()
     if path.is_dir() or name.endswith((".zarr", ".zarr.zip")):
-        import zarr
-
-        if name.endswith(".zip"):
-            store = zarr.storage.ZipStore(path, mode="r")
-            try:
-                yield zarr.open_group(store, mode="r")
-            finally:
-                store.close()
-        else:
-            yield zarr.open_group(path, mode="r")
+        with _zarr_group(path, name.endswith(".zip")) as group:
+            yield group
         return
     import h5py
 
@@ -246,6 +278,22 @@ def _open_store(path: Path) -> Iterator[Any]:
         raise PrepareError(f"{path}: not an HDF5 AnnData file or truncated ({error})") from None
     with handle:
         yield handle
+
+
+@contextlib.contextmanager
+def _zarr_group(path: Path, zipped: bool) -> Iterator[Any]:
+    import zarr
+
+    with contextlib.ExitStack() as cleanup:
+        try:
+            store: Any = path
+            if zipped:
+                store = zarr.storage.ZipStore(path, mode="r")
+                cleanup.callback(store.close)
+            group = zarr.open_group(store, mode="r")
+        except (*_READ_ERRORS, zipfile.BadZipFile) as error:
+            raise PrepareError(f"{path}: not an AnnData zarr store ({_one_line(error)})") from None
+        yield group
 
 
 @contextlib.contextmanager
