@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import struct
+import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from cellucid_cloud.events.bundle import SessionBundle
+from cellucid_cloud.events.bundle import (
+    MAX_JSON_CHUNK_BYTES,
+    SESSION_MAGIC_V2,
+    SessionBundle,
+    check_bundle,
+)
 from cellucid_cloud.events.wire import MAX_EVENT_BYTES, WireError, parse_event, parse_selection
 from tests.session_bundles import make_bundle
 
@@ -131,3 +139,81 @@ def test_manifest_keys_are_exact() -> None:
     assert SessionBundle.parse(data).chunk_ids() == []
     with pytest.raises(WireError):
         SessionBundle.parse(data.replace(b'"source"', b'"sourcX"'))
+
+
+def _one_chunk(stored: bytes, declared: int, kind: str = "binary", codec: str = "gzip") -> bytes:
+    """A v2 bundle of one chunk whose manifest declares ``declared`` uncompressed bytes."""
+    entry = {
+        "id": "c",
+        "priority": "eager",
+        "kind": kind,
+        "codec": codec,
+        "storedBytes": len(stored),
+        "uncompressedBytes": declared,
+    }
+    manifest = {
+        "createdAt": "2026-11-23T08:00:00.000Z",
+        "datasetFingerprint": {},
+        "source": None,
+        "requires": {},
+        "chunks": [entry],
+    }
+    head = json.dumps(manifest).encode()
+    return (
+        SESSION_MAGIC_V2
+        + struct.pack("<I", len(head))
+        + head
+        + struct.pack("<I", len(stored))
+        + stored
+    )
+
+
+def test_a_gzip_bomb_is_refused_without_inflating_it() -> None:
+    bomb = gzip.compress(bytes(256 << 20), 9)  # 256 MiB of zeros in ~260 kB
+    tracemalloc.start()
+    try:
+        with pytest.raises(WireError, match="decodes to more than 1000 bytes"):
+            SessionBundle.parse(_one_chunk(bomb, 1000))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"checking inflated {peak} bytes"
+
+
+def test_a_large_bundle_is_checked_as_a_stream_in_bounded_memory(tmp_path: Path) -> None:
+    payload = gzip.compress(bytes(64 << 20), 1)  # declares (and holds) 64 MiB, honestly
+    path = tmp_path / "big.cellucid-session"
+    path.write_bytes(_one_chunk(payload, 64 << 20))
+    tracemalloc.start()
+    try:
+        with path.open("rb") as stream:
+            frame = check_bundle(stream)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert frame.size == path.stat().st_size
+    assert frame.version == 2
+    assert peak < 8 << 20, f"checking held {peak} bytes"
+
+
+@pytest.mark.parametrize(
+    ("stored", "declared", "kind", "problem"),
+    [
+        (gzip.compress(b"[1,") + gzip.compress(b"2]"), 5, "json", None),  # two gzip members
+        (gzip.compress(b"hello")[:10], 5, "binary", "cut short"),
+        (gzip.compress(b"hello")[:-3], 5, "binary", "cut short"),
+        (gzip.compress(b"hello") + b"\0\0", 5, "binary", "does not decode"),
+        (gzip.compress(b"hello"), 6, "binary", "decodes to 5 bytes"),
+        (b"", 0, "binary", None),
+        (gzip.compress(b"x" * 10), MAX_JSON_CHUNK_BYTES + 1, "json", "JSON chunk of"),
+    ],
+)
+def test_gzip_chunks_decode_exactly_to_their_declared_size(
+    stored: bytes, declared: int, kind: str, problem: str | None
+) -> None:
+    data = _one_chunk(stored, declared, kind)
+    if problem is None:
+        assert SessionBundle.parse(data).chunk_ids() == ["c"]
+    else:
+        with pytest.raises(WireError, match=problem):
+            SessionBundle.parse(data)

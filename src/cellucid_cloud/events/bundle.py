@@ -2,30 +2,97 @@
 
 Framing: magic (``CELLUCID_SESSION\\n`` for v1, ``CELLUCID_SESSION/2\\n`` for v2), a u32 LE
 manifest length, the manifest JSON, then one u32-length-prefixed chunk per manifest entry, in
-manifest order, eager before lazy, and nothing after. Parsing checks all of it, decodes gzip
+manifest order, eager before lazy, and nothing after. Checking covers all of it, decodes gzip
 chunks to their declared size and JSON chunks as JSON, so a stored bundle is always readable.
+
+Checking reads a stream once, front to back, holding at most one piece of a binary chunk, the
+manifest, and one JSON chunk: a 2 GiB bundle uploaded through a URL is checked in a function
+of modest memory, and a gzip chunk is inflated only up to the size its manifest declares (one
+byte more is an error), so a small bundle cannot inflate to gigabytes.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from cellucid_cloud.events.wire import WireError
 
-__all__ = ["SESSION_MAGIC_V1", "SESSION_MAGIC_V2", "SessionBundle"]
+__all__ = [
+    "MAX_JSON_CHUNK_BYTES",
+    "MAX_MANIFEST_BYTES",
+    "SESSION_MAGIC_V1",
+    "SESSION_MAGIC_V2",
+    "BundleFrame",
+    "SessionBundle",
+    "check_bundle",
+]
 
 SESSION_MAGIC_V1 = b"CELLUCID_SESSION\n"
 SESSION_MAGIC_V2 = b"CELLUCID_SESSION/2\n"
+MAX_MANIFEST_BYTES = 16 * 1024**2
+MAX_JSON_CHUNK_BYTES = 64 * 1024**2
+"""JSON chunks carry viewer state; bulk data (cell lists) travels in binary chunks."""
+PIECE_BYTES = 1024**2
 _CHUNK_KEYS = {"id", "priority", "kind", "codec", "storedBytes", "uncompressedBytes"}
 _MANIFEST_KEYS = {
     1: {"createdAt", "datasetFingerprint", "chunks"},
     2: {"createdAt", "datasetFingerprint", "source", "requires", "chunks"},
 }
+
+
+@dataclass(frozen=True)
+class BundleFrame:
+    """What checking a bundle learned: its version, manifest, size and where chunks sit."""
+
+    version: int
+    manifest: dict[str, Any]
+    size: int
+    offsets: dict[str, tuple[int, int]]
+    """Chunk id → (start, stop) of its stored bytes in the file."""
+
+
+def check_bundle(stream: BinaryIO) -> BundleFrame:
+    """Validate the bundle ``stream`` holds, reading it once; :class:`WireError` says what is
+    wrong."""
+    reader = _Reader(stream)
+    version = _version(reader)
+    manifest_len = _u32(reader, "manifest length")
+    if manifest_len > MAX_MANIFEST_BYTES:
+        raise WireError(f"manifest of {manifest_len} bytes (at most {MAX_MANIFEST_BYTES})")
+    raw = reader.exactly(manifest_len, "end of the manifest (manifest length runs past it)")
+    try:
+        manifest = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WireError(f"manifest is not JSON: {exc}") from None
+    if not isinstance(manifest, dict) or set(manifest) != _MANIFEST_KEYS[version]:
+        keys = sorted(manifest) if isinstance(manifest, dict) else type(manifest).__name__
+        raise WireError(f"manifest keys {keys} != {sorted(_MANIFEST_KEYS[version])}")
+    chunks = manifest["chunks"]
+    if not isinstance(chunks, list):
+        raise WireError("manifest chunks must be a list")
+    offsets: dict[str, tuple[int, int]] = {}
+    seen_lazy = False
+    for index, chunk in enumerate(chunks):
+        _check_entry(index, chunk, offsets)
+        seen_lazy = seen_lazy or chunk["priority"] == "lazy"
+        if seen_lazy and chunk["priority"] == "eager":
+            raise WireError(f"chunk {index}: eager chunks must come before lazy ones")
+        stored = _u32(reader, f"chunk {index} length")
+        if stored != chunk["storedBytes"]:
+            raise WireError(f"chunk {index}: stored length {stored} does not match")
+        start = reader.offset
+        _check_payload(index, chunk, reader.pieces(stored, f"end of chunk {index}"))
+        offsets[chunk["id"]] = (start, reader.offset)
+    if stream.read(1):
+        raise WireError("trailing bytes after the last chunk")
+    return BundleFrame(version, manifest, reader.offset, offsets)
 
 
 @dataclass(frozen=True)
@@ -71,42 +138,8 @@ class SessionBundle:
     @classmethod
     def parse(cls, data: bytes) -> SessionBundle:
         """Validate ``data`` completely; :class:`WireError` says what is wrong."""
-        if data.startswith(SESSION_MAGIC_V2):
-            version, offset = 2, len(SESSION_MAGIC_V2)
-        elif data.startswith(SESSION_MAGIC_V1):
-            version, offset = 1, len(SESSION_MAGIC_V1)
-        else:
-            raise WireError("not a .cellucid-session file (bad magic)")
-        manifest_len, offset = _u32(data, offset, "manifest length")
-        if offset + manifest_len > len(data):
-            raise WireError("manifest length runs past the end of the file")
-        try:
-            manifest = json.loads(data[offset : offset + manifest_len])
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise WireError(f"manifest is not JSON: {exc}") from None
-        offset += manifest_len
-        if not isinstance(manifest, dict) or set(manifest) != _MANIFEST_KEYS[version]:
-            keys = sorted(manifest) if isinstance(manifest, dict) else type(manifest).__name__
-            raise WireError(f"manifest keys {keys} != {sorted(_MANIFEST_KEYS[version])}")
-        chunks = manifest["chunks"]
-        if not isinstance(chunks, list):
-            raise WireError("manifest chunks must be a list")
-        offsets: dict[str, tuple[int, int]] = {}
-        seen_lazy = False
-        for index, chunk in enumerate(chunks):
-            _check_entry(index, chunk, offsets)
-            seen_lazy = seen_lazy or chunk["priority"] == "lazy"
-            if seen_lazy and chunk["priority"] == "eager":
-                raise WireError(f"chunk {index}: eager chunks must come before lazy ones")
-            stored, offset = _u32(data, offset, f"chunk {index} length")
-            if stored != chunk["storedBytes"] or offset + stored > len(data):
-                raise WireError(f"chunk {index}: stored length {stored} does not match")
-            _check_payload(index, chunk, data[offset : offset + stored])
-            offsets[chunk["id"]] = (offset, offset + stored)
-            offset += stored
-        if offset != len(data):
-            raise WireError(f"{len(data) - offset} trailing bytes after the last chunk")
-        return cls(version, manifest, data, offsets)
+        frame = check_bundle(io.BytesIO(data))
+        return cls(frame.version, frame.manifest, data, frame.offsets)
 
 
 def _check_entry(index: int, chunk: Any, offsets: dict[str, tuple[int, int]]) -> None:
@@ -123,25 +156,94 @@ def _check_entry(index: int, chunk: Any, offsets: dict[str, tuple[int, int]]) ->
             raise WireError(f"chunk {index}: {size} must be a non-negative integer")
 
 
-def _check_payload(index: int, chunk: dict[str, Any], payload: bytes) -> None:
-    if chunk["codec"] == "gzip":
-        try:
-            payload = gzip.decompress(payload)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise WireError(f"chunk {index}: gzip does not decode: {exc}") from None
-    if len(payload) != chunk["uncompressedBytes"]:
+def _check_payload(index: int, chunk: dict[str, Any], pieces: Iterator[bytes]) -> None:
+    declared = chunk["uncompressedBytes"]
+    is_json = chunk["kind"] == "json"
+    if is_json and declared > MAX_JSON_CHUNK_BYTES:
         raise WireError(
-            f"chunk {index}: decodes to {len(payload)} bytes, the manifest says "
-            f"{chunk['uncompressedBytes']}"
+            f"chunk {index}: a JSON chunk of {declared} bytes (at most {MAX_JSON_CHUNK_BYTES})"
         )
-    if chunk["kind"] == "json":
+    decoded = _inflate(index, pieces, declared) if chunk["codec"] == "gzip" else pieces
+    kept = bytearray()
+    size = 0
+    for piece in decoded:
+        size += len(piece)
+        if size > declared:
+            break
+        if is_json:
+            kept += piece
+    if size != declared:
+        decoded_size = f"more than {declared}" if size > declared else str(size)
+        raise WireError(
+            f"chunk {index}: decodes to {decoded_size} bytes, the manifest says {declared}"
+        )
+    if is_json:
         try:
-            json.loads(payload)
+            json.loads(kept)
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise WireError(f"chunk {index}: kind json but not JSON") from None
 
 
-def _u32(data: bytes, offset: int, what: str) -> tuple[int, int]:
-    if offset + 4 > len(data):
-        raise WireError(f"file ends before the {what}")
-    return int(struct.unpack_from("<I", data, offset)[0]), offset + 4
+def _inflate(index: int, pieces: Iterator[bytes], declared: int) -> Iterator[bytes]:
+    """The gzip members in ``pieces`` decoded, at most :data:`PIECE_BYTES` at a time, stopping
+    once past ``declared`` bytes: the caller refuses the chunk then, without inflating more."""
+    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    started = False  # the current member has had input
+    produced = 0
+    try:
+        for piece in pieces:
+            pending = piece
+            while pending and produced <= declared:
+                started = True
+                out = decoder.decompress(pending, PIECE_BYTES)
+                produced += len(out)
+                yield out
+                pending = decoder.unconsumed_tail
+                if decoder.eof:  # concatenated gzip members, as gzip.decompress accepts
+                    pending = decoder.unused_data
+                    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                    started = False
+            if produced > declared:
+                return
+    except zlib.error as exc:
+        raise WireError(f"chunk {index}: gzip does not decode: {exc}") from None
+    if started and not decoder.eof:
+        raise WireError(f"chunk {index}: gzip does not decode: the stream is cut short")
+
+
+class _Reader:
+    """Sequential reads that know their offset and say what a short read cut off."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.offset = 0
+
+    def exactly(self, count: int, what: str) -> bytes:
+        return b"".join(self.pieces(count, what))
+
+    def pieces(self, count: int, what: str) -> Iterator[bytes]:
+        left = count
+        while left:
+            piece = self.stream.read(min(left, PIECE_BYTES))
+            if not piece:
+                raise WireError(f"file ends before the {what}")
+            self.offset += len(piece)
+            left -= len(piece)
+            yield piece
+
+
+def _version(reader: _Reader) -> int:
+    start = reader.stream.read(len(SESSION_MAGIC_V1))
+    reader.offset += len(start)
+    if start == SESSION_MAGIC_V1:
+        return 1
+    if start == SESSION_MAGIC_V2[: len(start)] and len(start) == len(SESSION_MAGIC_V1):
+        rest = reader.stream.read(len(SESSION_MAGIC_V2) - len(start))
+        reader.offset += len(rest)
+        if start + rest == SESSION_MAGIC_V2:
+            return 2
+    raise WireError("not a .cellucid-session file (bad magic)")
+
+
+def _u32(reader: _Reader, what: str) -> int:
+    return int(struct.unpack("<I", reader.exactly(4, what))[0])

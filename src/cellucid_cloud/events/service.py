@@ -8,8 +8,10 @@ selections and session bundles, and read them back in arrival order with long po
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
+import io
 import secrets
 import time
 from collections.abc import Callable
@@ -27,7 +29,7 @@ from cellucid_cloud.catalog.errors import (
 )
 from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion, new_id
-from cellucid_cloud.events.bundle import SessionBundle
+from cellucid_cloud.events.bundle import BundleFrame, check_bundle
 from cellucid_cloud.events.models import BundleRecord, StoredEvent, Viewer
 from cellucid_cloud.events.store import BlobStore, EventStore
 from cellucid_cloud.events.wire import WireError, parse_event, parse_selection
@@ -273,27 +275,24 @@ class EventsService:
         self, key: str, source: BlobStore, *, in_place: bool
     ) -> BundleRecord | None:
         """Check a bundle that arrived through an upload URL: record it, or delete it and say
-        why in an event. ``in_place``: it landed in the sessions store itself (the sessions
-        bucket on AWS); otherwise it is moved there (the local uploads folder)."""
+        why in an event. It is read as a stream, so memory stays small whatever its size.
+        ``in_place``: it landed in the sessions store itself (the sessions bucket on AWS);
+        otherwise it is moved there (the local uploads folder)."""
         parts = key.split("/")
         if len(parts) != 3 or parts[0] != "sessions" or not parts[2].endswith(".cellucid-session"):
             source.delete(key)
             return None
         viewer = self.store.get_viewer(parts[1], int(self.clock()))
-        request_id = parts[2].removesuffix(".cellucid-session")
         if viewer is None:
             source.delete(key)
             return None
+        request_id = parts[2].removesuffix(".cellucid-session")
         try:
-            data = source.get(key)
+            request_id = _request_id(request_id)
+            with contextlib.closing(source.open(key)) as stream:
+                frame = check_bundle(stream)
         except FileNotFoundError:  # a second notification of an upload already refused
             return None
-        if in_place:  # the same notification twice (S3's are at least once) records it once
-            for known in self.store.bundles(viewer):
-                if known.key == key and known.bytes == len(data):
-                    return known
-        try:
-            record = self.accept_bundle(viewer, _request_id(request_id), data, store=not in_place)
         except (WireError, CatalogError) as exc:
             source.delete(key)
             rejected = {
@@ -304,25 +303,29 @@ class EventsService:
             }
             self.store.append(viewer, [rejected])
             return None
-        if not in_place:
+        if in_place:  # the same notification twice (S3's are at least once) records it once
+            for known in self.store.bundles(viewer):
+                if known.key == key and known.bytes == frame.size:
+                    return known
+        else:
+            self.blobs.put(self.bundle_key(viewer, request_id), source.get(key))
             source.delete(key)
-        return record
+        return self._record(viewer, request_id, frame)
 
-    def accept_bundle(
-        self, viewer: Viewer, request_id: str, data: bytes, *, store: bool = True
-    ) -> BundleRecord:
-        """Validate a bundle and record it with a session_bundle event; refuse it otherwise.
-        ``store=False``: the bytes are already in the sessions store under its key."""
-        bundle = SessionBundle.parse(data)
-        key = self.bundle_key(viewer, request_id)
-        if store:
-            self.blobs.put(key, data)
+    def accept_bundle(self, viewer: Viewer, request_id: str, data: bytes) -> BundleRecord:
+        """Validate a posted bundle, store it and record it; refuse it otherwise."""
+        frame = check_bundle(io.BytesIO(data))
+        self.blobs.put(self.bundle_key(viewer, request_id), data)
+        return self._record(viewer, request_id, frame)
+
+    def _record(self, viewer: Viewer, request_id: str, frame: BundleFrame) -> BundleRecord:
+        """A checked bundle, now in the sessions store: its record and session_bundle event."""
         record = BundleRecord(
             viewer_id=viewer.viewer_id,
             request_id=request_id,
-            key=key,
-            bytes=bundle.size,
-            version=bundle.version,
+            key=self.bundle_key(viewer, request_id),
+            bytes=frame.size,
+            version=frame.version,
             created_at=datetime.fromtimestamp(self.clock(), UTC),
             expires_at=viewer.expires_at,
         )
@@ -331,7 +334,7 @@ class EventsService:
             "type": "session_bundle",
             "requestId": request_id,
             "status": "ok",
-            "bytes": bundle.size,
+            "bytes": frame.size,
         }
         self.store.append(viewer, [event])
         return record

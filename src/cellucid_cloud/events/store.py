@@ -9,7 +9,7 @@ nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from cellucid_cloud.events.models import BundleRecord, StoredEvent, Viewer
 
@@ -45,5 +45,10 @@ class BlobStore(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
 
     def get(self, key: str) -> bytes: ...
+
+    def open(self, key: str) -> BinaryIO:
+        """The bytes as a stream to read once (bundles too large to hold); FileNotFoundError
+        if there are none."""
+        ...
 
     def delete(self, key: str) -> None: ...

@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import BinaryIO
 
 from cellucid_cloud.export.layout import is_safe_relative_path
 
@@ -65,6 +66,9 @@ class FilesystemObjectStore:
 
     def get(self, key: str) -> bytes:
         return self.path(key).read_bytes()
+
+    def open(self, key: str) -> BinaryIO:
+        return self.path(key).open("rb")
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)

@@ -8,7 +8,8 @@ a mark, so that function can tell the two apart and leave the posted ones alone.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -36,14 +37,20 @@ class S3BlobStore:
         )
 
     def get(self, key: str) -> bytes:
+        with contextlib.closing(self.open(key)) as body:
+            return body.read()
+
+    def open(self, key: str) -> BinaryIO:
+        """The object's body, streamed from S3 as it is read."""
         from botocore.exceptions import ClientError
 
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in NOT_FOUND:
                 raise FileNotFoundError(f"no object s3://{self.bucket}/{key}") from None
             raise
+        return cast(BinaryIO, body)
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
