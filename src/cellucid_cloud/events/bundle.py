@@ -96,16 +96,11 @@ def check_bundle(stream: BinaryIO) -> BundleFrame:
 
 
 @dataclass(frozen=True)
-class SessionBundle:
-    version: int
-    manifest: dict[str, Any]
-    data: bytes
-    offsets: dict[str, tuple[int, int]]
-    """Chunk id → (start, stop) of its stored bytes in ``data``."""
+class SessionBundle(BundleFrame):
+    """A checked bundle held in memory (a post, a download), its chunks decoded on demand;
+    ``offsets`` index ``data``."""
 
-    @property
-    def size(self) -> int:
-        return len(self.data)
+    data: bytes
 
     @property
     def chunks(self) -> list[dict[str, Any]]:
@@ -139,7 +134,7 @@ class SessionBundle:
     def parse(cls, data: bytes) -> SessionBundle:
         """Validate ``data`` completely; :class:`WireError` says what is wrong."""
         frame = check_bundle(io.BytesIO(data))
-        return cls(frame.version, frame.manifest, data, frame.offsets)
+        return cls(frame.version, frame.manifest, frame.size, frame.offsets, data)
 
 
 def _check_entry(index: int, chunk: Any, offsets: dict[str, tuple[int, int]]) -> None:
