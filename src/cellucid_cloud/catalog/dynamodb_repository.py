@@ -44,6 +44,7 @@ __all__ = [
     "DynamoDbCatalogRepository",
     "dynamodb_client",
     "ensure_table",
+    "stored_item",
 ]
 
 type Item = dict[str, AttributeValueTypeDef]
@@ -216,7 +217,7 @@ class DynamoDbCatalogRepository:
             }
         put: PutTypeDef = {
             "TableName": self.table_name,
-            "Item": _item(record),
+            "Item": stored_item(record),
             "ConditionExpression": "attribute_not_exists(pk)",
         }
         if not write.create:
@@ -241,8 +242,9 @@ def _key(kind: str, key: str) -> Item:
     return {"pk": {"S": f"{kind}#{key}"}, "sk": {"S": SORT_KEY_VALUE}}
 
 
-def _item(record: StoredRecord) -> Item:
-    """The stored item for ``record`` at its next revision."""
+def stored_item(record: StoredRecord) -> Item:
+    """The item ``record`` is stored as at its next revision (what a commit writes, and what a
+    bulk load with ``BatchWriteItem`` writes)."""
     item = _key(record.KIND, record.key)
     item["rev"] = {"N": str(record.rev + 1)}
     item["doc"] = {"S": record.model_dump_json(exclude={"rev"})}
