@@ -10,6 +10,7 @@ files and its modules; the wildcard-bind tests start the real commands as subpro
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -27,8 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, quote, urljoin, urlsplit
 
 import httpx
@@ -656,9 +656,14 @@ def test_a_wildcard_bind_admits_ip_literal_hosts_but_no_other_names(
 
 
 class _Redirecting(BaseHTTPRequestHandler):
-    """``/to?<url>`` redirects to ``<url>``; anything else is a small file."""
+    """``/to?<url>`` redirects to ``<url>``; anything else is ``body``. Records the ``Host``
+    header of every request it gets."""
+
+    body = b"file"
+    hosts: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
+        self.hosts.append(self.headers.get("Host", ""))
         path, _, target = self.path.partition("?")
         if path == "/to":
             self.send_response(302)
@@ -667,35 +672,48 @@ class _Redirecting(BaseHTTPRequestHandler):
             self.end_headers()
             return
         self.send_response(200)
-        self.send_header("Content-Length", "4")
+        self.send_header("Content-Length", str(len(self.body)))
         self.end_headers()
-        self.wfile.write(b"file")
+        self.wfile.write(self.body)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
-def test_every_redirect_hop_of_a_link_is_checked_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The first hop passes the address check (this test's resolver calls the file server a
-    public host); a redirect from it to loopback or to the cloud metadata address is refused
-    before anything is fetched from there."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Redirecting)
+class _Internal(_Redirecting):
+    body = b"internal secret"
+    hosts: ClassVar[list[str]] = []
+
+
+FILE_SERVER = "127.0.0.2"
+"""A loopback address this section's policy calls public: the file server of a link."""
+
+
+@contextlib.contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler], host: str, port: int = 0) -> Iterator[int]:
+    server = ThreadingHTTPServer((host, port), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
-    real = socket.getaddrinfo
-
-    def resolver(host: str, port_: int, *args: Any, **kwargs: Any) -> Any:
-        if (host, port_) == ("127.0.0.1", port):
-            return real("93.184.216.34", port_, *args, **kwargs)
-        return real(host, port_, *args, **kwargs)
-
-    monkeypatch.setattr(
-        link_fetch, "socket", SimpleNamespace(**{**vars(socket), "getaddrinfo": resolver})
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def file_server_is_public(monkeypatch: pytest.MonkeyPatch) -> None:
+    def public(address: Any) -> bool:
+        return str(address) == FILE_SERVER or bool(address.is_global)
+
+    monkeypatch.setattr(link_fetch, "is_public_address", public)
+
+
+@pytest.mark.usefixtures("file_server_is_public")
+def test_every_redirect_hop_of_a_link_is_checked_again(tmp_path: Path) -> None:
+    """A redirect from the (public) file server to loopback or to the cloud metadata address
+    is refused before anything is fetched from there."""
+    with _serving(_Redirecting, FILE_SERVER) as port:
+        base = f"http://{FILE_SERVER}:{port}"
         target = tmp_path / "fetched.h5ad"
         assert link_fetch.fetch_link(f"{base}/to?{base}/f", target, max_bytes=100) == 4
         for inside in (f"http://localhost:{port}/f", "http://169.254.169.254/latest/meta-data/"):
@@ -705,10 +723,33 @@ def test_every_redirect_hop_of_a_link_is_checked_again(
             assert not target.exists()
         with pytest.raises(link_fetch.LinkError, match="larger than 3 bytes"):
             link_fetch.fetch_link(f"{base}/f", tmp_path / "big.h5ad", max_bytes=3)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fetched.h5ad"]
+
+
+@pytest.mark.usefixtures("file_server_is_public")
+def test_a_link_is_fetched_from_the_address_that_was_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: ``files.test`` resolves to the public file server when the link is
+    checked and to an internal server on the same port ever after. The download comes from
+    the checked address, with the link's host in ``Host``; the internal server hears
+    nothing."""
+    real = socket.getaddrinfo
+    answers = iter([FILE_SERVER])
+
+    def rebinding(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "files.test":
+            return real(next(answers, "127.0.0.1"), port, *args, **kwargs)
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    _Redirecting.hosts, _Internal.hosts = [], []
+    with _serving(_Redirecting, FILE_SERVER) as port, _serving(_Internal, "127.0.0.1", port):
+        target = tmp_path / "fetched.h5ad"
+        assert link_fetch.fetch_link(f"http://files.test:{port}/f", target, max_bytes=100) == 4
+    assert target.read_bytes() == b"file"
+    assert _Redirecting.hosts == [f"files.test:{port}"]
+    assert _Internal.hosts == []
 
 
 # -- viewer tokens ---------------------------------------------------------------------------

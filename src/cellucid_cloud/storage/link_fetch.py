@@ -5,6 +5,11 @@ apply: http(s) only, every hop of a redirect re-checked, hosts that resolve to l
 private, link-local or otherwise non-global addresses refused (unless explicitly allowed, for a
 lab's own file server), a size cap, and timeouts. Dropbox share links are turned into direct
 download links, as curators paste those most.
+
+Each hop connects to the very address that was checked (the request goes to that IP, with the
+link's host in ``Host`` and, for https, in SNI and certificate checks): a name that resolves
+to a public address for the check and to an internal one a moment later (DNS rebinding) cannot
+steer the download inside.
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ import os
 import socket
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["LinkError", "direct_download_url", "fetch_link"]
+__all__ = ["LinkError", "check_link", "direct_download_url", "fetch_link", "is_public_address"]
 
 MAX_REDIRECTS = 5
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class LinkError(Exception):
@@ -34,22 +41,41 @@ def direct_download_url(link: str) -> str:
     return link
 
 
-def check_link(link: str, allow_private: bool) -> None:
+def is_public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether the server may fetch from ``address`` on a client's behalf."""
+    return address.is_global
+
+
+def check_link(link: str, allow_private: bool) -> str | None:
+    """Refuse a link the server must not fetch; return the checked address to connect to
+    (None when private links are allowed: the system's resolver then decides)."""
     parts = urlsplit(link)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise LinkError("the link must be an http(s) URL")
     if parts.username or parts.password:
         raise LinkError("links with credentials are not accepted")
     if allow_private:
-        return
+        return None
+    port = parts.port or DEFAULT_PORTS[parts.scheme]
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise LinkError(f"cannot resolve {parts.hostname}: {exc.strerror}") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise LinkError(f"{parts.hostname} resolves to a non-public address; refused")
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    if not addresses or not all(is_public_address(address) for address in addresses):
+        raise LinkError(f"{parts.hostname} resolves to a non-public address; refused")
+    return str(addresses[0])
+
+
+def _pinned(url: str, address: str | None) -> tuple[Any, dict[str, str], dict[str, Any]]:
+    """The request for ``url`` sent to ``address``: its URL, headers and httpx extensions."""
+    import httpx
+
+    logical = httpx.URL(url)
+    if address is None:
+        return logical, {}, {}
+    extensions = {"sni_hostname": logical.host} if logical.scheme == "https" else {}
+    return logical.copy_with(host=address), {"Host": logical.netloc.decode()}, extensions
 
 
 def fetch_link(
@@ -69,10 +95,10 @@ def fetch_link(
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False) as client:
             for _ in range(MAX_REDIRECTS + 1):
-                check_link(url, allow_private)
-                with client.stream("GET", url) as reply:
+                target, headers, extensions = _pinned(url, check_link(url, allow_private))
+                with client.stream("GET", target, headers=headers, extensions=extensions) as reply:
                     if reply.is_redirect and "location" in reply.headers:
-                        url = str(reply.url.join(reply.headers["location"]))
+                        url = str(httpx.URL(url).join(reply.headers["location"]))
                         continue
                     if reply.status_code != 200:
                         raise LinkError(f"the link answered HTTP {reply.status_code}")
