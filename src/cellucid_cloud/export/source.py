@@ -122,7 +122,7 @@ _READ_ERRORS = (
     TypeError,
     RuntimeError,
     AttributeError,
-    IORegistryError,  # an element whose encoding anndata does not know; private, stable since 0.8
+    IORegistryError,  # an encoding anndata does not know (anndata exports no public class for it)
 )
 
 
