@@ -91,15 +91,21 @@ def running_up(data_dir: Path, *extra: str) -> Iterator[Up]:
 
 
 def wait_for_status(
-    client: httpx.Client, path: str, wanted: set[str], timeout: float = 120
+    client: httpx.Client,
+    path: str,
+    wanted: set[str],
+    timeout: float = 120,
+    replacing: str | None = None,
 ) -> dict[str, Any]:
-    """Poll a curation dataset route until its status is one of ``wanted``."""
+    """Poll a curation dataset route until its status is one of ``wanted``; with
+    ``replacing``, of a version other than that one. An upload is recorded as a new version
+    only once the worker sees it, so right after the PUT the route still shows the old one."""
     deadline = time.monotonic() + timeout
     while True:
         reply = client.get(path)
         reply.raise_for_status()
         body: dict[str, Any] = reply.json()
-        if body["status"] in wanted:
+        if body["status"] in wanted and body["dataset_version_id"] != replacing:
             return body
         assert time.monotonic() < deadline, f"still {body['status']}: {body}"
         time.sleep(0.2)

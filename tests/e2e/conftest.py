@@ -67,11 +67,14 @@ def _upload(curator: httpx.Client, collection_id: str, dataset_id: str, data: by
     httpx.put(body["url"], content=data, headers=body["headers"], timeout=60).raise_for_status()
 
 
-def _ready(curator: httpx.Client, collection_id: str, dataset_id: str) -> dict[str, Any]:
+def _ready(
+    curator: httpx.Client, collection_id: str, dataset_id: str, replacing: str | None = None
+) -> dict[str, Any]:
     body = wait_for_status(
         curator,
         f"/curation/v1/collections/{collection_id}/datasets/{dataset_id}",
         {"ready", "failed"},
+        replacing=replacing,
     )
     assert body["status"] == "ready", body
     return body
@@ -113,7 +116,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         revision.raise_for_status()
         rid = revision.json()["collection_id"]
         _upload(curator, rid, ids["small"], data["small"])
-        private = _ready(curator, rid, ids["small"])
+        private = _ready(
+            curator, rid, ids["small"], replacing=versions["small"]["dataset_version_id"]
+        )
 
         def published(name: str) -> Published:
             vid = versions[name]["dataset_version_id"]

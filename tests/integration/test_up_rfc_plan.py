@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +38,7 @@ def ready(
 ) -> dict[str, Any]:
     """The dataset once ready; with ``replacing``, once a version other than that one is."""
     path = f"/curation/v1/collections/{collection_id}/datasets/{dataset_id}"
-    while True:
-        body = wait_for_status(curator, path, {"ready", "failed"})
-        if body["dataset_version_id"] != replacing:
-            break
-        time.sleep(0.1)  # the upload has not been recorded as a new version yet
+    body = wait_for_status(curator, path, {"ready", "failed"}, replacing=replacing)
     assert body["status"] == "ready", body
     return body
 
