@@ -119,13 +119,19 @@ def _h5ad_bytes(adata: Any, folder: Path) -> bytes:
     return path.read_bytes()
 
 
-def test_an_exception_after_n_stored_files_is_retried_on_a_fresh_prefix(
-    stack: CloudStack, h5ad: bytes
-) -> None:
+def _uploaded(stack: CloudStack, h5ad: bytes) -> tuple[Curator, str, str, dict[str, Any]]:
+    """A new dataset, its file PUT straight into the uploads bucket, and the queue's next two
+    messages as one SQS batch (the batch these tests deliver to the prepare function)."""
     curator = Curator(stack)
     cid, did = new_dataset(curator)
     stack.s3.put_object(Bucket=stack.uploads_bucket, Key=f"{cid}/{did}.h5ad", Body=h5ad)
-    batch = stack.receive(2)
+    return curator, cid, did, stack.receive(2)
+
+
+def test_an_exception_after_n_stored_files_is_retried_on_a_fresh_prefix(
+    stack: CloudStack, h5ad: bytes
+) -> None:
+    curator, cid, did, batch = _uploaded(stack, h5ad)
     failing = FailAfter(5)
     with injected(("before-call.s3.PutObject", failing)):
         response = stack.deliver(batch)
@@ -187,10 +193,7 @@ def _prefixes(stack: CloudStack) -> set[str]:
 def test_throttling_and_500s_from_s3_and_dynamodb_are_retried(
     stack: CloudStack, h5ad: bytes
 ) -> None:
-    curator = Curator(stack)
-    cid, did = new_dataset(curator)
-    stack.s3.put_object(Bucket=stack.uploads_bucket, Key=f"{cid}/{did}.h5ad", Body=h5ad)
-    batch = stack.receive(2)
+    curator, cid, did, batch = _uploaded(stack, h5ad)
     faults = {
         "before-send.s3.GetObject": s3_error(500, "InternalError", S3_500, times=2),
         "before-send.s3.PutObject": s3_error(503, "SlowDown", "Reduce your request rate.", 4),
@@ -213,10 +216,7 @@ def test_throttling_and_500s_from_s3_and_dynamodb_are_retried(
 def test_s3_failing_past_the_retry_budget_fails_the_version_clearly_then_recovers(
     stack: CloudStack, h5ad: bytes
 ) -> None:
-    curator = Curator(stack)
-    cid, did = new_dataset(curator)
-    stack.s3.put_object(Bucket=stack.uploads_bucket, Key=f"{cid}/{did}.h5ad", Body=h5ad)
-    batch = stack.receive(2)
+    curator, cid, did, batch = _uploaded(stack, h5ad)
     down = s3_error(500, "InternalError", S3_500, times=10**6)
     with injected(("before-send.s3.PutObject", down)):
         response = stack.deliver(batch)
@@ -235,10 +235,7 @@ def test_s3_failing_past_the_retry_budget_fails_the_version_clearly_then_recover
 def test_dynamodb_failing_past_the_retry_budget_leaves_the_upload_for_redelivery(
     stack: CloudStack, h5ad: bytes
 ) -> None:
-    curator = Curator(stack)
-    cid, did = new_dataset(curator)
-    stack.s3.put_object(Bucket=stack.uploads_bucket, Key=f"{cid}/{did}.h5ad", Body=h5ad)
-    batch = stack.receive(2)
+    curator, cid, did, batch = _uploaded(stack, h5ad)
     down = dynamodb_error(400, "ThrottlingException", THROTTLED, 10**6, when=stack.catalog_table)
     with injected(("before-send.dynamodb.GetItem", down)):
         response = stack.deliver(batch)

@@ -10,7 +10,6 @@ is None).
 from __future__ import annotations
 
 import functools
-import time
 from typing import cast
 
 from aws_lambda_powertools.utilities.parameters import get_secret
@@ -22,10 +21,9 @@ from cellucid_cloud.api.auth import Authenticator
 from cellucid_cloud.api.context import ApiContext
 from cellucid_cloud.aws.config import ApiSettings
 from cellucid_cloud.aws.links import SqsLinkIngest
-from cellucid_cloud.aws.services import catalog_repository
-from cellucid_cloud.catalog.meta import MetaService
+from cellucid_cloud.aws.services import catalog_repository, meta_service
 from cellucid_cloud.catalog.service import CatalogService
-from cellucid_cloud.storage.s3 import S3ObjectStore, S3UploadUrls, s3_client
+from cellucid_cloud.storage.s3 import S3UploadUrls, s3_client
 
 __all__ = ["api_context", "api_handler"]
 
@@ -34,13 +32,7 @@ def api_context(settings: ApiSettings) -> ApiContext:
     """The API's parts; reads the token-signing secret from Secrets Manager."""
     repository = catalog_repository(settings)
     s3 = s3_client()
-    meta = MetaService(
-        repository,
-        S3ObjectStore(settings.exports_bucket, s3),
-        str(settings.public_base_url),
-        ttl=settings.meta_ttl,
-        clock=time.monotonic,
-    )
+    meta = meta_service(settings, repository, s3)
     return ApiContext(
         catalog=CatalogService(repository),
         meta=meta,

@@ -57,12 +57,12 @@ class PrepareSettings(IngestSettings):
 class SiteSettings(StoreSettings):
     public_base_url: AnyHttpUrl = Field(alias="PUBLIC_BASE_URL")
     """The CloudFront URL users open; explorer and export URLs are built from it."""
+    meta_ttl: Annotated[float, Field(ge=0)] = Field(60.0, alias="META_TTL")
 
 
 class ServingSettings(SiteSettings):
     token_secret_arn: Name = Field(alias="TOKEN_SECRET_ARN")
     """A Secrets Manager secret whose SecretString signs the curators' bearer tokens."""
-    meta_ttl: Annotated[float, Field(ge=0)] = Field(60.0, alias="META_TTL")
 
 
 class ApiSettings(ServingSettings, IngestSettings):

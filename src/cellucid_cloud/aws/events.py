@@ -16,7 +16,6 @@ import functools
 import json
 import logging
 import re
-import time
 from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
@@ -29,9 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cellucid_cloud.api.auth import Authenticator, AuthError
 from cellucid_cloud.aws.config import EventsSettings
+from cellucid_cloud.aws.services import meta_service
 from cellucid_cloud.catalog.dynamodb_repository import DynamoDbCatalogRepository, dynamodb_client
 from cellucid_cloud.catalog.errors import CatalogError, InvalidRequestError, validation_message
-from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.events.dynamodb_store import DynamoDbEventStore
 from cellucid_cloud.events.service import (
     CURSOR_PATTERN,
@@ -51,7 +50,7 @@ from cellucid_cloud.events.service import (
     require_json,
 )
 from cellucid_cloud.events.wire import WireError
-from cellucid_cloud.storage.s3 import S3ObjectStore, S3UploadUrls, s3_client
+from cellucid_cloud.storage.s3 import S3UploadUrls, s3_client
 from cellucid_cloud.storage.s3_blobs import S3BlobStore
 from cellucid_cloud.storage.upload_urls import UploadUrls
 from cellucid_cloud.unavailable import RETRY_AFTER_SECONDS, StoreUnavailableError
@@ -270,13 +269,7 @@ def events_app() -> APIGatewayHttpResolver:
     dynamodb = dynamodb_client()
     s3 = s3_client()
     repository = DynamoDbCatalogRepository(settings.catalog_table, dynamodb)
-    meta = MetaService(
-        repository,
-        S3ObjectStore(settings.exports_bucket, s3),
-        str(settings.public_base_url),
-        ttl=settings.meta_ttl,
-        clock=time.monotonic,
-    )
+    meta = meta_service(settings, repository, s3)
     events = EventsService(
         DynamoDbEventStore(settings.catalog_table, dynamodb),
         S3BlobStore(settings.sessions_bucket, s3),

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from typing import Any, Literal
 
 from aws_lambda_powertools import Metrics
@@ -21,11 +20,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from cellucid_cloud.aws.config import SessionsSettings
 from cellucid_cloud.aws.s3_events import created_in
+from cellucid_cloud.aws.services import meta_service
 from cellucid_cloud.catalog.dynamodb_repository import DynamoDbCatalogRepository, dynamodb_client
-from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.events.dynamodb_store import DynamoDbEventStore
 from cellucid_cloud.events.service import EventsService
-from cellucid_cloud.storage.s3 import S3ObjectStore, s3_client
+from cellucid_cloud.storage.s3 import s3_client
 from cellucid_cloud.storage.s3_blobs import S3BlobStore
 
 __all__ = ["SessionUploads", "session_uploads"]
@@ -69,12 +68,7 @@ def session_uploads() -> SessionUploads:
     settings = SessionsSettings.from_env()
     dynamodb = dynamodb_client()
     s3 = s3_client()
-    meta = MetaService(
-        DynamoDbCatalogRepository(settings.catalog_table, dynamodb),
-        S3ObjectStore(settings.exports_bucket, s3),
-        str(settings.public_base_url),
-        clock=time.monotonic,
-    )
+    meta = meta_service(settings, DynamoDbCatalogRepository(settings.catalog_table, dynamodb), s3)
     blobs = S3BlobStore(settings.sessions_bucket, s3)
     events = EventsService(DynamoDbEventStore(settings.catalog_table, dynamodb), blobs, meta)
     return SessionUploads(events, blobs)
