@@ -114,6 +114,10 @@ class MetaAnswer(BaseModel):
     explorer_s3_uri: str | None = None
     export_url: str | None = None
     tombstoned: bool
+    status: Literal["waiting", "processing", "ready", "failed"] | None = None
+    """The version's state (live datasets only): the viewer says "processing" or "failed"."""
+    reason: str | None = None
+    """Why it failed, without server paths or private ids."""
     contact: Contact | None = None
 
 

@@ -10,6 +10,7 @@ after a publish stays within the configured TTL, caches downstream included.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,10 +33,27 @@ from cellucid_cloud.catalog.service import CatalogService, CollectionView
 from cellucid_cloud.catalog.urls import explorer_id, explorer_url
 from cellucid_cloud.storage.object_store import ObjectStore
 
-__all__ = ["Cached", "MetaService"]
+__all__ = ["Cached", "MetaService", "public_reason"]
 
 Clock = Callable[[], float]
 Document = dict[str, Any]
+
+SERVER_FAILURE = "processing failed because of an error on the server, not in the file"
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+_SERVER_PATH = re.compile(
+    r"(?<![\w.])/(?:tmp|var|home|root|work|opt|srv|mnt|usr|run|private|Users)/[^\s'\";,()]*"
+)
+
+
+def public_reason(version: DatasetVersion, dataset: Dataset) -> str:
+    """Why a version failed, fit for anyone holding its URL: what is wrong with the file, with
+    server paths and every id but the dataset's and its collection's taken out (a revision's
+    id opens the whole private revision). A failure of ours says only that."""
+    if version.retryable or not version.reason:
+        return SERVER_FAILURE
+    shown = {dataset.dataset_id, dataset.collection_id, version.version_id}
+    reason = _SERVER_PATH.sub("…", version.reason)
+    return _UUID.sub(lambda match: match[0] if match[0] in shown else "…", reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,12 +163,15 @@ class MetaService:
                 "tombstoned": True,
                 "contact": contact.model_dump() if contact else None,
             }
-        if version_id == dataset.version_id:  # the canonical answer: one read did it all
-            prefix = dataset.export_prefix
+        status, reason = DatasetStatus.READY, None
+        if version_id == dataset.version_id and dataset.export_prefix:
+            prefix: str | None = dataset.export_prefix  # the usual answer: one read did it all
         else:
             version = version or self.repo.get(DatasetVersion, version_id)
-            ready = version is not None and version.status is DatasetStatus.READY
-            prefix = version.export_prefix if version and ready else None
+            status = version.status if version else DatasetStatus.WAITING
+            prefix = version.export_prefix if version and status is DatasetStatus.READY else None
+            if version and status is DatasetStatus.FAILED:
+                reason = public_reason(version, dataset)
         return {
             "dataset_id": dataset.dataset_id,
             "dataset_version_id": version_id,
@@ -160,6 +181,8 @@ class MetaService:
             "explorer_s3_uri": self.store.uri(prefix) if prefix else None,
             "export_url": f"{self.base_url}/{prefix}" if prefix else None,
             "tombstoned": False,
+            "status": status.value,
+            "reason": reason,
         }
 
     # -- collections -------------------------------------------------------------------------

@@ -74,13 +74,35 @@ function showNotFound() {
   );
 }
 
-function showNotReady(meta) {
+// No export to show: a failed version says why; one still on its way is watched, and the page
+// opens it (reloads) once the meta answer changes.
+function showNotReady(meta, metaUrl) {
+  const collection = ["The collection: ", el("a", { href: collectionUrl(meta.collection_id) }, meta.collection_id), "."];
+  if (meta.status === "failed") {
+    showMessage(
+      "failed",
+      "This dataset could not be processed",
+      ["Processing its file failed: ", el("span", { class: "reason" }, meta.reason || "no reason was recorded"), "."],
+      ["Its curators can upload a corrected file; this address will then show it."],
+      collection,
+    );
+    return;
+  }
   showMessage(
     "processing",
     "This dataset is not ready yet",
-    ["It is still being processed. Reload this page in a minute."],
-    ["The collection: ", el("a", { href: collectionUrl(meta.collection_id) }, meta.collection_id), "."],
+    ["It is still being processed. This page opens it by itself once it is ready."],
+    collection,
   );
+  watchUntilChanged(metaUrl, meta, 2000);
+}
+
+function watchUntilChanged(metaUrl, meta, delay) {
+  setTimeout(async () => {
+    const now = await getJson(metaUrl).catch(() => meta);
+    if (now.status !== meta.status || now.export_url || now.tombstoned) location.reload();
+    else watchUntilChanged(metaUrl, meta, Math.min(delay * 1.5, 30000));
+  }, delay);
 }
 
 function showError(error) {
@@ -131,7 +153,8 @@ async function main() {
   };
   const progress = new Progress(ui.loading);
   progress.message("Resolving this link…");
-  const resolving = fetch(`/dp/v1/datasets/meta?url=${encodeURIComponent(location.href)}`);
+  const metaUrl = `/dp/v1/datasets/meta?url=${encodeURIComponent(location.href)}`;
+  const resolving = fetch(metaUrl);
   // While the link resolves: start the decode worker, and create the WebGL context and compile
   // the shaders (which blocks this thread for up to a few hundred ms in software GL).
   const worker = new DecodeWorker();
@@ -147,7 +170,7 @@ async function main() {
   if (!response.ok) throw new HttpError("the meta API", response.status);
   const meta = await response.json();
   if (meta.tombstoned) return showWithdrawn(meta);
-  if (!meta.export_url) return showNotReady(meta);
+  if (!meta.export_url) return showNotReady(meta, metaUrl);
   if (noWebGl) throw noWebGl;
 
   const exportUrl = meta.export_url.endsWith("/") ? meta.export_url : `${meta.export_url}/`;
