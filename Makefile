@@ -7,10 +7,16 @@ PYTHON ?= python3.12
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 
-.PHONY: venv browser test lint lint-template fuzz demo bench bench-prepare bench-deflate bench-meta
+.PHONY: venv runtime browser test lint lint-template fuzz demo bench bench-prepare bench-deflate bench-meta
 
+# Everything: the runtime, the AWS adapters and the test and lint tools.
 venv: $(STAMP)
+
+# Only what `cellucid-cloud` needs on one machine (prepare, serve, up, curate): what the demo
+# installs. `make venv` later adds the rest to the same .venv.
+runtime: $(RUNTIME_STAMP)
 
 # Browser tests drive Debian's chromium (DESIGN §7); install it when missing (root or sudo).
 CHROMIUM := /usr/bin/chromium
@@ -22,15 +28,25 @@ $(CHROMIUM):
 	$$SUDO apt-get install -y --no-install-recommends chromium \
 		|| { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }
 
-# The stamp depends on pyproject.toml, so dependencies are reinstalled only when they change.
-$(STAMP): pyproject.toml
+# A Python 3.12 .venv with a current pip (an existing one of another Python is replaced).
+define python_venv
 	@if ! $(PY) -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then \
 		rm -rf $(VENV); \
 		$(PYTHON) -m venv $(VENV); \
 	fi
 	$(PY) -m pip install --quiet --upgrade pip
+endef
+
+# The stamps depend on pyproject.toml, so dependencies are reinstalled only when they change.
+$(RUNTIME_STAMP): pyproject.toml
+	$(python_venv)
+	$(PY) -m pip install --quiet -e .
+	@touch $(RUNTIME_STAMP)
+
+$(STAMP): pyproject.toml
+	$(python_venv)
 	$(PY) -m pip install --quiet -e '.[test]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(RUNTIME_STAMP)
 
 lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks infra functions
@@ -50,7 +66,7 @@ fuzz: venv
 	$(PY) -m tests.fuzz
 
 # The whole local system with a published synthetic dataset; prints the viewer URL.
-demo: venv
+demo: runtime
 	$(PY) -m cellucid_cloud.cli up --demo --data-dir .demo/data --port $${CELLUCID_PORT:-8765}
 
 bench: bench-prepare bench-deflate
