@@ -9,9 +9,16 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from .export.errors import PrepareError
     from .export.prepare import PrepareResult, prepare
-    from .export.settings import ExportSettings
+    from .export.settings import ExportOptions, ExportSettings
 
-__all__ = ["ExportSettings", "PrepareError", "PrepareResult", "__version__", "prepare"]
+__all__ = [
+    "ExportOptions",
+    "ExportSettings",
+    "PrepareError",
+    "PrepareResult",
+    "__version__",
+    "prepare",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -131,7 +131,7 @@ def test_legend_click_hides_and_shows_a_category(
 
 
 def test_3d_orbit_zoom_and_embedding_switch(page: Page, world: World, png_decoder: Page) -> None:
-    open_viewer(page, world.url(f"/e/{world.clusters.dataset_id}/"))
+    open_viewer(page, world.url(f"/e/{world.clusters.dataset_id}/?embedding=X_umap_3d"))
     assert page.evaluate("document.body.dataset.embedding") == "X_umap_3d"
     start = canvas_pixels(page, png_decoder, "3d-start")
     assert _distinct_colours(start) >= len(CLUSTERS)

@@ -133,10 +133,16 @@ def test_manifest_tuples_follow_the_format(tmp_path: Path) -> None:
     reader = ExportReader(tmp_path / "out")
     identity = reader.manifests.identity
     assert identity.version == 3
-    assert identity.embeddings.defaults == {"2d": "X_umap", "3d": "X_umap_3d"}
-    assert identity.embeddings.default_dimension == 3
-    assert identity.embeddings.items["X_umap"].file == "embeddings/0_2d.bin.gz"
-    assert identity.embeddings.items["X_umap_3d"].file == "embeddings/1_3d.bin.gz"
+    embeddings = identity.embeddings
+    assert embeddings.defaults == {"2d": "X_umap", "3d": "X_umap_3d"}
+    assert embeddings.default_dimension == 2
+    files = {key: (item.file, item.label) for key, item in embeddings.items.items()}
+    assert files == {
+        "X_pca[0,1]": ("embeddings/0_2d.bin.gz", "PCA 1\u20132"),
+        "X_umap": ("embeddings/1_2d.bin.gz", "UMAP"),
+        "X_umap_3d[0,1]": ("embeddings/2_2d.bin.gz", "umap_3d 1\u20132"),
+        "X_umap_3d": ("embeddings/3_3d.bin.gz", "umap_3d"),
+    }
     obs = reader.manifests.obs
     assert obs is not None
     assert obs.latent_key == "X_pca"
@@ -146,7 +152,7 @@ def test_manifest_tuples_follow_the_format(tmp_path: Path) -> None:
     assert dict(zip(keys, indices, strict=True))["cell_type"] == 0
     cell_type = next(e for e in obs.categoricalFields if e[1] == "cell_type")
     assert cell_type[3] == "uint8" and cell_type[4] == 255
-    assert set(cell_type[5]) == {"X_umap", "X_umap_3d"}
+    assert set(cell_type[5]) == set(embeddings.items)
     assert len(cell_type) == 8
 
 

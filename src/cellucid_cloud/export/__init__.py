@@ -2,6 +2,13 @@
 
 from .errors import PrepareError
 from .prepare import PrepareResult, prepare
-from .settings import EmbeddingChoice, ExportSettings
+from .settings import EmbeddingChoice, ExportOptions, ExportSettings
 
-__all__ = ["EmbeddingChoice", "ExportSettings", "PrepareError", "PrepareResult", "prepare"]
+__all__ = [
+    "EmbeddingChoice",
+    "ExportOptions",
+    "ExportSettings",
+    "PrepareError",
+    "PrepareResult",
+    "prepare",
+]

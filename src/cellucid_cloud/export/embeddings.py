@@ -1,4 +1,5 @@
-"""Choosing, validating and normalising the embeddings and vector fields of an export.
+"""Choosing, validating and normalising the embeddings and vector fields of an export, and
+which of them is shown first.
 
 Each embedding is centred on the middle of its bounding box and scaled by one factor for all of
 its axes (2 / widest axis range), so it lands in [-1, 1] with its aspect ratio kept. Vector
@@ -18,6 +19,10 @@ from .errors import PrepareError
 from .settings import EmbeddingChoice
 
 _PREFERRED = ("umap", "tsne", "draw_graph", "phate", "spatial", "pca")
+_ACRONYMS = {"umap": "UMAP", "tsne": "t-SNE", "pca": "PCA", "phate": "PHATE", "mde": "MDE"}
+
+_Pick = tuple[str, str, str, tuple[int, ...], NDArray[np.floating]]
+"""An embedding before normalisation: id, label, obsm key, columns, values."""
 
 
 @dataclass(frozen=True)
@@ -81,46 +86,60 @@ def _is_vector_field_name(key: str, embedding_keys: set[str]) -> bool:
     )
 
 
+def _label(key: str, columns: tuple[int, ...], width: int) -> str:
+    """'UMAP' for a whole X_umap, 'PCA 1–2' for the first two columns of X_pca (cellxgene's
+    names); other keys keep their name without the 'X_' prefix."""
+    name = key.removeprefix("X_") or key
+    name = _ACRONYMS.get(name.lower(), name)
+    if columns == tuple(range(width)):
+        return name
+    consecutive = columns == tuple(range(columns[0], columns[0] + len(columns)))
+    if consecutive and len(columns) > 1:
+        return f"{name} {columns[0] + 1}\u2013{columns[-1] + 1}"
+    return f"{name} {'/'.join(str(c + 1) for c in columns)}"
+
+
+def _picked(key: str, columns: tuple[int, ...], array: NDArray[np.floating]) -> _Pick:
+    width = array.shape[1]
+    whole = columns == tuple(range(width))
+    embedding_id = key if whole else f"{key}[{','.join(map(str, columns))}]"
+    return embedding_id, _label(key, columns, width), key, columns, array[:, list(columns)]
+
+
 def select_embeddings(
     obsm: Mapping[str, Any], n_cells: int, choices: Sequence[EmbeddingChoice]
 ) -> list[Embedding]:
-    """The explicit choices, or every obsm array with 1-3 columns that is not a vector field."""
-    picked: list[tuple[str, str, str, tuple[int, ...], NDArray[np.floating]]] = []
+    """The explicit choices, or (as cellxgene does) every numeric obsm array with two or more
+    columns that is not a vector field: its first two columns, and all three of a 3-column one."""
+    picked: list[_Pick] = []
     if choices:
         for choice in choices:
             if choice.key not in obsm:
-                raise PrepareError(f"--embedding {choice.key!r}: not in obsm (has {sorted(obsm)})")
+                raise PrepareError(f"embedding {choice.key!r}: not in obsm (has {sorted(obsm)})")
             array = _numeric_2d(choice.key, obsm[choice.key], n_cells)
             if array is None:
                 raise PrepareError(f"obsm[{choice.key!r}] is not a numeric per-cell array")
             width = array.shape[1]
             columns = choice.columns
             if columns is None:
-                if width > 3:
-                    raise PrepareError(
-                        f"obsm[{choice.key!r}] has {width} columns; choose 1-3 of them, "
-                        f"e.g. --embedding {choice.key}:0,1"
-                    )
-                columns = tuple(range(width))
+                columns = tuple(range(width)) if width <= 3 else (0, 1)
             if max(columns) >= width:
                 raise PrepareError(f"obsm[{choice.key!r}] has only {width} columns")
-            whole = columns == tuple(range(width))
-            embedding_id = choice.key if whole else f"{choice.key}[{','.join(map(str, columns))}]"
-            label = choice.key if whole else f"{choice.key} {'/'.join(str(c + 1) for c in columns)}"
-            picked.append((embedding_id, label, choice.key, columns, array[:, list(columns)]))
+            picked.append(_picked(choice.key, columns, array))
     else:
         arrays = {k: a for k in obsm if (a := _numeric_2d(k, obsm[k], n_cells)) is not None}
-        narrow = {k for k, a in arrays.items() if 1 <= a.shape[1] <= 3}
-        for key in sorted(narrow):
-            if _is_vector_field_name(key, narrow - {key}):
+        wide = {k for k, a in arrays.items() if a.shape[1] >= 2}
+        for key in sorted(wide):
+            if _is_vector_field_name(key, wide - {key}):
                 continue
             array = arrays[key]
-            columns = tuple(range(array.shape[1]))
-            picked.append((key, key, key, columns, array))
+            picked.append(_picked(key, (0, 1), array))
+            if array.shape[1] == 3:
+                picked.append(_picked(key, (0, 1, 2), array))
     if not picked:
         raise PrepareError(
-            "no usable embedding: obsm has no numeric array with 1-3 columns "
-            f"(obsm keys: {sorted(obsm) or 'none'}); choose columns with --embedding KEY:0,1"
+            "no usable embedding: obsm has no numeric array with two or more columns "
+            f"(obsm keys: {', '.join(sorted(obsm)) or 'none'})"
         )
     ids = [p[0] for p in picked]
     if len(set(ids)) != len(ids):
@@ -133,21 +152,62 @@ def select_embeddings(
     return embeddings
 
 
-def _rank(embedding_id: str) -> tuple[int, str]:
-    lowered = embedding_id.lower()
-    for position, word in enumerate(_PREFERRED):
-        if word in lowered:
-            return position, embedding_id
-    return len(_PREFERRED), embedding_id
+def _rank(embedding: Embedding) -> tuple[int, int, bool, str]:
+    """X_umap first; then by name UMAP, t-SNE, ..., PCA, the rest; whole arrays before parts."""
+    lowered = embedding.key.lower()
+    position = next((i for i, word in enumerate(_PREFERRED) if word in lowered), len(_PREFERRED))
+    whole = embedding.id == embedding.key
+    return (embedding.key != "X_umap", position, not whole, embedding.id)
 
 
-def default_embeddings(embeddings: Sequence[Embedding]) -> dict[str, str]:
-    """Per dimension, the embedding shown first: UMAP before t-SNE before the rest."""
-    defaults: dict[str, str] = {}
+@dataclass(frozen=True)
+class Defaults:
+    """The view shown first and, per dimension, the embedding a switch of dimension shows."""
+
+    default: Embedding
+    by_dimension: dict[str, str]
+
+
+def choose_defaults(
+    embeddings: Sequence[Embedding],
+    asked: str | None,
+    suggested: str | None,
+    warnings: list[str],
+) -> Defaults:
+    """The default view: ``asked`` (an embedding id or obsm key; refused if it names none),
+    else the file's ``suggested`` one (uns['default_embedding']; ignored with a warning if it
+    names none), else the best-ranked 2-D embedding (a 3-D one is offered, never preferred)."""
+
+    def named(name: str) -> Embedding | None:
+        exact = [e for e in embeddings if e.id == name]
+        of_key = sorted(
+            (e for e in embeddings if e.key == name),
+            key=lambda e: (e.dimension != 2, e.dimension, e.id != e.key),
+        )
+        found = exact or of_key
+        return found[0] if found else None
+
+    default = named(asked) if asked else None
+    if asked and default is None:
+        raise PrepareError(
+            f"default embedding {asked!r} is not one of the exported embeddings "
+            f"({', '.join(e.id for e in embeddings)})"
+        )
+    if default is None and suggested:
+        default = named(suggested)
+        if default is None:
+            warnings.append(
+                f"uns['default_embedding'] names {suggested!r}, which is not exported; "
+                "using the usual default"
+            )
+    if default is None:
+        default = min(embeddings, key=lambda e: (e.dimension != 2, _rank(e)))
+    by_dimension = {}
     for dimension in sorted({e.dimension for e in embeddings}):
-        candidates = [e.id for e in embeddings if e.dimension == dimension]
-        defaults[f"{dimension}d"] = min(candidates, key=_rank)
-    return defaults
+        candidates = [e for e in embeddings if e.dimension == dimension]
+        best = default if default.dimension == dimension else min(candidates, key=_rank)
+        by_dimension[f"{dimension}d"] = best.id
+    return Defaults(default, by_dimension)
 
 
 def select_vector_fields(

@@ -86,6 +86,8 @@ class DatasetIdentity(_Model):
     export_settings: ExportSettingsInfo
     source: dict[str, str] | None = None
     vector_fields: VectorFieldsInfo | None = None
+    expression_matrix: str | None = None
+    """Where the gene values come from ('X', 'raw.X', 'layers/<name>'); ours, the app ignores it."""
 
 
 class ContinuousSchema(_Model):

@@ -21,9 +21,10 @@ from .. import __version__
 from .centroids import CategoryGroups, centroids, outlier_quantiles
 from .connectivity import Edges, edge_pairs
 from .embeddings import (
+    Defaults,
     Embedding,
     VectorField,
-    default_embeddings,
+    choose_defaults,
     select_embeddings,
     select_vector_fields,
 )
@@ -64,7 +65,7 @@ from .obs_fields import (
     select_obs_fields,
 )
 from .quantize import Bits, finite_bounds, quantize
-from .settings import ExportSettings, dataset_id_from_name
+from .settings import ExportOptions, ExportSettings, dataset_id_from_name, describe_invalid
 from .source import AnnDataSource, MatrixBlocks, default_created_at, open_source
 from .staging import staged_folder
 
@@ -284,10 +285,12 @@ def var_manifest(
     )
 
 
-def _embeddings_info(embeddings: Sequence[Embedding], files: dict[str, str]) -> EmbeddingsInfo:
+def _embeddings_info(
+    embeddings: Sequence[Embedding], defaults: Defaults, files: dict[str, str]
+) -> EmbeddingsInfo:
     return EmbeddingsInfo(
-        default_dimension=max(e.dimension for e in embeddings),
-        defaults=default_embeddings(embeddings),
+        default_dimension=defaults.default.dimension,
+        defaults=defaults.by_dimension,
         items={
             e.id: EmbeddingItem(
                 label=e.label,
@@ -351,26 +354,27 @@ def prepare(
     out_dir: str | os.PathLike[str],
     settings: ExportSettings | None = None,
     *,
+    options: ExportOptions | None = None,
     force: bool = False,
     progress: Progress | None = None,
-    **options: Any,
+    **fields: Any,
 ) -> PrepareResult:
     """Export ``source`` (an AnnData, or a path to .h5ad / .zarr / .zarr.zip) to ``out_dir``.
 
-    Options are the fields of ExportSettings (e.g. ``dataset_id``, ``compression``,
-    ``var_quantization``); bad input raises PrepareError with a one-line reason.
+    ``fields`` are the fields of ExportSettings (e.g. ``dataset_id``, ``compression``), an
+    alternative to ``settings``; a curator's ``options`` are applied over either. Bad input
+    raises PrepareError with a one-line reason.
     """
     if settings is None:
         try:
-            settings = ExportSettings(**options)
+            settings = ExportSettings(**fields)
         except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise PrepareError(f"invalid setting {where}: {first['msg']}") from None
-    elif options:
-        raise TypeError("pass either settings or keyword options, not both")
+            raise PrepareError(f"invalid setting {describe_invalid(error)}") from None
+    elif fields:
+        raise TypeError("pass either settings or keyword fields, not both")
+    settings = settings.with_options(options)
     report = progress or _ignore_progress
-    with open_source(source) as src:
+    with open_source(source, settings.expression_matrix) as src:
         return _prepare_open(src, Path(out_dir), settings, force, report)
 
 
@@ -381,7 +385,7 @@ class ExportPlan:
     src: AnnDataSource
     settings: ExportSettings
     embeddings: list[Embedding]
-    default: Embedding
+    defaults: Defaults
     vector_fields: list[VectorField]
     names: GeneNames | None
     dataset_id: str
@@ -394,15 +398,15 @@ def plan_export(src: AnnDataSource, settings: ExportSettings) -> ExportPlan:
         raise PrepareError("the AnnData has no cells: there is nothing to show")
     warnings: list[str] = []
     embeddings = select_embeddings(src.obsm, src.n_cells, settings.embeddings)
-    defaults = default_embeddings(embeddings)
-    default_dimension = max(e.dimension for e in embeddings)
-    default = next(e for e in embeddings if e.id == defaults[f"{default_dimension}d"])
+    defaults = choose_defaults(
+        embeddings, settings.default_embedding, src.uns_text("default_embedding"), warnings
+    )
     has_genes = src.matrix is not None and src.n_genes > 0
     return ExportPlan(
         src=src,
         settings=settings,
         embeddings=embeddings,
-        default=default,
+        defaults=defaults,
         vector_fields=select_vector_fields(src.obsm, src.n_cells, embeddings),
         names=gene_names(src.var, settings.gene_names_column, warnings) if has_genes else None,
         dataset_id=settings.dataset_id or dataset_id_from_name(src.stem),
@@ -422,7 +426,7 @@ def describe_export(
     """
     src, settings, n_cells = plan.src, plan.settings, plan.src.n_cells
     obs_fields = select_obs_fields(src.obs, settings.obs_keys, plan.warnings)
-    latent_key, latent = _latent(src, settings, plan.default)
+    latent_key, latent = _latent(src, settings, plan.defaults.default)
     edges = edge_pairs(src.connectivities, n_cells) if src.connectivities is not None else None
     embedding_files = {
         e.id: payloads.add(f"embeddings/{e.index}_{e.dimension}d.bin", e.coordinates)
@@ -446,10 +450,11 @@ def describe_export(
     )
     identity = DatasetIdentity(
         id=plan.dataset_id,
-        name=settings.name or plan.dataset_id,
+        name=settings.name or src.uns_text("title") or plan.dataset_id,
         description=settings.description,
         created_at=settings.created_at or default_created_at(src),
         cellucid_data_version=f"cellucid-cloud {__version__}",
+        expression_matrix=src.expression_matrix if plan.names else None,
         stats=Stats(
             n_cells=n_cells,
             n_genes=len(plan.names.names) if plan.names else 0,
@@ -459,7 +464,7 @@ def describe_export(
             has_connectivity=connectivity is not None,
             n_edges=connectivity.n_edges if connectivity else None,
         ),
-        embeddings=_embeddings_info(plan.embeddings, embedding_files),
+        embeddings=_embeddings_info(plan.embeddings, plan.defaults, embedding_files),
         obs_fields=[ObsFieldInfo(key=f[1], kind="continuous") for f in continuous]
         + [ObsFieldInfo(key=f[1], kind="category", n_categories=len(f[2])) for f in categorical],
         export_settings=ExportSettingsInfo(

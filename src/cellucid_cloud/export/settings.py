@@ -1,9 +1,12 @@
 """What a caller may choose about an export; the defaults are the hosted ones (DESIGN §3)."""
 
 import re
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import PrepareError
 
 CategoricalDtype = Literal["auto", "uint8", "uint16", "uint32"]
 
@@ -41,31 +44,87 @@ class EmbeddingChoice(BaseModel):
         return cls(key=key, columns=columns)
 
 
-class ExportSettings(BaseModel):
-    """Every knob of ``prepare``; 0 switches compression or quantisation off."""
+class ExportOptions(BaseModel):
+    """The export choices a curator may make per dataset: everything ``prepare``'s flags set
+    except where the output goes, what the dataset is called and how the machine runs.
+
+    Fields left unset keep the host's defaults (those of :class:`ExportSettings`): store a
+    curator's options as ``model_dump(mode="json", exclude_unset=True)`` and apply them with
+    :meth:`ExportSettings.with_options`. The JSON form of an embedding is
+    ``{"key": "X_pca", "columns": [0, 1]}``.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    embeddings: tuple[EmbeddingChoice, ...] = Field(
+        default=(),
+        description="obsm arrays to plot (key and 1-3 columns); empty: every numeric obsm "
+        "array with two or more columns, from its first two (and all three of a 3-column one)",
+    )
+    default_embedding: str | None = Field(
+        default=None,
+        description="the view shown first: an obsm key or an embedding id such as "
+        "'X_pca[0,1]'; default uns['default_embedding'], else X_umap, else the first 2-D one",
+    )
+    obs_keys: tuple[str, ...] | None = Field(
+        default=None, description="obs columns to export, in this order; default all supported"
+    )
+    gene_names_column: str | None = Field(
+        default=None,
+        description="var column holding the gene names shown; '_index' for the var index; "
+        "default feature_name, else gene_symbols, else the index",
+    )
+    expression_matrix: str | None = Field(
+        default=None,
+        description="where gene values come from: 'X', 'raw.X' or 'layers/<name>'; "
+        "default X, else raw.X, else a layer",
+    )
+    latent_key: str | None = Field(
+        default=None, description="obsm key for outlier distances; default X_pca if present"
+    )
+    compression: Annotated[int, Field(ge=0, le=9)] = 6
+    var_quantization: Literal[0, 8, 16] = 8
+    obs_quantization: Literal[0, 8, 16] = 16
+    obs_categorical_dtype: CategoricalDtype = "auto"
+    centroid_outlier_quantile: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    centroid_min_points: Annotated[int, Field(ge=1)] = 10
+
+    @field_validator("expression_matrix")
+    @classmethod
+    def _known_matrix(cls, value: str | None) -> str | None:
+        if (
+            value is not None
+            and value not in ("X", "raw.X")
+            and not (value.startswith("layers/") and len(value) > len("layers/"))
+        ):
+            raise ValueError("expression_matrix is 'X', 'raw.X' or 'layers/<name>'")
+        return value
+
+
+class ExportSettings(ExportOptions):
+    """Every knob of ``prepare``: the curator's options plus identity and machine settings.
+    0 switches compression or quantisation off."""
+
     dataset_id: str | None = None
-    name: str | None = None
+    name: str | None = Field(
+        default=None, description="display name; default uns['title'], else the dataset id"
+    )
     description: str = ""
     created_at: str | None = Field(
         default=None,
         description="UTC timestamp for the identity; default the input file's mtime, so that "
         "the same file exported twice gives byte-identical output.",
     )
-    compression: Annotated[int, Field(ge=0, le=9)] = 6
-    var_quantization: Literal[0, 8, 16] = 8
-    obs_quantization: Literal[0, 8, 16] = 16
-    obs_categorical_dtype: CategoricalDtype = "auto"
-    embeddings: tuple[EmbeddingChoice, ...] = ()
-    obs_keys: tuple[str, ...] | None = None
-    gene_names_column: str | None = None
-    latent_key: str | None = None
-    centroid_outlier_quantile: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
-    centroid_min_points: Annotated[int, Field(ge=1)] = 10
     workers: Annotated[int, Field(ge=1, le=64)] | None = None
     memory_budget_mb: Annotated[int, Field(ge=16)] = 256
+
+    def with_options(self, options: "ExportOptions | None") -> "ExportSettings":
+        """These settings with what the curator set in ``options`` (unset fields untouched)."""
+        if options is None:
+            return self
+        return self.model_copy(
+            update={name: getattr(options, name) for name in options.model_fields_set}
+        )
 
     @field_validator("dataset_id")
     @classmethod
@@ -82,3 +141,24 @@ def dataset_id_from_name(stem: str) -> str:
     """A portable id derived from a file name, for callers who did not choose one."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("._-")[:180]
     return cleaned or "dataset"
+
+
+def read_options(
+    data: bytes | str | Mapping[str, Any], *, over: ExportOptions | None = None
+) -> ExportOptions:
+    """Export options from JSON or a mapping, laid over ``over``'s; a PrepareError naming the
+    first bad field otherwise."""
+    try:
+        if isinstance(data, bytes | str):
+            data = ExportOptions.model_validate_json(data).model_dump(exclude_unset=True)
+        base = over.model_dump(exclude_unset=True) if over is not None else {}
+        return ExportOptions.model_validate({**base, **data})
+    except ValidationError as error:
+        raise PrepareError(f"invalid export options: {describe_invalid(error)}") from None
+
+
+def describe_invalid(error: ValidationError) -> str:
+    """The first problem pydantic found, as ``where: what``."""
+    first = error.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    return f"{where}: {first['msg']}"

@@ -12,7 +12,7 @@ traceback for a file that is not AnnData, truncated or inconsistent.
 import contextlib
 import os
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,10 +80,27 @@ class AnnDataSource:
     obs: pd.DataFrame
     var: pd.DataFrame
     obsm: Mapping[str, Any]
+    uns: Mapping[str, Any]
     connectivities: Any
     matrix: MatrixBlocks | None
+    expression_matrix: str | None
+    """Where ``matrix`` comes from: 'X', 'raw.X' or 'layers/<name>'."""
     stem: str
     modified: datetime | None
+
+    def uns_text(self, key: str) -> str | None:
+        """``uns[key]`` when it is one non-empty string (also as older files store one: bytes,
+        or an array of one), else None."""
+        if key not in self.uns:
+            return None
+        value = self.uns[key]
+        if isinstance(value, np.ndarray) and value.size == 1:
+            value = value.reshape(-1)[0]
+        if isinstance(value, bytes | np.bytes_):
+            value = value.decode("utf-8", errors="replace")
+        if not isinstance(value, str):
+            return None
+        return value.strip() or None
 
 
 def _layout_of(x: Any) -> Layout:
@@ -95,21 +112,48 @@ def _layout_of(x: Any) -> Layout:
     return "dense"
 
 
-def _from_memory(adata: ad.AnnData) -> AnnDataSource:
-    matrix: MatrixBlocks | None = None
+def pick_matrix(available: Sequence[str], asked: str | None) -> str | None:
+    """Which matrix holds the gene values: the one asked for, else X, else raw.X, else a layer
+    (names saying log or norm first, as a viewer shows normalised values; then by name)."""
+    if asked is not None:
+        if asked not in available:
+            has = ", ".join(available) or "no expression matrix"
+            raise PrepareError(f"expression matrix {asked!r} is not in the AnnData (it has {has})")
+        return asked
+    layers = sorted(
+        (name for name in available if name.startswith("layers/")),
+        key=lambda name: (not any(word in name.lower() for word in ("log", "norm")), name),
+    )
+    return next((name for name in ("X", "raw.X", *layers) if name in available), None)
+
+
+def _from_memory(adata: ad.AnnData, asked: str | None) -> AnnDataSource:
+    obs_var = cast(pd.DataFrame, adata.var)
+    matrices: dict[str, tuple[Any, pd.DataFrame]] = {}
     if adata.X is not None:
-        x = adata.X
+        matrices["X"] = (adata.X, obs_var)
+    if adata.raw is not None and adata.raw.X is not None:
+        matrices["raw.X"] = (adata.raw.X, adata.raw.var)
+    for name, layer in cast(Mapping[str, Any], adata.layers).items():
+        matrices[f"layers/{name}"] = (layer, obs_var)
+    chosen = pick_matrix(list(matrices), asked)
+    var = obs_var
+    matrix: MatrixBlocks | None = None
+    if chosen is not None:
+        x, var = matrices[chosen]
         if isinstance(x, np.matrix):
             x = np.asarray(x)
         matrix = _ArrayBlocks(x, _layout_of(x), (int(x.shape[0]), int(x.shape[1])))
     return AnnDataSource(
         n_cells=adata.n_obs,
-        n_genes=adata.n_vars,
+        n_genes=len(var),
         obs=cast(pd.DataFrame, adata.obs),
-        var=cast(pd.DataFrame, adata.var),
+        var=var,
         obsm=dict(adata.obsm.items()),
+        uns=adata.uns,
         connectivities=adata.obsp.get("connectivities"),
         matrix=matrix,
+        expression_matrix=chosen,
         stem="dataset",
         modified=None,
     )
@@ -126,14 +170,16 @@ _READ_ERRORS = (
 )
 
 
-class _LazyObsm(Mapping[str, Any]):
-    """obsm of a file, each array read on first use: unused ones (often a wide X_pca) then cost
-    neither time nor memory. A read array must have one row per cell."""
+class _LazyElements(Mapping[str, Any]):
+    """A group of a file (obsm, uns), each element read on first use: unused ones (often a wide
+    X_pca, or uns's analysis results) then cost neither time nor memory. With ``n_rows``, a
+    read element must have one row per cell."""
 
-    def __init__(self, group: Any, n_cells: int, path: Path) -> None:
+    def __init__(self, group: Any, where: str, path: Path, n_rows: int | None = None) -> None:
         self._group = group
         self._keys = [str(key) for key in group] if group is not None else []
-        self._n_cells = n_cells
+        self._where = where
+        self._n_rows = n_rows
         self._path = path
         self._read: dict[str, Any] = {}
 
@@ -145,12 +191,12 @@ class _LazyObsm(Mapping[str, Any]):
                 value = ad.io.read_elem(self._group[key])
             except _READ_ERRORS as error:
                 raise PrepareError(
-                    f"{self._path}: cannot read obsm[{key!r}] ({_one_line(error)})"
+                    f"{self._path}: cannot read {self._where}[{key!r}] ({_one_line(error)})"
                 ) from None
             rows = getattr(value, "shape", (None,))[0]
-            if rows != self._n_cells:
+            if self._n_rows is not None and rows != self._n_rows:
                 raise PrepareError(
-                    f"obsm[{key!r}] has {rows} rows but there are {self._n_cells} cells"
+                    f"{self._where}[{key!r}] has {rows} rows but there are {self._n_rows} cells"
                 )
             self._read[key] = value
         return self._read[key]
@@ -198,20 +244,37 @@ def _read_obs(node: Any) -> Any:
     )
 
 
-def _read_group(root: Any, path: Path) -> AnnDataSource:
+def _matrices(root: Any) -> dict[str, tuple[Any, Any]]:
+    """Each matrix of gene values in the file with the var frame naming its genes."""
+    found = {}
+    if "X" in root:
+        found["X"] = (root["X"], root["var"])
+    if "raw" in root and "X" in root["raw"] and "var" in root["raw"]:
+        found["raw.X"] = (root["raw"]["X"], root["raw"]["var"])
+    elif "raw.X" in root and "raw.var" in root:
+        found["raw.X"] = (root["raw.X"], root["raw.var"])
+    if "layers" in root and not hasattr(root["layers"], "shape"):
+        for name in root["layers"]:
+            found[f"layers/{name}"] = (root["layers"][name], root["var"])
+    return found
+
+
+def _read_group(root: Any, path: Path, asked: str | None) -> AnnDataSource:
     """Read an opened HDF5 file or zarr group laid out as AnnData."""
     for required in ("obs", "var"):
         if required not in root:
             raise PrepareError(f"{path}: not an AnnData file (no '{required}' group)")
     obs = _read_obs(root["obs"])
-    var = ad.io.read_elem(root["var"])
+    matrices = _matrices(root)
+    chosen = pick_matrix(list(matrices), asked)
+    x_node, var_node = matrices[chosen] if chosen is not None else (None, root["var"])
+    var = ad.io.read_elem(var_node)
     if not isinstance(obs, pd.DataFrame) or not isinstance(var, pd.DataFrame):
         raise PrepareError(f"{path}: not an AnnData file (obs/var are not data frames)")
     connectivities: Any = None
-    obsm = _LazyObsm(root.get("obsm"), len(obs), path)
+    obsm = _LazyElements(root.get("obsm"), "obsm", path, len(obs))
     if "obsp" in root and "connectivities" in root["obsp"]:
         connectivities = ad.io.read_elem(root["obsp"]["connectivities"])
-    matrix = _read_matrix(root["X"], path) if "X" in root else None
     stat = path.stat()
     return AnnDataSource(
         n_cells=len(obs),
@@ -219,18 +282,20 @@ def _read_group(root: Any, path: Path) -> AnnDataSource:
         obs=obs,
         var=var,
         obsm=obsm,
+        uns=_LazyElements(root.get("uns"), "uns", path),
         connectivities=connectivities,
-        matrix=matrix,
+        matrix=_read_matrix(x_node, path, chosen) if chosen is not None else None,
+        expression_matrix=chosen,
         stem=path.name.removesuffix(".zip").removesuffix(".zarr").removesuffix(".h5ad"),
         modified=datetime.fromtimestamp(int(stat.st_mtime), UTC),
     )
 
 
-def _read_matrix(node: Any, path: Path) -> MatrixBlocks:
-    """X left on disk, after the checks that need no pass over its values."""
+def _read_matrix(node: Any, path: Path, name: str) -> MatrixBlocks:
+    """A matrix left on disk, after the checks that need no pass over its values."""
     encoding = str(node.attrs.get("encoding-type", ""))
     if encoding in ("csr_matrix", "csc_matrix"):
-        _check_compressed(node, path)
+        _check_compressed(node, path, name)
         dataset = ad.io.sparse_dataset(node)
         shape = (int(dataset.shape[0]), int(dataset.shape[1]))
         matrix = _ArrayBlocks(dataset, "csr" if encoding == "csr_matrix" else "csc", shape)
@@ -239,13 +304,13 @@ def _read_matrix(node: Any, path: Path) -> MatrixBlocks:
         matrix = _ArrayBlocks(node, "dense", (int(node.shape[0]), int(node.shape[1])))
         dtype = node.dtype
     else:
-        raise PrepareError(f"{path}: X has an unsupported encoding {encoding!r}")
+        raise PrepareError(f"{path}: {name} has an unsupported encoding {encoding!r}")
     if not (np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)):
-        raise PrepareError(f"{path}: X holds {dtype} values, not numbers")
+        raise PrepareError(f"{path}: {name} holds {dtype} values, not numbers")
     return matrix
 
 
-def _check_compressed(node: Any, path: Path) -> None:
+def _check_compressed(node: Any, path: Path, name: str) -> None:
     """Refuse a CSR/CSC X whose index pointers do not span its stored values: a chunk missing
     from a zarr store reads as zeros, which would otherwise export an empty X without a word.
     Reads indptr only (one integer per row or column); order is checked block by block later."""
@@ -254,7 +319,7 @@ def _check_compressed(node: Any, path: Path) -> None:
     if indptr.ndim != 1 or len(indptr) == 0 or indptr[0] != 0 or {int(indptr[-1])} != set(stored):
         ends = f"{indptr[0]}..{indptr[-1]}" if indptr.ndim == 1 and len(indptr) else "empty"
         raise PrepareError(
-            f"{path}: X is corrupt: its index pointers run {ends} but it stores "
+            f"{path}: {name} is corrupt: its index pointers run {ends} but it stores "
             f"{stored[0]} indices and {stored[1]} values"
         )
 
@@ -297,15 +362,18 @@ def _zarr_group(path: Path, zipped: bool) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def open_source(source: ad.AnnData | str | os.PathLike[str]) -> Iterator[AnnDataSource]:
-    """Yield the readable parts of ``source``; the file stays open while the block runs."""
+def open_source(
+    source: ad.AnnData | str | os.PathLike[str], expression_matrix: str | None = None
+) -> Iterator[AnnDataSource]:
+    """Yield the readable parts of ``source``, gene values from ``expression_matrix`` (see
+    :func:`pick_matrix`); the file stays open while the block runs."""
     if isinstance(source, ad.AnnData):
-        yield check_shapes(_from_memory(source))
+        yield check_shapes(_from_memory(source, expression_matrix))
         return
     path = Path(source)
     with _open_store(path) as root:
         try:
-            opened = _read_group(root, path)
+            opened = _read_group(root, path, expression_matrix)
         except PrepareError:
             raise
         except _READ_ERRORS as error:
@@ -318,7 +386,8 @@ def check_shapes(source: AnnDataSource) -> AnnDataSource:
     n, g = source.n_cells, source.n_genes
     if source.matrix is not None and source.matrix.shape != (n, g):
         raise PrepareError(
-            f"X has shape {source.matrix.shape} but obs has {n} rows and var has {g} rows"
+            f"{source.expression_matrix} has shape {source.matrix.shape} but obs has {n} rows "
+            f"and var has {g} rows"
         )
     conn = source.connectivities
     if conn is not None and tuple(conn.shape) != (n, n):
