@@ -23,7 +23,11 @@ def cached_json(request: Request, document: Any, max_age: int, status: int = 200
     body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
     etag = _etag(body)
     headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
-    tags = {t.strip() for t in request.headers.get("if-none-match", "").split(",")}
+    # If-None-Match compares weakly (RFC 9110 13.1.2): a CDN that compresses the answer
+    # weakens its ETag, and the browser sends W/"…" back.
+    tags = {
+        t.strip().removeprefix("W/") for t in request.headers.get("if-none-match", "").split(",")
+    }
     if status == 200 and (etag in tags or "*" in tags):
         return Response(status_code=304, headers=headers)
     return Response(body, status_code=status, media_type="application/json", headers=headers)
