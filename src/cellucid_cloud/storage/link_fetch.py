@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 __all__ = ["LinkError", "check_link", "direct_download_url", "fetch_link", "is_public_address"]
 
 MAX_REDIRECTS = 5
+DOWNLOAD_DEADLINE = 600.0
+"""Seconds for a whole download, redirects included (prepare's Lambda stops at 900)."""
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -85,13 +88,16 @@ def fetch_link(
     max_bytes: int,
     allow_private: bool = False,
     timeout: float = 60.0,
+    deadline: float = DOWNLOAD_DEADLINE,
 ) -> int:
     """Stream ``link`` into ``destination`` (written under a temporary name, renamed when
-    complete); returns the size. Raises :class:`LinkError` with a curator-readable reason."""
+    complete); returns the size. ``timeout`` bounds each connect and read, ``deadline`` the
+    whole download. Raises :class:`LinkError` with a curator-readable reason."""
     import httpx  # it imports its CLI (rich, click): not at API start, only for a download
 
     url = direct_download_url(link)
     partial = destination.parent / f".incoming-{uuid.uuid4().hex}"
+    ends = time.monotonic() + deadline
     try:
         with httpx.Client(timeout=timeout, follow_redirects=False) as client:
             for _ in range(MAX_REDIRECTS + 1):
@@ -107,10 +113,12 @@ def fetch_link(
                         raise LinkError(f"the file is larger than {max_bytes} bytes")
                     size = 0
                     with partial.open("wb") as out:
-                        for chunk in reply.iter_bytes(1 << 20):
+                        for chunk in reply.iter_bytes():  # each piece as it arrives
                             size += len(chunk)
                             if size > max_bytes:
                                 raise LinkError(f"the file is larger than {max_bytes} bytes")
+                            if time.monotonic() > ends:
+                                raise LinkError(f"the download took longer than {deadline:g} s")
                             out.write(chunk)
                     if size == 0:
                         raise LinkError("the link returned an empty file")
