@@ -10,15 +10,18 @@ import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
 import pytest
 
 from cellucid_cloud.api.auth import AUDIENCE, ISSUER, Authenticator
-from cellucid_cloud.catalog.models import utcnow
+from cellucid_cloud.catalog.models import CollectionMetadata, utcnow
 from cellucid_cloud.local.stack import FIRST_CURATOR
 from tests.api_server import CONTACT, SeededApi, seeded_api
+from tests.export_data import make_adata
+from tests.raw_http import raw_request
 
 MiB = 1024 * 1024
 
@@ -101,6 +104,18 @@ def test_oversized_body_with_content_length_is_a_413(curator: httpx.Client) -> N
     error_detail(reply, 413)
 
 
+def test_an_oversized_declared_length_is_refused_before_the_body_is_sent(api: SeededApi) -> None:
+    """The 413 answers the headers alone: the server does not wait for a body it will refuse
+    (the socket would time out after 5 s if it did)."""
+    status, reply = raw_request(
+        api.base_url,
+        b"POST /curation/v1/collections HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d" % (MiB + 1),
+    )
+    assert status == 413, reply
+    assert f"request body larger than {MiB} bytes".encode() in reply
+
+
 def test_oversized_chunked_body_is_a_413(curator: httpx.Client) -> None:
     def chunks() -> Iterator[bytes]:
         yield b'{"name": "x", "description": "'
@@ -116,12 +131,32 @@ def test_oversized_chunked_body_is_a_413(curator: httpx.Client) -> None:
     error_detail(reply, 413)
 
 
-def test_a_body_just_under_the_limit_is_read(curator: httpx.Client) -> None:
-    reply = curator.post(
-        "/curation/v1/collections",
-        json={"name": "x", "description": "d" * 19_000, **CONTACT},
-    )
-    assert reply.status_code == 201, reply.text
+def padded_to(size: int) -> bytes:
+    """A valid collection as JSON of exactly ``size`` bytes (trailing whitespace is JSON)."""
+    body = json.dumps({"name": "x", **CONTACT}).encode()
+    assert len(body) <= size
+    return body + b" " * (size - len(body))
+
+
+def in_chunks(body: bytes) -> Iterator[bytes]:
+    for start in range(0, len(body), 64 * 1024):
+        yield body[start : start + 64 * 1024]
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_body_of_exactly_the_limit_is_read_and_one_byte_more_is_a_413(
+    curator: httpx.Client, chunked: bool
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    for size, status in ((MiB, 201), (MiB + 1, 413)):
+        body = padded_to(size)
+        content = in_chunks(body) if chunked else body
+        reply = curator.post("/curation/v1/collections", content=content, headers=headers)
+        assert ("content-length" in reply.request.headers) is not chunked
+        if status == 413:
+            assert error_detail(reply, 413) == f"request body larger than {MiB} bytes"
+        else:
+            assert reply.status_code == 201, reply.text
 
 
 # -- ids in paths and the meta url ---------------------------------------------------------------
@@ -155,40 +190,67 @@ def test_bad_collection_ids_are_4xx(
         error_detail(reply, 400, 403, 404, 409, 422)
 
 
+NAMES_NO_ID = 422
+UNKNOWN_ID = 404
+
+
 @pytest.mark.parametrize(
-    "url",
+    ("url", "status"),
     [
-        "/e/..%2F..%2Fetc%2Fpasswd/",
-        "/e/abc%2Fdef/",
-        "/e/abc%00/",
-        "/e/%00",
-        "/e/abc%252Fdef/",
-        "/e/%2565%2578/",
-        "/e/%25%32%46/",
-        "/e/%/",
-        "/e/%zz/",
-        "/e/ünïcödé/",
-        "/e/%C3%BC/",
-        "/e/\U0001f9ec/",
-        "/e/" + "a" * 5000 + "/",
-        "https://host/e/" + "%2F" * 1000,
-        "\x00",
-        " ",
-        "//",
-        "https://user:pass@host:99999/e/x/",
-        "javascript:alert(1)",
-        "/e/%ff%fe/",
+        ("/e/..%2F..%2Fetc%2Fpasswd/", NAMES_NO_ID),  # decodes to a path, not an id
+        ("/e/abc%2Fdef/", NAMES_NO_ID),
+        ("/e/abc%00/", NAMES_NO_ID),
+        ("/e/%00", NAMES_NO_ID),
+        ("/e/abc%252Fdef/", NAMES_NO_ID),  # decoded once: "abc%2Fdef"
+        ("/e/%2565%2578/", NAMES_NO_ID),
+        ("/e/%25%32%46/", NAMES_NO_ID),
+        ("/e/%/", NAMES_NO_ID),
+        ("/e/%zz/", NAMES_NO_ID),
+        ("/e/ünïcödé/", NAMES_NO_ID),  # ids are ASCII letters, digits and ._~-
+        ("/e/%C3%BC/", NAMES_NO_ID),
+        ("/e/\U0001f9ec/", NAMES_NO_ID),
+        ("/e/" + "a" * 5000 + "/", NAMES_NO_ID),  # longer than a URL may be
+        ("https://host/e/" + "%2F" * 1000, NAMES_NO_ID),
+        ("\x00", NAMES_NO_ID),
+        (" ", NAMES_NO_ID),
+        ("//", NAMES_NO_ID),
+        ("javascript:alert(1)", NAMES_NO_ID),
+        ("/e/%ff%fe/", NAMES_NO_ID),
+        ("/e/a/b/", NAMES_NO_ID),  # two segments after /e/
+        ("/x/abc/", NAMES_NO_ID),  # not /e/
+        ("https://user:pass@host:99999/e/x/", UNKNOWN_ID),  # host and port ignored: id "x"
+        ("/e/no-such-dataset/", UNKNOWN_ID),
+        ("no-such-dataset.cxg", UNKNOWN_ID),
+        ("https://host/e/" + "a" * 200 + "/", UNKNOWN_ID),  # the longest id
+        ("https://host/e/" + "a" * 201 + "/", NAMES_NO_ID),
     ],
 )
-def test_odd_meta_urls_are_4xx_json(api: SeededApi, url: str) -> None:
-    reply = httpx.get(f"{api.base_url}/dp/v1/datasets/meta", params={"url": url})
-    error_detail(reply, 404, 422)
+def test_odd_meta_urls_are_404_for_an_unknown_id_and_422_for_no_id(
+    api: SeededApi, url: str, status: int
+) -> None:
+    """docs/api.md: unknown id → 404; a url that names no id, or none at all → 422."""
+    for path in ("/dp/v1/datasets/meta", "/dp/v1/meta/datasets"):
+        reply = httpx.get(f"{api.base_url}{path}", params={"url": url})
+        detail = error_detail(reply, status)
+        assert ("url" in detail) if status == NAMES_NO_ID else detail == "no dataset at this URL"
 
 
-def test_odd_raw_query_strings_are_4xx_json(api: SeededApi) -> None:
-    for query in ("url=%ff%fe", "url=%", "url=%zz", "url", "url=a&url=b", "url=%00%00"):
-        reply = httpx.get(f"{api.base_url}/dp/v1/datasets/meta?{query}")
-        error_detail(reply, 404, 422)
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("url=%ff%fe", NAMES_NO_ID),
+        ("url=%", NAMES_NO_ID),
+        ("url=%zz", NAMES_NO_ID),
+        ("url", NAMES_NO_ID),  # empty
+        ("", NAMES_NO_ID),  # none at all
+        ("url=%00%00", NAMES_NO_ID),
+        ("url=a&url=b", UNKNOWN_ID),  # the last one counts, as in FastAPI: id "b"
+    ],
+)
+def test_odd_raw_query_strings_are_404_or_422_as_documented(
+    api: SeededApi, query: str, status: int
+) -> None:
+    error_detail(httpx.get(f"{api.base_url}/dp/v1/datasets/meta?{query}"), status)
 
 
 def test_the_seeded_dataset_resolves_through_encodings(api: SeededApi) -> None:
@@ -207,6 +269,57 @@ def test_a_wrong_method_is_405_listing_every_method_of_the_path(api: SeededApi) 
     reply = httpx.put(f"{api.base_url}/curation/v1/collections/{api.seeded.collection_id}")
     error_detail(reply, 405)
     assert reply.headers["allow"] == "DELETE, GET, PATCH"
+
+
+# -- revalidation ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [("/dp/v1/datasets/meta", "url"), ("/dp/v1/meta/datasets", "url"), ("/datasets.json", None)],
+)
+def test_a_cached_answer_revalidates_with_its_etag(
+    api: SeededApi, path: str, params: str | None
+) -> None:
+    """A browser or CDN sending the ETag back gets a bodiless 304 with the same validators;
+    any other tag gets the whole answer. If-None-Match compares weakly (RFC 9110 13.1.2): a
+    CDN that compresses the answer hands the browser ``W/"…"``."""
+    query = {params: f"/e/{api.seeded.dataset_id}/"} if params else {}
+    first = httpx.get(f"{api.base_url}{path}", params=query)
+    assert first.status_code == 200, first.text
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and etag.endswith('"') and len(etag) > 2
+    for sent in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        again = httpx.get(f"{api.base_url}{path}", params=query, headers={"If-None-Match": sent})
+        assert again.status_code == 304, (sent, again.status_code)
+        assert again.content == b""
+        assert again.headers["etag"] == etag
+        assert again.headers["cache-control"] == first.headers["cache-control"]
+    for sent in ('"other"', etag.strip('"'), f'{etag[:-2]}x"'):
+        fresh = httpx.get(f"{api.base_url}{path}", params=query, headers={"If-None-Match": sent})
+        assert fresh.status_code == 200, sent
+        assert fresh.content == first.content
+
+
+def test_a_changed_catalog_answers_its_old_etag_in_full(api: SeededApi, tmp_path: Path) -> None:
+    before = httpx.get(f"{api.base_url}/datasets.json")
+    stack = api.stack
+    view = stack.catalog.create_collection(
+        FIRST_CURATOR, CollectionMetadata(name="Another atlas", **CONTACT)
+    )
+    cid = view.collection.collection_id
+    dataset_id = stack.catalog.add_dataset(FIRST_CURATOR, cid, "Heart").dataset_id
+    key = f"{cid}/{dataset_id}.h5ad"
+    stack.uploads.path(key).parent.mkdir(parents=True, exist_ok=True)
+    make_adata(n_cells=30, n_genes=8, seed=11).write_h5ad(stack.uploads.path(key))
+    assert stack.processor.process(key).status == "ready"
+    stack.catalog.publish(FIRST_CURATOR, cid)
+    after = httpx.get(
+        f"{api.base_url}/datasets.json", headers={"If-None-Match": before.headers["etag"]}
+    )
+    assert after.status_code == 200
+    assert after.headers["etag"] != before.headers["etag"]
+    assert len(after.json()["datasets"]) == len(before.json()["datasets"]) + 1
 
 
 # -- authentication and ownership ----------------------------------------------------------------
@@ -287,6 +400,42 @@ def test_another_curators_collection_is_403(api: SeededApi) -> None:
     unchanged = httpx.get(f"{api.base_url}/dp/v1/collections/{cid}").json()
     assert unchanged["name"] == "Seeded lung atlas"
     assert [d["dataset_id"] for d in unchanged["datasets"]] == [did]
+
+
+# -- deleting ------------------------------------------------------------------------------------
+
+
+def public_state(api: SeededApi) -> tuple[Any, ...]:
+    base, seeded = api.base_url, api.seeded
+    collection = httpx.get(f"{base}/dp/v1/collections/{seeded.collection_id}")
+    meta = httpx.get(f"{base}/dp/v1/datasets/meta", params={"url": f"/e/{seeded.dataset_id}/"})
+    listed = httpx.get(f"{base}/datasets.json")
+    assert collection.status_code == meta.status_code == listed.status_code == 200
+    return collection.json(), meta.json(), listed.json()
+
+
+def test_a_published_collection_cannot_be_deleted(api: SeededApi, curator: httpx.Client) -> None:
+    """docs/api.md: withdraw its datasets through a revision instead. Neither the canonical id
+    (with or without an open revision) nor the published version's id deletes anything;
+    discarding the revision leaves the published collection as it was."""
+    cid = api.seeded.collection_id
+    before = public_state(api)
+    published_version = before[0]["collection_version_id"]
+    for target in (cid, published_version):
+        reply = curator.delete(f"/curation/v1/collections/{target}")
+        assert "published" in error_detail(reply, 409)
+    revision = curator.post(f"/curation/v1/collections/{cid}/revision")
+    assert revision.status_code == 201, revision.text
+    rid = revision.json()["collection_id"]
+    try:
+        for target in (cid, published_version):
+            detail = error_detail(curator.delete(f"/curation/v1/collections/{target}"), 409)
+            assert rid in detail if target == cid else "published" in detail
+        assert public_state(api) == before
+    finally:
+        assert curator.delete(f"/curation/v1/collections/{rid}").status_code == 204
+    assert public_state(api) == before
+    assert curator.get(f"/curation/v1/collections/{cid}").status_code == 200
 
 
 # -- races -----------------------------------------------------------------------------------

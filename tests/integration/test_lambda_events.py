@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import jwt
 import pytest
 
 from cellucid_cloud.catalog.models import Dataset, DatasetStatus, DatasetVersion
@@ -132,6 +133,8 @@ def test_curation_token(stack: CloudStack) -> None:
     status, body = call(stack, "api/curation-token.json", api_key=api_key)
     assert status == 200
     assert stack.auth.curator_for_token(body["access_token"]) == CURATOR
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == body["expires_in"] == 3600  # docs/security.md: 1 h
     status, body = call(stack, "api/curation-token.json")  # the sample's made-up key
     assert status == 401 and "API key" in body["detail"]
 

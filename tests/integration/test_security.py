@@ -10,7 +10,6 @@ files and its modules; the wildcard-bind tests start the real commands as subpro
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
@@ -19,14 +18,13 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, quote, urljoin, urlsplit
@@ -45,6 +43,7 @@ from cellucid_cloud.storage.local_upload_urls import LocalUploadUrls
 from cellucid_cloud.viewer import STATIC_DIR
 from tests.api_server import CONTACT, SeededApi, seeded_api
 from tests.export_data import make_adata
+from tests.link_servers import FILE_SERVER, file_server_is_public, serving
 from tests.local_up import free_port, running_up
 from tests.raw_http import raw_get, raw_request
 
@@ -685,34 +684,16 @@ class _Internal(_Redirecting):
     hosts: ClassVar[list[str]] = []
 
 
-FILE_SERVER = "127.0.0.2"
-"""A loopback address this section's policy calls public: the file server of a link."""
-
-
-@contextlib.contextmanager
-def _serving(handler: type[BaseHTTPRequestHandler], host: str, port: int = 0) -> Iterator[int]:
-    server = ThreadingHTTPServer((host, port), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield int(server.server_address[1])
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture
-def file_server_is_public(monkeypatch: pytest.MonkeyPatch) -> None:
-    def public(address: Any) -> bool:
-        return str(address) == FILE_SERVER or bool(address.is_global)
-
-    monkeypatch.setattr(link_fetch, "is_public_address", public)
+def public_file_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    file_server_is_public(monkeypatch)
 
 
-@pytest.mark.usefixtures("file_server_is_public")
+@pytest.mark.usefixtures("public_file_server")
 def test_every_redirect_hop_of_a_link_is_checked_again(tmp_path: Path) -> None:
     """A redirect from the (public) file server to loopback or to the cloud metadata address
     is refused before anything is fetched from there."""
-    with _serving(_Redirecting, FILE_SERVER) as port:
+    with serving(_Redirecting, FILE_SERVER) as port:
         base = f"http://{FILE_SERVER}:{port}"
         target = tmp_path / "fetched.h5ad"
         assert link_fetch.fetch_link(f"{base}/to?{base}/f", target, max_bytes=100) == 4
@@ -726,7 +707,7 @@ def test_every_redirect_hop_of_a_link_is_checked_again(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fetched.h5ad"]
 
 
-@pytest.mark.usefixtures("file_server_is_public")
+@pytest.mark.usefixtures("public_file_server")
 def test_a_link_is_fetched_from_the_address_that_was_checked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -744,7 +725,7 @@ def test_a_link_is_fetched_from_the_address_that_was_checked(
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
     _Redirecting.hosts, _Internal.hosts = [], []
-    with _serving(_Redirecting, FILE_SERVER) as port, _serving(_Internal, "127.0.0.1", port):
+    with serving(_Redirecting, FILE_SERVER) as port, serving(_Internal, "127.0.0.1", port):
         target = tmp_path / "fetched.h5ad"
         assert link_fetch.fetch_link(f"http://files.test:{port}/f", target, max_bytes=100) == 4
     assert target.read_bytes() == b"file"
@@ -796,6 +777,57 @@ def test_viewer_tokens_are_compared_in_constant_time(
     with closing(sqlite3.connect(world.stack.data_dir / "events.sqlite3")) as db:
         rows = repr(db.execute("SELECT * FROM viewers").fetchall())
     assert stored in rows and private.viewer_token not in rows
+
+
+def test_curator_tokens_live_one_hour_on_the_servers_clock(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with world.api.client() as anonymous:
+        key = world.stack.auth.create_api_key(FIRST_CURATOR, "lifetime")
+        reply = anonymous.post("/curation/v1/auth/token", headers={"x-api-key": key})
+    assert reply.status_code == 200, reply.text
+    token = reply.json()["access_token"]
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == reply.json()["expires_in"] == 3600
+    issued = datetime.fromtimestamp(claims["iat"], UTC)
+    route = f"{world.api.base_url}/curation/v1/collections"
+    bearer = {"Authorization": f"Bearer {token}"}
+    for age, status in ((3599, 200), (3600, 401)):
+        at = issued + timedelta(seconds=age)
+        monkeypatch.setattr(world.stack.auth, "clock", lambda at=at: at)
+        assert httpx.get(route, headers=bearer).status_code == status, age
+
+
+def test_viewers_live_24_hours_by_default_and_7_days_at_most(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/security.md: viewers expire (24 h default, at most 7 days), on the server's clock."""
+    now = 1_900_000_000.0
+    clock = [now]
+    monkeypatch.setattr(world.stack.events, "clock", lambda: clock[0])
+    dataset = world.api.seeded.dataset_id
+
+    def register(**ttl: int) -> httpx.Response:
+        with world.api.client(FIRST_CURATOR) as curator:
+            return curator.post("/_cellucid/viewers", json={"dataset_id": dataset, **ttl})
+
+    def lives_until(reply: httpx.Response) -> float:
+        assert reply.status_code == 201, reply.text
+        return datetime.fromisoformat(reply.json()["expires_at"]).timestamp() - now
+
+    assert lives_until(register()) == 24 * 3600
+    assert lives_until(register(ttl_seconds=7 * 24 * 3600)) == 7 * 24 * 3600
+    assert lives_until(register(ttl_seconds=60)) == 60
+    for refused in (7 * 24 * 3600 + 1, 59):
+        reply = register(ttl_seconds=refused)
+        assert reply.status_code == 422, (refused, reply.text)
+        assert "ttl must be between 60 and 604800 seconds" in reply.text
+    viewer = register().json()
+    creds = {"viewerId": viewer["viewerId"], "viewerToken": viewer["viewerToken"]}
+    for age, status in ((24 * 3600 - 1, 200), (24 * 3600, 404)):
+        clock[0] = now + age
+        reply = httpx.get(f"{world.api.base_url}/_cellucid/events", params=creds)
+        assert reply.status_code == status, (age, reply.text)
 
 
 # -- upload URLs -----------------------------------------------------------------------------

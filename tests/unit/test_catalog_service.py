@@ -14,7 +14,6 @@ from cellucid_cloud.catalog.errors import (
 )
 from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.catalog.models import Dataset, DatasetStatus
-from cellucid_cloud.catalog.repository import MAX_WRITES
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.catalog.sqlite_repository import SqliteCatalogRepository
 from tests.catalog_data import (
@@ -159,13 +158,3 @@ def test_deleting_a_draft_removes_its_urls(catalog: CatalogService) -> None:
     assert meta_of(catalog).lookup(f"/e/{dataset_id}/").value is None
     with pytest.raises(NotFoundError):
         catalog.version_for(cid)
-
-
-def test_a_publish_larger_than_one_transaction_is_refused_whole(catalog: CatalogService) -> None:
-    cid = catalog.create_collection(CURATOR, METADATA).collection.collection_id
-    for i in range(MAX_WRITES - 1):
-        dataset_id = catalog.add_dataset(CURATOR, cid).dataset_id
-        upload_ready(catalog, cid, dataset_id, f"v{i}")
-    with pytest.raises(StateConflictError, match="at most"):
-        catalog.publish(CURATOR, cid)
-    assert not catalog.version_for(cid).collection.is_published
