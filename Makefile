@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 
-.PHONY: venv runtime browser test lint lint-template fuzz demo bench bench-prepare bench-deflate bench-meta
+.PHONY: venv runtime browser test lint lint-template fuzz mutants demo bench bench-prepare bench-deflate bench-meta
 
 # Everything: the runtime, the AWS adapters and the test and lint tools.
 venv: $(STAMP)
@@ -64,6 +64,11 @@ test: venv browser
 # Schemathesis against the whole OpenAPI of a real `up`, far more examples than `make test`.
 fuzz: venv
 	$(PY) -m tests.fuzz
+
+# Break each guard of docs/security.md and docs/reliability.md on purpose, one line at a time,
+# in a scratch copy, and check that its tests catch it (tests/mutants.py; not part of `test`).
+mutants: venv
+	$(PY) -m tests.mutants
 
 # The whole local system with a published synthetic dataset; prints the viewer URL.
 demo: runtime
