@@ -1,4 +1,4 @@
-"""The ``cellucid-cloud`` command line (DESIGN §8): prepare, serve and up.
+"""The ``cellucid-cloud`` command line (DESIGN §8): prepare, serve, up and curate.
 
 Exit codes: 0 ok, 1 error (one line on stderr, never a traceback unless CELLUCID_DEBUG=1),
 2 usage. Progress bars are drawn only when stderr is a terminal.
@@ -13,12 +13,15 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from .curate import app as curate_app
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="Host interactive single-cell viewers: export AnnData and serve it.",
 )
+app.add_typer(curate_app, name="curate")
 
 
 def _fail(message: str) -> NoReturn:

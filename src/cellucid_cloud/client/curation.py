@@ -149,27 +149,43 @@ class CurationClient:
         return UploadGrant.model_validate(json_object(reply))
 
     def upload(
-        self, collection_id: str, dataset_id: str, path: str | os.PathLike[str]
+        self,
+        collection_id: str,
+        dataset_id: str,
+        path: str | os.PathLike[str],
+        *,
+        progress: Callable[[int], None] | None = None,
     ) -> UploadGrant:
         """Upload a ``.h5ad`` or ``.zarr.zip`` file, streamed from disk with its length
-        declared (presigned S3 PUTs refuse chunked bodies). Processing starts on the server
-        once the file is complete; see :meth:`wait_until_processed`."""
+        declared (presigned S3 PUTs refuse chunked bodies). ``progress`` is called with the
+        bytes of each chunk once it is sent. Processing starts on the server once the file is
+        complete; see :meth:`wait_until_processed`."""
         file = Path(path)
         size = file.stat().st_size
         grant = self.upload_url(collection_id, dataset_id, format=_upload_format(file), size=size)
         with file.open("rb") as stream:
             headers = {**grant.headers, "Content-Length": str(size)}
-            check(send(self._http, "PUT", grant.url, content=_chunks(stream), headers=headers))
+            body = _chunks(stream, progress)
+            check(send(self._http, "PUT", grant.url, content=body, headers=headers))
         return grant
 
     def wait_until_processed(
-        self, collection_id: str, dataset_id: str, timeout: float = 600.0, poll: float = 2.0
+        self,
+        collection_id: str,
+        dataset_id: str,
+        timeout: float = 600.0,
+        poll: float = 2.0,
+        *,
+        on_status: Callable[[Document], None] | None = None,
     ) -> Document:
         """Poll until the dataset is ``ready`` or ``failed`` and return its document (check
-        ``status``: a failed upload is an answer, not an error). Raises ``TimeoutError``."""
+        ``status``: a failed upload is an answer, not an error). ``on_status`` sees every
+        document read (a progress display). Raises ``TimeoutError``."""
         deadline = self._clock() + timeout
         while True:
             document = self.get_dataset(collection_id, dataset_id)
+            if on_status is not None:
+                on_status(document)
             if document.get("status") in FINAL_STATUSES:
                 return document
             if self._clock() >= deadline:
@@ -255,6 +271,8 @@ def _upload_format(path: Path) -> Literal["h5ad", "zarr.zip"]:
     raise ValueError(f"{path}: upload a .h5ad or .zarr.zip file")
 
 
-def _chunks(stream: BinaryIO) -> Iterator[bytes]:
+def _chunks(stream: BinaryIO, progress: Callable[[int], None] | None) -> Iterator[bytes]:
     while chunk := stream.read(CHUNK):
         yield chunk
+        if progress is not None:
+            progress(len(chunk))

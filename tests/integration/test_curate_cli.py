@@ -1,0 +1,205 @@
+"""``cellucid-cloud curate`` as a curator runs it: a real process against a real ``up`` over
+HTTP. Exit codes (0 done, 1 refused or failed with one line, 2 usage or configuration), the
+output scripts read, and the whole path from a file to a public, then withdrawn, dataset."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.export_data import make_adata
+from tests.local_up import Up, free_port, running_up
+
+CONTACT = ["--contact-name", "Ada Lovelace", "--contact-email", "ada@example.org"]
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    with running_up(tmp_path_factory.mktemp("curate") / "data", "--meta-ttl", "0") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("files")
+    paths = {name: folder / f"{name}.h5ad" for name in ("good", "newer", "bad")}
+    make_adata(n_cells=150, n_genes=12, seed=1).write_h5ad(paths["good"])
+    make_adata(n_cells=90, n_genes=12, seed=2).write_h5ad(paths["newer"])
+    paths["bad"].write_bytes(b"not an HDF5 file\n" * 64)
+    return paths
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A home without a config file, so nothing of the machine's leaks in."""
+    return tmp_path
+
+
+def curate(
+    *args: str | Path, up: Up | None, home: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("CELLUCID_") and key not in {"HOME", "XDG_CONFIG_HOME"}
+    }
+    environment |= {"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
+    if up is not None:
+        environment |= {"CELLUCID_API_URL": up.base_url, "CELLUCID_API_KEY": up.curator_key}
+    environment |= env or {}
+    return subprocess.run(
+        [sys.executable, "-m", "cellucid_cloud.cli", "curate", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=environment,
+    )
+
+
+def ok(done: subprocess.CompletedProcess[str]) -> list[str]:
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    return done.stdout.splitlines()
+
+
+def one_error_line(done: subprocess.CompletedProcess[str], code: int = 1) -> str:
+    """The command failed with ``code`` and said why in exactly one line on stderr."""
+    assert done.returncode == code, (done.returncode, done.stdout, done.stderr)
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    return lines[0]
+
+
+def usage_error(done: subprocess.CompletedProcess[str]) -> str:
+    """Click's usage message (exit 2), its box and line breaks taken out."""
+    assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
+    return " ".join(done.stderr.replace("│", " ").split())
+
+
+def meta(up: Up, dataset_id: str) -> dict[str, object]:
+    reply = httpx.get(f"{up.base_url}/dp/v1/datasets/meta", params={"url": f"/e/{dataset_id}/"})
+    reply.raise_for_status()
+    body: dict[str, object] = reply.json()
+    return body
+
+
+def test_a_good_file_becomes_ready_and_is_published(
+    up: Up, files: dict[str, Path], home: Path
+) -> None:
+    [cid] = ok(curate("collections", "create", "Lung", *CONTACT, up=up, home=home))
+    uploaded = ok(curate("upload", files["good"], "-c", cid, "--wait", up=up, home=home))
+    did = uploaded[0]
+    assert uploaded[1:] == [f"ready: {up.base_url}/e/{did}/"]
+    assert ok(curate("status", cid, did, up=up, home=home)) == uploaded[1:]
+    assert meta(up, did)["collection_visibility"] == "PRIVATE"
+
+    published = curate("publish", cid, up=up, home=home)
+    assert did in ok(published)[1]  # the datasets table, under its header
+    public = meta(up, did)
+    assert (public["collection_visibility"], public["status"]) == ("PUBLIC", "ready")
+    listing = "\n".join(ok(curate("collections", "list", up=up, home=home)))
+    assert cid in listing and "published" in listing
+
+
+def test_a_bad_file_exits_1_with_its_reason_on_one_line(
+    up: Up, files: dict[str, Path], home: Path
+) -> None:
+    [cid] = ok(curate("collections", "create", "Broken", *CONTACT, up=up, home=home))
+    done = curate("upload", files["bad"], "--collection", cid, "--wait", up=up, home=home)
+    [did] = done.stdout.splitlines()  # the dataset's id, printed before waiting
+    error = one_error_line(done)
+    assert error.startswith(f"error: dataset {did} failed: ")
+    assert "not an HDF5" in error
+    assert one_error_line(curate("status", cid, did, up=up, home=home)) == error
+    refused = one_error_line(curate("publish", cid, up=up, home=home))
+    assert refused.startswith("error: HTTP 409: ")
+
+
+def test_revision_replaces_and_withdraw_tombstones(
+    up: Up, files: dict[str, Path], home: Path
+) -> None:
+    [cid] = ok(curate("collections", "create", "Revised", *CONTACT, up=up, home=home))
+    [keep, _] = ok(curate("upload", files["good"], "-c", cid, "--wait", up=up, home=home))
+    [gone, _] = ok(curate("upload", files["good"], "-c", cid, "--wait", up=up, home=home))
+    ok(curate("publish", cid, up=up, home=home))
+    first = meta(up, keep)["dataset_version_id"]
+
+    [rid] = ok(curate("revision", cid, up=up, home=home))
+    replaced = curate("upload", files["newer"], "-c", rid, "-d", keep, "--wait", up=up, home=home)
+    assert ok(replaced)[0] == keep
+    shown = ok(curate("datasets", "show", rid, keep, "--json", up=up, home=home))
+    assert '"n_cells": 90' in "\n".join(shown)
+    ok(curate("publish", rid, up=up, home=home))
+    assert meta(up, keep)["dataset_version_id"] != first
+
+    ok(curate("withdraw", cid, gone, up=up, home=home))
+    assert meta(up, gone)["tombstoned"] is True
+    assert meta(up, keep)["tombstoned"] is False
+    datasets = "\n".join(ok(curate("datasets", "list", cid, up=up, home=home)))
+    assert keep in datasets and gone not in datasets
+
+
+def test_api_errors_are_one_line(up: Up, files: dict[str, Path], home: Path) -> None:
+    unknown = one_error_line(curate("collections", "show", "no-such-id", up=up, home=home))
+    assert unknown.startswith("error: HTTP 404: ")
+    wrong_key = curate(
+        "collections", "list", up=up, home=home, env={"CELLUCID_API_KEY": "ccak_wrong"}
+    )
+    assert one_error_line(wrong_key).startswith("error: HTTP 401: ")
+    nobody = curate(
+        "collections",
+        "list",
+        up=up,
+        home=home,
+        env={"CELLUCID_API_URL": f"http://127.0.0.1:{free_port()}"},
+    )
+    assert "got no answer" in one_error_line(nobody)
+
+
+def test_usage_errors_exit_2_and_send_nothing(home: Path, files: dict[str, Path]) -> None:
+    no_collection = curate("upload", files["good"], up=None, home=home)
+    assert "Missing option '--collection'" in usage_error(no_collection)
+    not_configured = one_error_line(curate("collections", "list", up=None, home=home), 2)
+    assert "CELLUCID_API_URL" in not_configured
+    missing = curate("upload", home / "nope.h5ad", "-c", "x", up=None, home=home)
+    assert "nope.h5ad' does not exist" in usage_error(missing)
+    folder = curate("upload", home, "-c", "x", up=None, home=home)
+    assert "is a directory" in usage_error(folder)
+    text = home / "notes.txt"
+    text.write_text("hello")
+    wrong_kind = one_error_line(curate("upload", text, "-c", "x", up=None, home=home), 2)
+    assert wrong_kind == f"error: {text}: upload a .h5ad or .zarr.zip file"
+
+
+def test_the_config_file_is_private(up: Up, home: Path) -> None:
+    config = home / ".config" / "cellucid-cloud" / "config.toml"
+    saved = curate(
+        "--api-url",
+        up.base_url,
+        "configure",
+        up=None,
+        home=home,
+        env={"CELLUCID_API_KEY": up.curator_key},
+    )
+    ok(saved)
+    assert config.stat().st_mode & 0o777 == 0o600
+    assert up.curator_key not in saved.stdout + saved.stderr
+    assert ok(curate("collections", "list", "--json", up=None, home=home))[0] in {"[", "[]"}
+
+    config.chmod(0o644)
+    refused = one_error_line(curate("collections", "list", up=None, home=home), 2)
+    assert "mode 644" in refused and f"chmod 600 {config}" in refused
+
+    elsewhere = home / "other.toml"
+    missing = curate("--config", elsewhere, "collections", "list", up=None, home=home)
+    assert "no such config file" in one_error_line(missing, 2)
+    bad_key = curate("configure", up=up, home=home, env={"CELLUCID_API_KEY": "ccak_wrong"})
+    assert one_error_line(bad_key).startswith("error: HTTP 401: ")
+    assert config.stat().st_mode & 0o777 == 0o644  # a refused key is not saved
