@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from tests import aws
+
+settings.register_profile(
+    "fuzz", max_examples=int(os.environ.get("CELLUCID_FUZZ_EXAMPLES", "5000")), deadline=None
+)
+"""``make fuzz`` runs the parser properties with this profile (``--hypothesis-profile=fuzz``)."""
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,10 @@
-"""``make fuzz``: schemathesis against the whole OpenAPI document of a running local stack.
+"""``make fuzz``: hypothesis over the parsers of untrusted input, then schemathesis against the
+whole OpenAPI document of a running local stack.
+
+The parser properties (``PROPERTY_TESTS``: Range headers, explorer URLs, event and bundle JSON,
+query integers; as functions and over real HTTP against ``up`` and both ``serve`` modes) run
+under the ``fuzz`` hypothesis profile, with ``--property-examples`` examples per test
+(``make test`` runs them with hypothesis's default 100).
 
 Starts ``cellucid-cloud up`` (a real process) in a temporary data directory and gives it real
 content: a published collection with a ready dataset, an open revision of it, a private draft
@@ -10,14 +16,16 @@ authenticated as the stack's curator, with far more examples per operation than 
 suite. Path, query and body parameters draw the seeded ids from dictionaries half the time, so
 generated requests reach real collections, datasets and viewers instead of only 404s.
 
-Run: ``.venv/bin/python -m tests.fuzz [--max-examples 1000] [--max-time 780]``; reports (JUnit,
-NDJSON) go to ``.bench/fuzz/``. Exit status: schemathesis's (0 = no failure).
+Run: ``.venv/bin/python -m tests.fuzz [--property-examples 5000] [--max-examples 1000]
+[--max-time 780] [--no-properties] [--no-schema]``; reports (JUnit, NDJSON) go to
+``.bench/fuzz/``. Exit status 0 when neither part found a failure.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -30,6 +38,10 @@ from tests.local_up import Up, running_up
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 CONTACT = {"contact_name": "Ada Lovelace", "contact_email": "ada@example.org"}
+PROPERTY_TESTS = [
+    "tests/unit/test_parser_properties.py",
+    "tests/integration/test_hostile_requests.py",
+]
 
 
 def seed(up: Up, work: Path) -> dict[str, list[str]]:
@@ -80,14 +92,46 @@ def config(token: str, dictionaries: dict[str, list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def properties(examples: int, report_dir: Path) -> int:
+    """The parser properties under the ``fuzz`` profile; pytest's exit status."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *PROPERTY_TESTS,
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--hypothesis-profile=fuzz",
+        "--hypothesis-show-statistics",
+        f"--junitxml={report_dir / 'properties.xml'}",
+    ]
+    env = {**os.environ, "CELLUCID_FUZZ_EXAMPLES": str(examples)}
+    return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--property-examples", type=int, default=5000, help="per property")
+    parser.add_argument("--no-properties", action="store_true", help="schemathesis only")
+    parser.add_argument("--no-schema", action="store_true", help="the properties only")
     parser.add_argument("--max-examples", type=int, default=1000, help="per operation")
     parser.add_argument("--max-time", type=int, default=780, help="seconds for the whole run")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--report-dir", type=Path, default=ROOT / ".bench" / "fuzz")
     args = parser.parse_args()
+    failed = 0
+    if not args.no_properties:
+        failed |= properties(args.property_examples, args.report_dir)
+    if not args.no_schema:
+        failed |= schema(args)
+    sys.exit(1 if failed else 0)
+
+
+def schema(args: argparse.Namespace) -> int:
+    """Schemathesis over the whole OpenAPI document of a seeded ``up``; its exit status."""
     with tempfile.TemporaryDirectory(prefix="fuzz-") as tmp, running_up(Path(tmp) / "data") as up:
         dictionaries = seed(up, Path(tmp))
         with up.curator() as curator:
@@ -124,8 +168,7 @@ def main() -> None:
             str(args.report_dir),
             *(["--seed", str(args.seed)] if args.seed is not None else []),
         ]
-        result = subprocess.run(command, check=False)
-    sys.exit(result.returncode)
+        return subprocess.run(command, check=False).returncode
 
 
 if __name__ == "__main__":

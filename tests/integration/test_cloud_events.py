@@ -45,6 +45,7 @@ from tests.cloud import (
     event,
     function,
 )
+from tests.hostile_requests import HOSTILE_MAPPINGS, data_mapping_event
 from tests.session_bundles import make_bundle
 
 Host = Callable[[dict[str, Any]], dict[str, Any]]
@@ -177,6 +178,19 @@ def scenario(creds: dict[str, str], dataset_id: str, token: str) -> list[dict[st
         post_json("/_cellucid/events", {"type": "selection", **creds}),
         post_json("/_cellucid/events", b"not json"),
         post_json("/_cellucid/events", b"{" + b" " * MiB + b"}"),
+        *(
+            post_json(
+                "/_cellucid/events",
+                data_mapping_event(creds["viewerId"], creds["viewerToken"], raw),
+            )
+            for raw in HOSTILE_MAPPINGS
+        ),
+        post_json("/_cellucid/viewers", {"dataset_id": "http://[::1/e/x/"}, authorization=bearer),
+        post_json("/_cellucid/viewers", b"[" * 100_000, authorization=bearer),
+        post_json("/_cellucid/viewers", b'{"ttl_seconds":' + b"9" * 5000, authorization=bearer),
+        request("GET", "/_cellucid/events", query={**creds, "after": "9223372036854775808"}),
+        binary(bundle, BUNDLE_V2, octet, requestId="жж"),
+        request("GET", "/_cellucid/session_bundles/жж", query=creds),
         binary(selection, cells(1, 5, 9), octet, source="lasso"),
         binary(selection, cells(2), None, source="lasso"),
         binary(selection, cells(3, 2), octet, source="lasso"),
@@ -273,6 +287,26 @@ def test_the_events_function_answers_as_the_api_routes_do(
         assert got == expected, f"request {index}"
     statuses = [a["status"] for a in fastapi]
     assert {200, 201, 400, 401, 403, 404, 405, 413, 415, 422} <= set(statuses), statuses
+
+
+def test_the_events_function_refuses_what_it_could_not_serve_back(
+    stack: CloudStack, dataset_id: str, token: str
+) -> None:
+    """The AWS twin of findings 5 and 6: a lone surrogate, deep nesting, a 5,000-digit
+    integer, NaN or an infinite float is a 400 at post time; the stream stays readable."""
+    creds = register(stack.events, dataset_id, token)
+    for mapping in HOSTILE_MAPPINGS:
+        posted = request(
+            "POST",
+            "/_cellucid/events",
+            body=data_mapping_event(creds["viewerId"], creds["viewerToken"], mapping),
+            content_type="application/json",
+        )
+        reply = stack.events(posted)
+        assert reply["statusCode"] == 400, (mapping[:10], reply)
+        assert json.loads(reply["body"])["detail"]
+    reply = stack.events(request("GET", "/_cellucid/events", query=creds))
+    assert reply["statusCode"] == 200 and json.loads(reply["body"])["events"] == []
 
 
 def test_a_long_poll_returns_when_an_event_arrives(

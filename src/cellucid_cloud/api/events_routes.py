@@ -148,16 +148,17 @@ def events_router(ctx: ApiContext, events: EventsService) -> APIRouter:
             ctx.session_uploads, viewerId, viewerToken, requestId, size, ctx.upload_url_expiry
         )
 
-    @router.get("/events")
+    @router.get("/events", response_model=dict[str, Any])
     async def get_events(
         viewerId: Param = None,  # noqa: N803
         viewerToken: Param = None,  # noqa: N803
         after: Annotated[str, Query(max_length=MAX_CURSOR_LENGTH, pattern=CURSOR_PATTERN)] = "0",
         wait: Annotated[float, Query(ge=0, le=MAX_WAIT)] = 0.0,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Events after the cursor in arrival order, long-polling up to ``wait`` seconds."""
         viewer = await _threaded(events.viewer, viewerId, viewerToken)
-        return events_page(*await events.wait_for_events(viewer, int(after), wait))
+        page = events_page(*await events.wait_for_events(viewer, int(after), wait))
+        return Response(page, media_type="application/json")
 
     @router.get("/session_bundles")
     def list_bundles(

@@ -118,11 +118,11 @@ def _viewer_request(body: bytes) -> ViewerRequest:
         raise InvalidRequestError(validation_message([{"loc": ("body",), "msg": "Field required"}]))
     try:
         document = json.loads(body)
-    except UnicodeDecodeError:
-        raise WireError("There was an error parsing the body") from None
     except json.JSONDecodeError as exc:
         error = {"type": "json_invalid", "loc": ("body", exc.pos), "ctx": {"error": exc.msg}}
         raise InvalidRequestError(validation_message([error])) from None
+    except (ValueError, RecursionError):  # not UTF-8, a 5,000-digit integer, deep nesting
+        raise WireError("There was an error parsing the body") from None
     try:
         return ViewerRequest.model_validate(document)
     except ValidationError as exc:
@@ -218,7 +218,7 @@ def events_resolver(
         viewer = events.viewer(params.viewerId, params.viewerToken)
         left = app.lambda_context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN
         page = events.follow(viewer, int(params.after), min(params.wait, left), poll)
-        return _json(200, events_page(*page))
+        return Response(200, "application/json", events_page(*page))
 
     @route("GET", "/_cellucid/session_bundles")
     def list_bundles() -> Answer:

@@ -27,7 +27,11 @@ def explorer_id(url: str) -> str | None:
     """
     if not url or len(url) > MAX_URL_LENGTH:
         return None
-    segments = [s for s in urlsplit(url.strip()).path.split("/") if s]
+    try:
+        path = urlsplit(url.strip()).path
+    except ValueError:  # "Invalid IPv6 URL" (``http://[::1/e/x/``) and other netloc errors
+        return None
+    segments = [s for s in path.split("/") if s]
     if not segments or len(segments) > 2 or (len(segments) == 2 and segments[0] != "e"):
         return None
     candidate = unquote(segments[-1]).removesuffix(".cxg")

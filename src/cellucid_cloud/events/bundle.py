@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from cellucid_cloud.events.wire import WireError
+from cellucid_cloud.events.wire import WireError, load_json
 
 __all__ = [
     "MAX_JSON_CHUNK_BYTES",
@@ -67,10 +67,7 @@ def check_bundle(stream: BinaryIO) -> BundleFrame:
     if manifest_len > MAX_MANIFEST_BYTES:
         raise WireError(f"manifest of {manifest_len} bytes (at most {MAX_MANIFEST_BYTES})")
     raw = reader.exactly(manifest_len, "end of the manifest (manifest length runs past it)")
-    try:
-        manifest = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WireError(f"manifest is not JSON: {exc}") from None
+    manifest = load_json(raw, "the manifest")
     if not isinstance(manifest, dict) or set(manifest) != _MANIFEST_KEYS[version]:
         keys = sorted(manifest) if isinstance(manifest, dict) else type(manifest).__name__
         raise WireError(f"manifest keys {keys} != {sorted(_MANIFEST_KEYS[version])}")
@@ -173,10 +170,7 @@ def _check_payload(index: int, chunk: dict[str, Any], pieces: Iterator[bytes]) -
             f"chunk {index}: decodes to {decoded_size} bytes, the manifest says {declared}"
         )
     if is_json:
-        try:
-            json.loads(kept)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise WireError(f"chunk {index}: kind json but not JSON") from None
+        load_json(kept, f"chunk {index} (kind json)")
 
 
 def _inflate(index: int, pieces: Iterator[bytes], declared: int) -> Iterator[bytes]:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cellucid_cloud.events.models import BundleRecord, StoredEvent, Viewer
+from cellucid_cloud.events.wire import event_json
 from cellucid_cloud.unavailable import StoreUnavailableError, unavailable_on_aws_errors
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ class DynamoDbEventStore:
                         "Item": {
                             "pk": _pk(viewer.viewer_id),
                             "sk": _event_sk(first + start + i),
-                            "doc": {"S": json.dumps(event)},
+                            "doc": {"S": event_json(event)},
                             "received_at": {"N": received},
                             "expires_at": {"N": str(viewer.expires_at)},
                         }

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import io
 import secrets
+import string
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion, new_id
 from cellucid_cloud.events.bundle import BundleFrame, check_bundle
 from cellucid_cloud.events.models import BundleRecord, StoredEvent, Viewer
 from cellucid_cloud.events.store import BlobStore, EventStore
-from cellucid_cloud.events.wire import WireError, parse_event, parse_selection
+from cellucid_cloud.events.wire import WireError, event_json, parse_event, parse_selection
 from cellucid_cloud.storage.upload_urls import UploadUrlError, UploadUrls
 
 __all__ = [
@@ -66,7 +67,8 @@ READ_LIMIT = 1000
 MAX_PARAM_LENGTH = 200
 """Longest viewerId, viewerToken, source or requestId query parameter."""
 CURSOR_PATTERN = r"^[0-9]+$"
-MAX_CURSOR_LENGTH = 20
+MAX_CURSOR_LENGTH = 18
+"""Digits of a cursor: every such number fits the stores' signed 64-bit sequence numbers."""
 JSON = "application/json"
 OCTET_STREAM = "application/octet-stream"
 
@@ -134,8 +136,10 @@ def delivered(cursor: int | None) -> dict[str, Any]:
     }
 
 
-def events_page(events: list[StoredEvent], cursor: int) -> dict[str, Any]:
-    return {"events": [e.event for e in events], "cursor": str(cursor)}
+def events_page(events: list[StoredEvent], cursor: int) -> str:
+    """A read's answer as JSON, in the one encoding every event was checked against when it
+    was posted (:func:`~cellucid_cloud.events.wire.event_json`), so it always encodes."""
+    return event_json({"events": [e.event for e in events], "cursor": str(cursor)})
 
 
 def download_headers(request_id: str) -> dict[str, str]:
@@ -381,6 +385,7 @@ class EventsService:
         ]
 
     def bundle_bytes(self, viewer: Viewer, request_id: str) -> bytes:
+        request_id = _request_id(request_id)
         for record in self.store.bundles(viewer):
             if record.request_id == request_id:
                 return self.blobs.get(record.key)
@@ -392,11 +397,16 @@ def _deadline(wait: float) -> float:
 
 
 def _request_id(request_id: str | None) -> str:
+    """A request id as keys and ``Content-Disposition`` can carry it: ASCII letters, digits,
+    ``-_.`` (``жж`` would make the download's header impossible to encode)."""
     if (
         not request_id
         or len(request_id) > 100
-        or not all(c.isalnum() or c in "-_." for c in request_id)
+        or not all(c in _REQUEST_ID_CHARACTERS for c in request_id)
         or request_id.startswith(".")
     ):
-        raise InvalidRequestError("requestId is required: letters, digits, - _ . (≤ 100)")
+        raise InvalidRequestError("requestId is required: ASCII letters, digits, - _ . (≤ 100)")
     return request_id
+
+
+_REQUEST_ID_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_.")

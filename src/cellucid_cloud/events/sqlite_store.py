@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cellucid_cloud.events.models import BundleRecord, StoredEvent, Viewer
+from cellucid_cloud.events.wire import event_json
 
 __all__ = ["SqliteEventStore"]
 
@@ -73,7 +74,7 @@ class SqliteEventStore:
             db.executemany(
                 "INSERT INTO events (viewer_id, seq, expires_at, doc) VALUES (?, ?, ?, ?)",
                 [
-                    (viewer.viewer_id, last + i, viewer.expires_at, json.dumps(event))
+                    (viewer.viewer_id, last + i, viewer.expires_at, event_json(event))
                     for i, event in enumerate(events, start=1)
                 ],
             )

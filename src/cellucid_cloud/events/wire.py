@@ -15,9 +15,21 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-__all__ = ["EVENT_TYPES", "MAX_EVENT_BYTES", "WireError", "parse_event", "parse_selection"]
+__all__ = [
+    "EVENT_TYPES",
+    "MAX_EVENT_BYTES",
+    "MAX_JSON_DEPTH",
+    "WireError",
+    "event_json",
+    "load_json",
+    "parse_event",
+    "parse_selection",
+]
 
 MAX_EVENT_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 64
+"""Nesting an event may have (Cellucid's deepest, a data mapping, has 3 levels); deeper
+nesting costs a recursion per level in every encoder and decoder on the way out."""
 Command = Literal[
     "ping",
     "debug_snapshot",
@@ -110,14 +122,50 @@ EVENT_TYPES: dict[str, type[_Event]] = {
 }
 
 
+def load_json(data: bytes | bytearray | str, what: str = "the body") -> Any:
+    """Parse untrusted JSON, refusing with :class:`WireError` what ``json.loads`` raises on
+    (invalid UTF-8 or JSON, integers of over 4,300 digits, nesting past the recursion
+    limit), and ``NaN``/``Infinity``, which are not JSON and which no client could read back."""
+    try:
+        return json.loads(data, parse_constant=_no_constant)
+    except RecursionError:
+        raise WireError(f"{what} is not JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, int() digit limit
+        raise WireError(f"{what} is not JSON: {exc}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def event_json(document: Any) -> str:
+    """An event as it is stored and served: the one encoding of events on the way out,
+    which :func:`parse_event` applies on the way in too, so what is accepted can be served."""
+    text = json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    text.encode("utf-8")  # lone surrogates (``"\ud800"``) pass json but not UTF-8
+    return text
+
+
+def _depth(document: Any) -> int:
+    """How deeply ``document`` nests (a scalar is 0), without recursing."""
+    deepest, pending = 0, [(document, 0)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
+            deepest = max(deepest, depth + 1)
+            pending += [(child, depth + 1) for child in node]
+    return deepest
+
+
 def parse_event(body: bytes) -> tuple[str, str, dict[str, Any]]:
     """(viewer id, token, the event without credentials) from a JSON event body."""
     if len(body) > MAX_EVENT_BYTES:
         raise WireError(f"event larger than {MAX_EVENT_BYTES} bytes")
-    try:
-        raw = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WireError(f"not JSON: {exc}") from None
+    raw = load_json(body, "the event")
+    if _depth(raw) > MAX_JSON_DEPTH:
+        raise WireError(f"the event nests deeper than {MAX_JSON_DEPTH} levels")
     if not isinstance(raw, dict):
         raise WireError("an event is a JSON object")
     kind = raw.get("type")
@@ -135,6 +183,10 @@ def parse_event(body: bytes) -> tuple[str, str, dict[str, Any]]:
     if isinstance(event, DataMapping) and (event.requestId is None) == (event.origin == "notebook"):
         raise WireError("data_mapping: requestId is set exactly when origin is 'notebook'")
     payload = event.model_dump(exclude={"viewerId", "viewerToken"})
+    try:
+        event_json(payload)
+    except ValueError as exc:  # a lone surrogate (UnicodeEncodeError), an infinite float
+        raise WireError(f"{kind} event cannot be served back: {exc}") from None
     return event.viewerId, event.viewerToken, payload
 
 

@@ -21,7 +21,10 @@ __all__ = [
 ]
 
 UNSATISFIABLE: Literal["unsatisfiable"] = "unsatisfiable"
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+_MAX_DIGITS = 18
+"""Positions with more significant digits lie beyond any file (and ``int()`` refuses strings
+of over 4,300 digits)."""
 # Percent-encodings that could smuggle a separator, a dot segment, a NUL or a second decoding
 # round (%25) past the segment check below; plus ASCII control characters.
 _FORBIDDEN_ENCODED = re.compile(r"%(2e|2f|5c|00|25)", re.IGNORECASE)
@@ -39,21 +42,29 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | Literal["uns
     match = _RANGE.fullmatch(header.strip())
     if match is None:
         return None
-    first, last = match.groups()
-    if not first:
-        if not last:
+    first, last = (_position(group) for group in match.groups())
+    if first is None:
+        if last is None:
             return None
-        suffix = int(last)
-        if suffix == 0 or size == 0:
+        if last == 0 or size == 0:
             return UNSATISFIABLE
-        return max(0, size - suffix), size
-    start = int(first)
-    if last and int(last) < start:
+        return max(0, size - last), size
+    if last is not None and last < first:
         return None
-    if start >= size:
+    if first >= size:
         return UNSATISFIABLE
-    stop = size if not last else min(int(last) + 1, size)
-    return start, stop
+    stop = size if last is None else min(last + 1, size)
+    return first, stop
+
+
+def _position(digits: str) -> int | None:
+    """A range position (None if absent). A number too long to be a real position becomes
+    ``10**_MAX_DIGITS``, past the end of any file (``bytes=1-<5,000 nines>`` is the rest of
+    the file, ``bytes=<5,000 nines>-`` is 416; two such positions compare equal)."""
+    if not digits:
+        return None
+    significant = digits.lstrip("0") or "0"
+    return 10**_MAX_DIGITS if len(significant) > _MAX_DIGITS else int(significant)
 
 
 def if_none_match(header: str, etag: str) -> bool:
