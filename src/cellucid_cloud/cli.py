@@ -103,6 +103,9 @@ def prepare(
     created_at: Annotated[str | None, typer.Option(help="UTC timestamp for the identity")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="threads; default all cores")] = None,
     memory_budget: Annotated[int, typer.Option(min=16, help="MiB for gene blocks")] = 256,
+    legacy_read_limit: Annotated[
+        int, typer.Option(min=16, help="MiB a file from anndata < 0.7 may take to read")
+    ] = 4096,
     force: Annotated[bool, typer.Option(help="replace OUT_DIR if it exists")] = False,
 ) -> None:
     """Export an AnnData file to a Cellucid export folder."""
@@ -139,6 +142,7 @@ def prepare(
                 created_at=created_at,
                 workers=workers,
                 memory_budget_mb=memory_budget,
+                legacy_read_limit_mb=legacy_read_limit,
             )
         for warning in result.warnings:
             sys.stderr.write(f"warning: {warning}\n")

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import sparse
 
 from .errors import PrepareError
 from .settings import EmbeddingChoice
+from .source import dense_shape
 
 _PREFERRED = ("umap", "tsne", "draw_graph", "phate", "spatial", "pca")
 _ACRONYMS = {"umap": "UMAP", "tsne": "t-SNE", "pca": "PCA", "phate": "PHATE", "mde": "MDE"}
@@ -51,17 +51,22 @@ class VectorField:
     by_embedding: Mapping[str, NDArray[np.float32]]
 
 
-def _numeric_2d(key: str, value: Any, n_cells: int) -> NDArray[np.floating] | None:
-    if sparse.issparse(value) or not hasattr(value, "dtype") or not hasattr(value, "shape"):
+def _width(obsm: Mapping[str, Any], key: str, n_cells: int) -> int | None:
+    """Columns of obsm[key] if it is a dense numeric per-cell array (seen without reading it
+    when it is in a file: sparse, data frame and awkward entries are never read)."""
+    shape = dense_shape(obsm, key)
+    if shape is None or len(shape) not in (1, 2):
         return None
-    array = np.asarray(value)
-    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.number):
+    if shape[0] != n_cells:
+        raise PrepareError(f"obsm[{key!r}] has {shape[0]} rows but there are {n_cells} cells")
+    return 1 if len(shape) == 1 else shape[1]
+
+
+def _numeric_2d(obsm: Mapping[str, Any], key: str, n_cells: int) -> NDArray[np.floating] | None:
+    if _width(obsm, key, n_cells) is None:
         return None
-    if array.ndim == 1:
-        array = array.reshape(-1, 1)
-    if array.ndim != 2 or array.shape[0] != n_cells:
-        return None
-    return array
+    array = np.asarray(obsm[key])
+    return array.reshape(-1, 1) if array.ndim == 1 else array
 
 
 def _normalise(label: str, values: NDArray[np.floating]) -> tuple[NDArray[np.float32], float]:
@@ -116,7 +121,7 @@ def select_embeddings(
         for choice in choices:
             if choice.key not in obsm:
                 raise PrepareError(f"embedding {choice.key!r}: not in obsm (has {sorted(obsm)})")
-            array = _numeric_2d(choice.key, obsm[choice.key], n_cells)
+            array = _numeric_2d(obsm, choice.key, n_cells)
             if array is None:
                 raise PrepareError(f"obsm[{choice.key!r}] is not a numeric per-cell array")
             width = array.shape[1]
@@ -127,12 +132,11 @@ def select_embeddings(
                 raise PrepareError(f"obsm[{choice.key!r}] has only {width} columns")
             picked.append(_picked(choice.key, columns, array))
     else:
-        arrays = {k: a for k in obsm if (a := _numeric_2d(k, obsm[k], n_cells)) is not None}
-        wide = {k for k, a in arrays.items() if a.shape[1] >= 2}
+        wide = {k for k in obsm if (_width(obsm, k, n_cells) or 0) >= 2}
         for key in sorted(wide):
             if _is_vector_field_name(key, wide - {key}):
                 continue
-            array = arrays[key]
+            array = np.asarray(obsm[key])
             picked.append(_picked(key, (0, 1), array))
             if array.shape[1] == 3:
                 picked.append(_picked(key, (0, 1, 2), array))
@@ -223,7 +227,7 @@ def select_vector_fields(
             suffix = "_" + base_key.removeprefix("X_")
             if not key.endswith(suffix) or len(key) == len(suffix):
                 continue
-            array = _numeric_2d(key, obsm[key], n_cells)
+            array = _numeric_2d(obsm, key, n_cells)
             if array is None or array.shape[1] != embedding.dimension:
                 continue
             vectors = array.astype(np.float64) * embedding.scale

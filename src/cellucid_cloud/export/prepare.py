@@ -374,7 +374,7 @@ def prepare(
         raise TypeError("pass either settings or keyword fields, not both")
     settings = settings.with_options(options)
     report = progress or _ignore_progress
-    with open_source(source, settings.expression_matrix) as src:
+    with open_source(source, settings) as src:
         return _prepare_open(src, Path(out_dir), settings, force, report)
 
 

@@ -117,6 +117,11 @@ class ExportSettings(ExportOptions):
     )
     workers: Annotated[int, Field(ge=1, le=64)] | None = None
     memory_budget_mb: Annotated[int, Field(ge=16)] = 256
+    legacy_read_limit_mb: Annotated[int, Field(ge=16)] = Field(
+        default=4096,
+        description="memory a file written by anndata before 0.7 may take to read its obs, "
+        "var, obsm and used uns entries (they are read whole); beyond it the file is refused",
+    )
 
     def with_options(self, options: "ExportOptions | None") -> "ExportSettings":
         """These settings with what the curator set in ``options`` (unset fields untouched)."""

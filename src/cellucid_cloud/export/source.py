@@ -26,6 +26,8 @@ from numpy.typing import NDArray
 from scipy import sparse
 
 from .errors import PrepareError
+from .legacy import Annotations, is_legacy, read_legacy
+from .settings import ExportSettings
 
 Layout = Literal["csr", "csc", "dense"]
 Block = sparse.csr_matrix | sparse.csc_matrix | NDArray[Any]
@@ -178,7 +180,7 @@ class _LazyElements(Mapping[str, Any]):
     def __init__(self, group: Any, where: str, path: Path, n_rows: int | None = None) -> None:
         self._group = group
         self._keys = [str(key) for key in group] if group is not None else []
-        self._where = where
+        self.where = where
         self._n_rows = n_rows
         self._path = path
         self._read: dict[str, Any] = {}
@@ -191,21 +193,57 @@ class _LazyElements(Mapping[str, Any]):
                 value = ad.io.read_elem(self._group[key])
             except _READ_ERRORS as error:
                 raise PrepareError(
-                    f"{self._path}: cannot read {self._where}[{key!r}] ({_one_line(error)})"
+                    f"{self._path}: cannot read {self.where}[{key!r}] ({_one_line(error)})"
                 ) from None
             rows = getattr(value, "shape", (None,))[0]
             if self._n_rows is not None and rows != self._n_rows:
                 raise PrepareError(
-                    f"{self._where}[{key!r}] has {rows} rows but there are {self._n_rows} cells"
+                    f"{self.where}[{key!r}] has {rows} rows but there are {self._n_rows} cells"
                 )
             self._read[key] = value
         return self._read[key]
+
+    def node(self, key: str) -> Any:
+        """The stored element itself, unread."""
+        if key not in self._keys:
+            raise KeyError(key)
+        return self._group[key]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._keys)
 
     def __len__(self) -> int:
         return len(self._keys)
+
+
+_PER_CELL_ENCODINGS = ("array", "csr_matrix", "csc_matrix", "dataframe", "awkward-array")
+"""What anndata stores in obsm; anything else there (a nested group, a link loop) is refused."""
+
+
+def dense_shape(elements: Mapping[str, Any], key: str) -> tuple[int, ...] | None:
+    """The shape of ``elements[key]`` if it is a dense array of numbers (not booleans), else
+    None; an element of a file is judged by its metadata, without reading it."""
+    if isinstance(elements, _LazyElements):
+        value = elements.node(key)
+        encoding = str(value.attrs.get("encoding-type", ""))
+        if not encoding and "h5sparse_format" in value.attrs:
+            encoding = "csr_matrix"
+        encoding = encoding or ("array" if hasattr(value, "shape") else "a group")
+        if encoding not in _PER_CELL_ENCODINGS:
+            raise PrepareError(
+                f"{elements.where}[{key!r}] is stored as {encoding}, not as a per-cell array "
+                "anndata reads"
+            )
+        if encoding != "array":
+            return None
+    else:
+        value = elements[key]
+    if sparse.issparse(value) or not hasattr(value, "dtype") or not hasattr(value, "shape"):
+        return None
+    dtype = np.dtype(value.dtype)
+    if dtype == np.bool_ or not np.issubdtype(dtype, np.number):
+        return None
+    return tuple(int(n) for n in value.shape)
 
 
 def _length(node: Any) -> int | None:
@@ -259,31 +297,52 @@ def _matrices(root: Any) -> dict[str, tuple[Any, Any]]:
     return found
 
 
-def _read_group(root: Any, path: Path, asked: str | None) -> AnnDataSource:
+def _graph(root: Any) -> Any:
+    """obsp['connectivities'], or where scanpy before 1.5 kept it: uns['neighbors']."""
+    obsp = root.get("obsp")
+    if obsp is not None and "connectivities" in obsp:
+        return ad.io.read_elem(obsp["connectivities"])
+    neighbors = root["uns"].get("neighbors") if "uns" in root else None
+    if neighbors is not None and not hasattr(neighbors, "dtype") and "connectivities" in neighbors:
+        return ad.io.read_elem(neighbors["connectivities"])
+    return None
+
+
+def _read_current(root: Any, var_node: Any, path: Path) -> Annotations:
+    """obs, var and the graph of a file from anndata 0.7 or later; obsm and uns on use."""
+    obs, var = _read_obs(root["obs"]), ad.io.read_elem(var_node)
+    if not isinstance(obs, pd.DataFrame) or not isinstance(var, pd.DataFrame):
+        raise PrepareError(f"{path}: not an AnnData file (obs/var are not data frames)")
+    return Annotations(
+        obs=obs,
+        var=var,
+        obsm=_LazyElements(root.get("obsm"), "obsm", path, len(obs)),
+        uns=_LazyElements(root.get("uns"), "uns", path),
+        connectivities=_graph(root),
+    )
+
+
+def _read_group(root: Any, path: Path, settings: ExportSettings) -> AnnDataSource:
     """Read an opened HDF5 file or zarr group laid out as AnnData."""
     for required in ("obs", "var"):
         if required not in root:
             raise PrepareError(f"{path}: not an AnnData file (no '{required}' group)")
-    obs = _read_obs(root["obs"])
     matrices = _matrices(root)
-    chosen = pick_matrix(list(matrices), asked)
+    chosen = pick_matrix(list(matrices), settings.expression_matrix)
     x_node, var_node = matrices[chosen] if chosen is not None else (None, root["var"])
-    var = ad.io.read_elem(var_node)
-    if not isinstance(obs, pd.DataFrame) or not isinstance(var, pd.DataFrame):
-        raise PrepareError(f"{path}: not an AnnData file (obs/var are not data frames)")
-    connectivities: Any = None
-    obsm = _LazyElements(root.get("obsm"), "obsm", path, len(obs))
-    if "obsp" in root and "connectivities" in root["obsp"]:
-        connectivities = ad.io.read_elem(root["obsp"]["connectivities"])
+    if is_legacy(root):
+        parts = read_legacy(root, var_node, path, settings.legacy_read_limit_mb)
+    else:
+        parts = _read_current(root, var_node, path)
     stat = path.stat()
     return AnnDataSource(
-        n_cells=len(obs),
-        n_genes=len(var),
-        obs=obs,
-        var=var,
-        obsm=obsm,
-        uns=_LazyElements(root.get("uns"), "uns", path),
-        connectivities=connectivities,
+        n_cells=len(parts.obs),
+        n_genes=len(parts.var),
+        obs=parts.obs,
+        var=parts.var,
+        obsm=parts.obsm,
+        uns=parts.uns,
+        connectivities=parts.connectivities,
         matrix=_read_matrix(x_node, path, chosen) if chosen is not None else None,
         expression_matrix=chosen,
         stem=path.name.removesuffix(".zip").removesuffix(".zarr").removesuffix(".h5ad"),
@@ -294,6 +353,8 @@ def _read_group(root: Any, path: Path, asked: str | None) -> AnnDataSource:
 def _read_matrix(node: Any, path: Path, name: str) -> MatrixBlocks:
     """A matrix left on disk, after the checks that need no pass over its values."""
     encoding = str(node.attrs.get("encoding-type", ""))
+    if "h5sparse_format" in node.attrs:  # anndata before 0.7
+        encoding = f"{node.attrs['h5sparse_format']}_matrix"
     if encoding in ("csr_matrix", "csc_matrix"):
         _check_compressed(node, path, name)
         dataset = ad.io.sparse_dataset(node)
@@ -363,17 +424,18 @@ def _zarr_group(path: Path, zipped: bool) -> Iterator[Any]:
 
 @contextlib.contextmanager
 def open_source(
-    source: ad.AnnData | str | os.PathLike[str], expression_matrix: str | None = None
+    source: ad.AnnData | str | os.PathLike[str], settings: ExportSettings | None = None
 ) -> Iterator[AnnDataSource]:
-    """Yield the readable parts of ``source``, gene values from ``expression_matrix`` (see
-    :func:`pick_matrix`); the file stays open while the block runs."""
+    """Yield the readable parts of ``source``, gene values from ``settings.expression_matrix``
+    (see :func:`pick_matrix`); the file stays open while the block runs."""
+    settings = settings or ExportSettings()
     if isinstance(source, ad.AnnData):
-        yield check_shapes(_from_memory(source, expression_matrix))
+        yield check_shapes(_from_memory(source, settings.expression_matrix))
         return
     path = Path(source)
     with _open_store(path) as root:
         try:
-            opened = _read_group(root, path, expression_matrix)
+            opened = _read_group(root, path, settings)
         except PrepareError:
             raise
         except _READ_ERRORS as error:
