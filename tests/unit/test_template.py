@@ -243,7 +243,7 @@ def test_write_access_is_where_each_function_writes(template: Template) -> None:
     assert api["PresignUploads"] == {
         "Sid": "PresignUploads",
         "Effect": "Allow",
-        "Action": "s3:PutObject",
+        "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
         "Resource": {"Fn::Sub": "${UploadsBucket.Arn}/*"},
     }
     assert api["CatalogListings"]["Resource"] == {"Fn::Sub": "${CatalogTable.Arn}/index/*"}

@@ -8,6 +8,7 @@ from cellucid_cloud.api.auth import Authenticator
 from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.events.service import EventsService
+from cellucid_cloud.storage.multipart import MultipartUploads
 from cellucid_cloud.storage.upload_urls import LinkIngest, UploadUrls
 
 __all__ = ["ApiContext"]
@@ -20,6 +21,8 @@ class ApiContext:
     auth: Authenticator
     uploads: UploadUrls
     links: LinkIngest
+    multipart: MultipartUploads | None = None
+    """Multipart uploads into the uploads store, for files too large for one PUT."""
     events: EventsService | None = None
     session_uploads: UploadUrls | None = None
     """Upload URLs into the sessions store, for bundles over the 5 MB direct limit."""

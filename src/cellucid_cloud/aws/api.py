@@ -23,7 +23,7 @@ from cellucid_cloud.aws.config import ApiSettings
 from cellucid_cloud.aws.links import SqsLinkIngest
 from cellucid_cloud.aws.services import catalog_repository, meta_service
 from cellucid_cloud.catalog.service import CatalogService
-from cellucid_cloud.storage.s3 import S3UploadUrls, s3_client
+from cellucid_cloud.storage.s3 import S3MultipartUploads, S3UploadUrls, s3_client
 
 __all__ = ["api_context", "api_handler"]
 
@@ -38,6 +38,7 @@ def api_context(settings: ApiSettings) -> ApiContext:
         meta=meta,
         auth=Authenticator(repository, get_secret(settings.token_secret_arn)),
         uploads=S3UploadUrls(settings.uploads_bucket, s3),
+        multipart=S3MultipartUploads(settings.uploads_bucket, s3),
         links=SqsLinkIngest(settings.prepare_queue_url),
         mode="aws",
         max_upload_bytes=settings.max_upload_bytes,

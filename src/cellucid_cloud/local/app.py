@@ -54,7 +54,7 @@ def build_local_app(
     stack: LocalStack, allowed_hosts: list[str], allow_ip_hosts: bool = False
 ) -> ASGIApp:
     api = build_fastapi(stack.api_context)
-    uploads = UploadRoute(stack.upload_urls, stack.uploads, stack.on_upload)
+    uploads = UploadRoute(stack.upload_urls, stack.uploads, stack.on_upload, stack.multipart)
     exports = ExportFiles(stack.data_dir / "exports")
 
     async def index(request: Request) -> Response:

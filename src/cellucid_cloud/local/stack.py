@@ -6,6 +6,7 @@
     secret            the token-signing secret (mode 600, made on first start)
     curator.key       the first curator's API key (mode 600, made on first start)
     uploads/          the uploads "bucket": <collection_id>/<dataset_id>.h5ad
+    multipart/        multipart uploads until completed (then renamed into uploads/)
     exports/          the exports "bucket": <dataset_version_id>/ (never rewritten)
     events.sqlite3    viewers, their events and session bundle records (expire with viewers)
     sessions/         the sessions "bucket": <viewer_id>/<request_id>.cellucid-session
@@ -34,6 +35,7 @@ from cellucid_cloud.export import ExportSettings
 from cellucid_cloud.local.link_ingest import LocalLinkIngest
 from cellucid_cloud.local.worker import UploadWorker
 from cellucid_cloud.storage.filesystem import FilesystemObjectStore
+from cellucid_cloud.storage.local_multipart import LocalMultipartUploads
 from cellucid_cloud.storage.local_upload_urls import LocalUploadUrls
 
 __all__ = ["LocalStack", "StackSettings"]
@@ -78,6 +80,10 @@ class LocalStack:
         )
         self.auth = Authenticator(self.repository, secret, token_ttl=settings.token_ttl)
         self.upload_urls = LocalUploadUrls(settings.base_url, secret)
+        self.multipart = LocalMultipartUploads(
+            data / "multipart", self.uploads, self.upload_urls, self.on_upload
+        )
+        self.multipart.remove_expired()
         self.processor = Processor(
             self.catalog,
             self.uploads,
@@ -103,6 +109,7 @@ class LocalStack:
             auth=self.auth,
             uploads=self.upload_urls,
             links=self.links,
+            multipart=self.multipart,
             events=self.events,
             session_uploads=self.upload_urls,
             allow_private_links=settings.allow_private_links,

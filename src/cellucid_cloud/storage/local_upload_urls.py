@@ -1,7 +1,9 @@
 """Local adapter of upload URLs: HS256-signed tokens naming one key, a size cap and an expiry.
 
 The local stack's ``PUT /_cellucid/upload?token=…`` route verifies the token and streams the
-body into the uploads folder, refusing bodies over the cap with 413.
+body into the uploads folder, refusing bodies over the cap with 413; a part token of a
+multipart upload (:mod:`~cellucid_cloud.storage.local_multipart`) names its upload, number and
+offset too, and its cap is the part's exact size.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import jwt
 from cellucid_cloud.signed_tokens import ExpiredTokenError, InvalidTokenError, decode_token
 from cellucid_cloud.storage.upload_urls import MAX_UPLOAD_EXPIRY, UploadUrl
 
-__all__ = ["LocalUploadUrls", "UploadGrant", "UploadTokenError"]
+__all__ = ["LocalUploadUrls", "PartGrant", "UploadGrant", "UploadTokenError"]
 
 AUDIENCE = "local-upload"
 
@@ -26,9 +28,18 @@ class UploadTokenError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class PartGrant:
+    multipart_id: str
+    number: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
 class UploadGrant:
     key: str
     max_bytes: int
+    part: PartGrant | None = None
+    """Set for one part of a multipart upload (then ``max_bytes`` is the part's exact size)."""
 
 
 class LocalUploadUrls:
@@ -42,18 +53,32 @@ class LocalUploadUrls:
     ) -> UploadUrl:
         """``size`` is not needed: the upload route counts the bytes against the cap."""
         expires_in = min(expires_in, MAX_UPLOAD_EXPIRY)
-        now = int(self.clock())
-        token = jwt.encode(
-            {"key": key, "max": max_bytes, "aud": AUDIENCE, "iat": now, "exp": now + expires_in},
-            self._secret,
-            algorithm="HS256",
-        )
         return UploadUrl(
-            url=f"{self.base_url}/_cellucid/upload?token={quote(token)}",
+            url=self._url({"key": key, "max": max_bytes}, expires_in),
             headers={"Content-Type": "application/octet-stream"},
             expires_in=expires_in,
             max_bytes=max_bytes,
         )
+
+    def part_url(self, key: str, part: PartGrant, size: int, expires_in: int) -> str:
+        """A URL for one part of a multipart upload: exactly ``size`` bytes, at its offset."""
+        claims = {
+            "key": key,
+            "max": size,
+            "mp": part.multipart_id,
+            "part": part.number,
+            "off": part.offset,
+        }
+        return self._url(claims, min(expires_in, MAX_UPLOAD_EXPIRY))
+
+    def _url(self, claims: dict[str, object], expires_in: int) -> str:
+        now = int(self.clock())
+        token = jwt.encode(
+            {**claims, "aud": AUDIENCE, "iat": now, "exp": now + expires_in},
+            self._secret,
+            algorithm="HS256",
+        )
+        return f"{self.base_url}/_cellucid/upload?token={quote(token)}"
 
     def verify(self, token: str) -> UploadGrant:
         try:
@@ -64,4 +89,9 @@ class LocalUploadUrls:
             raise UploadTokenError("invalid upload token") from None
         except ExpiredTokenError:
             raise UploadTokenError("the upload URL has expired; ask for a new one") from None
-        return UploadGrant(key=str(claims["key"]), max_bytes=int(claims["max"]))
+        part = (
+            PartGrant(str(claims["mp"]), int(claims["part"]), int(claims["off"]))
+            if "mp" in claims
+            else None
+        )
+        return UploadGrant(key=str(claims["key"]), max_bytes=int(claims["max"]), part=part)

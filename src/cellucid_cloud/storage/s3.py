@@ -9,17 +9,26 @@ which CloudFront and browsers honour. Keys are names here, not paths: nothing re
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cellucid_cloud.storage.multipart import MultipartError, PartPlan, PartUrl
 from cellucid_cloud.storage.object_store import EXPORT_CACHE_CONTROL, content_type
 from cellucid_cloud.storage.upload_urls import MAX_UPLOAD_EXPIRY, UploadUrl, UploadUrlError
 
 if TYPE_CHECKING:
     from boto3.s3.transfer import TransferConfig
     from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
-__all__ = ["UPLOAD_CONTENT_TYPE", "S3ObjectStore", "S3UploadUrls", "s3_client"]
+__all__ = [
+    "UPLOAD_CONTENT_TYPE",
+    "S3MultipartUploads",
+    "S3ObjectStore",
+    "S3UploadUrls",
+    "s3_client",
+]
 
 MiB = 1024 * 1024
 TRANSFER_CONCURRENCY = 32
@@ -29,6 +38,13 @@ UPLOAD_CONTENT_TYPE = "application/octet-stream"
 MAX_SINGLE_PUT = 5 * 1024**3
 """S3 takes at most 5 GiB in one PUT, which is what a presigned URL allows."""
 NOT_FOUND = ("404", "NoSuchKey", "NotFound")
+PART_REFUSALS = {
+    "NoSuchUpload": "no such multipart upload (completed, aborted or expired)",
+    "InvalidPart": "a part was not received, or its ETag does not match what S3 stored",
+    "InvalidPartOrder": "parts must be listed in ascending order",
+    "EntityTooSmall": "a part other than the last is smaller than 5 MiB",
+}
+"""S3's refusals of a completion that are the curator's to fix, and what to tell them."""
 
 
 def s3_client(endpoint_url: str | None = None, region: str | None = None) -> S3Client:
@@ -189,3 +205,79 @@ class S3UploadUrls:
             expires_in=expires_in,
             max_bytes=size,
         )
+
+
+class S3MultipartUploads:
+    """S3 multipart uploads into the uploads bucket. Each part URL signs the one key, the
+    upload id, the part number, that part's exact ``Content-Length`` (which caps it, as for a
+    single PUT) and an expiry of at most 15 minutes. The object, and its event, appear only
+    when the API completes the upload; the bucket's lifecycle rule drops abandoned parts."""
+
+    def __init__(self, bucket: str, client: S3Client) -> None:
+        self.bucket = bucket
+        self._client = client
+
+    def start_multipart(self, key: str, plan: PartPlan) -> str:
+        answer = self._client.create_multipart_upload(
+            Bucket=self.bucket, Key=key, ContentType=UPLOAD_CONTENT_TYPE
+        )
+        return answer["UploadId"]
+
+    def part_urls(
+        self,
+        key: str,
+        multipart_id: str,
+        plan: PartPlan,
+        numbers: Sequence[int],
+        *,
+        expires_in: int,
+    ) -> list[PartUrl]:
+        expires_in = max(1, min(expires_in, MAX_UPLOAD_EXPIRY))
+        urls = []
+        for number in numbers:
+            _, length = plan.part(number)
+            url = self._client.generate_presigned_url(
+                "upload_part",
+                Params={
+                    "Bucket": self.bucket,
+                    "Key": key,
+                    "UploadId": multipart_id,
+                    "PartNumber": number,
+                    "ContentLength": length,
+                },
+                ExpiresIn=expires_in,
+                HttpMethod="PUT",
+            )
+            urls.append(PartUrl(number, url, length))
+        return urls
+
+    def complete_multipart(
+        self, key: str, multipart_id: str, plan: PartPlan, etags: Mapping[int, str]
+    ) -> None:
+        from botocore.exceptions import ClientError
+
+        plan.check_complete(etags)
+        parts: list[CompletedPartTypeDef] = [
+            {"PartNumber": n, "ETag": f'"{etags[n].strip(chr(34))}"'} for n in sorted(etags)
+        ]
+        try:
+            self._client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=multipart_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except ClientError as error:
+            refusal = PART_REFUSALS.get(error.response.get("Error", {}).get("Code", ""))
+            if refusal is None:
+                raise
+            raise MultipartError(refusal) from None
+
+    def abort_multipart(self, key: str, multipart_id: str) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=multipart_id)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                raise
