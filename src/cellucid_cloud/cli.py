@@ -162,13 +162,12 @@ def serve(
     """Serve exports (or an .h5ad directly) over HTTP for the viewer."""
     with _errors_as_one_line():
         from .export.layout import ExportFolderError
-        from .serve import Catalog, run_server
-        from .serve.direct import DirectExport
+        from .serve import run_file, run_server
 
         try:
             if _is_anndata(path):
                 sys.stderr.write(f"serving {path} directly (no export step)\n")
-                run_server(Catalog.single(DirectExport(path)), host=host, port=port)
+                run_file(path, host=host, port=port)
             else:
                 run_server(path, host=host, port=port)
         except ExportFolderError as error:

@@ -1,4 +1,5 @@
-"""Range parsing, ETag matching, request-path splitting and Host checks of the serve module."""
+"""Range parsing, ETag matching, content-coding negotiation, request-path splitting and Host
+checks of the serve module."""
 
 from __future__ import annotations
 
@@ -6,12 +7,41 @@ import pytest
 
 from cellucid_cloud.serve.http import (
     UNSATISFIABLE,
+    accepts_gzip,
+    gzip_etag,
     host_allowed,
     host_name,
     if_none_match,
     parse_range,
     split_request_path,
 )
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("gzip, deflate, br, zstd", True),  # what browsers send
+        ("GZIP", True),
+        ("x-gzip", True),
+        ("br;q=1.0, gzip;q=0.8, *;q=0.1", True),
+        ("*", True),
+        ("gzip;q=0, *", False),
+        ("*;q=0", False),
+        ("gzip; q=0.000", False),
+        ("gzip;q=abc", False),
+        ("identity", False),
+        ("br, zstd", False),
+        ("deflate", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_accepts_gzip(header: str | None, expected: bool) -> None:
+    assert accepts_gzip(header) is expected
+
+
+def test_gzip_etag_is_another_strong_tag() -> None:
+    assert gzip_etag('"abc"') == '"abc-gzip"'
 
 
 @pytest.mark.parametrize(

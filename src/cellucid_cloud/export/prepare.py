@@ -91,6 +91,11 @@ def _bits(value: int) -> Bits | None:
     return None if value == 0 else cast(Bits, value)
 
 
+def _outlier_bits(settings: ExportSettings) -> Bits | None:
+    chosen = settings.outlier_quantization
+    return _bits(settings.obs_quantization if chosen is None else chosen)
+
+
 Store = Callable[[str, bytes], None]
 """Where finished payloads go: files in a staging folder, or memory for direct serving."""
 
@@ -120,6 +125,11 @@ class Payloads:
         name = self.name(path)
         self.pending.append(self.pool.submit(self._write, name, np.ascontiguousarray(array)))
         return name
+
+    def add_later(self, path: str, compute: Callable[[], NDArray[Any]]) -> str:
+        """A payload that no manifest needs: built now here; a store that builds files when
+        they are asked for (direct serving) may keep ``compute`` for then instead."""
+        return self.add(path, compute())
 
     def _write(self, name: str, array: NDArray[Any]) -> None:
         data = array.tobytes()
@@ -187,7 +197,7 @@ def _write_categorical(
     latent: Any,
     payloads: Payloads,
 ) -> list[Any]:
-    bits = _bits(settings.obs_quantization)
+    bits = _outlier_bits(settings)
     dtype = obs_field.codes_dtype(settings.obs_categorical_dtype)
     payloads.add(f"obs/{obs_field.index}.codes.{CODES_EXT[dtype]}", obs_field.encoded_codes(dtype))
     groups = CategoryGroups.of(obs_field.codes, len(obs_field.categories))
@@ -201,7 +211,6 @@ def _write_categorical(
         )
         for e in embeddings
     }
-    quantiles = outlier_quantiles(groups, latent, settings.centroid_min_points)
     entry: list[Any] = [
         obs_field.index,
         obs_field.key,
@@ -211,8 +220,12 @@ def _write_categorical(
         by_embedding,
     ]
     if bits is None:
-        payloads.add(f"obs/{obs_field.index}.outliers.f32", quantiles.astype("<f4"))
+        payloads.add_later(
+            f"obs/{obs_field.index}.outliers.f32",
+            lambda: outlier_quantiles(groups, latent, settings.centroid_min_points).astype("<f4"),
+        )
     else:
+        quantiles = outlier_quantiles(groups, latent, settings.centroid_min_points)
         low, high = finite_bounds(quantiles)
         payloads.add(
             f"obs/{obs_field.index}.outliers.u{bits}", quantize(quantiles, low, high, bits)
@@ -236,15 +249,18 @@ def _obs_schemas(settings: ExportSettings, continuous: bool, categorical: bool) 
         )
         if continuous
         else None,
-        categorical=CategoricalSchema(
-            codesPathPattern=f"obs/{{index}}.codes.{{ext}}{gz}",
-            outlierPathPattern=f"obs/{{index}}.outliers.{ext}{gz}",
-            outlierExt=ext,
-            outlierDtype=dtype,
-            outlierQuantized=bits is not None,
-        )
-        if categorical
-        else None,
+        categorical=_categorical_schema(_outlier_bits(settings), gz) if categorical else None,
+    )
+
+
+def _categorical_schema(bits: Bits | None, gz: str) -> CategoricalSchema:
+    ext = "f32" if bits is None else f"u{bits}"
+    return CategoricalSchema(
+        codesPathPattern=f"obs/{{index}}.codes.{{ext}}{gz}",
+        outlierPathPattern=f"obs/{{index}}.outliers.{ext}{gz}",
+        outlierExt=ext,
+        outlierDtype="float32" if bits is None else f"uint{bits}",
+        outlierQuantized=bits is not None,
     )
 
 

@@ -122,6 +122,12 @@ class ExportSettings(ExportOptions):
         description="memory a file written by anndata before 0.7 may take to read its obs, "
         "var, obsm and used uns entries (they are read whole); beyond it the file is refused",
     )
+    outlier_quantization: Literal[0, 8, 16] | None = Field(
+        default=None,
+        description="bits of the categorical fields' outlier quantiles; default as "
+        "obs_quantization. Float32 ones (0) need no range in the manifest, so direct serving "
+        "computes them only when they are first asked for.",
+    )
 
     def with_options(self, options: "ExportOptions | None") -> "ExportSettings":
         """These settings with what the curator set in ``options`` (unset fields untouched)."""

@@ -1,6 +1,7 @@
-"""``cellucid-cloud serve``: a local HTTP server for export folders, shaped like the CDN.
+"""``cellucid-cloud serve``: a local HTTP server for export folders, shaped like the CDN, or
+for an AnnData file served directly (no export step).
 
-See ``docs/serve.md`` for the URL layout and the HTTP behaviour.
+See ``docs/serve.md`` for the URL layout, the HTTP behaviour and how direct mode reads genes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from cellucid_cloud.serve.sources import (
     FileChangedError,
     FileInfo,
     FolderExport,
+    PayloadError,
 )
 
 __all__ = [
@@ -30,8 +32,10 @@ __all__ = [
     "FileInfo",
     "FolderExport",
     "Mount",
+    "PayloadError",
     "ServeApp",
     "create_app",
+    "run_file",
     "run_server",
 ]
 
@@ -91,3 +95,19 @@ def run_server(root: Path | Catalog, host: str = "127.0.0.1", port: int = 8765) 
         )
     log.info("serving on http://%s:%d/ (catalog: /datasets.json)", url_host, port)
     server.run()
+
+
+def run_file(path: Path, host: str = "127.0.0.1", port: int = 8765) -> None:
+    """Serve an .h5ad, .zarr or .zarr.zip directly until interrupted.
+
+    The gene-major copy (for an X stored by cells) starts building as the server starts, and
+    a build still running when the server stops is stopped and its files deleted.
+    """
+    from cellucid_cloud.serve.direct import DirectExport
+
+    source = DirectExport(path)
+    try:
+        source.start()
+        run_server(Catalog.single(source), host=host, port=port)
+    finally:
+        source.close()

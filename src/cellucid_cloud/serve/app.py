@@ -26,13 +26,15 @@ from cellucid_cloud.export.manifests import IDENTITY_FILE
 from cellucid_cloud.serve.catalog import Catalog
 from cellucid_cloud.serve.http import (
     UNSATISFIABLE,
+    accepts_gzip,
+    gzip_etag,
     host_allowed,
     host_name,
     if_none_match,
     parse_range,
     split_request_path,
 )
-from cellucid_cloud.serve.sources import ExportSource, FileChangedError
+from cellucid_cloud.serve.sources import ExportSource, FileChangedError, PayloadError
 
 __all__ = ["DEFAULT_ALLOWED_HOSTS", "ServeApp", "file_response"]
 
@@ -43,7 +45,9 @@ ALLOWED_METHODS = "GET, HEAD, OPTIONS"
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": ALLOWED_METHODS,
-    "Access-Control-Expose-Headers": "Content-Length, Content-Range, ETag, Accept-Ranges",
+    "Access-Control-Expose-Headers": (
+        "Content-Length, Content-Range, ETag, Accept-Ranges, Content-Encoding"
+    ),
     "X-Content-Type-Options": "nosniff",
 }
 PREFLIGHT = {
@@ -210,13 +214,20 @@ def _index_row(url_path: str, source: ExportSource) -> str:
 
 
 async def file_response(request: Request, source: ExportSource, path: str) -> Response:
-    """One declared export file: strong ETag, 304, single ranges, immutable caching."""
+    """One declared export file: strong ETag, 304, single ranges, immutable caching, and
+    ``Content-Encoding: gzip`` where the source offers it and the client accepts it."""
     try:
-        info = await run_in_threadpool(source.stat, path)
+        return await _file_response(request, source, path)
     except FileNotFoundError:
         return _error(404, "not found")
     except FileChangedError as exc:
         return _error(409, f"export file changed since the server started: {exc}")
+    except PayloadError as exc:
+        return _error(422, str(exc))
+
+
+async def _file_response(request: Request, source: ExportSource, path: str) -> Response:
+    info = await run_in_threadpool(source.stat, path)
     headers: dict[str, str] = {
         **CORS,
         "Content-Type": _content_type(path),
@@ -224,12 +235,21 @@ async def file_response(request: Request, source: ExportSource, path: str) -> Re
         "Cache-Control": IMMUTABLE,
         "Accept-Ranges": "bytes",
     }
+    range_header = request.headers.get("range")
+    if info.gzip:
+        headers["Vary"] = "Accept-Encoding"
+        if range_header is None and accepts_gzip(request.headers.get("accept-encoding")):
+            body = await run_in_threadpool(source.gzipped, path)
+            if body is not None:
+                headers["ETag"] = gzip_etag(info.etag)
+                headers["Content-Encoding"] = "gzip"
+                return _whole(request, headers, body)
     inm = request.headers.get("if-none-match")
     if inm is not None and if_none_match(inm, info.etag):
         del headers["Content-Type"]
         return Response(status_code=304, headers=headers)
 
-    wanted = parse_range(request.headers.get("range"), info.size)
+    wanted = parse_range(range_header, info.size)
     if_range = request.headers.get("if-range")
     if if_range is not None and if_range.strip() != info.etag:
         wanted = None  # stale partial copy, weak tag or a date (we send none): send it all
@@ -241,10 +261,15 @@ async def file_response(request: Request, source: ExportSource, path: str) -> Re
     headers["Content-Length"] = str(stop - start)
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers)
-    try:
-        chunks = await run_in_threadpool(source.read, path, start, stop)
-    except FileNotFoundError:
-        return _error(404, "not found")
-    except FileChangedError as exc:
-        return _error(409, f"export file changed since the server started: {exc}")
+    chunks = await run_in_threadpool(source.read, path, start, stop)
     return StreamingResponse(chunks, status_code=status, headers=headers)
+
+
+def _whole(request: Request, headers: dict[str, str], body: bytes) -> Response:
+    """A whole encoded representation (never ranged: ranges apply to the bytes as they are)."""
+    inm = request.headers.get("if-none-match")
+    if inm is not None and if_none_match(inm, headers["ETag"]):
+        del headers["Content-Type"]
+        return Response(status_code=304, headers=headers)
+    headers["Content-Length"] = str(len(body))
+    return Response(b"" if request.method == "HEAD" else body, headers=headers)

@@ -13,6 +13,8 @@ from urllib.parse import unquote
 
 __all__ = [
     "UNSATISFIABLE",
+    "accepts_gzip",
+    "gzip_etag",
     "host_allowed",
     "host_name",
     "if_none_match",
@@ -65,6 +67,37 @@ def _position(digits: str) -> int | None:
         return None
     significant = digits.lstrip("0") or "0"
     return 10**_MAX_DIGITS if len(significant) > _MAX_DIGITS else int(significant)
+
+
+def accepts_gzip(header: str | None) -> bool:
+    """Whether an ``Accept-Encoding`` header admits gzip (RFC 9110 §12.5.3).
+
+    ``gzip`` (or ``x-gzip``) or ``*`` with a non-zero weight admits it; an explicit zero weight for
+    gzip refuses it even when ``*`` is admitted. No header, an empty one, or a weight that is not
+    a number gets the bytes as they are: identity is always acceptable, a guess is not.
+    """
+    if not header:
+        return False
+    weights: dict[str, float] = {}
+    for item in header.split(","):
+        coding, _, params = item.partition(";")
+        name = coding.strip().lower()
+        weight = 1.0
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(value.strip())
+                except ValueError:
+                    weight = 0.0
+        if name:
+            weights["gzip" if name == "x-gzip" else name] = weight
+    return weights.get("gzip", weights.get("*", 0.0)) > 0
+
+
+def gzip_etag(etag: str) -> str:
+    """The strong ETag of the gzip-encoded representation: a different one, as RFC 9110 asks."""
+    return etag[:-1] + '-gzip"'
 
 
 def if_none_match(header: str, etag: str) -> bool:

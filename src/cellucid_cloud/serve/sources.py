@@ -27,6 +27,7 @@ __all__ = [
     "FileChangedError",
     "FileInfo",
     "FolderExport",
+    "PayloadError",
     "is_safe_relative_path",
 ]
 
@@ -39,12 +40,18 @@ class FileChangedError(OSError):
     """A declared file changed on disk after the server started (answered with 409)."""
 
 
+class PayloadError(ValueError):
+    """A declared payload cannot be made from the input, e.g. a gene with NaN (answered 422)."""
+
+
 @dataclass(frozen=True, slots=True)
 class FileInfo:
-    """Size in bytes and a strong ETag (quoted, as sent in the header)."""
+    """Size in bytes, a strong ETag (quoted, as sent in the header), and whether the source
+    offers the file gzip-encoded (:meth:`ExportSource.gzipped`)."""
 
     size: int
     etag: str
+    gzip: bool = False
 
 
 @runtime_checkable
@@ -55,7 +62,8 @@ class ExportSource(Protocol):
     ``stat`` and ``read`` raise :class:`FileNotFoundError` for anything not declared and
     :class:`FileChangedError` when the bytes behind a path are no longer the ones announced.
     ``read`` must fail *eagerly* (before the first chunk) so that the server can still answer
-    with an error status; it may be called from a worker thread.
+    with an error status; ``stat``, ``read`` and ``gzipped`` may be called from a worker thread
+    and may raise :class:`PayloadError`.
     """
 
     @property
@@ -81,6 +89,11 @@ class ExportSource(Protocol):
 
     def read(self, path: str, start: int, stop: int) -> Iterator[bytes]:
         """Bytes ``[start, stop)`` of ``path``, in chunks."""
+        ...
+
+    def gzipped(self, path: str) -> bytes | None:
+        """All of ``path`` as one gzip member, to send with ``Content-Encoding: gzip``; None
+        when this source sends the file only as it is. Asked only when ``stat`` said ``gzip``."""
         ...
 
 
@@ -204,6 +217,10 @@ class FolderExport(IdentityBacked):
             raise FileChangedError(f"{path} changed since the server started")
         fh.seek(start)
         return _chunks(fh, stop - start)
+
+    def gzipped(self, path: str) -> None:
+        """Files are sent as they are: an export's payloads are already ``.gz`` members."""
+        del path
 
 
 def _chunks(fh: io.BufferedReader, remaining: int) -> Iterator[bytes]:

@@ -1,0 +1,341 @@
+"""The gene-major copy of a row-major X, from which direct serving reads a gene in one small read.
+
+An .h5ad usually stores X by cells (CSR, or dense rows), so one gene is spread over the whole
+file. ``serve FILE`` therefore writes every gene once, as the gzip member an export would hold
+for float32 genes (``var/{g}.values.f32.gz``, written by the export engine's GeneWriter), into a
+cache folder. The copy is built by a separate, low-priority process started right after the
+server, so the server stays responsive and its own memory stays small; until the copy is complete
+the server reads genes from X itself (see ``direct.py``).
+
+A copy belongs to one version of one file: its folder name carries a digest of the file's resolved
+path, size, modification time and a BLAKE2b of its first and last MiB (for a zarr folder: of every
+file's path, size and modification time). A copy whose digest does not match is never read, and
+the copies of earlier versions of the same file are deleted when a new one is started. A copy is
+built in a ``.partial-<pid>`` folder (which also holds the engine's spill file) and renamed into
+place only when complete, so a killed build leaves nothing that could be mistaken for a copy.
+
+Run as ``python -m cellucid_cloud.serve.gene_copy`` only by :meth:`GeneCopy.start`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Final
+
+__all__ = ["LEVEL", "FileKey", "GeneCopy", "cache_root", "gene_file"]
+
+log = logging.getLogger(__name__)
+
+FORMAT: Final = 1
+LEVEL: Final = 6
+"""gzip level of the copy's members: the export default, so the bytes are an export's."""
+DEFAULT_BUDGET_MB: Final = 128
+_EDGE: Final = 1 << 20
+_MANIFEST: Final = "copy.json"
+_PARTIAL: Final = re.compile(r"\.partial-(\d+)$")
+
+
+def gene_file(index: int) -> str:
+    """A gene's file inside a copy (and inside an export with float32 genes, compressed)."""
+    return f"var/{index}.values.f32.gz"
+
+
+@dataclass(frozen=True)
+class FileKey:
+    """What identifies one version of an input file (or zarr folder)."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    content: str
+
+    @classmethod
+    def of(cls, path: Path) -> FileKey:
+        resolved = path.resolve()
+        digest = hashlib.blake2b(digest_size=16)
+        if resolved.is_dir():
+            size = mtime = 0
+            for folder, dirs, files in os.walk(resolved):
+                dirs.sort()
+                for name in sorted(files):
+                    full = os.path.join(folder, name)
+                    st = os.stat(full)
+                    size += st.st_size
+                    mtime = max(mtime, st.st_mtime_ns)
+                    rel = os.path.relpath(full, resolved)
+                    digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            return cls(str(resolved), size, mtime, digest.hexdigest())
+        with resolved.open("rb") as handle:
+            st = os.fstat(handle.fileno())
+            digest.update(handle.read(_EDGE))
+            if st.st_size > _EDGE:
+                handle.seek(max(_EDGE, st.st_size - _EDGE))
+                digest.update(handle.read(_EDGE))
+        return cls(str(resolved), st.st_size, st.st_mtime_ns, digest.hexdigest())
+
+    def folder_name(self) -> str:
+        """``<stem>.<path digest>.<version digest>``: one prefix per file, one name per version."""
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(self.path).name)[:60] or "data"
+        where = hashlib.blake2b(self.path.encode(), digest_size=6).hexdigest()
+        version = hashlib.blake2b(
+            json.dumps([FORMAT, asdict(self)]).encode(), digest_size=10
+        ).hexdigest()
+        return f"{stem}.{where}.{version}"
+
+
+def _private_folder(folder: Path) -> bool:
+    """Create ``folder`` (0700) if needed; True if it is a real folder of ours we can write."""
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(folder)
+    except OSError:
+        return False
+    return (
+        stat.S_ISDIR(st.st_mode)
+        and st.st_uid == os.getuid()
+        and os.access(folder, os.W_OK | os.X_OK)
+    )
+
+
+def cache_root(path: Path, chosen: Path | None = None) -> Path:
+    """``chosen``, else ``$CELLUCID_CACHE_DIR``, else ``.cellucid-cache`` beside the input, else
+    a private temp folder; each must be a folder of ours (not a symlink), created 0700."""
+    candidates = [Path(tempfile.gettempdir()) / f"cellucid-cloud-{os.getuid()}"]
+    chosen = chosen or (
+        Path(os.environ["CELLUCID_CACHE_DIR"]) if os.environ.get("CELLUCID_CACHE_DIR") else None
+    )
+    if chosen is not None:
+        candidates = [chosen]
+    else:
+        candidates.insert(0, path.resolve().parent / ".cellucid-cache")
+    for folder in candidates:
+        if _private_folder(folder):
+            return folder
+    raise OSError(f"no writable cache folder for the gene-major copy (tried {candidates})")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class GeneCopy:
+    """One input's gene-major copy: found complete, or built in the background by a child."""
+
+    def __init__(
+        self,
+        source: Path,
+        n_genes: int,
+        *,
+        key: FileKey,
+        cache_dir: Path | None = None,
+        budget_mb: int = DEFAULT_BUDGET_MB,
+    ) -> None:
+        self.source = Path(source)
+        self.n_genes = n_genes
+        self.key = key
+        self.budget_mb = budget_mb
+        self.root = cache_root(self.source, cache_dir)
+        self.folder = self.root / key.folder_name()
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._partial: Path | None = None
+        self._started = 0.0
+        self._sizes: list[int] | None = self._load()
+
+    def _load(self) -> list[int] | None:
+        """The size of every gene file when the folder holds a complete copy of this version."""
+        try:
+            manifest = json.loads((self.folder / _MANIFEST).read_text())
+        except (OSError, ValueError):
+            return None
+        sizes = manifest.get("sizes") if isinstance(manifest, dict) else None
+        if (
+            manifest.get("format") != FORMAT
+            or manifest.get("key") != asdict(self.key)
+            or not isinstance(sizes, list)
+            or len(sizes) != self.n_genes
+        ):
+            return None
+        return [int(size) for size in sizes]
+
+    @property
+    def ready(self) -> bool:
+        if self._sizes is None and self._process is not None:
+            with self._lock:
+                if self._process is not None and self._process.poll() is not None:
+                    self._finished(self._process.returncode)
+        return self._sizes is not None
+
+    def _finished(self, returncode: int) -> None:
+        self._process = None
+        self._sizes = self._load()
+        if self._sizes is not None:
+            log.info(
+                "gene-major copy ready in %.1f s: %s", time.monotonic() - self._started, self.folder
+            )
+        else:
+            log.warning(
+                "gene-major copy failed (exit %s); genes keep being read from X", returncode
+            )
+        if self._partial is not None:
+            shutil.rmtree(self._partial, ignore_errors=True)
+            self._partial = None
+
+    def start(self) -> None:
+        """Build the copy in a child process unless it exists; delete other versions' copies."""
+        if self._sizes is not None or self._process is not None:
+            return
+        self._remove_stale()
+        partial = self.root / f"{self.folder.name}.partial-{os.getpid()}"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(mode=0o700)
+        command = [
+            sys.executable,
+            "-m",
+            "cellucid_cloud.serve.gene_copy",
+            str(self.source),
+            str(partial),
+            str(self.folder),
+            json.dumps(asdict(self.key)),
+            str(self.budget_mb),
+            str(os.getpid()),
+        ]
+        # The engine spills X next to the copy: one folder to delete if the build is killed.
+        env = {**os.environ, "TMPDIR": str(partial)}
+        self._started = time.monotonic()
+        self._partial = partial
+        self._process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+        log.info("building the gene-major copy in %s", partial)
+
+    def _remove_stale(self) -> None:
+        """Copies of other versions of this file, and builds whose server has died."""
+        prefix = self.folder.name.rsplit(".", 1)[0] + "."
+        for entry in self.root.iterdir():
+            if not entry.name.startswith(prefix) or entry == self.folder:
+                continue
+            partial = _PARTIAL.search(entry.name)
+            if partial is not None and _alive(int(partial.group(1))):
+                continue
+            shutil.rmtree(entry, ignore_errors=True)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a running build; True when the copy is ready."""
+        process = self._process
+        if process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout)
+        return self.ready
+
+    def read(self, index: int) -> bytes | None:
+        """The gzip member of gene ``index``, or None when there is no complete copy (yet)."""
+        if not self.ready:
+            return None
+        sizes = self._sizes
+        assert sizes is not None
+        try:
+            data = (self.folder / gene_file(index)).read_bytes()
+        except OSError as error:
+            log.warning("gene-major copy unreadable (%s); reading X instead", error)
+            return None
+        if len(data) != sizes[index]:
+            log.warning("gene-major copy damaged at gene %d; reading X instead", index)
+            return None
+        return data
+
+    def close(self) -> None:
+        """Stop a running build and delete what it wrote."""
+        with self._lock:
+            process, self._process = self._process, None
+            if process is not None:
+                process.kill()
+                process.wait()
+            if self._partial is not None:
+                shutil.rmtree(self._partial, ignore_errors=True)
+                self._partial = None
+
+
+def build(
+    source: Path, partial: Path, final: Path, key: FileKey, budget_mb: int, parent: int
+) -> None:
+    """Write every gene into ``partial``, check the input did not change, rename to ``final``.
+
+    Exits at once when the server ``parent`` is gone: nobody would read the copy."""
+    from cellucid_cloud.export.errors import PrepareError
+    from cellucid_cloud.export.genes import GeneWriter
+    from cellucid_cloud.export.source import open_source
+
+    def progress(stage: str, done: int, total: int) -> None:
+        del stage, done, total
+        if os.getppid() != parent:
+            os._exit(3)
+
+    if FileKey.of(source) != key:
+        raise PrepareError(f"{source} changed before its gene-major copy was started")
+    with open_source(source) as src:
+        if src.matrix is None:
+            raise PrepareError(f"{source} has no X")
+        writer = GeneWriter(
+            partial / "var",
+            [str(name) for name in src.var.index],
+            src.n_cells,
+            None,
+            LEVEL,
+            1,
+            budget_mb << 20,
+        )
+        writer.write(src.matrix, progress)
+        n_genes = src.n_genes
+    if FileKey.of(source) != key:
+        raise PrepareError(f"{source} changed while its gene-major copy was built")
+    sizes = [(partial / gene_file(g)).stat().st_size for g in range(n_genes)]
+    manifest = {"format": FORMAT, "key": asdict(key), "sizes": sizes}
+    (partial / _MANIFEST).write_text(json.dumps(manifest))
+    try:
+        partial.rename(final)
+    except OSError:
+        if not final.is_dir():  # another server finished the same copy first: keep theirs
+            raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("source", type=Path)
+    parser.add_argument("partial", type=Path)
+    parser.add_argument("final", type=Path)
+    parser.add_argument("key")
+    parser.add_argument("budget_mb", type=int)
+    parser.add_argument("parent", type=int)
+    args = parser.parse_args(argv)
+    os.nice(10)
+    key = FileKey(**json.loads(args.key))
+    try:
+        build(args.source, args.partial, args.final, key, args.budget_mb, args.parent)
+    except Exception as error:  # the server logs the exit and keeps reading X
+        sys.stderr.write(f"gene-major copy of {args.source} failed: {error}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
