@@ -21,6 +21,7 @@ CHROMIUM_ARGS = [
     "--enable-unsafe-swiftshader",
 ]
 VIEWPORT = {"width": 1000, "height": 700}
+PHONE = {"width": 390, "height": 844}
 #: The viewer's reset 2D view maps the normalised [-1, 1] onto FIT of the canvas's smaller side.
 FIT = 0.9
 BACKGROUND = (255, 255, 255)

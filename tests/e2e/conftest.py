@@ -5,7 +5,12 @@ The collection (made through the curation API, as a curator would) holds:
 * ``clusters`` — the controlled synthetic dataset of ``datasets.py``, published;
 * ``small`` — a second published dataset (a sibling in the breadcrumb), with an open revision
   that re-uploads it, so it also has a private version URL;
-* ``withdrawn`` — published, then removed by a published revision (tombstoned).
+* ``withdrawn`` — published, then removed by a published revision (tombstoned);
+* an open revision that also adds ``revision-only dataset``.
+
+Beside it: a second, newer public collection (``SECOND``) with one dataset, and a never
+published collection (``DRAFT``) with ``draft-only dataset``. ``PRIVATE_NAMES`` must never show
+on a public page.
 
 Screenshots go to ``tests/e2e/artifacts/`` (ignored by git).
 """
@@ -22,16 +27,38 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from cellucid_cloud.export.reader import ExportReader
-from tests.e2e.browser import ARTIFACTS, CHROMIUM_ARGS, VIEWPORT
+from tests.e2e.browser import ARTIFACTS, CHROMIUM_ARGS, PHONE, VIEWPORT
 from tests.e2e.datasets import clusters_adata
 from tests.export_data import make_adata
 from tests.local_up import Up, running_up, wait_for_status
 
 COLLECTION = {
     "name": "E2E Atlas",
-    "description": "browser tests",
+    # Markup in catalog text must show as text (docs/security.md, stored XSS).
+    "description": 'browser tests <img src=x onerror="window.__xss = 1">',
     "contact_name": "Grace Hopper",
     "contact_email": "grace@example.org",
+    "links": [{"name": "Preprint", "type": "DOI", "url": "https://doi.org/10.1000/e2e-atlas"}],
+}
+SECOND = {
+    "name": "Second atlas of lymph nodes",
+    "description": "published after the E2E Atlas",
+    "contact_name": "Ada Lovelace",
+    "contact_email": "ada@example.org",
+}
+DRAFT = {
+    "name": "Embargoed draft atlas",
+    "description": "not public yet",
+    "contact_name": "Alan Turing",
+    "contact_email": "alan@example.org",
+}
+PRIVATE_NAMES = (DRAFT["name"], "draft-only dataset", "revision-only dataset")
+#: CELLxGENE schema columns given to the ``small`` dataset's obs.
+SCHEMA_OBS = {
+    "organism": ("Homo sapiens", "NCBITaxon:9606"),
+    "tissue": ("lung", "UBERON:0002048"),
+    "assay": ("10x 3' v3", "EFO:0009922"),
+    "disease": ("normal", "PATO:0000461"),
 }
 
 
@@ -53,6 +80,11 @@ class World:
     small: Published
     withdrawn_id: str
     private_version_id: str
+    revision_id: str
+    second_collection_id: str
+    draft_collection_id: str
+    draft_version_id: str
+    upload_sizes: dict[str, int]
 
     def url(self, path: str) -> str:
         return f"{self.up.base_url}{path}"
@@ -65,6 +97,28 @@ def _upload(curator: httpx.Client, collection_id: str, dataset_id: str, data: by
     grant.raise_for_status()
     body = grant.json()
     httpx.put(body["url"], content=data, headers=body["headers"], timeout=60).raise_for_status()
+
+
+def _schema_obs(adata: Any) -> Any:
+    for field, (label, term) in SCHEMA_OBS.items():
+        adata.obs[field] = label
+        adata.obs[f"{field}_ontology_term_id"] = term
+    return adata
+
+
+def _dataset(curator: httpx.Client, collection_id: str, name: str, data: bytes) -> str:
+    reply = curator.post(f"/curation/v1/collections/{collection_id}/datasets", json={"name": name})
+    reply.raise_for_status()
+    dataset_id: str = reply.json()["dataset_id"]
+    _upload(curator, collection_id, dataset_id, data)
+    return dataset_id
+
+
+def _collection(curator: httpx.Client, metadata: dict[str, Any]) -> str:
+    created = curator.post("/curation/v1/collections", json=metadata)
+    created.raise_for_status()
+    collection_id: str = created.json()["collection_id"]
+    return collection_id
 
 
 def _ready(
@@ -85,23 +139,22 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("e2e")
     files = {
         "clusters": clusters_adata(),
-        "small": make_adata(n_cells=150, n_genes=10, seed=1),
+        "small": _schema_obs(make_adata(n_cells=150, n_genes=10, seed=1)),
         "withdrawn": make_adata(n_cells=120, n_genes=10, seed=2),
     }
+    extra = {
+        "second": make_adata(n_cells=90, n_genes=10, seed=3),
+        "revision-only dataset": make_adata(n_cells=80, n_genes=10, seed=4),
+        "draft-only dataset": make_adata(n_cells=70, n_genes=10, seed=5),
+    }
     data: dict[str, bytes] = {}
-    for name, adata in files.items():
-        adata.write_h5ad(root / f"{name}.h5ad")
-        data[name] = (root / f"{name}.h5ad").read_bytes()
+    for name, adata in {**files, **extra}.items():
+        path = root / f"{name.replace(' ', '-')}.h5ad"
+        adata.write_h5ad(path)
+        data[name] = path.read_bytes()
     with running_up(root / "data", "--meta-ttl", "0") as up, up.curator() as curator:
-        created = curator.post("/curation/v1/collections", json=COLLECTION)
-        created.raise_for_status()
-        cid = created.json()["collection_id"]
-        ids: dict[str, str] = {}
-        for name in files:
-            reply = curator.post(f"/curation/v1/collections/{cid}/datasets", json={"name": name})
-            reply.raise_for_status()
-            ids[name] = reply.json()["dataset_id"]
-            _upload(curator, cid, ids[name], data[name])
+        cid = _collection(curator, COLLECTION)
+        ids = {name: _dataset(curator, cid, name, data[name]) for name in files}
         versions = {name: _ready(curator, cid, ids[name]) for name in files}
         curator.post(f"/curation/v1/collections/{cid}/publish").raise_for_status()
 
@@ -119,6 +172,20 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         private = _ready(
             curator, rid, ids["small"], replacing=versions["small"]["dataset_version_id"]
         )
+        added = _dataset(curator, rid, "revision-only dataset", data["revision-only dataset"])
+        _ready(curator, rid, added)
+
+        second = _collection(curator, SECOND)
+        _ready(curator, second, _dataset(curator, second, "second", data["second"]))
+        curator.post(f"/curation/v1/collections/{second}/publish").raise_for_status()
+
+        draft = _collection(curator, DRAFT)
+        _ready(
+            curator,
+            draft,
+            _dataset(curator, draft, "draft-only dataset", data["draft-only dataset"]),
+        )
+        draft_version = curator.get(f"/curation/v1/collections/{draft}").json()
 
         def published(name: str) -> Published:
             vid = versions[name]["dataset_version_id"]
@@ -131,6 +198,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             small=published("small"),
             withdrawn_id=ids["withdrawn"],
             private_version_id=private["dataset_version_id"],
+            revision_id=rid,
+            second_collection_id=second,
+            draft_collection_id=draft,
+            draft_version_id=draft_version["collection_version_id"],
+            upload_sizes={name: len(body) for name, body in data.items()},
         )
 
 
@@ -145,11 +217,10 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def _checked_page(browser: Browser, **context_options: Any) -> Iterator[Page]:
     """A fresh page; any uncaught script error or console error fails the test (except the
     browser's own notes on HTTP error statuses, which tests check through behaviour)."""
-    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    context = browser.new_context(**context_options)
     opened = context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
@@ -162,6 +233,19 @@ def page(browser: Browser) -> Iterator[Page]:
     yield opened
     context.close()
     assert not errors, errors
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    yield from _checked_page(browser, viewport=VIEWPORT, device_scale_factor=1)
+
+
+@pytest.fixture
+def phone(browser: Browser) -> Iterator[Page]:
+    """A 390 px wide phone (touch, 2x pixels), with the same error checks."""
+    yield from _checked_page(
+        browser, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ def test_withdrawn_dataset_shows_the_contact(page: Page, world: World) -> None:
     assert email.get_attribute("href") == f"mailto:{COLLECTION['contact_email']}"
     collection = main.locator("a.collection-link")
     assert collection.inner_text() == COLLECTION["name"]
-    assert collection.get_attribute("href") == f"/dp/v1/collections/{world.collection_id}"
+    assert collection.get_attribute("href") == f"/collections/{world.collection_id}"
     assert page.locator("#plot").is_hidden()
 
 
@@ -61,7 +61,7 @@ def test_private_revision_url_and_breadcrumb(page: Page, world: World) -> None:
     assert page.locator(".private-badge").is_hidden()
     crumb = page.locator(".crumb-collection")
     expect(crumb).to_have_text(COLLECTION["name"])  # the collection arrives after the cells
-    assert crumb.get_attribute("href") == f"/dp/v1/collections/{world.collection_id}"
+    assert crumb.get_attribute("href") == f"/collections/{world.collection_id}"
     page.locator(".crumb-dataset summary").click()
     menu = page.locator(".dataset-menu a")
     expect(menu).to_have_count(2)

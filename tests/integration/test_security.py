@@ -37,6 +37,7 @@ import pytest
 from cellucid_cloud.api.auth import AUDIENCE, ISSUER, Authenticator
 from cellucid_cloud.catalog.models import CollectionMetadata, utcnow
 from cellucid_cloud.local.stack import FIRST_CURATOR, LocalStack
+from cellucid_cloud.portal import STATIC_DIR as PORTAL_DIR
 from cellucid_cloud.storage import link_fetch
 from cellucid_cloud.storage.local_upload_urls import AUDIENCE as UPLOAD_AUDIENCE
 from cellucid_cloud.storage.local_upload_urls import LocalUploadUrls
@@ -477,6 +478,8 @@ def static_prefixes(world: World) -> list[str]:
         "/viewer/",
         f"/e/{world.api.seeded.dataset_id}/",
         "/e/",
+        "/portal/",
+        "/collections/",
     ]
 
 
@@ -490,11 +493,17 @@ def canaries(world: World) -> list[bytes]:
         b"SQLite format 3",
         b"root:x:0:0",
         b"def viewer_routes",
+        b"def portal_routes",
     ]
 
 
 def test_traversal_is_refused_on_exports_viewer_and_explorer_paths(world: World) -> None:
-    page = (STATIC_DIR / "index.html").read_bytes()
+    """Only a page may answer 200: the viewer under /e/, the collection page (or the index, for
+    /collections/ itself) under /collections/."""
+    pages = {
+        "/e/": [(STATIC_DIR / "index.html").read_bytes()],
+        "/collections/": [(PORTAL_DIR / n).read_bytes() for n in ("collection.html", "index.html")],
+    }
     for prefix in static_prefixes(world):
         for attack in TRAVERSALS:
             target = prefix + attack
@@ -503,7 +512,8 @@ def test_traversal_is_refused_on_exports_viewer_and_explorer_paths(world: World)
             for canary in canaries(world):
                 assert canary not in body, target
             if status == 200:  # only the viewer page, which every explorer URL gets
-                assert prefix.startswith("/e/") and body == page, target
+                allowed = [p for start, ps in pages.items() if prefix.startswith(start) for p in ps]
+                assert body in allowed, target
             elif status == 308:
                 location = re.search(rb"(?im)^location: (.*)$", head)
                 assert location is not None, target

@@ -30,7 +30,7 @@ from cellucid_cloud.catalog.dynamodb_repository import (
 from cellucid_cloud.catalog.service import MAX_ATTEMPTS
 
 ROOT = Path(__file__).resolve().parents[2]
-VIEWER_REWRITE = ROOT / "infra" / "cloudfront" / "viewer-rewrite.js"
+PAGES_REWRITE = ROOT / "infra" / "cloudfront" / "pages-rewrite.js"
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
@@ -156,6 +156,7 @@ def test_exports_are_readable_only_through_this_distribution(template: Template)
     assert allow["Resource"] == [
         {"Fn::Sub": "${ExportsBucket.Arn}/exports/*"},
         {"Fn::Sub": "${ExportsBucket.Arn}/viewer/*"},
+        {"Fn::Sub": "${ExportsBucket.Arn}/portal/*"},
     ]
     assert allow["Condition"] == {
         "StringEquals": {
@@ -427,6 +428,7 @@ def test_cloudfront_routes_and_caching(template: Template) -> None:
     assert {p: b["TargetOriginId"] for p, b in routes.items()} == {
         "/exports/*": "exports",
         "/e/*": "exports",
+        "/collections*": "exports",
         "*": "exports",
         "/dp/*": "api",
         "/datasets.json": "api",
@@ -477,33 +479,46 @@ def test_exports_and_datasets_json_carry_cors_for_the_cellucid_web_app(
     assert set(rule["ExposedHeaders"]) == set(cors["AccessControlExposeHeaders"]["Items"])
 
 
-def test_explorer_urls_get_the_viewer_page_through_the_cloudfront_function(
+def test_explorer_urls_and_collection_pages_go_through_the_cloudfront_function(
     template: Template,
 ) -> None:
-    (association,) = behaviours(template)["/e/*"]["FunctionAssociations"]
-    assert association == {
-        "EventType": "viewer-request",
-        "FunctionARN": {"Fn::GetAtt": ["ViewerRewriteFunction", "FunctionMetadata.FunctionARN"]},
-    }
-    function = props(template, "ViewerRewriteFunction")
-    assert function["FunctionCode"] == VIEWER_REWRITE.read_text()
+    function_arn = {"Fn::GetAtt": ["PagesRewriteFunction", "FunctionMetadata.FunctionARN"]}
+    for pattern in ("/e/*", "/collections*"):
+        behaviour = behaviours(template)[pattern]
+        (association,) = behaviour["FunctionAssociations"]
+        assert association == {"EventType": "viewer-request", "FunctionARN": function_arn}
+        assert behaviour["TargetOriginId"] == "exports"
+        assert behaviour["ResponseHeadersPolicyId"] == {"Ref": "ViewerResponseHeadersPolicy"}
+    function = props(template, "PagesRewriteFunction")
+    assert function["FunctionCode"] == PAGES_REWRITE.read_text()
     assert function["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0"
+    config = props(template, "Distribution")["DistributionConfig"]
+    assert config["DefaultRootObject"] == "portal/index.html"
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the function")
-def test_viewer_rewrite_function_maps_every_explorer_url_to_the_page() -> None:
-    uris = ["/e/abc/", "/e/abc", "/e/0f1e-22/", "/e/"]
+def test_pages_rewrite_function_maps_every_page_url_to_its_file() -> None:
+    pages = {
+        "/e/abc/": "/viewer/index.html",
+        "/e/abc": "/viewer/index.html",
+        "/e/0f1e-22/": "/viewer/index.html",
+        "/e/": "/viewer/index.html",
+        "/collections": "/portal/index.html",
+        "/collections/": "/portal/index.html",
+        "/collections/0f1e-22": "/portal/collection.html",
+        "/collections/0f1e-22/": "/portal/collection.html",
+    }
     driver = (
-        VIEWER_REWRITE.read_text()
+        PAGES_REWRITE.read_text()
         + "console.log(JSON.stringify("
-        + json.dumps(uris)
+        + json.dumps(list(pages))
         + ".map(u => handler({request: {uri: u, querystring: {viewerId: {value: 'v'}}}}))));"
     )
     out = subprocess.run(
         ["node", "-e", driver], capture_output=True, text=True, check=True, timeout=30
     )
     requests = json.loads(out.stdout)
-    assert [r["uri"] for r in requests] == ["/viewer/index.html"] * len(uris)
+    assert [r["uri"] for r in requests] == list(pages.values())
     assert all(r["querystring"] == {"viewerId": {"value": "v"}} for r in requests)
 
 

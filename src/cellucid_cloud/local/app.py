@@ -1,7 +1,8 @@
-"""The local stack's one ASGI app: API, exports, uploads and an index page, on one origin.
+"""The local stack's one ASGI app: API, exports, uploads, the viewer and the portal pages, on
+one origin.
 
 Paths as the CDN lays them out on AWS: ``/exports/*`` are the export files, ``/e/*`` and
-``/viewer/*`` the viewer, ``/dp/*``,
+``/viewer/*`` the viewer, ``/``, ``/collections*`` and ``/portal/*`` the public's pages, ``/dp/*``,
 ``/curation/*`` and ``/_cellucid/*`` the API; ``PUT /_cellucid/upload`` stands in for S3's
 presigned PUT. Every request first passes the Host check (DNS-rebinding defence, 421) and the
 body limit (413; the upload route has its own, per-token cap); public reads carry CORS.
@@ -9,12 +10,10 @@ body limit (413; the upload route has its own, per-token cap); public reads carr
 
 from __future__ import annotations
 
-import html
-
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -26,6 +25,7 @@ from cellucid_cloud.local.cors import PublicReadCors
 from cellucid_cloud.local.exports import ExportFiles
 from cellucid_cloud.local.stack import LocalStack
 from cellucid_cloud.local.uploads import UploadRoute
+from cellucid_cloud.portal import portal_routes
 from cellucid_cloud.serve.http import host_allowed, host_name
 from cellucid_cloud.viewer import viewer_routes
 
@@ -57,15 +57,12 @@ def build_local_app(
     uploads = UploadRoute(stack.upload_urls, stack.uploads, stack.on_upload, stack.multipart)
     exports = ExportFiles(stack.data_dir / "exports")
 
-    async def index(request: Request) -> Response:
-        return HTMLResponse(_index_html(stack), headers={"Cache-Control": "no-cache"})
-
     app = Starlette(
         routes=[
-            Route("/", index, methods=["GET", "HEAD"]),
             Route(UPLOAD_PATH, uploads.__call__, methods=["PUT"]),
             Route("/exports/{rest:path}", exports.__call__, methods=["GET", "HEAD"]),
             *viewer_routes(),
+            *portal_routes(),
             Mount("/", app=api),
         ],
         exception_handlers={HTTPException: _json_error},
@@ -82,31 +79,3 @@ async def _json_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, HTTPException):
         raise exc
     return error_json(exc.status_code, str(exc.detail), **(exc.headers or {}))
-
-
-def _index_html(stack: LocalStack) -> str:
-    esc = html.escape
-    document = stack.meta.datasets_json().value or {}
-    rows = "\n".join(
-        '<tr><td>{}</td><td>{}</td><td>{}</td><td><a href="{}">viewer link</a></td>'
-        '<td><a href="/{}dataset_identity.json">export</a></td></tr>'.format(
-            esc(str(d["name"])),
-            d["n_cells"],
-            d["n_genes"],
-            esc(f"/e/{d['id']}/", quote=True),
-            esc(str(d["path"]), quote=True),
-        )
-        for d in document.get("datasets", [])
-    )
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>cellucid-cloud</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem}}
-td,th{{padding:.3rem .8rem;text-align:left}}</style></head><body>
-<h1>cellucid-cloud</h1>
-<p>Public datasets of this server. API: <a href="/docs">/docs</a> &middot;
-catalog: <a href="/datasets.json">datasets.json</a></p>
-<table><thead><tr><th>Name</th><th>Cells</th><th>Genes</th><th></th><th></th></tr></thead>
-<tbody>
-{rows}
-</tbody></table></body></html>
-"""

@@ -3,12 +3,15 @@
 ``/e/<id>/`` is one static page for every explorer URL: the page asks the meta API which dataset
 its own URL shows, then loads that export straight from the exports origin. ``/e/<id>`` redirects
 to the slash form (query string kept). The page and its modules are revalidated on every load
-(``no-cache`` + validators), because their names do not change between releases.
+(``no-cache`` + validators), because their names do not change between releases. The portal's
+pages (``cellucid_cloud.portal``) are served the same way, with :func:`page` and
+:class:`RevalidatedStatic`.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from starlette.requests import Request
@@ -17,7 +20,17 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-__all__ = ["ASSETS_PATH", "PAGE_HEADERS", "STATIC_DIR", "viewer_routes"]
+__all__ = [
+    "ASSETS_PATH",
+    "PAGE_HEADERS",
+    "STATIC_DIR",
+    "Endpoint",
+    "RevalidatedStatic",
+    "page",
+    "viewer_routes",
+]
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 STATIC_DIR = Path(__file__).parent / "static"
 ASSETS_PATH = "/viewer"
@@ -36,7 +49,7 @@ PAGE_HEADERS = {
 }
 
 
-class _RevalidatedStatic(StaticFiles):
+class RevalidatedStatic(StaticFiles):
     """Static assets with ETag/Last-Modified (from StaticFiles) and ``no-cache``."""
 
     def file_response(
@@ -52,8 +65,13 @@ class _RevalidatedStatic(StaticFiles):
         return response
 
 
-async def _page(request: Request) -> Response:
-    return FileResponse(PAGE_FILE, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+def page(path: Path) -> Endpoint:
+    """An endpoint answering with one static HTML page and the pages' headers."""
+
+    async def endpoint(request: Request) -> Response:
+        return FileResponse(path, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+
+    return endpoint
 
 
 async def _to_slash(request: Request) -> Response:
@@ -67,7 +85,7 @@ async def _to_slash(request: Request) -> Response:
 def viewer_routes() -> list[BaseRoute]:
     """The viewer page at ``/e/{id}/`` (and the redirect from ``/e/{id}``) and its assets."""
     return [
-        Route("/e/{dataset}/", _page, methods=["GET", "HEAD"]),
+        Route("/e/{dataset}/", page(PAGE_FILE), methods=["GET", "HEAD"]),
         Route("/e/{dataset}", _to_slash, methods=["GET", "HEAD"]),
-        Mount(ASSETS_PATH, app=_RevalidatedStatic(directory=STATIC_DIR), name="viewer"),
+        Mount(ASSETS_PATH, app=RevalidatedStatic(directory=STATIC_DIR), name="viewer"),
     ]

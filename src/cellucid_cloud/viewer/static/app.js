@@ -1,27 +1,16 @@
 // The viewer page at /e/<id>/: ask the meta API what this URL shows, then either open the
-// dataset's export or explain why not (withdrawn, unknown, not ready yet).
+// dataset's export or explain why not (withdrawn, unknown, not ready yet). The meta API is asked
+// about the page's address without its query: the query holds the view and, for a registered
+// viewer, its credentials, which are no business of the public lookup.
 
-import { HttpError } from "./data.js";
 import { EventChannel } from "./events.js";
-import { formatNumber } from "./legend.js";
+import { renderAbout } from "./panels.js";
 import { PointRenderer } from "./renderer.js";
+import { HttpError, collectionPage, el, formatNumber, getJson, webHref } from "./site.js";
+import { readView, viewerCredentials } from "./view-url.js";
 import { DecodeWorker, Progress, Viewer } from "./viewer.js";
 
 const $ = (selector) => document.querySelector(selector);
-
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  node.append(...children);
-  return node;
-}
-
-async function getJson(url, { optional = false } = {}) {
-  const response = await fetch(url);
-  if (optional && response.status === 404) return null;
-  if (!response.ok) throw new HttpError(url, response.status);
-  return response.json();
-}
 
 function collectionUrl(collectionId) {
   return `/dp/v1/collections/${encodeURIComponent(collectionId)}`;
@@ -60,7 +49,7 @@ async function showWithdrawn(meta) {
     contactParts,
     [
       "The collection: ",
-      el("a", { href: collectionUrl(meta.collection_id), class: "collection-link" }, collection?.name ?? meta.collection_id),
+      el("a", { href: collectionPage(meta.collection_id), class: "collection-link" }, collection?.name ?? meta.collection_id),
       ".",
     ],
   );
@@ -77,7 +66,7 @@ function showNotFound() {
 // No export to show: a failed version says why; one still on its way is watched, and the page
 // opens it (reloads) once the meta answer changes.
 function showNotReady(meta, metaUrl) {
-  const collection = ["The collection: ", el("a", { href: collectionUrl(meta.collection_id) }, meta.collection_id), "."];
+  const collection = ["The collection: ", el("a", { href: collectionPage(meta.collection_id), class: "collection-link" }, meta.collection_id), "."];
   if (meta.status === "failed") {
     showMessage(
       "failed",
@@ -105,28 +94,42 @@ function watchUntilChanged(metaUrl, meta, delay) {
   }, delay);
 }
 
+function about(content) {
+  const button = $("#about");
+  const panel = $(".about-panel");
+  const toggle = (open) => {
+    panel.hidden = !open;
+    button.setAttribute("aria-expanded", String(open));
+  };
+  renderAbout(panel, { ...content, onClose: () => toggle(false) });
+  button.addEventListener("click", () => toggle(panel.hidden));
+}
+
 function showError(error) {
   console.error(error);
   showMessage("error", "The viewer could not open this dataset", [String(error.message ?? error)]);
 }
 
-// Collection name (linked) › dataset name, with a menu of the collection's other datasets.
+// Collection name (linked to its page) › dataset name, with a menu of the collection's other
+// datasets; then the About panel, which needs the collection too.
 async function breadcrumb(meta, identity) {
   $(".dataset-name").textContent = identity.name;
-  if (meta.collection_visibility === "PRIVATE") $(".private-badge").hidden = false;
+  const isPrivate = meta.collection_visibility === "PRIVATE";
+  if (isPrivate) $(".private-badge").hidden = false;
   const collection = await getJson(collectionUrl(meta.collection_id)).catch(() => null);
+  const entry = collection?.datasets.find((d) => d.dataset_id === meta.dataset_id) ?? null;
+  about({ identity, collection, collectionId: meta.collection_id, entry, isPrivate });
   if (!collection) return;
   const link = $(".crumb-collection");
   link.textContent = collection.name;
-  link.href = collectionUrl(meta.collection_id);
+  link.href = collectionPage(meta.collection_id);
   link.hidden = false;
   $(".crumb-sep").hidden = false;
-  const web = (url) => ["http:", "https:"].includes(new URL(url, location.href).protocol);
   const items = collection.datasets
-    .filter((d) => d.export_url && web(d.explorer_url))
+    .filter((d) => d.export_url && webHref(d.explorer_url))
     .map((d) => {
       const current = d.dataset_id === meta.dataset_id;
-      const a = el("a", { href: d.explorer_url }, d.name, el("span", { class: "cells" }, ` ${formatNumber(d.n_cells)} cells`));
+      const a = el("a", { href: webHref(d.explorer_url) }, d.name, el("span", { class: "cells" }, ` ${formatNumber(d.n_cells)} cells`));
       if (current) a.setAttribute("aria-current", "page");
       return el("li", {}, a);
     });
@@ -144,6 +147,9 @@ async function main() {
     lasso: $("#lasso"),
     reset: $("#reset"),
     save: $("#save-session"),
+    copyLink: $("#copy-link"),
+    menuToggle: $(".menu-toggle"),
+    selectionPanel: $(".selection-panel"),
     legend: $(".legend"),
     tooltip: $(".tooltip"),
     loading: $(".loading"),
@@ -153,7 +159,7 @@ async function main() {
   };
   const progress = new Progress(ui.loading);
   progress.message("Resolving this link…");
-  const metaUrl = `/dp/v1/datasets/meta?url=${encodeURIComponent(location.href)}`;
+  const metaUrl = `/dp/v1/datasets/meta?url=${encodeURIComponent(`${location.origin}${location.pathname}`)}`;
   const resolving = fetch(metaUrl);
   // While the link resolves: start the decode worker, and create the WebGL context and compile
   // the shaders (which blocks this thread for up to a few hundred ms in software GL).
@@ -185,11 +191,12 @@ async function main() {
   document.title = `${identity.name} — Cellucid`;
   breadcrumb(meta, identity).catch((error) => console.warn("breadcrumb:", error));
   const params = new URLSearchParams(location.search);
-  const channel = new EventChannel(params, (error) => say(`Not delivered: ${error.message}`, true));
+  const credentials = new URLSearchParams(viewerCredentials(params) ?? {});
+  const channel = new EventChannel(credentials, (error) => say(`Not delivered: ${error.message}`, true));
   const viewer = new Viewer({
     identity, obsManifest, varManifest, exportUrl, worker, renderer, channel, progress, say, ui,
   });
-  await viewer.start(params.get("embedding"));
+  await viewer.start(readView(params));
 }
 
 main().catch(showError);

@@ -3,7 +3,8 @@
 // 2D (and 1D): orthographic. The reset view centres the origin and maps the export's normalised
 // [-1, 1] range onto FIT of the canvas's smaller side, so a cell at (x, y) appears at CSS pixel
 //   (width / 2 + x * s, height / 2 - y * s),  s = FIT * min(width, height) / 2.
-// 3D: perspective orbit around a target (drag to orbit, wheel to dolly).
+// 3D: perspective orbit around a target (drag to orbit, wheel to dolly); the 40° field of view
+// spans the canvas's smaller side.
 
 export const FIT = 0.9;
 const FOV = (40 * Math.PI) / 180;
@@ -51,6 +52,26 @@ export class Camera {
       : { mode: "2d", center: [...this.center], zoom: this.zoom };
   }
 
+  // The inverse of state() (from a shared link: values are clamped to what navigation allows).
+  restore(state) {
+    const clamp = (value, lo, hi) => Math.min(hi, Math.max(lo, value));
+    if (this.is3d && state.mode === "3d") {
+      this.target = state.target.map((v) => clamp(v, -100, 100));
+      this.yaw = state.yaw;
+      this.pitch = clamp(state.pitch, -1.5, 1.5);
+      this.distance = clamp(state.distance, 0.2, 40);
+    } else if (!this.is3d && state.mode === "2d") {
+      this.center = state.center.map((v) => clamp(v, -100, 100));
+      this.zoom = clamp(state.zoom, 0.1, 2000);
+    }
+  }
+
+  // True when the view is the one reset() gives.
+  isReset() {
+    const fresh = new Camera(this.is3d ? 3 : 2);
+    return JSON.stringify(fresh.state()) === JSON.stringify(this.state());
+  }
+
   // CSS pixels per normalised unit in 2D.
   scale(width, height) {
     return ((FIT * Math.min(width, height)) / 2) * this.zoom;
@@ -96,12 +117,15 @@ export class Camera {
       right[2], up[2], -forward[2], 0,
       -dot(right, eye), -dot(up, eye), dot(forward, eye), 1,
     ]);
+    // The field of view spans the canvas's smaller side, so a portrait (phone) canvas shows as
+    // much of the data across as a landscape one does top to bottom.
     const f = 1 / Math.tan(FOV / 2);
+    const aspect = width / height;
     const near = 0.01;
     const far = 100;
     const projection = new Float32Array([
-      f / (width / height), 0, 0, 0,
-      0, f, 0, 0,
+      aspect >= 1 ? f / aspect : f, 0, 0, 0,
+      0, aspect >= 1 ? f : f * aspect, 0, 0,
       0, 0, (far + near) / (near - far), -1,
       0, 0, (2 * far * near) / (near - far), 0,
     ]);
@@ -140,7 +164,7 @@ export class Camera {
     const forward = normalize(this.target.map((t, i) => t - eye[i]));
     const right = normalize(cross(forward, [0, 1, 0]));
     const up = cross(right, forward);
-    const perPixel = (2 * this.distance * Math.tan(FOV / 2)) / height;
+    const perPixel = (2 * this.distance * Math.tan(FOV / 2)) / Math.min(width, height);
     this.target = this.target.map((t, i) => t - (right[i] * dx - up[i] * dy) * perPixel);
   }
 

@@ -1,7 +1,10 @@
 // The legend panel: categories with their colours and counts (click to hide or show), or the
-// colour bar of a continuous field or gene with its bounds and the missing-value grey.
+// colour bar of a continuous field or gene with its bounds and the missing-value grey. Its
+// title folds it (panels.js).
 
 import { MISSING, categoryColor, css, rampGradient } from "./colors.js";
+import { panelTitle } from "./panels.js";
+import { formatNumber } from "./site.js";
 
 const MAX_ROWS = 1000;
 
@@ -16,12 +19,6 @@ function swatch(rgb) {
   const node = element("span", "swatch");
   node.style.background = css(rgb);
   return node;
-}
-
-export function formatNumber(value) {
-  if (value === null) return "–";
-  if (Number.isInteger(value) && Math.abs(value) < 1e7) return value.toLocaleString("en-US");
-  return Number(value.toPrecision(4)).toString();
 }
 
 function missingRow(count) {
@@ -55,7 +52,7 @@ export function renderCategories(panel, title, categories, counts, hidden, onTog
     li.append(button);
     list.append(li);
   }
-  const parts = [element("h2", "legend-title", title), list];
+  const parts = [panelTitle("legend-title", title, panel), list];
   if (shown.length < slots.length) {
     parts.push(element("p", "legend-note", `${slots.length - shown.length} smaller categories not listed`));
   }
@@ -78,7 +75,7 @@ export function renderColorBar(panel, title, min, max, missing) {
   const labels = element("div", "labels");
   labels.append(element("span", "min", formatNumber(min)), element("span", "max", formatNumber(max)));
   bar.append(ramp, labels);
-  const parts = [element("h2", "legend-title", title), bar];
+  const parts = [panelTitle("legend-title", title, panel), bar];
   if (missing > 0) parts.push(missingRow(missing));
   panel.replaceChildren(...parts);
   panel.hidden = false;

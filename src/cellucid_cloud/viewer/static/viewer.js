@@ -1,13 +1,16 @@
-// One dataset on screen: loading (through the decode worker), colouring, navigation, selection,
-// events and session bundles.
+// One dataset on screen: loading (through the decode worker), colouring, navigation, selection
+// and its summary, the view in the page's URL, events and session bundles.
 
 import { Camera } from "./camera.js";
 import { MISSING, categoryColor } from "./colors.js";
 import { categoricalSpec, continuousSpec, embeddingSpec, geneSpec } from "./data.js";
 import { GeneSearch } from "./genes.js";
-import { formatNumber, renderCategories, renderColorBar } from "./legend.js";
+import { renderCategories, renderColorBar } from "./legend.js";
+import { categoryBreakdown, foldOnClick, insideOutsideMeans, renderSelectionSummary } from "./panels.js";
 import { cellsInPolygon, nearestCell, toggleCell } from "./selection.js";
 import { buildSessionBundle } from "./session.js";
+import { formatNumber } from "./site.js";
+import { cameraNumbers, cameraState, colorParam, viewUrl } from "./view-url.js";
 
 const CACHED_FIELDS = 8;
 const HOVER_INTERVAL_MS = 100;
@@ -18,6 +21,9 @@ const FRAME_BUDGET_MS = 50;
 const MIN_SUBSET_CELLS = 50_000;
 const SETTLE_MS = 250;
 const MARKS = { "first-frame": "firstFrameMs", colored: "coloredMs" };
+// The address is rewritten (history.replaceState) this long after the view last changed.
+const URL_DELAY_MS = 300;
+const NARROW = "(max-width: 640px)";
 
 // Downloads and decodes payloads off the main thread (decode-worker.js); one task per payload.
 export class DecodeWorker {
@@ -118,6 +124,10 @@ export class Viewer {
     this.colorRequest = 0;
     this.selection = null;
     this.selectionSource = null;
+    this.lastCategory = null;
+    this.lastContinuous = null;
+    this.initialHidden = null;
+    this.defaultView = null;
     this.lassoMode = false;
     this.screen = null;
     this.hovered = null;
@@ -137,17 +147,24 @@ export class Viewer {
     }
   }
 
-  // The embedding named by ?embedding=<id>, else the identity's default for its default dimension.
-  async start(requestedEmbedding) {
+  // The view a link asks for (view-url.js: embedding, colouring, hidden categories, camera), each
+  // part that names nothing in this dataset replaced by the default: the identity's default
+  // embedding for its default dimension, the first categorical field.
+  async start(view) {
     const { defaults, default_dimension: dimension, items } = this.identity.embeddings;
-    const embeddingId = Object.hasOwn(items, requestedEmbedding ?? "")
-      ? requestedEmbedding
-      : (defaults[`${dimension}d`] ?? Object.keys(items)[0]);
-    const colorField = this.defaultColorField();
+    this.defaultView = {
+      embedding: defaults[`${dimension}d`] ?? Object.keys(items)[0],
+      color: this.defaultColorField(),
+    };
+    const embeddingId = Object.hasOwn(items, view.embedding ?? "") ? view.embedding : this.defaultView.embedding;
+    const requested = view.color ? this.fieldFor(view.color) : false;
+    const colorField = requested === false ? this.defaultView.color : requested;
+    this.initialHidden = { names: view.hidden, missing: view.hideMissing };
     const coloring = colorField ? this.fetchField(colorField) : null;
     const positions = this.loadEmbedding(embeddingId);
     this.setupControls(embeddingId);
     this.useEmbedding(embeddingId, await positions);
+    if (view.camera) this.camera.restore(cameraState(view.camera));
     performance.mark("cellucid:positions");
     // The colours usually arrive first (a byte per cell against 8-12): then the first frame is
     // already coloured; otherwise draw every cell now and colour them when the codes arrive.
@@ -161,6 +178,8 @@ export class Viewer {
       if (colorField) await this.applyField(colorField, coloring);
     }
     this.ui.loading.classList.remove("initial");
+    this.urlReady = true;
+    this.writeUrl();
     document.body.dataset.state = "ready";
     performance.mark("cellucid:ready");
     const item = items[embeddingId];
@@ -216,6 +235,15 @@ export class Viewer {
       this.changed();
     });
     ui.save.addEventListener("click", () => this.run(this.saveSession()));
+    ui.copyLink.addEventListener("click", () => this.run(this.copyLink()));
+    ui.menuToggle.addEventListener("click", () => {
+      const open = document.body.toggleAttribute("data-controls-open");
+      ui.menuToggle.setAttribute("aria-expanded", String(open));
+      this.screen = null;
+    });
+    foldOnClick(ui.legend);
+    foldOnClick(ui.selectionPanel);
+    if (matchMedia(NARROW).matches) ui.legend.classList.add("folded");
     ui.clearSelection.addEventListener("click", () => this.setSelection(null, null));
     this.setupPointer();
     new ResizeObserver(() => {
@@ -223,6 +251,19 @@ export class Viewer {
       this.requestRender();
     }).observe(ui.canvas);
     ui.controls.hidden = false;
+    ui.menuToggle.hidden = false;
+  }
+
+  // The field a link's colour names: {kind:"none"} → null; an obs key or gene name this dataset
+  // does not have → false.
+  fieldFor(color) {
+    if (color.kind === "none") return null;
+    if (color.kind === "gene") {
+      const index = this.var?.fields.findIndex((f) => String(f[1]) === color.key) ?? -1;
+      return index >= 0 ? { kind: "gene", key: color.key, index } : false;
+    }
+    const field = this.obs ? this.identity.obs_fields.find((f) => f.key === color.key) : null;
+    return field ? { kind: field.kind === "category" ? "category" : "continuous", key: field.key } : false;
   }
 
   defaultColorField() {
@@ -244,6 +285,7 @@ export class Viewer {
   changed() {
     this.screen = null;
     this.moving = true;
+    this.viewChanged();
     this.settleLater();
     this.requestRender();
   }
@@ -328,6 +370,7 @@ export class Viewer {
   async switchEmbedding(id) {
     this.useEmbedding(id, await this.loadEmbedding(id));
     this.requestRender();
+    this.viewChanged();
   }
 
   fieldKey(field) {
@@ -366,16 +409,19 @@ export class Viewer {
   }
 
   async applyGene(index) {
-    const name = String(this.var.fields[index][1]);
+    await this.applyField({ kind: "gene", key: String(this.var.fields[index][1]), index });
+  }
+
+  // The gene as the selected "Colour by" option (one gene option at a time).
+  showGeneOption(field) {
     const select = this.ui.colorField;
     select.querySelector("option[data-gene]")?.remove();
     const option = document.createElement("option");
-    option.value = `gene:${index}`;
+    option.value = `gene:${field.index}`;
     option.dataset.gene = "";
-    option.textContent = `Gene ${name}`;
+    option.textContent = `Gene ${field.key}`;
     select.append(option);
     select.value = option.value;
-    await this.applyField({ kind: "gene", key: name, index });
   }
 
   async applyField(field, pending) {
@@ -387,20 +433,41 @@ export class Viewer {
   }
 
   applyColorData(field, data) {
+    const initialHidden = this.initialHidden;
+    this.initialHidden = null;
     if (field.kind === "category") {
-      this.color = { ...field, ...data, hidden: new Set() };
+      this.color = { ...field, ...data, hidden: this.hiddenSlots(data.categories, initialHidden) };
+      this.lastCategory = { key: field.key, data };
       this.renderer.setValues("category", data.slots);
       this.updatePalette();
+      document.body.dataset.hidden = String(this.color.hidden.size);
     } else {
       this.color = { ...field, ...data };
-      this.renderer.setValues("continuous", data.scaled);
       const title = field.kind === "gene" ? `Gene ${field.key}` : field.key;
+      this.lastContinuous = { label: title, data };
+      this.renderer.setValues("continuous", data.scaled);
       renderColorBar(this.ui.legend, title, data.min, data.max, data.missing);
     }
-    if (field.kind !== "gene") {
+    if (field.kind === "gene") {
+      this.showGeneOption(field);
+    } else {
       this.ui.colorField.value = `obs:${field.key}`;
       this.ui.colorField.querySelector("option[data-gene]")?.remove();
     }
+    this.updateSelectionSummary();
+    this.viewChanged();
+  }
+
+  // Slots of the categories a link hides (names it lists that this field has; "missing" by flag).
+  hiddenSlots(categories, requested) {
+    const hidden = new Set();
+    if (!requested) return hidden;
+    const wanted = new Set(requested.names);
+    categories.forEach((name, slot) => {
+      if (wanted.has(String(name))) hidden.add(slot);
+    });
+    if (requested.missing) hidden.add(categories.length);
+    return hidden;
   }
 
   clearColor() {
@@ -409,6 +476,8 @@ export class Viewer {
     this.renderer.setValues("uniform", new Float32Array(this.nCells));
     this.ui.legend.hidden = true;
     this.finishColoring();
+    this.updateSelectionSummary();
+    this.viewChanged();
   }
 
   finishColoring() {
@@ -441,6 +510,7 @@ export class Viewer {
     this.updatePalette();
     this.requestRender();
     document.body.dataset.hidden = String(hidden.size);
+    this.viewChanged();
   }
 
   visibility() {
@@ -471,11 +541,24 @@ export class Viewer {
       return [event.clientX - rect.left, event.clientY - rect.top];
     };
     let gesture = null;
+    // Pointers down on the canvas; two of them (fingers) pinch: zoom about their midpoint, and
+    // in 2D pan with it.
+    const pointers = new Map();
+    const pinch = () => {
+      const [a, b] = [...pointers.values()];
+      return { mid: [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2], spread: Math.max(1, Math.hypot(a[0] - b[0], a[1] - b[1])) };
+    };
     canvas.addEventListener("contextmenu", (event) => event.preventDefault());
     canvas.addEventListener("pointerdown", (event) => {
       if (!this.positions) return;
       canvas.setPointerCapture(event.pointerId);
       const at = local(event);
+      pointers.set(event.pointerId, at);
+      if (pointers.size >= 2) {
+        gesture = pointers.size === 2 ? { kind: "pinch", ...pinch() } : gesture;
+        this.drawLasso(null);
+        return;
+      }
       const lasso = event.button === 0 && (this.lassoMode || event.shiftKey);
       const pan = !this.camera.is3d || event.button === 2 || event.ctrlKey;
       gesture = { kind: lasso ? "lasso" : pan ? "pan" : "orbit", start: at, last: at, moved: false, points: [at] };
@@ -483,6 +566,15 @@ export class Viewer {
     });
     canvas.addEventListener("pointermove", (event) => {
       const at = local(event);
+      if (pointers.has(event.pointerId)) pointers.set(event.pointerId, at);
+      if (gesture?.kind === "pinch") {
+        const now = pinch();
+        this.camera.zoomAt(now.spread / gesture.spread, ...now.mid, ...this.size());
+        if (!this.camera.is3d) this.camera.pan(now.mid[0] - gesture.mid[0], now.mid[1] - gesture.mid[1], ...this.size());
+        Object.assign(gesture, now);
+        this.changed();
+        return;
+      }
       if (!gesture) {
         this.hoverAt(at);
         return;
@@ -500,7 +592,12 @@ export class Viewer {
       }
     });
     const end = (event) => {
+      pointers.delete(event.pointerId);
       if (!gesture) return;
+      if (gesture.kind === "pinch") {
+        if (pointers.size < 2) gesture = null;
+        return;
+      }
       const done = gesture;
       gesture = null;
       this.drawLasso(null);
@@ -613,7 +710,66 @@ export class Viewer {
     this.ui.selectionCount.textContent = count ? `${formatNumber(count)} selected` : "";
     this.ui.clearSelection.hidden = !count;
     document.body.dataset.selected = String(count);
+    this.updateSelectionSummary();
     if (cells) this.channel.sendSelection(cells, source);
+  }
+
+  // The selection panel: cells per category of the current field (or of the last categorical
+  // field shown) and the mean of the current gene or continuous field (or the last one shown)
+  // inside vs outside the selection.
+  updateSelectionSummary() {
+    const { selection } = this;
+    const panel = this.ui.selectionPanel;
+    if (!selection?.length) {
+      panel.hidden = true;
+      return;
+    }
+    const category = this.lastCategory;
+    const continuous = this.lastContinuous;
+    const means = continuous && insideOutsideMeans(selection, continuous.data);
+    renderSelectionSummary(panel, {
+      count: selection.length,
+      total: this.nCells,
+      category: category && { key: category.key, ...categoryBreakdown(selection, category.data) },
+      means: means && { label: continuous.label, ...means },
+    });
+  }
+
+  // ---- the view in the URL -------------------------------------------------------------------
+
+  currentView() {
+    const { color, defaultView } = this;
+    const shown = colorParam(color);
+    const category = color.kind === "category" ? color : null;
+    return {
+      embedding: this.embeddingId === defaultView.embedding ? null : this.embeddingId,
+      color: shown === colorParam(defaultView.color ?? { kind: "none" }) ? null : shown,
+      hidden: category ? [...category.hidden].filter((s) => s < category.categories.length).sort((a, b) => a - b).map((s) => String(category.categories[s])) : [],
+      hideMissing: Boolean(category?.hidden.has(category.categories.length)),
+      camera: this.camera.isReset() ? null : cameraNumbers(this.camera.state()),
+    };
+  }
+
+  // Keep the address showing this view (a moment after it stops changing).
+  viewChanged() {
+    if (!this.urlReady) return;
+    clearTimeout(this.urlTimer);
+    this.urlTimer = setTimeout(() => this.writeUrl(), URL_DELAY_MS);
+  }
+
+  writeUrl() {
+    const url = viewUrl(location.href, this.currentView());
+    if (url !== location.href) history.replaceState(history.state, "", url);
+  }
+
+  async copyLink() {
+    const url = viewUrl(location.href, this.currentView());
+    try {
+      await navigator.clipboard.writeText(url);
+      this.say("Link to this view copied");
+    } catch {
+      this.say(`Link to this view: ${url}`);
+    }
   }
 
   // ---- session -------------------------------------------------------------------------------
