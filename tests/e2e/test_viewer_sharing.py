@@ -4,6 +4,7 @@ and the page at 390 px."""
 
 from __future__ import annotations
 
+import json
 import math
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,6 +27,14 @@ def view_query(page: Page) -> dict[str, list[str]]:
     return parse_qs(urlsplit(page.url).query, keep_blank_values=True)
 
 
+def embeddings(world: World) -> tuple[str, list[str]]:
+    """The clusters export's default embedding and its other 2D embeddings."""
+    identity = json.loads(world.clusters.reader().raw("dataset_identity.json"))["embeddings"]
+    default = identity["defaults"][f"{identity['default_dimension']}d"]
+    others = [k for k, v in identity["items"].items() if v["dimension"] == 2 and k != default]
+    return default, others
+
+
 def wait_for_query(page: Page, key: str) -> None:
     page.wait_for_function(f"() => new URL(location.href).searchParams.has({key!r})")
 
@@ -36,7 +45,8 @@ def test_a_copied_link_reopens_the_same_picture(
     base = world.url(f"/e/{world.clusters.dataset_id}/")
     open_viewer(page, base)
     assert urlsplit(page.url).query == ""  # the defaults need no parameters
-    page.select_option("#embedding", "X_umap")
+    other = embeddings(world)[1][0]
+    page.select_option("#embedding", other)
     page.locator(".legend-item", has_text="delta").click()
     page.locator(".legend-item", has_text="missing").click()
     box = page.locator("#plot").bounding_box()
@@ -49,7 +59,7 @@ def test_a_copied_link_reopens_the_same_picture(
     wait_for_query(page, "camera")
     settle(page)
     query = view_query(page)
-    assert query["embedding"] == ["X_umap"]
+    assert query["embedding"] == [other]
     assert query["hide"] == ["delta"]
     assert query["hide_missing"] == ["1"]
     assert "color" not in query  # still the default field
@@ -59,7 +69,7 @@ def test_a_copied_link_reopens_the_same_picture(
 
     again = page.context.new_page()
     open_viewer(again, page.url)
-    assert again.locator("body").get_attribute("data-embedding") == "X_umap"
+    assert again.locator("body").get_attribute("data-embedding") == other
     assert again.locator("body").get_attribute("data-hidden") == "2"
     expect(again.locator(".legend-item", has_text="delta")).to_have_attribute(
         "aria-pressed", "false"
@@ -73,12 +83,15 @@ def test_a_copied_link_reopens_the_same_picture(
 
 def test_gene_colouring_and_3d_camera_in_the_url(page: Page, world: World) -> None:
     base = world.url(f"/e/{world.clusters.dataset_id}/")
-    open_viewer(page, f"{base}?color=gene:MARK3&camera=0.1,-0.2,0.5,1.2,0.3,2.5")
+    open_viewer(
+        page, f"{base}?embedding=X_umap_3d&color=gene:MARK3&camera=0.1,-0.2,0.5,1.2,0.3,2.5"
+    )
     assert page.locator("body").get_attribute("data-color") == "gene:MARK3"
     assert page.locator("#color-field").input_value() == "gene:3"
     expect(page.locator(".legend-title")).to_have_text("Gene MARK3")
     assert page.locator("body").get_attribute("data-embedding") == "X_umap_3d"
     query = view_query(page)
+    assert query.get("embedding", [embeddings(world)[0]]) == ["X_umap_3d"]
     assert query["color"] == ["gene:MARK3"]
     assert query["camera"] == ["0.1,-0.2,0.5,1.2,0.3,2.5"]
     # Colouring by a field again rewrites the parameter.
@@ -195,14 +208,15 @@ CLUSTER_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c56
 
 
 def test_viewer_at_390_px(phone: Page, world: World, png_decoder: Page) -> None:
-    open_viewer(phone, world.url(f"/e/{world.clusters.dataset_id}/"))
+    # The reset 2D and 3D views show every cluster on a portrait screen (none cut off).
+    for embedding in ("X_umap_3d", "X_umap"):
+        open_viewer(phone, world.url(f"/e/{world.clusters.dataset_id}/?embedding={embedding}"))
+        pixels = canvas_pixels(phone, png_decoder, f"phone-viewer-{embedding}")
+        for name, hex_colour in zip(CLUSTERS, CLUSTER_COLOURS, strict=True):
+            rgb = tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+            assert colour_mask(pixels, rgb).sum() > 200, (embedding, name)
     phone.screenshot(path=ARTIFACTS / "phone-viewer.png")
     assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390
-    # The default 3D view shows every cluster on a portrait screen (none cut off at the sides).
-    pixels = canvas_pixels(phone, png_decoder, "phone-viewer-plot")
-    for name, hex_colour in zip(CLUSTERS, CLUSTER_COLOURS, strict=True):
-        rgb = tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
-        assert colour_mask(pixels, rgb).sum() > 200, name
     # The toolbar is one row: the breadcrumb and a "View" button; the controls are folded away.
     topbar = phone.locator(".topbar").bounding_box()
     assert topbar is not None and topbar["height"] < 80, topbar
