@@ -219,7 +219,7 @@ def test_save_session_posts_a_valid_bundle(page: Page, world: World, outbox: Out
 
 
 def test_save_session_without_a_viewer_downloads_the_file(page: Page, world: World) -> None:
-    open_viewer(page, world.url(f"/e/{world.clusters.dataset_id}/"))
+    open_viewer(page, world.url(f"/e/{world.clusters.dataset_id}/?embedding=X_umap_3d"))
     with page.expect_download() as download:
         page.locator("#save-session").click()
     path = download.value.path()
