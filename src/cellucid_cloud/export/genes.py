@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Final, cast
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 from scipy import sparse
 
@@ -33,45 +32,6 @@ Progress = Callable[[str, int, int], None]
 
 _CELLS_PER_RECORD: Final = 1 << 22
 """Cells of X (rows x genes) per spill record; see GeneWriter._chunk_rows."""
-
-
-@dataclass(frozen=True)
-class GeneNames:
-    """Unique gene names and how they were obtained, for the var manifest's name sets."""
-
-    names: list[str]
-    source: str | None
-    filled_from_index: int
-    renamed: list[list[str]]
-
-
-def gene_names(var: pd.DataFrame, column: str | None, warnings: list[str]) -> GeneNames:
-    """Names from the var index or a var column, empty ones filled, duplicates made unique."""
-    import anndata as ad
-
-    index = [str(name) for name in var.index]
-    if column is None:
-        raw: list[str] = index
-        filled = 0
-    else:
-        if column not in var.columns:
-            raise PrepareError(f"var has no column {column!r} (columns: {list(var.columns)})")
-        values = var[column].astype("object").tolist()
-        empty = [v is None or bool(pd.isna(v)) or str(v) == "" for v in values]
-        raw = [
-            index[i] if is_empty else str(v)
-            for i, (v, is_empty) in enumerate(zip(values, empty, strict=True))
-        ]
-        filled = sum(empty)
-    unique = [str(n) for n in ad.utils.make_index_unique(pd.Index(raw), join="-")]
-    renamed = [[a, b] for a, b in zip(raw, unique, strict=True) if a != b]
-    if renamed:
-        where = "var index" if column is None else f"var column {column!r}"
-        warnings.append(
-            f"{len(renamed)} duplicate gene names in the {where} were made unique "
-            f"(e.g. {renamed[0][0]!r} -> {renamed[0][1]!r})"
-        )
-    return GeneNames(unique, column, filled, renamed)
 
 
 @dataclass

@@ -120,6 +120,9 @@ class ObsManifest(_Model):
     obsSchemas: ObsSchemas = Field(alias="_obsSchemas")  # noqa: N815
     continuousFields: list[list[Any]] = Field(alias="_continuousFields")  # noqa: N815
     categoricalFields: list[list[Any]] = Field(alias="_categoricalFields")  # noqa: N815
+    category_colors: dict[str, list[str]] | None = None
+    """Ours, ignored by the Cellucid app: '#rrggbb' per category of a field, from
+    uns['<field>_colors']."""
 
 
 class VarSchema(_Model):

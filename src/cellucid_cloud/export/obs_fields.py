@@ -7,7 +7,8 @@ missing code, without it NaN is refused because a float32 payload has no agreed 
 """
 
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -142,3 +143,41 @@ def select_obs_fields(
             else _categorical(index, key, series)
         )
     return fields
+
+
+_HEX = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
+
+
+def _hex_colour(value: Any) -> str | None:
+    """'#rrggbb' (lower case) for '#rgb', '#rrggbb' or '#rrggbbaa' (alpha dropped), else None."""
+    text = value.decode() if isinstance(value, bytes | np.bytes_) else str(value)
+    if not _HEX.match(text):
+        return None
+    digits = text[1:].lower()
+    return "#" + ("".join(2 * d for d in digits) if len(digits) == 3 else digits[:6])
+
+
+def category_colours(
+    fields: Sequence[ObsField], uns: Mapping[str, Any], warnings: list[str]
+) -> dict[str, list[str]]:
+    """``uns['<field>_colors']`` of each categorical field, as scanpy keeps them (one colour per
+    category, in category order); a list too short or with a colour that is not hex is left
+    out with a warning, as scanpy would then pick its own."""
+    colours: dict[str, list[str]] = {}
+    for obs_field in fields:
+        key = f"{obs_field.key}_colors"
+        if not isinstance(obs_field, CategoricalField) or key not in uns:
+            continue
+        value = uns[key]
+        listed = list(np.atleast_1d(np.asarray(value, dtype=object))) if value is not None else []
+        wanted = listed[: len(obs_field.categories)]
+        parsed = [c for c in map(_hex_colour, wanted) if c is not None]
+        if len(wanted) < len(obs_field.categories):
+            n = len(obs_field.categories)
+            warnings.append(f"uns[{key!r}] ignored: {len(wanted)} colours for {n} categories")
+        elif len(parsed) < len(wanted):
+            bad = next(v for v in wanted if _hex_colour(v) is None)
+            warnings.append(f"uns[{key!r}] ignored: {bad!r} is not a #rrggbb colour")
+        else:
+            colours[obs_field.key] = parsed
+    return colours

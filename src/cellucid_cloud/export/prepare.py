@@ -29,7 +29,8 @@ from .embeddings import (
     select_vector_fields,
 )
 from .errors import PrepareError
-from .genes import GeneBounds, GeneNames, GeneWriter, gene_names
+from .gene_names import GeneNames, gene_names
+from .genes import GeneBounds, GeneWriter
 from .gzip_codec import gzip_payload
 from .layout import ExportManifests, files_on_disk
 from .manifests import (
@@ -61,6 +62,7 @@ from .obs_fields import (
     CategoricalField,
     ContinuousField,
     ObsField,
+    category_colours,
     missing_code,
     select_obs_fields,
 )
@@ -296,7 +298,11 @@ def var_manifest(
                 filled_from_index=names.filled_from_index,
                 renamed=names.renamed,
                 names=None,
-            )
+            ),
+            *(
+                GeneNameSet(source=alt.source, filled_from_index=0, renamed=[], names=alt.names)
+                for alt in names.alternatives
+            ),
         ],
     )
 
@@ -463,6 +469,7 @@ def describe_export(
         obsSchemas=_obs_schemas(settings, bool(continuous), bool(categorical)),
         continuousFields=continuous,
         categoricalFields=categorical,
+        category_colors=category_colours(obs_fields, src.uns, plan.warnings) or None,
     )
     identity = DatasetIdentity(
         id=plan.dataset_id,

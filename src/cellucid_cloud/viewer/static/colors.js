@@ -18,8 +18,11 @@ function hslToRgb(h, s, l) {
   return [f(0), f(8), f(4)].map((v) => Math.round(v * 255));
 }
 
-// The colour of category i: the base palette, then hues spaced by the golden angle.
-export function categoryColor(i) {
+// The colour of category i: the file's own (obs manifest category_colors, "#rrggbb", from
+// scanpy's uns['<field>_colors']) when given, else the base palette, then golden-angle hues.
+export function categoryColor(i, colors = null) {
+  const hex = colors?.[i];
+  if (hex) return [1, 3, 5].map((k) => parseInt(hex.slice(k, k + 2), 16));
   if (i < BASE.length) return BASE[i];
   const hue = ((i - BASE.length) * 0.381966) % 1;
   return hslToRgb(hue, 0.65, (i - BASE.length) % 2 ? 0.42 : 0.58);

@@ -115,6 +115,7 @@ export function categoricalSpec(obsManifest, key) {
     codesDtype,
     missing,
     categories,
+    colors: obsManifest.category_colors?.[key] ?? null,
   };
 }
 

@@ -27,8 +27,9 @@ function missingRow(count) {
   return row;
 }
 
-// categories: names; counts[slot] (last slot = missing); hidden: Set of slots; onToggle(slot).
-export function renderCategories(panel, title, categories, counts, hidden, onToggle) {
+// categories: names; counts[slot] (last slot = missing); hidden: Set of slots; onToggle(slot);
+// colors: the file's own colours per category, or null.
+export function renderCategories(panel, title, categories, counts, hidden, onToggle, colors = null) {
   const list = element("ul", "legend-list");
   const slots = categories.map((_, i) => i);
   if (counts[categories.length] > 0) slots.push(categories.length);
@@ -43,7 +44,7 @@ export function renderCategories(panel, title, categories, counts, hidden, onTog
     button.setAttribute("aria-pressed", String(!hidden.has(slot)));
     button.title = "Click to hide or show";
     button.append(
-      swatch(isMissing ? MISSING : categoryColor(slot)),
+      swatch(isMissing ? MISSING : categoryColor(slot, colors)),
       element("span", "name", isMissing ? "missing" : String(categories[slot])),
       element("span", "count", formatNumber(counts[slot])),
     );

@@ -391,7 +391,7 @@ export class Viewer {
         codesDtype: spec.codesDtype,
         missing: spec.missing,
         nCategories: spec.categories.length,
-      }).then((result) => ({ ...result, categories: spec.categories }));
+      }).then((result) => ({ ...result, categories: spec.categories, colors: spec.colors }));
     } else {
       const spec = field.kind === "gene" ? geneSpec(this.var, field.index) : continuousSpec(this.obs, field.key);
       promise = this.load(`Colouring by ${field.key}`, {
@@ -491,15 +491,15 @@ export class Viewer {
   }
 
   updatePalette() {
-    const { categories, counts, hidden } = this.color;
+    const { categories, counts, hidden, colors } = this.color;
     const slots = categories.length + 1;
     const rgba = new Uint8Array(slots * 4);
     for (let slot = 0; slot < slots; slot++) {
-      const rgb = slot === categories.length ? MISSING : categoryColor(slot);
+      const rgb = slot === categories.length ? MISSING : categoryColor(slot, colors);
       rgba.set([...rgb, hidden.has(slot) ? 0 : 255], slot * 4);
     }
     this.renderer.setPalette(rgba);
-    renderCategories(this.ui.legend, this.color.key, categories, counts, hidden, (slot) => this.toggleCategory(slot));
+    renderCategories(this.ui.legend, this.color.key, categories, counts, hidden, (slot) => this.toggleCategory(slot), colors);
   }
 
   toggleCategory(slot) {
