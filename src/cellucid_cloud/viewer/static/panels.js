@@ -71,8 +71,8 @@ export function renderAbout(panel, { identity, collection, collectionId, entry, 
   panel.replaceChildren(...parts.filter(Boolean));
 }
 
-// Cells of the selection per category, largest first: [{name, color, count}], and how many
-// categories are not listed.
+// Cells of the selection per category of a decoded categorical field ({categories, slots,
+// colors}), largest first: [{name, color, count}], and how many categories are not listed.
 export function categoryBreakdown(selection, field) {
   const { categories, slots } = field;
   const counts = new Uint32Array(categories.length + 1);
@@ -81,7 +81,8 @@ export function categoryBreakdown(selection, field) {
   counts.forEach((count, slot) => {
     if (!count) return;
     const missing = slot === categories.length;
-    rows.push({ name: missing ? "missing" : String(categories[slot]), color: missing ? MISSING : categoryColor(slot), count });
+    const color = missing ? MISSING : categoryColor(slot, field.colors);
+    rows.push({ name: missing ? "missing" : String(categories[slot]), color, count });
   });
   rows.sort((a, b) => b.count - a.count);
   return { rows: rows.slice(0, TOP_CATEGORIES), more: Math.max(0, rows.length - TOP_CATEGORIES) };
