@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import stat
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -475,6 +476,158 @@ def _zarr_bomb(path: Path) -> None:
     _zarr_zip(path, change)
 
 
+def _zarr_deep_member(path: Path) -> None:
+    """Junk members 65,535 (the zip format's most) and 16,000 characters deep beside a valid
+    store: zarr never reads them; the member check must cost their length, not depth²."""
+
+    def change(store: Path, archive: zipfile.ZipFile) -> None:
+        archive.writestr("0/" + "a/" * 32_766 + "0", b"x")
+        for leaf in "0123":
+            archive.writestr("1/" + "b/" * 8_000 + leaf, b"x")
+
+    _zarr_zip(path, change)
+
+
+def _edit_json(file: Path, change: Callable[[dict[str, object]], None]) -> None:
+    document = json.loads(file.read_text())
+    change(document)
+    file.write_text(json.dumps(document))
+
+
+def _consolidated_entry(document: dict[str, object], name: str) -> dict[str, object]:
+    consolidated = document["consolidated_metadata"]
+    assert isinstance(consolidated, dict)
+    entry = consolidated["metadata"][name]
+    assert isinstance(entry, dict)
+    return entry
+
+
+def _zarr_consolidated_v3(path: Path) -> None:
+    """obsm/X_umap's own zarr.json is honest; the consolidated copy in the root zarr.json,
+    which zarr reads instead, declares 1000 x 524,288 float32 (2 GiB) it does not store."""
+
+    def change(store: Path, archive: zipfile.ZipFile) -> None:
+        def lie(document: dict[str, object]) -> None:
+            entry = _consolidated_entry(document, "obsm/X_umap")
+            entry["shape"] = [1000, 524_288]
+            entry["chunk_grid"] = {
+                "name": "regular",
+                "configuration": {"chunk_shape": [1000, 524_288]},
+            }
+            entry["codecs"] = [{"name": "bytes", "configuration": {"endian": "little"}}]
+
+        _edit_json(store / "zarr.json", lie)
+        shutil.rmtree(store / "obsm/X_umap/c")
+
+    _zarr_zip(path, change)
+
+
+def _zarr_v2_zip(path: Path, change: Callable[[Path], None]) -> None:
+    """A valid AnnData zarr v2 store (with ``.zmetadata``), ``change``d, zipped to ``path``."""
+    store = path.parent / f"{path.name}.store"
+    with (
+        ad.settings.override(zarr_write_format=2),
+        warnings.catch_warnings(action="ignore", category=DeprecationWarning),  # v2 leaves in 0.14
+    ):
+        good_adata().write_zarr(store)
+    change(store)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for file in sorted(store.rglob("*")):
+            if file.is_file():
+                archive.write(file, file.relative_to(store).as_posix())
+    shutil.rmtree(store)
+
+
+def _zarr_consolidated_v2(path: Path) -> None:
+    """The v2 twin: an honest .zarray, and .zmetadata declaring 2 GiB with no chunk stored."""
+
+    def change(store: Path) -> None:
+        def lie(document: dict[str, object]) -> None:
+            metadata = document["metadata"]
+            assert isinstance(metadata, dict)
+            metadata["obsm/X_umap/.zarray"].update(shape=[1000, 524_288], chunks=[1000, 524_288])
+
+        _edit_json(store / ".zmetadata", lie)
+        for chunk in (store / "obsm/X_umap").glob("[0-9]*"):
+            chunk.unlink()
+
+    _zarr_v2_zip(path, change)
+
+
+def _zarr_bz2_bomb(path: Path) -> None:
+    """An extra embedding of 60 x 4,473,924 float32 (1 GiB of zeros, honestly declared) in one
+    bz2 chunk of a few kB: bz2 inflates such data over a million-fold, past the "unstored"
+    ratio, so only the bound on what a file may declare refuses it before it is decoded."""
+    import bz2
+
+    columns = (1 << 30) // (4 * N_CELLS)
+    size, piece = 4 * N_CELLS * columns, 8 << 20
+    # bz2 reads concatenated streams as one: a few compressed pieces make the whole gigabyte.
+    stream = bz2.compress(bytes(piece), 9) * (size // piece) + bz2.compress(bytes(size % piece))
+
+    def change(store: Path) -> None:
+        folder = store / "obsm/X_bomb"
+        shutil.copytree(store / "obsm/X_umap", folder)
+        for chunk in folder.glob("[0-9]*"):
+            chunk.unlink()
+
+        def bomb(document: dict[str, object]) -> None:
+            document.update(
+                shape=[N_CELLS, columns],
+                chunks=[N_CELLS, columns],
+                compressor={"id": "bz2", "level": 9},
+                filters=None,
+            )
+
+        _edit_json(folder / ".zarray", bomb)
+        (folder / "0.0").write_bytes(stream)
+
+        def add(document: dict[str, object]) -> None:
+            metadata = document["metadata"]
+            assert isinstance(metadata, dict)
+            metadata["obsm/X_bomb/.zarray"] = json.loads((folder / ".zarray").read_text())
+            metadata["obsm/X_bomb/.zattrs"] = metadata["obsm/X_umap/.zattrs"]
+
+        _edit_json(store / ".zmetadata", add)
+
+    _zarr_v2_zip(path, change)
+
+
+def _zarr_huge_chunk_shape(path: Path) -> None:
+    """An embedding of the right shape whose chunk shape declares 2^30 columns: a chunk
+    decodes whole, so that is what reading it may allocate."""
+    grid = {"name": "regular", "configuration": {"chunk_shape": [N_CELLS, 2**30]}}
+
+    def change(store: Path, archive: zipfile.ZipFile) -> None:
+        def consolidated(document: dict[str, object]) -> None:
+            _consolidated_entry(document, "obsm/X_umap")["chunk_grid"] = grid
+
+        _edit_json(
+            store / "obsm/X_umap/zarr.json", lambda document: document.update(chunk_grid=grid)
+        )
+        _edit_json(store / "zarr.json", consolidated)
+
+    _zarr_zip(path, change)
+
+
+def _zarr_pickle(path: Path) -> None:
+    """An obs column whose filter is numcodecs' pickle: zarr 2 unpickles the chunk (runs it)."""
+    pickled = [{"id": "pickle", "protocol": 5}]
+
+    def change(store: Path) -> None:
+        def consolidated(document: dict[str, object]) -> None:
+            metadata = document["metadata"]
+            assert isinstance(metadata, dict)
+            metadata["obs/total_counts/.zarray"]["filters"] = pickled
+
+        _edit_json(
+            store / "obs/total_counts/.zarray", lambda document: document.update(filters=pickled)
+        )
+        _edit_json(store / ".zmetadata", consolidated)
+
+    _zarr_v2_zip(path, change)
+
+
 def _zip_not_zip(path: Path) -> None:
     path.write_bytes(b"PK\x03\x04 but not really a zip archive" * 40)
 
@@ -668,6 +821,49 @@ CASES: tuple[HostileUpload, ...] = (
         _zarr_bomb,
         "a chunk that inflates to 128 MiB of zeros",
         "zip bomb",
+    ),
+    HostileUpload(
+        "zarr-deep-member-paths",
+        ".zarr.zip",
+        _zarr_deep_member,
+        "junk members 65,535 and 16,000 characters deep (once 5 GB and 26 s of the check): "
+        "accepted, zarr never reads them and checking them costs their length",
+        accepted=True,
+    ),
+    HostileUpload(
+        "zarr-consolidated-v3-declares-2-gib",
+        ".zarr.zip",
+        _zarr_consolidated_v3,
+        "an honest zarr.json, and a consolidated copy in the root declaring 2 GiB unstored",
+        "do not store",
+    ),
+    HostileUpload(
+        "zarr-consolidated-v2-declares-2-gib",
+        ".zarr.zip",
+        _zarr_consolidated_v2,
+        "an honest .zarray, and .zmetadata declaring 2 GiB with no chunk stored",
+        "do not store",
+    ),
+    HostileUpload(
+        "zarr-bz2-bomb",
+        ".zarr.zip",
+        _zarr_bz2_bomb,
+        "1 GiB of zeros honestly declared, in a bz2 chunk of a few kB",
+        "1,000 times",
+    ),
+    HostileUpload(
+        "zarr-huge-chunk-shape",
+        ".zarr.zip",
+        _zarr_huge_chunk_shape,
+        "an embedding whose chunk shape declares 2^30 columns",
+        "do not store",
+    ),
+    HostileUpload(
+        "zarr-pickle-codec",
+        ".zarr.zip",
+        _zarr_pickle,
+        "an obs column with numcodecs' pickle filter (code execution under zarr 2)",
+        "pickle",
     ),
     HostileUpload(
         "zarr-zip-not-a-zip", ".zarr.zip", _zip_not_zip, "zip magic, then garbage", "not a zip"

@@ -13,20 +13,34 @@ worker allocate memory its file does not hold. So, before reading:
 * zip: a real zip whose member names are plain relative paths (no ``..``, no absolute or
   backslash names), no symbolic links, and members that together inflate at most
   :data:`MAX_ZIP_EXPANSION`-fold (a zarr chunk is compressed already; zipping gains little);
-* both: arrays that store (almost) nothing of what they declare — no codec shrinks data a
-  millionfold, so such an array is mostly missing chunks, read as the fill value — may
-  together declare no more than the upload's own size (at least :data:`SMALL`). Honest files
-  have a few such arrays (all-false masks) of a few bytes per cell; a file of a few kB that
-  declares terabytes is refused instead of exhausting memory.
+  zarr metadata wherever zarr reads it: each array's ``.zarray`` or ``zarr.json``, and the
+  consolidated copies (v2 ``.zmetadata``, v3 ``consolidated_metadata`` in a group's
+  ``zarr.json``), which zarr prefers when present; no ``pickle`` codec (zarr 2 ran it);
+* both: what the arrays declare — every array's shape and chunk shapes times its item size,
+  which is what reading it may allocate — is bounded by the upload's size: arrays that store
+  (almost) nothing of what they declare (no codec shrinks data a millionfold, so such an array
+  is mostly missing chunks, read as the fill value) may together declare no more than the
+  upload's own size, and all arrays together at most :data:`MAX_DECLARED_RATIO` times it
+  (both at least :data:`SMALL`). Deflate, which h5ad files use, inflates at most ~1,030-fold;
+  zstd reaches ~32,700-fold and bz2 1.3 million-fold on zeros and more the larger the input,
+  so a bound per codec would not bound bz2 at all: the bound is on the declaration.
+  A file of a few kB that declares gigabytes is refused with what it declares instead of
+  exhausting memory.
+
+Member names are looked at once each, and stored sizes are summed per array over the sorted
+names, so a member path 65,535 characters deep costs its length, not its depth squared.
+These checks give a clear reason early; the memory and time limits of processing itself (the
+Lambda's, ``up``'s child process) are what bound a file the checks do not foresee.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import math
 import stat
 import zipfile
-from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -40,6 +54,10 @@ MAX_ZIP_EXPANSION = 100
 SMALL = 64 << 20
 UNSTORED = 1 << 20
 """An array storing less than 1/UNSTORED of its declared bytes counts as unstored."""
+MAX_DECLARED_RATIO = 1000
+"""Bytes all arrays together may declare per byte of upload (deflate's worst case, roughly)."""
+MAX_DECLARED = 1 << 80
+"""Declarations are counted up to this (a shape of 10**400 stays a number we can print)."""
 STRING_ITEMSIZE = 16
 """Bytes per element assumed for types numpy cannot size (zarr's variable-length strings)."""
 
@@ -69,27 +87,41 @@ def _size(count: float) -> str:
     return f"{count:,.1f} TiB"
 
 
-class _Unstored:
-    """Arrays that store almost none of what they declare, against the upload's size."""
+class _Declared:
+    """What the arrays declare, against the upload's size."""
 
     def __init__(self, upload_size: int) -> None:
-        self.allowed = max(SMALL, upload_size)
-        self.total = 0
-        self.largest = ("", 0)
+        self.upload_size = upload_size
+        self.unstored_allowed = max(SMALL, upload_size)
+        self.allowed = max(SMALL, MAX_DECLARED_RATIO * upload_size)
+        self.total = self.unstored = 0
+        self.largest = self.largest_unstored = ("", 0)
 
     def add(self, name: str, declared: int, stored: int) -> None:
+        declared = min(declared, MAX_DECLARED)
+        self.total += declared
+        self.largest = max(self.largest, (name, declared), key=lambda item: item[1])
         if declared > UNSTORED * stored:
-            self.total += declared
-            self.largest = max(self.largest, (name, declared), key=lambda item: item[1])
+            self.unstored += declared
+            self.largest_unstored = max(
+                self.largest_unstored, (name, declared), key=lambda item: item[1]
+            )
 
     def problem(self) -> str | None:
-        if self.total <= self.allowed:
-            return None
-        name, declared = self.largest
-        return (
-            f"arrays declare {_size(self.total)} they do not store (e.g. /{name}: "
-            f"{_size(declared)} of missing chunks, read as the fill value)"
-        )
+        if self.unstored > self.unstored_allowed:
+            name, declared = self.largest_unstored
+            return (
+                f"arrays declare {_size(self.unstored)} they do not store (e.g. /{name}: "
+                f"{_size(declared)} of missing chunks, read as the fill value)"
+            )
+        if self.total > self.allowed:
+            name, declared = self.largest
+            return (
+                f"its arrays declare {_size(self.total)}, more than {MAX_DECLARED_RATIO:,} times "
+                f"the file's {_size(self.upload_size)} (e.g. /{name}: {_size(declared)}); no "
+                "real dataset compresses that well"
+            )
+        return None
 
 
 def _hdf5_problem(path: Path) -> str | None:
@@ -99,12 +131,12 @@ def _hdf5_problem(path: Path) -> str | None:
         handle = h5py.File(path, "r")
     except OSError:
         return None
-    unstored = _Unstored(path.stat().st_size)
+    declared = _Declared(path.stat().st_size)
     with handle:
         found = handle.visititems_links(lambda name, link: _link_problem(handle, name, link))
         if found is None:
-            handle.visititems(lambda name, node: _count(unstored, name, node))
-    return found if found is not None else unstored.problem()
+            handle.visititems(lambda name, node: _count(declared, name, node))
+    return found if found is not None else declared.problem()
 
 
 def _link_problem(handle: Any, name: str, link: Any) -> str | None:
@@ -139,12 +171,12 @@ def _filter_problem(name: str, dataset: Any) -> str | None:
     return None
 
 
-def _count(unstored: _Unstored, name: str, node: Any) -> None:
+def _count(declared: _Declared, name: str, node: Any) -> None:
     import h5py
 
     if isinstance(node, h5py.Dataset):
-        declared = math.prod(node.shape or ()) * node.dtype.itemsize
-        unstored.add(name, declared, node.id.get_storage_size())
+        size = math.prod(node.shape or ()) * node.dtype.itemsize
+        declared.add(name, size, node.id.get_storage_size())
 
 
 def _zip_problem(path: Path) -> str | None:
@@ -177,38 +209,126 @@ def _member_problem(member: zipfile.ZipInfo) -> str | None:
 def _zarr_problem(
     archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], upload_size: int
 ) -> str | None:
-    """Arrays (zarr v2 ``.zarray``, v3 ``zarr.json``) whose chunks in the zip are missing."""
-    stored: Counter[str] = Counter()
-    declared: dict[str, int] = {}
+    """What the zarr metadata in the zip declares, against the chunks the zip holds."""
+    arrays: dict[str, int] = {}
+    """Array folder → the largest allocation any of its metadata declares."""
     for member in members:
         folder, _, leaf = member.filename.rpartition("/")
-        if leaf in (".zarray", "zarr.json") and member.file_size <= SMALL:
-            size = _declared_bytes(archive.read(member))
-            if size is not None:
-                declared[folder] = size
+        if leaf not in _METADATA:
             continue
-        if folder:
-            for parent in (PurePosixPath(folder), *PurePosixPath(folder).parents):
-                stored[str(parent)] += member.compress_size
-    unstored = _Unstored(upload_size)
-    for folder, size in declared.items():
-        unstored.add(folder, size, stored[folder])
-    return unstored.problem()
+        if member.file_size > SMALL:
+            return f"{member.filename} is {_size(member.file_size)}; zarr metadata is small"
+        problem = _metadata_problem(folder, leaf, _json(archive.read(member)), arrays)
+        if problem is not None:
+            return problem
+    names = sorted(members, key=lambda member: member.filename)
+    keys = [member.filename for member in names]
+    stored = list(itertools.accumulate((member.compress_size for member in names), initial=0))
+    declared = _Declared(upload_size)
+    for folder, size in arrays.items():
+        prefix = f"{folder}/" if folder else ""
+        start = bisect.bisect_left(keys, prefix)
+        stop = bisect.bisect_left(keys, f"{folder}0") if folder else len(keys)  # "0" follows "/"
+        declared.add(folder, size, stored[stop] - stored[start])
+    return declared.problem()
 
 
-def _declared_bytes(metadata: bytes) -> int | None:
+_METADATA = (".zarray", "zarr.json", ".zmetadata")
+
+
+def _json(data: bytes) -> Any:
+    """A metadata document, or None if zarr could not parse it either (same parser)."""
     try:
-        document = json.loads(metadata)
-    except ValueError:
+        return json.loads(data)
+    except (ValueError, RecursionError):
         return None
+
+
+def _metadata_problem(folder: str, leaf: str, document: Any, arrays: dict[str, int]) -> str | None:
+    """Record the arrays one metadata document declares (an array's own, or the consolidated
+    metadata of a group and everything below it); a codec we refuse is a problem."""
+    if not isinstance(document, dict):
+        return None
+    nested: dict[str, Any] = {}
+    if leaf == ".zmetadata":
+        entries = document.get("metadata")
+        for key, entry in entries.items() if isinstance(entries, dict) else ():
+            child, _, child_leaf = str(key).rpartition("/")
+            if child_leaf == ".zarray":
+                nested[child] = entry
+    elif leaf == "zarr.json":
+        consolidated = document.get("consolidated_metadata")
+        entries = consolidated.get("metadata") if isinstance(consolidated, dict) else None
+        nested = {str(k): v for k, v in entries.items()} if isinstance(entries, dict) else {}
+        nested[""] = document
+    else:
+        nested[""] = document
+    for relative, entry in nested.items():
+        name = "/".join(part for part in (folder, relative) if part)
+        problem = _array_problem(name, entry)
+        if problem is not None:
+            return problem
+        size = _declared_bytes(entry)
+        if size is not None:
+            arrays[name] = max(arrays.get(name, 0), size)
+    return None
+
+
+def _array_problem(name: str, entry: Any) -> str | None:
+    if "pickle" in _codec_names(entry):
+        return f"/{name} uses the pickle codec, which runs code when read; save it with zstd"
+    return None
+
+
+def _codec_names(entry: Any) -> set[str]:
+    """Every codec id or name in an array's metadata (v2 compressor and filters, v3 codecs
+    and the codecs nested in them)."""
+    names: set[str] = set()
+    if not isinstance(entry, dict):
+        return names
+    pending = [entry.get("compressor"), entry.get("filters"), entry.get("codecs")]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            for key in ("id", "name"):
+                if isinstance(node.get(key), str):
+                    names.add(node[key].removeprefix("numcodecs."))
+            pending += node.values()
+        elif isinstance(node, list):
+            pending += node
+    return names
+
+
+def _declared_bytes(document: Any) -> int | None:
+    """What reading an array may allocate: its shape, or a chunk shape if that is larger
+    (a chunk decodes whole), times its item size; None if ``document`` is no array's."""
     if not isinstance(document, dict) or document.get("node_type", "array") != "array":
         return None
-    shape = document.get("shape")
-    if not isinstance(shape, list) or not all(isinstance(n, int) and n >= 0 for n in shape):
+    shapes = [document.get("shape"), document.get("chunks"), *_chunk_shapes(document)]
+    sizes = [math.prod(s) for s in shapes if isinstance(s, list) and _counts(s)]
+    if not sizes:
         return None
     dtype = document.get("data_type", document.get("dtype"))
     try:
-        itemsize = np.dtype(dtype).itemsize if isinstance(dtype, str) else STRING_ITEMSIZE
-    except TypeError:
-        itemsize = STRING_ITEMSIZE
-    return math.prod(shape) * max(itemsize, 1)
+        itemsize = np.dtype(dtype).itemsize if isinstance(dtype, str | list) else 0
+    except (TypeError, ValueError):
+        itemsize = 0
+    return min(max(sizes) * (itemsize or STRING_ITEMSIZE), MAX_DECLARED)
+
+
+def _counts(shape: list[Any]) -> bool:
+    return all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+
+
+def _chunk_shapes(document: dict[str, Any]) -> list[Any]:
+    """zarr v3 chunk shapes: the chunk grid's, and those of sharding codecs inside."""
+    found: list[Any] = []
+    pending: list[Any] = [document.get("chunk_grid"), document.get("codecs")]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            found.append(node.get("chunk_shape"))
+            pending += node.values()
+        elif isinstance(node, list):
+            pending += node
+    return found
