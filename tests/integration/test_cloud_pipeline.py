@@ -149,6 +149,8 @@ def test_an_upload_url_put_becomes_an_export_that_meta_answers(
         "explorer_url": f"{PUBLIC_BASE_URL}/e/{dataset_id}/",
         "explorer_s3_uri": f"s3://{stack.exports_bucket}/{prefix}",
         "export_url": f"{PUBLIC_BASE_URL}/{prefix}",
+        "status": "ready",
+        "reason": None,
         "tombstoned": False,
     }
 
