@@ -141,13 +141,17 @@ def test_an_upload_url_put_becomes_an_export_that_meta_answers(
 
     status, answer = meta(stack, dataset_id)
     assert status == 200, answer
+    status, collection = curator.call("curation-get-collection", collection_id=collection_id)
+    assert status == 200, collection
     assert answer == {
         "dataset_id": dataset_id,
         "dataset_version_id": version_id,
-        "collection_id": collection_id,
+        # A private answer names the draft by its own (private) id, as the portal does.
+        "collection_id": collection["collection_version_id"],
         "collection_visibility": "PRIVATE",
         "explorer_url": f"{PUBLIC_BASE_URL}/e/{dataset_id}/",
         "explorer_s3_uri": f"s3://{stack.exports_bucket}/{prefix}",
+        "s3_uri": f"s3://{stack.exports_bucket}/{prefix}",
         "export_url": f"{PUBLIC_BASE_URL}/{prefix}",
         "status": "ready",
         "reason": None,

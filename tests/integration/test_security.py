@@ -375,9 +375,10 @@ def test_private_datasets_answer_only_their_own_ids(world: World) -> None:
     own = meta(f"/e/{private.draft_dataset_version_id}/")
     assert own.status_code == 200 and own.json()["collection_visibility"] == "PRIVATE"
     assert meta(f"/e/{private.added_version_id}/").json()["collection_visibility"] == "PRIVATE"
-    assert httpx.get(f"{base}/dp/v1/collections/{private.draft_id}").json()["visibility"] == (
-        "PRIVATE"
-    )
+    draft = httpx.get(f"{base}/dp/v1/collections/{private.draft_version_id}").json()
+    assert draft["visibility"] == "PRIVATE"
+    # A never-published collection's canonical id shows nothing of it.
+    assert httpx.get(f"{base}/dp/v1/collections/{private.draft_id}").status_code == 404
     # Anything else, however close, is unknown.
     version = private.draft_dataset_version_id
     for guess in (

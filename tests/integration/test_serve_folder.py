@@ -262,7 +262,7 @@ def test_datasets_json_single_folder(client: httpx.Client) -> None:
         "datasets": [
             {
                 "id": "pbmc-small",
-                "path": "./",
+                "path": "pbmc-small/",
                 "name": "PBMC <b>small</b>",
                 "description": "PBMC <b>small</b> description",
                 "n_cells": N_CELLS,
@@ -270,11 +270,12 @@ def test_datasets_json_single_folder(client: httpx.Client) -> None:
             }
         ],
     }
-    # The catalog path resolves (as a browser would resolve it) to the dataset's files.
-    identity = client.get(
-        str(httpx.URL(str(client.base_url) + "/").join("./dataset_identity.json"))
-    )
+    # The catalog path resolves (as a browser would resolve it) to the dataset's files, which
+    # also answer at the root, as the Cellucid server serves one folder.
+    base = httpx.URL(str(client.base_url) + "/")
+    identity = client.get(str(base.join("pbmc-small/dataset_identity.json")))
     assert identity.json()["id"] == "pbmc-small"
+    assert client.get("/dataset_identity.json").content == identity.content
 
 
 def test_every_declared_file_is_served_byte_exact(client: httpx.Client, export_dir: Path) -> None:

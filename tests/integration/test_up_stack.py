@@ -54,7 +54,7 @@ def test_first_start_restart_and_both_upload_paths(tmp_path: Path) -> None:
             time.sleep(3)  # let the worker's start-up scan see the uploads folder again
             again = curator.get(f"/curation/v1/collections/{cid}/datasets/{good}").json()
             # Same version, same state: the same bytes seen again make no new version.
-            urls = ("export_url", "explorer_url")
+            urls = ("export_url", "explorer_url", "dataset_deployments", "download")
             assert {k: v for k, v in again.items() if k not in urls} == {
                 k: v for k, v in ok.items() if k not in urls
             }

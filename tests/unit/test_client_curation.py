@@ -90,7 +90,9 @@ def test_collection_lifecycle(curator: CurationClient) -> None:
     assert document["collection_id"] == collection_id
     assert (document["name"], document["description"]) == ("Lung", "Adult lung")
     assert document["visibility"] == "PRIVATE"
-    assert document["links"] == links
+    # Our names, and the portal's beside them (link_name, link_type, link_url).
+    assert [{k: link[k] for k in ("name", "type", "url")} for link in document["links"]] == links
+    assert document["links"][0]["link_url"] == links[0]["url"]
     changed = curator.update_collection(collection_id, name="Lung atlas", description="")
     assert (changed["name"], changed["description"]) == ("Lung atlas", "")
     assert [c["collection_id"] for c in curator.list_collections()] == [collection_id]

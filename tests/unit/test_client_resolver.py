@@ -62,12 +62,19 @@ def new_dataset(live: Served) -> tuple[str, str]:
         return collection_id, curator.create_dataset(collection_id, "A")
 
 
+def draft_version_id(live: Served, collection_id: str) -> str:
+    """The private id of a never-published collection's draft (its public id shows nothing)."""
+    with CurationClient(live.base_url, live.stack.curator_key) as curator:
+        return str(curator.get_collection(collection_id)["collection_version_id"])
+
+
 def test_resolution_describes_the_dataset(served: Served) -> None:
     collection_id, dataset_id = new_dataset(served)
     with ExplorerResolver(served.base_url) as resolver:
         found = resolver.resolve(f"https://elsewhere.example/e/{dataset_id}.cxg/")
     assert found.dataset_id == dataset_id
-    assert found.collection_id == collection_id
+    # Private: the collection is named by its draft's own (private) id, as the portal does.
+    assert found.collection_id == draft_version_id(served, collection_id)
     assert found.collection_visibility == "PRIVATE"
     assert found.explorer_url == f"{served.base_url}/e/{dataset_id}/"
     assert found.dataset_version_id is not None
@@ -171,7 +178,7 @@ def test_refused_urls_raise_api_errors_and_are_not_cached(
     resolver = resolver_for(served.base_url, transport, clock)
     for _ in range(2):
         with pytest.raises(ApiError) as refused:
-            resolver.resolve("https://example.org/not/an/explorer/url")
+            resolver.resolve("https://example.org/not/an/explorer/url%2F")
         assert refused.value.status == 422
         assert not isinstance(refused.value, (ServerError, NotFoundError))
     assert transport.count(META) == 2
@@ -243,13 +250,15 @@ def test_threads_share_one_cache(
 
 def test_collection_document(served: Served) -> None:
     collection_id, dataset_id = new_dataset(served)
+    private_id = draft_version_id(served, collection_id)
     with ExplorerResolver(served.base_url) as resolver:
-        document = resolver.collection(collection_id)
-        assert document["collection_id"] == collection_id
+        document = resolver.collection(private_id)
+        assert (document["id"], document["collection_id"]) == (private_id, collection_id)
         assert document["visibility"] == "PRIVATE"
         [entry] = document["datasets"]
-        assert entry["dataset_id"] == dataset_id
+        assert entry["id"] == entry["dataset_id"] == dataset_id
         assert entry["explorer_url"] == f"{served.base_url}/e/{dataset_id}/"
-        with pytest.raises(NotFoundError) as missing:
-            resolver.collection("no-such-collection")
-    assert missing.value.status == 404
+        for unknown in ("no-such-collection", collection_id):  # unpublished: its public id
+            with pytest.raises(NotFoundError) as missing:
+                resolver.collection(unknown)
+            assert missing.value.status == 404

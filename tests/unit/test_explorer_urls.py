@@ -1,4 +1,5 @@
-"""Explorer URL parsing: tolerant of scheme, host, slashes and .cxg; strict about the id."""
+"""Explorer URL parsing: the last path segment is the id, as the data portal resolves it;
+tolerant of scheme, host, path prefix, slashes and .cxg; strict about the id."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ ID = "0f3c1b7e-6a41-4c0a-9d6e-2b1f5a7c8e9c"  # ends in "c": str.strip(".cxg") wo
         ID,
         f"https://h/e/{ID}/?tab=genes#x",
         f"//any.example/e/{ID}/",
+        f"https://h/cellxgene/e/{ID}.cxg/",
+        f"https://h/d/{ID}/",
+        f"https://h/x/{ID}/",
+        f"https://h/e/a/{ID}/",
+        f"http://[::1]:8080/e/{ID}/",
     ],
 )
 def test_variants_name_the_same_id(url: str) -> None:
@@ -33,8 +39,8 @@ def test_variants_name_the_same_id(url: str) -> None:
         "",
         "/",
         "https://h/",
-        f"https://h/x/{ID}/",
-        f"https://h/e/a/{ID}/",
+        "http://[::1/e/x/",
+        f"https://h/e/{ID}/%2F",
         "/e/..%2F..%2Fetc/",
         "/e/%2e%2e/",
         "/e/a%00b/",

@@ -366,12 +366,15 @@ def test_folder_export_malformed_manifests(
 
 def test_catalog_single_and_several(tmp_path: Path) -> None:
     single = Catalog.from_path(_write_folder(tmp_path / "one"))
-    assert single.is_single
-    source, rel = single.resolve(["var", "0.values.u8.gz"]) or (None, "")
-    assert rel == "var/0.values.u8.gz"
-    assert source is single.mounts[0].source
+    [mount] = single.mounts
+    assert mount.at_root and mount.segment == mount.source.dataset_id
+    # Served under its id (the catalog's canonical path) and at the root.
+    for segments in (["var", "0.values.u8.gz"], [mount.segment, "var", "0.values.u8.gz"]):
+        source, rel = single.resolve(segments) or (None, "")
+        assert rel == "var/0.values.u8.gz"
+        assert source is mount.source
     assert single.resolve(["one", "var", "0.values.u8.gz"]) is None
-    assert single.datasets_json()["datasets"][0]["path"] == "./"
+    assert single.datasets_json()["datasets"][0]["path"] == f"{mount.segment}/"
 
     root = tmp_path / "root"
     _write_folder(root / "z", "aaa")
@@ -379,7 +382,7 @@ def test_catalog_single_and_several(tmp_path: Path) -> None:
     _write_folder(root / "_cellucid", "hidden")
     _write_folder(root / ".git", "hidden2")
     several = Catalog.from_path(root)
-    assert not several.is_single
+    assert not any(m.at_root for m in several.mounts)
     assert [m.segment for m in several.mounts] == ["z", "a"]  # sorted by dataset id
     assert several.datasets_json()["default"] == "aaa"
     assert several.resolve(["a", "dataset_identity.json"]) is not None

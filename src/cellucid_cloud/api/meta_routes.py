@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from cellucid_cloud.api.context import ApiContext
 from cellucid_cloud.api.responses import cached_json
-from cellucid_cloud.api.schemas import CollectionDocument, MetaAnswer, error_response
+from cellucid_cloud.api.schemas import (
+    CollectionDocument,
+    CollectionList,
+    DatasetsJson,
+    MetaAnswer,
+    error_response,
+)
 from cellucid_cloud.catalog.urls import MAX_URL_LENGTH
 
 __all__ = ["meta_router"]
@@ -19,13 +25,22 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: error_response("not an explorer URL, or an invalid parameter"),
 }
 
+Visibility = Annotated[
+    Literal["PUBLIC", "PRIVATE"] | None,
+    Query(
+        description="Sent by the cellxgene explorer for private collections; never widens "
+        "what an id shows."
+    ),
+]
+
 Url = Annotated[
     str,
     Query(
         min_length=1,
         max_length=MAX_URL_LENGTH,
-        description="The explorer URL, e.g. https://host/e/<dataset id>/ (scheme and host are "
-        "ignored; a trailing slash and a .cxg suffix are tolerated).",
+        description="The explorer URL, e.g. https://host/e/<dataset id>/: its last path "
+        "segment is the id, whatever the host or path prefix (/cellxgene/e/<id>.cxg/, /d/<id>/); "
+        "a trailing slash and a .cxg suffix are tolerated; it may arrive unencoded.",
     ),
 ]
 
@@ -56,20 +71,38 @@ def meta_router(ctx: ApiContext) -> APIRouter:
             responses=ERRORS,
         )
 
+    @router.get("/dp/v1/collections", response_model=CollectionList)
+    def collections(request: Request) -> Response:
+        """The public collections, newest first (by first publication), with the number of
+        datasets and cells and the CELLxGENE schema terms of their datasets."""
+        document = ctx.meta.collections()
+        return cached_json(request, document.value, document.max_age)
+
     @router.get(
         "/dp/v1/collections/{collection_id}",
         response_model=CollectionDocument,
         responses=ERRORS,
     )
-    def collection(request: Request, collection_id: str) -> Response:
-        """A collection's datasets and explorer URLs: the published version for a public id,
-        or the version a private id names."""
+    def collection(request: Request, collection_id: str, visibility: Visibility = None) -> Response:
+        """A collection's datasets and explorer URLs: the published version for a canonical
+        id (nothing before the first publish), or the version a version id names (the private
+        id of a revision or draft). ``visibility`` is accepted as the cellxgene explorer sends
+        it; the id alone decides what is shown."""
         return cached_json(request, ctx.meta.collection(collection_id), 0)
 
-    @router.get("/datasets.json", tags=["catalog"])
+    @router.get(
+        "/datasets.json",
+        tags=["catalog"],
+        response_model=DatasetsJson,
+        responses={404: error_response("nothing is published yet")},
+    )
     def datasets_json(request: Request) -> Response:
-        """Every published dataset, in the Cellucid ``datasets.json`` format."""
+        """Every published dataset, in the Cellucid ``datasets.json`` format (404 while there
+        is none: the web app refuses an empty list)."""
         document = ctx.meta.datasets_json()
+        if document.value is None:
+            body = {"detail": "no dataset is published yet", "status": 404}
+            return cached_json(request, body, document.max_age, 404)
         return cached_json(request, document.value, document.max_age)
 
     return router

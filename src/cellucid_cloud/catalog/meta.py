@@ -12,28 +12,33 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from cachetools import TTLCache
 
-from cellucid_cloud.catalog.errors import InvalidRequestError
+from cellucid_cloud.catalog.errors import InvalidRequestError, NotFoundError
 from cellucid_cloud.catalog.models import (
+    SCHEMA_FIELDS,
     Alias,
     Collection,
     CollectionVersion,
     Dataset,
+    DatasetStats,
     DatasetStatus,
     DatasetVersion,
+    Link,
+    OntologyTerm,
     Visibility,
 )
 from cellucid_cloud.catalog.repository import CatalogRepository
 from cellucid_cloud.catalog.service import CatalogService, CollectionView
-from cellucid_cloud.catalog.urls import explorer_id, explorer_url
+from cellucid_cloud.catalog.urls import collection_page_url, explorer_id, explorer_url
 from cellucid_cloud.storage.object_store import ObjectStore
 
-__all__ = ["Cached", "MetaService", "public_reason"]
+__all__ = ["Cached", "MetaService", "Original", "download_file_name", "public_reason"]
 
 Clock = Callable[[], float]
 Document = dict[str, Any]
@@ -120,7 +125,7 @@ class MetaService:
         if key is None:
             raise InvalidRequestError(
                 "url must be an explorer URL such as https://<host>/e/<dataset id>/ "
-                "(one id segment after /e/)"
+                "(its last path segment is the id)"
             )
         cached = self._hits.get(key) or self._misses.get(key)
         if cached is not None:
@@ -150,9 +155,6 @@ class MetaService:
         explorer_key: str,
         version: DatasetVersion | None = None,
     ) -> Document:
-        visibility = (
-            Visibility.PUBLIC if version_id in dataset.published_versions else Visibility.PRIVATE
-        )
         if dataset.tombstoned:
             contact = dataset.tombstone_contact
             return {
@@ -163,6 +165,7 @@ class MetaService:
                 "tombstoned": True,
                 "contact": contact.model_dump() if contact else None,
             }
+        public = version_id in dataset.published_versions
         status, reason = DatasetStatus.READY, None
         if version_id == dataset.version_id and dataset.export_prefix:
             prefix: str | None = dataset.export_prefix  # the usual answer: one read did it all
@@ -172,32 +175,58 @@ class MetaService:
             prefix = version.export_prefix if version and status is DatasetStatus.READY else None
             if version and status is DatasetStatus.FAILED:
                 reason = public_reason(version, dataset)
+        location = self.export_location(prefix)
         return {
             "dataset_id": dataset.dataset_id,
             "dataset_version_id": version_id,
-            "collection_id": dataset.collection_id,
-            "collection_visibility": visibility.value,
+            "collection_id": dataset.collection_id if public else self._private_home(dataset),
+            "collection_visibility": (Visibility.PUBLIC if public else Visibility.PRIVATE).value,
             "explorer_url": explorer_url(self.base_url, explorer_key),
-            "explorer_s3_uri": self.store.uri(prefix) if prefix else None,
+            "explorer_s3_uri": location,
+            "s3_uri": location,
             "export_url": f"{self.base_url}/{prefix}" if prefix else None,
             "tombstoned": False,
             "status": status.value,
             "reason": reason,
         }
 
+    def export_location(self, prefix: str | None) -> str | None:
+        """Where an export lives, as the meta answer names it (``explorer_s3_uri`` and the
+        portal's ``s3_uri``: one value, made here only)."""
+        return self.store.uri(prefix) if prefix else None
+
+    def _private_home(self, dataset: Dataset) -> str:
+        """The collection id a private answer names: as the portal does, the open (unpublished)
+        version's own id, so ``GET /dp/v1/collections/<it>`` shows the version the dataset is
+        in. A canonical id of an unpublished collection shows nothing publicly."""
+        collection = self.repo.get(Collection, dataset.collection_id)
+        if collection is None or collection.open_version_id is None:
+            return dataset.collection_id
+        return collection.open_version_id
+
     # -- collections -------------------------------------------------------------------------
 
     def collection(self, collection_or_version_id: str) -> Document:
-        """A collection as its public id or private version id shows it (not cached: curators
-        expect to see their own change at once, and it is not on the viewer's path)."""
+        """A collection as the public sees it: a canonical id shows the published version (and
+        nothing before the first publish); a version id shows that version (the id of an
+        unpublished version is the capability to see it). Not cached: curators expect to see
+        their own change at once, and it is not on the viewer's path."""
         view = self.catalog.version_for(collection_or_version_id)
+        if (
+            collection_or_version_id == view.collection.collection_id
+            and not view.collection.is_published
+        ):
+            raise NotFoundError(f"no collection {collection_or_version_id}")
         return self.collection_document(view)
 
     def collection_document(self, view: CollectionView) -> Document:
         versions = self.catalog.dataset_versions(view)
         published = view.version.published_at is not None
+        public_versions = self._public_versions(view)
         meta = view.version.metadata
+        public_id = view.collection.collection_id if published else view.version.version_id
         return {
+            "id": public_id,
             "collection_id": view.collection.collection_id,
             "collection_version_id": view.version.version_id,
             "visibility": (Visibility.PUBLIC if published else Visibility.PRIVATE).value,
@@ -206,81 +235,224 @@ class MetaService:
             "description": meta.description,
             "contact_name": meta.contact_name,
             "contact_email": meta.contact_email,
-            "links": [link.model_dump(mode="json") for link in meta.links],
+            "links": [_link(link) for link in meta.links],
             "created_at": view.version.created_at.isoformat(),
-            "published_at": view.collection.published_at.isoformat()
-            if view.collection.published_at
-            else None,
-            "revised_at": view.collection.revised_at.isoformat()
-            if view.collection.revised_at
-            else None,
+            "published_at": _iso(view.collection.published_at),
+            "revised_at": _iso(view.collection.revised_at),
+            "updated_at": (view.version.published_at or view.version.created_at).isoformat(),
+            "page_url": collection_page_url(self.base_url, public_id),
             "datasets": [
-                self.dataset_entry(view, dataset_id, version)
+                self.dataset_entry(view, dataset_id, version, public_versions)
                 for dataset_id, version in versions.items()
             ],
         }
 
+    def _public_versions(self, view: CollectionView) -> frozenset[str]:
+        """The dataset versions the collection's current published version shows."""
+        published_id = view.collection.published_version_id
+        if published_id is None:
+            return frozenset()
+        if published_id == view.version.version_id:
+            return frozenset(view.version.datasets.values())
+        published = self.repo.get(CollectionVersion, published_id)
+        return frozenset(published.datasets.values()) if published else frozenset()
+
     def dataset_entry(
-        self, view: CollectionView, dataset_id: str, version: DatasetVersion
+        self,
+        view: CollectionView,
+        dataset_id: str,
+        version: DatasetVersion,
+        public_versions: frozenset[str] | None = None,
     ) -> Document:
         """A dataset as a collection version lists it: canonical URLs, except in a revision,
-        where each dataset is reached by its (private) version URL."""
+        where each dataset is reached by its (private) version URL. The portal's names
+        (``id``, ``cell_count``, ``dataset_deployments``, ``published``...) sit beside ours."""
+        if public_versions is None:
+            public_versions = self._public_versions(view)
         canonical = not view.is_revision
-        ready = version.status is DatasetStatus.READY and version.export_prefix
+        ready = version.status is DatasetStatus.READY and version.export_prefix is not None
+        url = explorer_url(self.base_url, dataset_id if canonical else version.version_id)
+        stats = version.stats
+        current = version.version_id in public_versions
         return {
+            "id": dataset_id,
             "dataset_id": dataset_id,
             "dataset_version_id": version.version_id,
-            "name": version.stats.name if version.stats else version.name,
-            "n_cells": version.stats.n_cells if version.stats else None,
-            "n_genes": version.stats.n_genes if version.stats else None,
+            "name": stats.name if stats else version.name,
+            "n_cells": stats.n_cells if stats else None,
+            "n_genes": stats.n_genes if stats else None,
+            "cell_count": stats.n_cells if stats else None,
             "status": version.status.value,
             "reason": version.reason,
-            "explorer_url": explorer_url(
-                self.base_url, dataset_id if canonical else version.version_id
-            ),
+            "explorer_url": url,
             "export_url": f"{self.base_url}/{version.export_prefix}" if ready else None,
+            "dataset_deployments": [{"url": url}] if ready else [],
+            "published": current or view.version.published_at is not None,
+            "tombstone": False,
+            **{field: _terms(stats, field) for field in SCHEMA_FIELDS},
+            "download": self._download_entry(dataset_id, version) if current else None,
         }
+
+    def _download_entry(self, dataset_id: str, version: DatasetVersion) -> Document | None:
+        if version.source is None or version.status is not DatasetStatus.READY:
+            return None
+        return {
+            "url": f"{self.base_url}/dp/v1/datasets/{dataset_id}/download",
+            "file_name": download_file_name(version),
+            "size_bytes": version.stats.source_bytes if version.stats else None,
+        }
+
+    def collections(self) -> Cached:
+        """Every published collection, newest first (by first publication), with what the
+        collections index shows: counts, cells and the schema terms of its datasets."""
+        cached = self._documents.get("collections")
+        if cached is not None:
+            return cached
+        listed = []
+        for collection, version, datasets in self._published():
+            ready = [dv for dv in datasets.values() if dv.stats is not None]
+            listed.append(
+                {
+                    "id": collection.collection_id,
+                    "name": version.metadata.name,
+                    "description": version.metadata.description,
+                    "contact_name": version.metadata.contact_name,
+                    "contact_email": version.metadata.contact_email,
+                    "visibility": Visibility.PUBLIC.value,
+                    "published_at": _iso(collection.published_at),
+                    "revised_at": _iso(collection.revised_at),
+                    "dataset_count": len(datasets),
+                    "cell_count": sum(dv.stats.n_cells for dv in ready if dv.stats),
+                    "page_url": collection_page_url(self.base_url, collection.collection_id),
+                    **{
+                        field: _union(_terms(dv.stats, field) for dv in ready)
+                        for field in SCHEMA_FIELDS
+                    },
+                }
+            )
+        listed.sort(key=lambda c: (c["published_at"] or "", c["id"]), reverse=True)
+        return self._documents.put("collections", {"collections": listed})
+
+    # -- downloads ---------------------------------------------------------------------------
+
+    def original(self, dataset_id: str) -> Original:
+        """The uploaded file behind a public dataset's current version (never a private one:
+        an unpublished, withdrawn or unknown dataset is a 404 alike)."""
+        dataset = self.repo.get(Dataset, dataset_id)
+        if (
+            dataset is None
+            or dataset.tombstoned
+            or dataset.version_id not in dataset.published_versions
+        ):
+            raise NotFoundError(f"no public dataset {dataset_id}")
+        version = self.repo.get(DatasetVersion, dataset.version_id)
+        if version is None or version.source is None or version.source_etag is None:
+            raise NotFoundError(f"dataset {dataset_id} has no original file to download")
+        return Original(
+            key=version.source,
+            etag=version.source_etag,
+            file_name=download_file_name(version),
+            size=version.stats.source_bytes if version.stats else None,
+        )
 
     # -- the public catalog ------------------------------------------------------------------
 
     def datasets_json(self) -> Cached:
         """The Cellucid ``datasets.json`` of every published dataset (paths relative to the
-        server root, where exports live under ``exports/<dataset_version_id>/``)."""
+        server root, where exports live under ``exports/<dataset_version_id>/``); None when
+        nothing is published (the web app's loader refuses an empty list)."""
         cached = self._documents.get("datasets.json")
         if cached is not None:
             return cached
         entries: list[Document] = []
-        for collection in self.repo.published_collections():
-            entries += self._published_entries(collection)
+        for collection, version, datasets in self._published():
+            for dataset_id, dv in datasets.items():
+                if dv.export_prefix is None or dv.stats is None:
+                    continue
+                entries.append(
+                    {
+                        "id": dataset_id,
+                        "path": dv.export_prefix,
+                        "name": dv.stats.name,
+                        "description": version.metadata.name,
+                        "n_cells": dv.stats.n_cells,
+                        "n_genes": dv.stats.n_genes,
+                        "collection_id": collection.collection_id,
+                    }
+                )
         entries.sort(key=lambda e: str(e["id"]))
-        document: Document = {
-            "version": 1,
-            "default": entries[0]["id"] if entries else None,
-            "datasets": entries,
-        }
+        document = (
+            {"version": 1, "default": entries[0]["id"], "datasets": entries} if entries else None
+        )
         return self._documents.put("datasets.json", document)
 
-    def _published_entries(self, collection: Collection) -> list[Document]:
-        if collection.published_version_id is None:
-            return []
-        version = self.repo.get(CollectionVersion, collection.published_version_id)
-        if version is None:
-            return []
-        versions = self.repo.get_many(DatasetVersion, version.datasets.values())
-        entries = []
-        for dataset_id, version_id in version.datasets.items():
-            dv = versions.get(version_id)
-            if dv is None or dv.export_prefix is None or dv.stats is None:
+    def _published(self) -> list[tuple[Collection, CollectionVersion, dict[str, DatasetVersion]]]:
+        """Every published collection with its published version and that version's datasets."""
+        found = []
+        for collection in self.repo.published_collections():
+            if collection.published_version_id is None:
                 continue
-            entries.append(
-                {
-                    "id": dataset_id,
-                    "path": dv.export_prefix,
-                    "name": dv.stats.name,
-                    "description": version.metadata.name,
-                    "n_cells": dv.stats.n_cells,
-                    "n_genes": dv.stats.n_genes,
-                    "collection_id": collection.collection_id,
-                }
-            )
-        return entries
+            version = self.repo.get(CollectionVersion, collection.published_version_id)
+            if version is None:
+                continue
+            versions = self.repo.get_many(DatasetVersion, version.datasets.values())
+            datasets = {
+                dataset_id: versions[version_id]
+                for dataset_id, version_id in version.datasets.items()
+                if version_id in versions
+            }
+            found.append((collection, version, datasets))
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class Original:
+    """An uploaded file to hand out: its object key, the identity it must still have (a later
+    upload to the same key must never be served as this version's), name and size."""
+
+    key: str
+    etag: str
+    file_name: str
+    size: int | None
+
+
+def download_file_name(version: DatasetVersion) -> str:
+    """``<dataset name>.<upload format>``, reduced to characters every browser and file system
+    keeps (the dataset id when the name has none of them)."""
+    suffix = ".zarr.zip" if (version.source or "").endswith(".zarr.zip") else ".h5ad"
+    name = version.stats.name if version.stats else version.name
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:100]
+    return (stem or version.dataset_id) + suffix
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _link(link: Link) -> Document:
+    """A link in our names and the portal's (``link_name``, ``link_type``, ``link_url``: the
+    explorer shows those)."""
+    url = str(link.url)
+    return {
+        "name": link.name,
+        "type": link.type,
+        "url": url,
+        "link_name": link.name,
+        "link_type": link.type,
+        "link_url": url,
+    }
+
+
+def _terms(stats: DatasetStats | None, field: str) -> list[Document]:
+    if stats is None:
+        return []
+    terms: tuple[OntologyTerm, ...] = getattr(stats, field)
+    return [term.model_dump() for term in terms]
+
+
+def _union(term_lists: Iterable[list[Document]]) -> list[Document]:
+    seen: dict[tuple[str, str], Document] = {}
+    for terms in term_lists:
+        for term in terms:
+            seen.setdefault((term["label"], term["ontology_term_id"]), term)
+    return sorted(seen.values(), key=lambda t: (t["label"], t["ontology_term_id"]))

@@ -33,6 +33,7 @@ from pydantic import (
 
 __all__ = [
     "MAX_URL_LENGTH",
+    "SCHEMA_FIELDS",
     "Alias",
     "ApiKeyRecord",
     "Collection",
@@ -44,6 +45,7 @@ __all__ = [
     "DatasetStatus",
     "DatasetVersion",
     "Link",
+    "OntologyTerm",
     "StoredRecord",
     "Visibility",
     "new_id",
@@ -158,11 +160,31 @@ class CollectionVersion(StoredRecord):
     published_at: datetime | None = None
 
 
+class OntologyTerm(Record):
+    """A CELLxGENE schema value: its label and, when the file carries it, the ontology id."""
+
+    label: str
+    ontology_term_id: str = ""
+
+
+SCHEMA_FIELDS = ("organism", "tissue", "assay", "disease")
+"""The CELLxGENE schema fields a dataset's stats keep (the collection pages show them)."""
+
+
 class DatasetStats(Record):
     name: str
     n_cells: int
     n_genes: int
     bytes: int
+    """Size of the export."""
+    source_bytes: int | None = None
+    """Size of the uploaded original: what a download of the dataset transfers."""
+    organism: tuple[OntologyTerm, ...] = ()
+    """The CELLxGENE schema's descriptive terms, when the upload's obs follows the schema
+    (collected at export time: the collection pages show them without opening the export)."""
+    tissue: tuple[OntologyTerm, ...] = ()
+    assay: tuple[OntologyTerm, ...] = ()
+    disease: tuple[OntologyTerm, ...] = ()
 
 
 class DatasetVersion(StoredRecord):

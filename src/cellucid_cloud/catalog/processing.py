@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from cellucid_cloud.catalog.errors import CatalogError
-from cellucid_cloud.catalog.models import DatasetStats, DatasetVersion
+from cellucid_cloud.catalog.models import SCHEMA_FIELDS, DatasetStats, DatasetVersion, OntologyTerm
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.catalog.upload_checks import check_upload
 from cellucid_cloud.export import ExportSettings, PrepareError, prepare
@@ -162,11 +162,17 @@ class Processor:
         prefix = export_prefix(version.version_id, version.attempts)
         size = self.exports.put_folder(prefix, out)
         identity = result.identity
+        terms = identity.ontology_terms or {}
         stats = DatasetStats(
             name=identity.name,
             n_cells=identity.stats.n_cells,
             n_genes=identity.stats.n_genes,
             bytes=size,
+            source_bytes=local.stat().st_size,
+            **{
+                field: tuple(OntologyTerm(**t.model_dump()) for t in terms.get(field, ()))
+                for field in SCHEMA_FIELDS
+            },
         )
         self.catalog.finish_processing(version.version_id, export_prefix=prefix, stats=stats)
         log.info("upload %s ready at %s", key, prefix)

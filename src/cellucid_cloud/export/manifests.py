@@ -73,6 +73,16 @@ class VectorFieldsInfo(_Model):
     fields: dict[str, VectorFieldInfo]
 
 
+class OntologyTermInfo(_Model):
+    label: str
+    ontology_term_id: str
+
+
+CELLUCID_DATA_VERSION = "0.9.4"
+"""The Cellucid release whose export format we write: the value its own ``prepare`` puts in
+``cellucid_data_version`` (its package version). Our own version has a field of its own."""
+
+
 class DatasetIdentity(_Model):
     version: Literal[3] = 3
     id: str
@@ -80,6 +90,8 @@ class DatasetIdentity(_Model):
     description: str
     created_at: str
     cellucid_data_version: str
+    cellucid_cloud_version: str | None = None
+    """The cellucid-cloud release that wrote the export (not part of Cellucid's format)."""
     stats: Stats
     embeddings: EmbeddingsInfo
     obs_fields: list[ObsFieldInfo]
@@ -88,6 +100,9 @@ class DatasetIdentity(_Model):
     vector_fields: VectorFieldsInfo | None = None
     expression_matrix: str | None = None
     """Where the gene values come from ('X', 'raw.X', 'layers/<name>'); ours, the app ignores it."""
+    ontology_terms: dict[str, list[OntologyTermInfo]] | None = None
+    """The CELLxGENE schema terms of the dataset (``schema_terms``); not part of Cellucid's
+    format, absent when the obs does not follow the schema."""
 
 
 class ContinuousSchema(_Model):

@@ -34,6 +34,7 @@ from .genes import GeneBounds, GeneWriter
 from .gzip_codec import gzip_payload
 from .layout import ExportManifests, files_on_disk
 from .manifests import (
+    CELLUCID_DATA_VERSION,
     CONNECTIVITY_MANIFEST_FILE,
     IDENTITY_FILE,
     OBS_MANIFEST_FILE,
@@ -58,6 +59,7 @@ from .manifests import (
     dump_json,
 )
 from .obs_fields import (
+    CODES_DTYPES,
     CODES_EXT,
     CategoricalField,
     ContinuousField,
@@ -67,6 +69,7 @@ from .obs_fields import (
     select_obs_fields,
 )
 from .quantize import Bits, finite_bounds, quantize
+from .schema_terms import schema_terms
 from .settings import ExportOptions, ExportSettings, dataset_id_from_name, describe_invalid
 from .source import AnnDataSource, MatrixBlocks, default_created_at, open_source
 from .staging import staged_folder
@@ -476,7 +479,8 @@ def describe_export(
         name=settings.name or src.uns_text("title") or plan.dataset_id,
         description=settings.description,
         created_at=settings.created_at or default_created_at(src),
-        cellucid_data_version=f"cellucid-cloud {__version__}",
+        cellucid_data_version=CELLUCID_DATA_VERSION,
+        cellucid_cloud_version=__version__,
         expression_matrix=src.expression_matrix if plan.names else None,
         stats=Stats(
             n_cells=n_cells,
@@ -494,11 +498,22 @@ def describe_export(
             compression=settings.compression or None,
             var_quantization=_bits(settings.var_quantization),
             obs_continuous_quantization=_bits(settings.obs_quantization),
-            obs_categorical_dtype=settings.obs_categorical_dtype,
+            obs_categorical_dtype=_categorical_dtype(settings, categorical),
         ),
         vector_fields=vector_info,
+        ontology_terms=schema_terms(src.obs) or None,
     )
     return ExportManifests(identity, obs_manifest, var, connectivity)
+
+
+def _categorical_dtype(settings: ExportSettings, categorical: list[list[Any]]) -> str:
+    """The identity's ``obs_categorical_dtype``: one of the widths Cellucid 0.9.4 writes and
+    accepts. Under 'auto' each field's codes are as narrow as fit (its manifest tuple names its
+    own width), and the identity names the widest one used."""
+    if settings.obs_categorical_dtype != "auto":
+        return settings.obs_categorical_dtype
+    used = {str(field[3]) for field in categorical}
+    return max(used, key=list(CODES_DTYPES).index, default="uint8")
 
 
 def manifest_documents(manifests: ExportManifests) -> dict[str, bytes]:

@@ -2,12 +2,12 @@
 
 Two layouts, as in the Cellucid server:
 
-* **One export folder** (``PATH/dataset_identity.json`` exists): its files are served at the
-  root (``/dataset_identity.json``, ``/var/0.values.u8.gz``...). The Cellucid web app can then
-  use the server root either as the dataset folder itself (legacy single-dataset mode) or, via
-  ``?exportsBaseUrl=<root>``, through ``/datasets.json``, which lists the dataset with
-  ``"path": "./"`` so that ``<base>/./dataset_identity.json`` resolves (the URL parser drops the
-  ``.`` segment) to the same files.
+* **One export folder** (``PATH/dataset_identity.json`` exists): its files are served under
+  ``/<dataset id>/`` (``/<id>/dataset_identity.json``...), which ``/datasets.json`` lists as
+  ``"path": "<id>/"``: the Cellucid web app's loader accepts only canonical relative folders
+  (no ``./``) and has no single-dataset fallback any more. The same files also answer at the
+  root (``/dataset_identity.json``), as the Cellucid server serves one folder, so links to
+  either keep working.
 * **A root of export folders** (subdirectories holding ``dataset_identity.json``): each is
   served under ``/<dir>/`` and ``/datasets.json`` lists them with ``"path": "<dir>/"``
   (percent-encoded), sorted by dataset id; the first id is the default.
@@ -35,20 +35,27 @@ RESERVED_NAMES = frozenset({"_cellucid", "datasets.json"})
 
 @dataclass(frozen=True, slots=True)
 class Mount:
-    """A dataset and its directory segment (``""`` when it is served at the root)."""
+    """A dataset and its directory segment; ``at_root``: its files also answer at ``/``."""
 
     segment: str
     source: ExportSource
+    at_root: bool = False
 
     @property
     def url_path(self) -> str:
-        """Absolute URL prefix of the dataset's files, e.g. ``/`` or ``/pbmc%203k/``."""
-        return "/" + (quote(self.segment) + "/" if self.segment else "")
+        """Absolute URL prefix the Cellucid server protocol names (``/_cellucid/datasets``):
+        ``/`` for a folder served at the root, else e.g. ``/pbmc%203k/``."""
+        return "/" if self.at_root else self.folder_path
+
+    @property
+    def folder_path(self) -> str:
+        """Absolute URL prefix of the dataset's own folder, e.g. ``/pbmc%203k/``."""
+        return "/" + self.catalog_path
 
     @property
     def catalog_path(self) -> str:
-        """Relative ``path`` for ``datasets.json``: ``./`` or ``<dir>/``."""
-        return quote(self.segment) + "/" if self.segment else "./"
+        """Relative ``path`` for ``datasets.json``: always ``<dir>/``, one canonical segment."""
+        return quote(self.segment, safe="") + "/"
 
 
 class Catalog:
@@ -62,17 +69,24 @@ class Catalog:
         if duplicates:
             raise ExportFolderError(f"duplicate dataset ids: {', '.join(duplicates)}")
         if len({m.segment for m in mounts}) != len(mounts) or (
-            len(mounts) > 1 and any(not m.segment for m in mounts)
+            len(mounts) > 1 and any(m.at_root for m in mounts)
         ):
             raise ExportFolderError("dataset URL prefixes must be distinct")
+        for mount in mounts:
+            if mount.segment in {"", ".", ".."} or mount.segment in RESERVED_NAMES:
+                raise ExportFolderError(
+                    f"dataset {mount.source.dataset_id!r} cannot be served under "
+                    f"/{mount.segment}/ (not a folder name a URL can hold)"
+                )
         self.mounts: tuple[Mount, ...] = tuple(sorted(mounts, key=lambda m: m.source.dataset_id))
         self._by_segment = {m.segment: m for m in self.mounts}
+        self._root = next((m for m in self.mounts if m.at_root), None)
         self._declared = {m.segment: m.source.declared_paths() for m in self.mounts}
 
     @classmethod
     def single(cls, source: ExportSource) -> Catalog:
-        """One dataset served at the root."""
-        return cls([Mount("", source)])
+        """One dataset, served under its id and at the root."""
+        return cls([Mount(source.dataset_id, source, at_root=True)])
 
     @classmethod
     def from_path(cls, root: Path) -> Catalog:
@@ -97,20 +111,17 @@ class Catalog:
             )
         return cls(mounts)
 
-    @property
-    def is_single(self) -> bool:
-        return len(self.mounts) == 1 and not self.mounts[0].segment
-
     def resolve(self, segments: Sequence[str]) -> tuple[ExportSource, str] | None:
         """Map decoded URL path segments to (source, declared path), or None."""
-        if self.is_single:
-            mount, rest = self.mounts[0], segments
-        else:
-            if len(segments) < 2 or segments[0] not in self._by_segment:
-                return None
-            mount, rest = self._by_segment[segments[0]], segments[1:]
-        rel = "/".join(rest)
-        return (mount.source, rel) if rel in self._declared[mount.segment] else None
+        if len(segments) >= 2 and segments[0] in self._by_segment:
+            mount, rel = self._by_segment[segments[0]], "/".join(segments[1:])
+            if rel in self._declared[mount.segment]:
+                return mount.source, rel
+        if self._root is not None:
+            rel = "/".join(segments)
+            if rel in self._declared[self._root.segment]:
+                return self._root.source, rel
+        return None
 
     def datasets_json(self) -> dict[str, Any]:
         """The Cellucid ``datasets.json`` catalog document."""
