@@ -216,8 +216,8 @@ UNKNOWN_ID = 404
         ("//", NAMES_NO_ID),
         ("javascript:alert(1)", NAMES_NO_ID),
         ("/e/%ff%fe/", NAMES_NO_ID),
-        ("/e/a/b/", NAMES_NO_ID),  # two segments after /e/
-        ("/x/abc/", NAMES_NO_ID),  # not /e/
+        ("/e/a/b/", UNKNOWN_ID),  # the last segment is the id (the portal's rule): "b"
+        ("/x/abc/", UNKNOWN_ID),  # any prefix: "abc"
         ("https://user:pass@host:99999/e/x/", UNKNOWN_ID),  # host and port ignored: id "x"
         ("/e/no-such-dataset/", UNKNOWN_ID),
         ("no-such-dataset.cxg", UNKNOWN_ID),

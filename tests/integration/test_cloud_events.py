@@ -33,6 +33,7 @@ from cellucid_cloud.catalog.dynamodb_repository import dynamodb_client
 from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.events.dynamodb_store import DynamoDbEventStore
 from cellucid_cloud.events.service import EventsService
+from cellucid_cloud.storage.downloads import S3Downloads
 from cellucid_cloud.storage.s3 import S3ObjectStore, S3UploadUrls
 from cellucid_cloud.storage.s3_blobs import S3BlobStore
 from tests.catalog_data import CURATOR, published_collection
@@ -97,6 +98,7 @@ def fastapi_host(stack: CloudStack) -> Host:
         auth=stack.auth,
         uploads=S3UploadUrls(stack.uploads_bucket, stack.s3),
         links=SqsLinkIngest(stack.queue_url, stack.sqs),
+        downloads=S3Downloads(stack.uploads_bucket, stack.s3),
         events=events,
         session_uploads=S3UploadUrls(stack.sessions_bucket, stack.s3),
         mode="aws",

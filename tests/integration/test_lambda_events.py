@@ -92,6 +92,19 @@ def test_cellucid_datasets(stack: CloudStack, published: tuple[str, str]) -> Non
     assert published[1] in {entry["id"] for entry in body["datasets"]}
 
 
+def test_collections(stack: CloudStack, published: tuple[str, str]) -> None:
+    status, body = call(stack, "api/collections.json")
+    assert status == 200
+    listed = {c["id"]: c for c in body["collections"]}
+    assert listed[published[0]]["dataset_count"] == 1
+
+
+def test_dataset_download(stack: CloudStack, published: tuple[str, str]) -> None:
+    """The sample catalog's versions name made-up upload keys: not stored, so 410."""
+    status, body = call(stack, "api/dataset-download.json", dataset_id=published[1])
+    assert status == 410 and body["status"] == 410
+
+
 def test_datasets_json(stack: CloudStack, published: tuple[str, str]) -> None:
     status, body = call(stack, "api/datasets-json.json")
     version_id = version_id_of(stack, published[1])

@@ -247,6 +247,9 @@ def test_write_access_is_where_each_function_writes(template: Template) -> None:
         "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
         "Resource": {"Fn::Sub": "${UploadsBucket.Arn}/*"},
     }
+    # Public datasets' originals: checked (HeadObject) and handed out by presigned GET.
+    assert api["PresignDownloads"]["Action"] == "s3:GetObject"
+    assert api["PresignDownloads"]["Resource"] == {"Fn::Sub": "${UploadsBucket.Arn}/*"}
     assert api["CatalogListings"]["Resource"] == {"Fn::Sub": "${CatalogTable.Arn}/index/*"}
     assert api["TokenSecret"]["Resource"] == {"Ref": "TokenSecret"}
     # TransactWriteItems has no IAM action of its own: its Puts and Deletes are authorised.
@@ -436,6 +439,7 @@ def test_cloudfront_routes_and_caching(template: Template) -> None:
         "/_cellucid/*": "api",
         "/openapi.json": "api",
         "/docs": "api",
+        "/docs/*": "api",
     }
     assert routes["/exports/*"]["CachePolicyId"] == CACHING_OPTIMIZED
     assert routes["/exports/*"]["OriginRequestPolicyId"] == CORS_S3_ORIGIN

@@ -20,6 +20,7 @@ from cellucid_cloud.api.auth import AuthError
 from cellucid_cloud.api.cellucid_routes import cellucid_router, package_version
 from cellucid_cloud.api.context import ApiContext
 from cellucid_cloud.api.curation_routes import curation_router
+from cellucid_cloud.api.docs_routes import docs_router
 from cellucid_cloud.api.events_routes import BINARY_PATHS, events_router
 from cellucid_cloud.api.limits import BodyLimit
 from cellucid_cloud.api.meta_routes import meta_router
@@ -44,7 +45,10 @@ def build_fastapi(ctx: ApiContext) -> FastAPI:
         summary="Explorer URL lookups, collections and curation for hosted Cellucid viewers.",
         # Documents our 422 body for every route, in place of FastAPI's validation-error list.
         responses={422: error_response("invalid request: the message says what and where")},
+        docs_url=None,  # ours, below: Swagger UI without a CDN
+        redoc_url=None,
     )
+    app.include_router(docs_router(app.openapi_url or "/openapi.json", app.title))
     app.include_router(meta_router(ctx))
     app.include_router(curation_router(ctx))
     app.include_router(cellucid_router(ctx))

@@ -8,6 +8,7 @@ from cellucid_cloud.api.auth import Authenticator
 from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.events.service import EventsService
+from cellucid_cloud.storage.downloads import OriginalDownloads
 from cellucid_cloud.storage.multipart import MultipartUploads
 from cellucid_cloud.storage.upload_urls import LinkIngest, UploadUrls
 
@@ -21,6 +22,8 @@ class ApiContext:
     auth: Authenticator
     uploads: UploadUrls
     links: LinkIngest
+    downloads: OriginalDownloads
+    """Public datasets' uploaded originals (``GET /dp/v1/datasets/{id}/download``)."""
     multipart: MultipartUploads | None = None
     """Multipart uploads into the uploads store, for files too large for one PUT."""
     events: EventsService | None = None

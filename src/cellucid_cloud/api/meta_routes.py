@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, BinaryIO, Literal
 
 from fastapi import APIRouter, Query, Request
-from starlette.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response, StreamingResponse
 
 from cellucid_cloud.api.context import ApiContext
-from cellucid_cloud.api.responses import cached_json
+from cellucid_cloud.api.responses import NO_STORE, cached_json, error_json
 from cellucid_cloud.api.schemas import (
     CollectionDocument,
     CollectionList,
@@ -17,6 +19,7 @@ from cellucid_cloud.api.schemas import (
     error_response,
 )
 from cellucid_cloud.catalog.urls import MAX_URL_LENGTH
+from cellucid_cloud.storage.downloads import Redirect, attachment
 
 __all__ = ["meta_router"]
 
@@ -105,4 +108,50 @@ def meta_router(ctx: ApiContext) -> APIRouter:
             return cached_json(request, body, document.max_age, 404)
         return cached_json(request, document.value, document.max_age)
 
+    @router.api_route(
+        "/dp/v1/datasets/{dataset_id}/download",
+        methods=["GET", "HEAD"],
+        response_class=Response,
+        responses={
+            200: {
+                "description": "the file itself (up), with Content-Disposition and Content-Length",
+                "content": {"application/octet-stream": {}},
+            },
+            302: {"description": "a presigned GET of the file, valid at most 15 minutes (AWS)"},
+            404: error_response("no public dataset with this id"),
+            410: error_response("the original file is no longer stored, or was replaced"),
+        },
+    )
+    def download(request: Request, dataset_id: str) -> Response:
+        """The original uploaded file of a public dataset's current version. Never cached: a
+        redirect expires, and a withdrawn dataset must stop being handed out."""
+        original = ctx.meta.original(dataset_id)
+        found = ctx.downloads.locate(original.key, original.etag, original.file_name)
+        if found is None:
+            return error_json(410, f"the original file of dataset {dataset_id} is no longer kept")
+        if isinstance(found, Redirect):
+            return Response(status_code=302, headers={"Location": found.url, **NO_STORE_HEADERS})
+        headers = {
+            "Content-Length": str(found.size),
+            "Content-Disposition": attachment(original.file_name),
+            **NO_STORE_HEADERS,
+        }
+        if request.method == "HEAD":
+            found.file.close()
+            return Response(headers=headers, media_type="application/octet-stream")
+        return StreamingResponse(
+            _chunks(found.file), headers=headers, media_type="application/octet-stream"
+        )
+
     return router
+
+
+NO_STORE_HEADERS = {"Cache-Control": NO_STORE, "X-Content-Type-Options": "nosniff"}
+
+
+async def _chunks(file: BinaryIO) -> AsyncIterator[bytes]:
+    try:
+        while chunk := await run_in_threadpool(file.read, 1 << 20):
+            yield chunk
+    finally:
+        file.close()

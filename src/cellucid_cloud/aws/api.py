@@ -23,6 +23,7 @@ from cellucid_cloud.aws.config import ApiSettings
 from cellucid_cloud.aws.links import SqsLinkIngest
 from cellucid_cloud.aws.services import catalog_repository, meta_service
 from cellucid_cloud.catalog.service import CatalogService
+from cellucid_cloud.storage.downloads import S3Downloads
 from cellucid_cloud.storage.s3 import S3MultipartUploads, S3UploadUrls, s3_client
 
 __all__ = ["api_context", "api_handler"]
@@ -40,6 +41,7 @@ def api_context(settings: ApiSettings) -> ApiContext:
         uploads=S3UploadUrls(settings.uploads_bucket, s3),
         multipart=S3MultipartUploads(settings.uploads_bucket, s3),
         links=SqsLinkIngest(settings.prepare_queue_url),
+        downloads=S3Downloads(settings.uploads_bucket, s3),
         mode="aws",
         max_upload_bytes=settings.max_upload_bytes,
         allow_private_links=settings.allow_private_links,

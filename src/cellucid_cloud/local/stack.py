@@ -34,6 +34,7 @@ from cellucid_cloud.events.sqlite_store import SqliteEventStore
 from cellucid_cloud.export import ExportSettings
 from cellucid_cloud.local.link_ingest import LocalLinkIngest
 from cellucid_cloud.local.worker import UploadWorker
+from cellucid_cloud.storage.downloads import FilesystemDownloads
 from cellucid_cloud.storage.filesystem import FilesystemObjectStore
 from cellucid_cloud.storage.local_multipart import LocalMultipartUploads
 from cellucid_cloud.storage.local_upload_urls import LocalUploadUrls
@@ -109,6 +110,7 @@ class LocalStack:
             auth=self.auth,
             uploads=self.upload_urls,
             links=self.links,
+            downloads=FilesystemDownloads(self.uploads),
             multipart=self.multipart,
             events=self.events,
             session_uploads=self.upload_urls,
