@@ -166,7 +166,6 @@ def serve(
 
         try:
             if _is_anndata(path):
-                sys.stderr.write(f"serving {path} directly (no export step)\n")
                 run_file(path, host=host, port=port)
             else:
                 run_server(path, host=host, port=port)

@@ -16,6 +16,7 @@ from typing import Any
 
 import anndata as ad
 import h5py
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,10 +24,13 @@ import zarr
 from scipy import sparse
 
 from cellucid_cloud import prepare
+from cellucid_cloud.catalog.upload_checks import check_upload
+from cellucid_cloud.export.reader import ExportReader
 from tests.anndata_archives import FILES, archives
 from tests.export_check import assert_export_matches
 from tests.export_data import make_adata
 from tests.legacy_files import MatrixFormat, write_legacy_h5ad
+from tests.local_up import running_up, wait_for_status
 
 REFUSED = {
     "v0.11.4/adata.h5ad": "no usable embedding: obsm has no numeric array with two or more columns",
@@ -65,6 +69,15 @@ def anndata_reads(path: Path) -> ad.AnnData:
             return ad.experimental.read_dispatched(root, _skip_awkward)
 
 
+def exported(path: Path, out: Path, **settings: Any) -> ExportReader:
+    """``path`` passes the upload checks when it is a file an upload can carry, exports, and
+    decodes back to what anndata reads."""
+    if path.name.endswith((".h5ad", ".zarr.zip")):
+        check_upload(path, ".zarr.zip" if path.name.endswith(".zip") else ".h5ad")
+    prepare(path, out, **settings)
+    return assert_export_matches(anndata_reads(path), out)
+
+
 def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cellucid_cloud.cli", *map(str, args)],
@@ -95,8 +108,7 @@ def test_anndata_archive_exports_or_is_refused(corpus: Path, name: str, tmp_path
         assert done.stderr.count("\n") == 1 and REFUSED[name] in done.stderr, done.stderr
         assert not out.exists()
         return
-    prepare(path, out, var_quantization=0)
-    reader = assert_export_matches(anndata_reads(path), out)
+    reader = exported(path, out, var_quantization=0)
     identity = reader.manifests.identity
     assert identity.stats.n_genes > 0 and identity.expression_matrix == "X"
     assert identity.stats.n_obs_fields >= 5
@@ -107,16 +119,19 @@ def test_the_pre_07_archive_keeps_categories_colours_and_graph(
 ) -> None:
     """anndata 0.5-0.6's pbmc68k_reduced: compound obs, categories in uns, raw.X as a group,
     the graph in uns['neighbors']."""
-    prepare(corpus / "v0.5.0" / "adata.h5ad", tmp_path / "out")
-    reader = assert_export_matches(
-        anndata_reads(corpus / "v0.5.0" / "adata.h5ad"), tmp_path / "out"
-    )
+    path = corpus / "v0.5.0" / "adata.h5ad"
+    reader = exported(path, tmp_path / "out")
     identity = reader.manifests.identity
     assert identity.stats.has_connectivity
     assert identity.embeddings.defaults["2d"] == "X_umap"
     assert identity.embeddings.items["X_pca[0,1]"].label == "PCA 1\u20132"
     categories, _ = reader.categorical("louvain")
     assert categories == [str(i) for i in range(11)]
+    obs = reader.manifests.obs
+    assert obs is not None and obs.category_colors is not None
+    read = anndata_reads(path)
+    assert set(obs.category_colors) == {"louvain", "bulk_labels"}
+    assert obs.category_colors["louvain"] == list(read.uns["louvain_colors"])
 
 
 def _legacy_source(n_cells: int = 300, n_genes: int = 30) -> ad.AnnData:
@@ -131,8 +146,7 @@ def test_legacy_layout_written_with_h5py(tmp_path: Path, x_format: MatrixFormat)
     adata = _legacy_source()
     path = tmp_path / "legacy.h5ad"
     write_legacy_h5ad(adata, path, x_format=x_format, uns={"title": np.array([b"Legacy lungs"])})
-    prepare(path, tmp_path / "out", var_quantization=0)
-    reader = assert_export_matches(anndata_reads(path), tmp_path / "out")
+    reader = exported(path, tmp_path / "out", var_quantization=0)
     identity = reader.manifests.identity
     assert identity.name == "Legacy lungs"
     assert identity.stats.has_connectivity and identity.stats.n_genes == 30
@@ -144,10 +158,9 @@ def test_legacy_layout_without_x_uses_raw(tmp_path: Path) -> None:
     adata.raw = make_adata(n_cells=300, n_genes=45, seed=9)
     path = tmp_path / "legacy.h5ad"
     write_legacy_h5ad(adata, path, x_format=None)
-    prepare(path, tmp_path / "out", var_quantization=0)
+    reader = exported(path, tmp_path / "out", var_quantization=0)
     read = anndata_reads(path)
     assert read.X is None and read.raw is not None
-    reader = assert_export_matches(read, tmp_path / "out")
     assert reader.manifests.identity.expression_matrix == "raw.X"
     assert reader.gene_names[:2] == ["GENE0", "GENE1"] and len(reader.gene_names) == 45
 
@@ -236,8 +249,7 @@ ENCODINGS = [("h5ad", x_kind) for x_kind in X_KINDS] + [
 def test_current_encodings(tmp_path: Path, container: str, x_kind: str) -> None:
     adata = _curators_adata(x_kind)
     path = _write(adata, tmp_path, container)
-    prepare(path, tmp_path / "out", var_quantization=0)
-    reader = assert_export_matches(anndata_reads(path), tmp_path / "out")
+    reader = exported(path, tmp_path / "out", var_quantization=0)
     assert len(reader.manifests.identity.obs_fields) == 10
 
 
@@ -255,7 +267,49 @@ def test_non_string_indexes(tmp_path: Path) -> None:
             )
     with h5py.File(path, "r") as handle:
         assert handle["var/_index"].dtype == np.int64
-    read = anndata_reads(path)
-    prepare(path, tmp_path / "out", var_quantization=0)
-    reader = assert_export_matches(read, tmp_path / "out")
+    reader = exported(path, tmp_path / "out", var_quantization=0)
     assert reader.gene_names[:3] == ["0", "10", "20"]
+
+
+def test_serve_file_refuses_in_one_line(corpus: Path) -> None:
+    done = cli("serve", corpus / "v0.11.4" / "adata.h5ad", "--port", "0")
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and REFUSED["v0.11.4/adata.h5ad"] in done.stderr
+
+
+UPLOADS = {
+    "legacy": ("v0.5.0/adata.h5ad", "h5ad", "ready"),
+    "zarr07": ("v0.7.8/adata.zarr.zip", "zarr.zip", "ready"),
+    "awkward": ("v0.13.3/adata.h5ad", "h5ad", "ready"),
+    "empty": ("v0.11.4/adata.h5ad", "h5ad", "failed"),
+}
+
+
+def test_the_upload_path_takes_what_prepare_exports(corpus: Path, tmp_path: Path) -> None:
+    """Through ``up``'s upload URLs: the archive's files are processed like prepare does them,
+    the one with nothing to plot fails with prepare's reason."""
+    contact = {"contact_name": "Ada Lovelace", "contact_email": "ada@example.org"}
+    with running_up(tmp_path / "data") as up, up.curator() as curator:
+        created = curator.post("/curation/v1/collections", json={"name": "Corpus", **contact})
+        cid = created.json()["collection_id"]
+        datasets = {}
+        for label, (name, fmt, _) in UPLOADS.items():
+            did = curator.post(f"/curation/v1/collections/{cid}/datasets").json()["dataset_id"]
+            grant = curator.post(
+                f"/curation/v1/collections/{cid}/datasets/{did}/upload-url", json={"format": fmt}
+            ).json()
+            data = (corpus / name).read_bytes()
+            put = httpx.put(grant["url"], content=data, headers=grant.get("headers"), timeout=60)
+            put.raise_for_status()
+            datasets[label] = did
+        for label, did in datasets.items():
+            body = wait_for_status(
+                curator, f"/curation/v1/collections/{cid}/datasets/{did}", {"ready", "failed"}
+            )
+            assert body["status"] == UPLOADS[label][2], (label, body)
+            if body["status"] == "failed":
+                assert REFUSED["v0.11.4/adata.h5ad"] in body["reason"], body["reason"]
+                continue
+            identity = httpx.get(str(body["export_url"]) + "dataset_identity.json").json()
+            read = anndata_reads(corpus / UPLOADS[label][0])
+            assert identity["stats"]["n_cells"] == read.n_obs

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import ipaddress
 import logging
+import sys
 from pathlib import Path
 
 import uvicorn
@@ -106,6 +107,7 @@ def run_file(path: Path, host: str = "127.0.0.1", port: int = 8765) -> None:
     from cellucid_cloud.serve.direct import DirectExport
 
     source = DirectExport(path)
+    sys.stderr.write(f"serving {path} directly (no export step)\n")
     try:
         source.start()
         run_server(Catalog.single(source), host=host, port=port)
