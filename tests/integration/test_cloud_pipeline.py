@@ -156,8 +156,6 @@ def test_an_upload_url_put_becomes_an_export_that_meta_answers(
         "status": "ready",
         "reason": None,
         "tombstoned": False,
-        "status": "ready",
-        "reason": None,
     }
 
 
