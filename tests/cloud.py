@@ -12,11 +12,12 @@ the notification.) moto runs no Lambda code, so the handlers in
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -82,24 +83,87 @@ class FakeLambdaContext:
     memory_limit_in_mb: int = 3008
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     deadline: float = field(default_factory=lambda: time.monotonic() + 900)
+    clock: Callable[[], float] = time.monotonic
+    """What ``deadline`` is measured on."""
 
     @property
     def invoked_function_arn(self) -> str:
         return f"arn:aws:lambda:{REGION}:123456789012:function:{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
+        return max(0, int((self.deadline - self.clock()) * 1000))
+
+
+class ControlledTime:
+    """Stands in for the ``time`` module where waiting happens (the events service's long
+    polls): ``sleep`` moves ``monotonic`` on at once and runs what was scheduled for the time
+    it passes, so a test asserts how long something waited without depending on the
+    machine's speed. ``time`` stays the wall clock."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self._scheduled: list[tuple[float, Callable[[], None]]] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        due = [action for when, action in self._scheduled if when <= self.now]
+        self._scheduled = [(w, a) for w, a in self._scheduled if w > self.now]
+        for action in due:
+            action()
+
+    def after(self, seconds: float, action: Callable[[], None]) -> None:
+        """Run ``action`` during the sleep that passes ``seconds`` from now."""
+        self._scheduled.append((self.now + seconds, action))
+
+
+@contextmanager
+def controlled_time() -> Iterator[ControlledTime]:
+    """The events service (long polls) on a :class:`ControlledTime`."""
+    from cellucid_cloud.events import service
+
+    clock = ControlledTime()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(service, "time", clock)
+        yield clock
+
+
+LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
+"""Bytes of a synchronous invocation's response, as the JSON Lambda sends (a binary body
+base64-encoded in it): a larger one fails the invocation on AWS, so it fails the test."""
+
+
+def within_lambda_limits(response: dict[str, Any]) -> dict[str, Any]:
+    """``response``, after checking that Lambda could return it."""
+    size = len(json.dumps(response).encode())
+    assert size <= LAMBDA_RESPONSE_LIMIT, (
+        f"a response of {size} bytes: Lambda returns at most {LAMBDA_RESPONSE_LIMIT}"
+    )
+    return response
 
 
 @cache
 def function(name: str) -> ModuleType:
-    """``functions/<name>/app.py``, imported once (as Lambda imports it once per container)."""
+    """``functions/<name>/app.py``, imported once (as Lambda imports it once per container);
+    its handler's responses are held to Lambda's size limit."""
     spec = importlib.util.spec_from_file_location(
         f"lambda_{name}_app", ROOT / "functions" / name / "app.py"
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    handler = module.handler
+
+    @functools.wraps(handler)
+    def checked(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return within_lambda_limits(handler(event, context))
+
+    module.handler = checked
     return module
 
 

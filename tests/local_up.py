@@ -23,6 +23,8 @@ class Up:
     data_dir: Path
     curator_key: str
     process: subprocess.Popen[bytes]
+    log: Path
+    """Its stdout and stderr (uvicorn's and our INFO log lines)."""
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=30)
@@ -50,7 +52,8 @@ def free_port() -> int:
 def running_up(data_dir: Path, *extra: str) -> Iterator[Up]:
     """Start ``up``, wait until it answers, stop it (SIGINT, as Ctrl-C) afterwards."""
     port = free_port()
-    log = (data_dir.parent / f"up-{port}.log").open("wb")
+    log_path = data_dir.parent / f"up-{port}.log"
+    log = log_path.open("wb")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -71,7 +74,7 @@ def running_up(data_dir: Path, *extra: str) -> Iterator[Up]:
     try:
         deadline = time.monotonic() + 60
         while True:
-            assert process.poll() is None, (data_dir.parent / f"up-{port}.log").read_text()
+            assert process.poll() is None, log_path.read_text()
             try:
                 if httpx.get(f"{base_url}/_cellucid/health", timeout=1).status_code == 200:
                     break
@@ -80,7 +83,7 @@ def running_up(data_dir: Path, *extra: str) -> Iterator[Up]:
             assert time.monotonic() < deadline, "up did not start"
             time.sleep(0.1)
         key = (data_dir / "curator.key").read_text().strip()
-        yield Up(base_url, data_dir, key, process)
+        yield Up(base_url, data_dir, key, process, log_path)
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -109,3 +112,13 @@ def wait_for_status(
             return body
         assert time.monotonic() < deadline, f"still {body['status']}: {body}"
         time.sleep(0.2)
+
+
+def wait_for_log(up: Up, line: str, timeout: float = 120) -> None:
+    """Wait until ``up`` has logged a line containing ``line``: a positive signal that
+    something in the background happened, instead of a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while line not in up.log.read_text(errors="replace"):
+        assert up.process.poll() is None, up.log.read_text(errors="replace")
+        assert time.monotonic() < deadline, f"up never logged {line!r}"
+        time.sleep(0.1)

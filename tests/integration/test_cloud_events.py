@@ -15,7 +15,6 @@ import json
 import struct
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, cast
@@ -43,8 +42,10 @@ from tests.cloud import (
     CloudStack,
     FakeLambdaContext,
     cloud_stack,
+    controlled_time,
     event,
     function,
+    within_lambda_limits,
 )
 from tests.hostile_requests import HOSTILE_MAPPINGS, data_mapping_event
 from tests.session_bundles import make_bundle
@@ -106,8 +107,7 @@ def fastapi_host(stack: CloudStack) -> Host:
     handler = Mangum(cast(ASGI, build_api(context)), lifespan="off")
 
     def call(http_event: dict[str, Any]) -> dict[str, Any]:
-        response: dict[str, Any] = handler(http_event, FakeLambdaContext("fastapi-events"))
-        return response
+        return within_lambda_limits(handler(http_event, FakeLambdaContext("fastapi-events")))
 
     return call
 
@@ -311,37 +311,39 @@ def test_the_events_function_refuses_what_it_could_not_serve_back(
     assert reply["statusCode"] == 200 and json.loads(reply["body"])["events"] == []
 
 
+POLL = 0.1
+"""How often a long poll looks for events (``EventsService.follow``)."""
+
+
 def test_a_long_poll_returns_when_an_event_arrives(
     stack: CloudStack, dataset_id: str, token: str
 ) -> None:
     creds = register(stack.events, dataset_id, token)
     service = events_service(stack)
     click = {"type": "click", "cell": 7, "button": 0, "shift": False, "ctrl": False}
-
-    def post_later() -> None:
-        time.sleep(1.0)
-        service.post_event(json.dumps({**click, **creds}).encode())
-
-    poster = threading.Thread(target=post_later)
-    poster.start()
-    started = time.monotonic()
-    reply = stack.events(request("GET", "/_cellucid/events", query={**creds, "wait": "20"}))
-    waited = time.monotonic() - started
-    poster.join()
+    with controlled_time() as clock:
+        started = clock.now
+        clock.after(1.0, lambda: service.post_event(json.dumps({**click, **creds}).encode()))
+        reply = stack.events(request("GET", "/_cellucid/events", query={**creds, "wait": "20"}))
+        waited = clock.now - started
     assert json.loads(reply["body"]) == {"events": [click], "cursor": "1"}
-    assert 0.9 < waited < 10
+    assert 1.0 <= waited <= 1.0 + POLL + 1e-9  # the first poll after it arrived
 
 
 def test_a_long_poll_ends_before_the_invocation_does(
     stack: CloudStack, dataset_id: str, token: str
 ) -> None:
+    """With 4 s of the invocation left, a 25 s long poll ends empty after 2 s: the margin the
+    function keeps to answer in (``ANSWER_MARGIN``)."""
     creds = register(stack.events, dataset_id, token)
     http_event = request("GET", "/_cellucid/events", query={**creds, "wait": "25"})
-    context = FakeLambdaContext("cellucid-events", deadline=time.monotonic() + 4)
-    started = time.monotonic()
-    reply = function("events").handler(http_event, context)
+    with controlled_time() as clock:
+        started = clock.now
+        context = FakeLambdaContext("cellucid-events", deadline=started + 4, clock=clock.monotonic)
+        reply = function("events").handler(http_event, context)
+        waited = clock.now - started
     assert reply["statusCode"] == 200 and json.loads(reply["body"])["events"] == []
-    assert time.monotonic() - started < 3.5  # the 4 s left, less the margin to answer in
+    assert 2.0 <= waited <= 2.0 + POLL + 1e-9
 
 
 def notification(stack: CloudStack, key: str) -> dict[str, Any]:
@@ -385,12 +387,33 @@ def test_a_large_bundle_goes_through_an_upload_url_and_the_sessions_function(
     }
     assert rejected["requestId"] == "broken" and rejected["status"] == "rejected"
     assert "chunk 0" in rejected["reason"]
-    reply = stack.events(request("GET", "/_cellucid/session_bundles/big", query=creds))
-    assert base64.b64decode(reply["body"]) == big
     listing = stack.s3.list_objects_v2(
         Bucket=stack.sessions_bucket, Prefix=f"sessions/{creds['viewerId']}/"
     )
     assert [o["Key"].rsplit("/", 1)[1] for o in listing["Contents"]] == ["big.cellucid-session"]
+    stored = stack.s3.get_object(Bucket=stack.sessions_bucket, Key=listing["Contents"][0]["Key"])
+    assert stored["Body"].read() == big
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 17: the events function returns a bundle's bytes in its response, and one "
+    "over ~4.5 MB exceeds Lambda's 6 MB response limit once base64-encoded",
+)
+def test_a_bundle_of_any_size_downloads_within_lambdas_response_limit(
+    stack: CloudStack, dataset_id: str, token: str
+) -> None:
+    creds = register(stack.events, dataset_id, token)
+    big = make_bundle(2, chunks=[("highlights/cells/1", bytes(range(256)) * 24_000, "none")])
+    key = f"sessions/{creds['viewerId']}/big.cellucid-session"
+    stack.s3.put_object(Bucket=stack.sessions_bucket, Key=key, Body=big)
+    assert stack.sessions(notification(stack, key)) == {key: "recorded"}
+    reply = stack.events(request("GET", "/_cellucid/session_bundles/big", query=creds))
+    assert reply["statusCode"] in (200, 302, 303, 307), reply["statusCode"]
+    if reply["statusCode"] == 200:
+        assert base64.b64decode(reply["body"]) == big
+    else:
+        assert httpx.get(reply["headers"]["location"]).content == big
 
 
 def test_the_notification_of_a_posted_bundle_is_left_alone(

@@ -10,7 +10,6 @@ import base64
 import json
 import socket
 import struct
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from tests.cloud import (
     SAMPLE,
     CloudStack,
     cloud_stack,
+    controlled_time,
     event,
     json_reply,
     reset_function_caches,
@@ -432,10 +432,12 @@ def test_events_session_bundle_upload_url(stack: CloudStack, viewer: dict[str, s
 
 
 def test_events_get_events(stack: CloudStack, viewer: dict[str, str]) -> None:
-    started = time.monotonic()
-    status, body = events_call(stack, "events/get-events.json", **viewer)  # wait=2
+    with controlled_time() as clock:
+        started = clock.now
+        status, body = events_call(stack, "events/get-events.json", **viewer)  # wait=2
+        waited = clock.now - started
     assert (status, body) == (200, {"events": [], "cursor": "0"})
-    assert 1.5 < time.monotonic() - started < 10
+    assert 2.0 <= waited <= 2.1 + 1e-9  # the wait asked for, to the next 0.1 s poll
     events_call(stack, "events/post-event.json", **viewer)
     body = events_call(stack, "events/get-events.json", **viewer)[1]
     assert body == {

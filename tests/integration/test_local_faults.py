@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -81,36 +82,35 @@ def test_racing_curators_get_409_or_their_change_never_a_lost_update(tmp_path: P
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=served.base_url, headers=headers, timeout=30) as client:
             cid = client.post(COLLECTIONS, json={"name": "C", **CONTACT}).json()["collection_id"]
-        added: list[str] = []
-        described: list[str] = []
-        statuses: Counter[int] = Counter()
         start = threading.Barrier(8)
 
-        def curator(n: int) -> None:
+        def curator(n: int) -> list[tuple[str, httpx.Response]]:
+            """This curator's writes and their answers, checked by the test's own thread."""
+            replies = []
             with httpx.Client(base_url=served.base_url, headers=headers, timeout=30) as client:
                 start.wait()
                 for i in range(6):
                     if (n + i) % 2:
                         reply = client.post(f"{COLLECTIONS}/{cid}/datasets", json={"name": f"{n}"})
-                        if reply.status_code == 201:
-                            added.append(reply.json()["dataset_id"])
+                        replies.append(("add", reply))
                     else:
                         text = f"curator {n}, edit {i}"
                         reply = client.patch(f"{COLLECTIONS}/{cid}", json={"description": text})
-                        if reply.status_code == 200:
-                            assert reply.json()["description"] == text
-                            described.append(text)
-                    statuses[reply.status_code] += 1
-                    if reply.status_code == 409:
-                        assert "another request won" in reply.json()["detail"]
+                        replies.append((text, reply))
+            return replies
 
-        threads = [threading.Thread(target=curator, args=(n,)) for n in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        with ThreadPoolExecutor(8) as pool:
+            answers = [a for replies in pool.map(curator, range(8)) for a in replies]
 
+        statuses = Counter(reply.status_code for _, reply in answers)
         assert set(statuses) <= {200, 201, 409}, statuses
+        added = [r.json()["dataset_id"] for w, r in answers if w == "add" and r.status_code == 201]
+        described = [w for w, r in answers if w != "add" and r.status_code == 200]
+        for wrote, reply in answers:
+            if reply.status_code == 409:
+                assert "another request won" in reply.json()["detail"]
+            elif wrote != "add":
+                assert reply.json()["description"] == wrote
         assert statuses[409] > 0, "no write raced: the test proved nothing"
         with httpx.Client(base_url=served.base_url, headers=headers, timeout=30) as client:
             final = client.get(f"{COLLECTIONS}/{cid}").json()

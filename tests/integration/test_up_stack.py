@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import shutil
 import stat
-import time
 from pathlib import Path
 
 import httpx
 
 from tests.export_data import make_adata
-from tests.local_up import running_up, wait_for_status
+from tests.local_up import running_up, wait_for_log, wait_for_status
 
 CONTACT = {"contact_name": "Ada Lovelace", "contact_email": "ada@example.org"}
 
@@ -51,7 +50,9 @@ def test_first_start_restart_and_both_upload_paths(tmp_path: Path) -> None:
     with running_up(data) as up:  # a restart loses nothing, and makes no new key
         assert up.curator_key == first_key
         with up.curator() as curator:
-            time.sleep(3)  # let the worker's start-up scan see the uploads folder again
+            # The start-up scan sees both files again and recognises their bytes.
+            for key in (f"{cid}/{good}.h5ad", grant["key"]):
+                wait_for_log(up, f"upload {key}: skipped already processed")
             again = curator.get(f"/curation/v1/collections/{cid}/datasets/{good}").json()
             # Same version, same state: the same bytes seen again make no new version.
             urls = ("export_url", "explorer_url", "dataset_deployments", "download")
