@@ -5,20 +5,28 @@ from __future__ import annotations
 import gzip
 import json
 import struct
+import time
 import tracemalloc
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from cellucid_cloud.catalog.meta import MetaService
+from cellucid_cloud.catalog.sqlite_repository import SqliteCatalogRepository
 from cellucid_cloud.events.bundle import (
     MAX_JSON_CHUNK_BYTES,
     SESSION_MAGIC_V2,
     SessionBundle,
     check_bundle,
 )
+from cellucid_cloud.events.models import Viewer
+from cellucid_cloud.events.service import EventsService
+from cellucid_cloud.events.sqlite_store import SqliteEventStore
 from cellucid_cloud.events.wire import MAX_EVENT_BYTES, WireError, parse_event, parse_selection
+from cellucid_cloud.storage.filesystem import FilesystemObjectStore
 from tests.session_bundles import make_bundle
 
 CREDS = {"viewerId": "v", "viewerToken": "t"}
@@ -180,10 +188,24 @@ def test_a_gzip_bomb_is_refused_without_inflating_it() -> None:
     assert peak < 8 << 20, f"checking inflated {peak} bytes"
 
 
-def test_a_large_bundle_is_checked_as_a_stream_in_bounded_memory(tmp_path: Path) -> None:
-    payload = gzip.compress(bytes(64 << 20), 1)  # declares (and holds) 64 MiB, honestly
+def incompressible_bundle(path: Path, size: int = 64 << 20) -> Path:
+    """A valid bundle of one binary chunk of ``size`` random bytes: that large on disk too."""
+    path.write_bytes(_one_chunk(np.random.default_rng(0).bytes(size), size, codec="none"))
+    return path
+
+
+@pytest.mark.parametrize("codec", ["none", "gzip"])
+def test_a_large_bundle_is_checked_as_a_stream_in_bounded_memory(
+    tmp_path: Path, codec: str
+) -> None:
+    """64 MiB of random bytes stored as they are, or gzipped (which does not shrink them):
+    the file itself is over 64 MiB, and checking it holds under 8 MiB."""
+    raw = np.random.default_rng(0).bytes(64 << 20)
+    stored = raw if codec == "none" else gzip.compress(raw, 1)
     path = tmp_path / "big.cellucid-session"
-    path.write_bytes(_one_chunk(payload, 64 << 20))
+    path.write_bytes(_one_chunk(stored, len(raw), codec=codec))
+    del raw, stored
+    assert path.stat().st_size > 64 << 20
     tracemalloc.start()
     try:
         with path.open("rb") as stream:
@@ -194,6 +216,41 @@ def test_a_large_bundle_is_checked_as_a_stream_in_bounded_memory(tmp_path: Path)
     assert frame.size == path.stat().st_size
     assert frame.version == 2
     assert peak < 8 << 20, f"checking held {peak} bytes"
+
+
+def test_a_large_bundle_uploaded_locally_is_stored_in_bounded_memory(tmp_path: Path) -> None:
+    """``up``'s path for a bundle PUT through an upload URL: checked, then moved from the
+    uploads folder into the sessions store, holding under 8 MiB of a 64 MiB bundle."""
+    uploads = FilesystemObjectStore(tmp_path / "uploads")
+    sessions = FilesystemObjectStore(tmp_path / "exports")
+    repository = SqliteCatalogRepository(tmp_path / "catalog.sqlite3")
+    meta = MetaService(repository, sessions, "http://127.0.0.1", ttl=0, clock=lambda: 0.0)
+    store = SqliteEventStore(tmp_path / "events.sqlite3")
+    service = EventsService(store, sessions, meta)
+    viewer = Viewer(
+        viewer_id="v1",
+        token_hash="0" * 64,
+        curator_id="c",
+        dataset_id="d",
+        dataset_version_id="dv",
+        n_cells=10,
+        created_at=datetime.now(UTC),
+        expires_at=int(time.time()) + 3600,
+    )
+    store.put_viewer(viewer)
+    key = "sessions/v1/big.cellucid-session"
+    uploads.path(key).parent.mkdir(parents=True)
+    size = incompressible_bundle(uploads.path(key)).stat().st_size
+    tracemalloc.start()
+    try:
+        record = service.validate_upload(key, uploads, in_place=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert record is not None and record.bytes == size
+    assert sessions.path(key).stat().st_size == size
+    assert not uploads.path(key).exists()
+    assert peak < 8 << 20, f"storing held {peak} bytes"
 
 
 @pytest.mark.parametrize(

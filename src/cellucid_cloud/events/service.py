@@ -312,7 +312,8 @@ class EventsService:
                 if known.key == key and known.bytes == frame.size:
                     return known
         else:
-            self.blobs.put(self.bundle_key(viewer, request_id), source.get(key))
+            with contextlib.closing(source.open(key)) as stream:
+                self.blobs.put(self.bundle_key(viewer, request_id), stream)
             source.delete(key)
         return self._record(viewer, request_id, frame)
 

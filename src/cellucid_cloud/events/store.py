@@ -42,7 +42,9 @@ class EventStore(Protocol):
 class BlobStore(Protocol):
     """Where session bundle bytes live (a folder locally, the sessions bucket on AWS)."""
 
-    def put(self, key: str, data: bytes) -> None: ...
+    def put(self, key: str, data: bytes | BinaryIO) -> None:
+        """Store bytes, or a stream's bytes read as it goes (a bundle too large to hold)."""
+        ...
 
     def get(self, key: str) -> bytes: ...
 

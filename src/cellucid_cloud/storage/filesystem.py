@@ -53,13 +53,18 @@ class FilesystemObjectStore:
     def exists(self, key: str) -> bool:
         return self.path(key.rstrip("/")).exists()
 
-    def put(self, key: str, data: bytes) -> None:
-        """Store small bytes (session bundles) atomically: a temporary name, then a rename."""
+    def put(self, key: str, data: bytes | BinaryIO) -> None:
+        """Store bytes or a stream's bytes (session bundles) atomically: a temporary name,
+        then a rename."""
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.parent / f".incoming-{uuid.uuid4().hex}"
         try:
-            partial.write_bytes(data)
+            with partial.open("wb") as out:
+                if isinstance(data, bytes):
+                    out.write(data)
+                else:
+                    shutil.copyfileobj(data, out, 1 << 20)
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)

@@ -26,7 +26,7 @@ class S3BlobStore:
         self.bucket = bucket
         self.client = client
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes | BinaryIO) -> None:
         self.client.put_object(
             Bucket=self.bucket,
             Key=key,
