@@ -6,10 +6,13 @@ parameters (what S3 verifies: algorithm, expiry, the signed headers, the one key
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 
 import httpx
 import pytest
@@ -18,7 +21,7 @@ from cellucid_cloud.storage import s3
 from cellucid_cloud.storage.object_store import EXPORT_CACHE_CONTROL
 from cellucid_cloud.storage.s3 import S3ObjectStore, S3UploadUrls, s3_client
 from cellucid_cloud.storage.upload_urls import UploadUrlError
-from tests.aws import empty_bucket
+from tests.aws import FAKE_AWS_ENV, empty_bucket
 
 MiB = 1024 * 1024
 
@@ -106,6 +109,77 @@ def test_upload_urls_sign_one_key_one_length_and_a_short_expiry(
     reply = httpx.put(grant.url, content=b"eleven byte", headers=grant.headers)
     assert reply.status_code == 200
     assert client.get_object(Bucket=bucket, Key="c1/d1.h5ad")["Body"].read() == b"eleven byte"
+
+
+def s3_accepts(url: str, method: str, headers: dict[str, str], now: datetime) -> bool:
+    """Whether S3 would accept this request on a presigned URL: SigV4 query authentication
+    recomputed from the request as sent (the signed headers' values, the path, the method)
+    with the test credentials, and the expiry checked at ``now``. moto checks neither."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    params = dict(query)
+    signed = params["X-Amz-SignedHeaders"].split(";")
+    sent = {name.lower(): value.strip() for name, value in headers.items()}
+    sent["host"] = parts.netloc
+    if any(name not in sent for name in signed):
+        return False
+    canonical = "\n".join(
+        [
+            method,
+            parts.path,
+            "&".join(
+                f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
+                for k, v in sorted(query)
+                if k != "X-Amz-Signature"
+            ),
+            "".join(f"{name}:{sent[name]}\n" for name in signed),
+            ";".join(signed),
+            "UNSIGNED-PAYLOAD",
+        ]
+    )
+    access_key, day, region, service, terminal = params["X-Amz-Credential"].split("/")
+    assert access_key == FAKE_AWS_ENV["AWS_ACCESS_KEY_ID"] and terminal == "aws4_request"
+    to_sign = "\n".join(
+        [
+            "AWS4-HMAC-SHA256",
+            params["X-Amz-Date"],
+            f"{day}/{region}/{service}/aws4_request",
+            hashlib.sha256(canonical.encode()).hexdigest(),
+        ]
+    )
+    key = ("AWS4" + FAKE_AWS_ENV["AWS_SECRET_ACCESS_KEY"]).encode()
+    for part in (day, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    issued = datetime.strptime(params["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    expires = issued + timedelta(seconds=int(params["X-Amz-Expires"]))
+    return hmac.compare_digest(signature, params["X-Amz-Signature"]) and now <= expires
+
+
+def test_an_upload_url_is_valid_for_its_one_length_key_and_15_minutes(
+    moto_server: str, bucket: str
+) -> None:
+    """The signature binds the method, the key, the exact Content-Length and the
+    Content-Type; the URL lives 900 s from its signing, not a second more."""
+    before = datetime.now(UTC).replace(microsecond=0)
+    grant = S3UploadUrls(bucket, s3_client(endpoint_url=moto_server)).upload_url(
+        "c1/d1.h5ad", max_bytes=1000, expires_in=86400, size=11
+    )
+    params = dict(parse_qsl(urlsplit(grant.url).query))
+    issued = datetime.strptime(params["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    assert before <= issued <= datetime.now(UTC)
+    assert params["X-Amz-Expires"] == "900" and grant.expires_in == 900
+    headers = {**grant.headers, "Content-Length": "11"}
+    assert s3_accepts(grant.url, "PUT", headers, issued)
+    assert s3_accepts(grant.url, "PUT", headers, issued + timedelta(seconds=900))
+    assert not s3_accepts(grant.url, "PUT", headers, issued + timedelta(seconds=901))
+    for changed in ({"Content-Length": "12"}, {"Content-Length": "10"}, {"Content-Type": "x/y"}):
+        assert not s3_accepts(grant.url, "PUT", {**headers, **changed}, issued), changed
+    without_length = {k: v for k, v in headers.items() if k != "Content-Length"}
+    assert not s3_accepts(grant.url, "PUT", without_length, issued)  # chunked: no length
+    assert not s3_accepts(grant.url, "GET", headers, issued)
+    other_key = grant.url.replace("/c1/d1.h5ad?", "/c1/d2.h5ad?")
+    assert not s3_accepts(other_key, "PUT", headers, issued)
 
 
 def test_upload_urls_need_the_declared_size_within_the_cap(moto_server: str, bucket: str) -> None:

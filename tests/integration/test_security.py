@@ -952,22 +952,57 @@ def test_upload_urls_expire_within_15_minutes(world: World, targets: UploadTarge
     assert uploaded(world) == before
 
 
-def test_the_upload_cap_is_enforced_while_streaming(world: World, targets: UploadTargets) -> None:
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_the_upload_cap_is_enforced_at_the_limit(
+    world: World, targets: UploadTargets, chunked: bool
+) -> None:
+    """One byte over the cap → 413 and nothing kept, whether the length is declared or the
+    body streams (counted as it arrives); exactly the cap is written."""
     grant = world.stack.upload_urls.upload_url(targets.key, max_bytes=1024, expires_in=60)
     token = parse_qs(urlsplit(grant.url).query)["token"][0]
     before = uploaded(world)
-    folder = world.stack.uploads.path(targets.key).parent
 
-    def chunks() -> Iterator[bytes]:
-        for _ in range(16):
-            yield b"x" * 512
+    def body(size: int) -> Any:
+        if not chunked:
+            return b"x" * size
+        return iter([b"x" * 512, b"x" * 512, b"x" * (size - 1024)])
 
-    streamed = put(world, token, chunks())
-    assert streamed.status_code == 413, streamed.text
-    assert "limited to 1024 bytes" in streamed.json()["detail"]
-    declared = put(world, token, b"x" * 1025)
-    assert declared.status_code == 413
+    refused = put(world, token, body(1025))
+    assert refused.status_code == 413, refused.text
+    assert refused.json()["detail"] == "the upload is limited to 1024 bytes"
     assert uploaded(world) == before
-    assert not any(p.name.startswith(".incoming-") for p in folder.iterdir())
-    assert put(world, token, b"x" * 1024).status_code == 200
+    assert not list((world.stack.data_dir / "uploads").rglob(".incoming-*"))
+    assert put(world, token, body(1024)).status_code == 200
     assert world.stack.uploads.path(targets.key).stat().st_size == 1024
+
+
+def test_an_over_cap_upload_is_refused_before_its_body_is_sent(
+    world: World, targets: UploadTargets
+) -> None:
+    """The declared length alone gets the 413 (the socket would time out after 5 s if the
+    route waited for the body)."""
+    grant = world.stack.upload_urls.upload_url(targets.key, max_bytes=1024, expires_in=60)
+    path = urlsplit(grant.url)
+    status, reply = raw_request(
+        world.api.base_url,
+        f"PUT {path.path}?{path.query} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/octet-stream\r\nContent-Length: 1025".encode(),
+    )
+    assert status == 413, reply
+
+
+def test_an_upload_url_works_until_its_last_second_on_the_servers_clock(
+    world: World, targets: UploadTargets, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signer = world.stack.upload_urls
+    issued = 1_900_000_000
+    monkeypatch.setattr(signer, "clock", lambda: issued)
+    grant = signer.upload_url(targets.key, max_bytes=100, expires_in=900)
+    before = uploaded(world)
+    monkeypatch.setattr(signer, "clock", lambda: issued + 900)
+    late = httpx.put(grant.url, content=b"late")
+    assert late.status_code == 403 and "expired" in late.json()["detail"]
+    assert uploaded(world) == before
+    monkeypatch.setattr(signer, "clock", lambda: issued + 899)
+    assert httpx.put(grant.url, content=b"in time").status_code == 200
+    assert world.stack.uploads.path(targets.key).read_bytes() == b"in time"
