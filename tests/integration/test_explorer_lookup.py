@@ -177,7 +177,13 @@ def test_a_withdrawn_dataset_redirects_to_its_collection(world: World) -> None:
     meta = res.json()
     assert meta["tombstoned"] is True
     assert (meta["dataset_id"], meta["collection_id"]) == (world.tombstoned, world.collection_id)
-    # The redirect target's collection is the published one the notice is about.
+    # The explorer's redirect (server/app/app.py l.73-77) lands on the collection's page ...
+    page = httpx.get(
+        f"{base}/collections/{meta['collection_id']}?tombstoned_dataset_id={meta['dataset_id']}"
+    )
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    # ... whose data, the published collection, no longer lists the withdrawn dataset.
     document = httpx.get(f"{base}/dp/v1/collections/{meta['collection_id']}").json()
     assert document["visibility"] == "PUBLIC"
     assert world.tombstoned not in {d["id"] for d in document["datasets"]}
