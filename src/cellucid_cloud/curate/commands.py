@@ -303,9 +303,9 @@ def upload(
     with _session(ctx) as client:
         if dataset is None:
             dataset = client.create_dataset(collection, name)
+        typer.echo(dataset)  # first: a failed transfer can be retried with --dataset
         with output.transfer_bar(file.stat().st_size, f"uploading {file.name}") as sent:
             client.upload(collection, dataset, file, progress=sent)
-        typer.echo(dataset)
         if wait:
             _wait(client, collection, dataset, timeout)
         else:
