@@ -103,3 +103,11 @@ def test_aws_redirects_to_a_short_presigned_get_of_one_key(
     stack.s3.put_object(Bucket=stack.uploads_bucket, Key=key, Body=b"replaced")
     stack.receive(1)  # the replacement's notification (its processing is not this test's)
     assert download()["statusCode"] == 410
+
+
+def test_overlong_ids_are_refused_before_any_store(stack: CloudStack) -> None:
+    """DynamoDB answers a key over 2 KiB with a server error: such ids never reach it."""
+    http_event = event("api/dataset-download.json", dataset_id="x" * 3000)
+    assert stack.api(http_event)["statusCode"] == 422
+    http_event = event("api/collection.json", collection_id="x" * 3000)
+    assert stack.api(http_event)["statusCode"] == 422

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, BinaryIO, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
@@ -35,6 +35,12 @@ Visibility = Annotated[
         "what an id shows."
     ),
 ]
+
+PathId = Annotated[
+    str,
+    Path(max_length=200, description="A canonical or version id (ids are at most 200 characters)."),
+]
+"""Bounded before any store sees it (DynamoDB refuses keys over 2 KiB with a server error)."""
 
 Url = Annotated[
     str,
@@ -86,7 +92,9 @@ def meta_router(ctx: ApiContext) -> APIRouter:
         response_model=CollectionDocument,
         responses=ERRORS,
     )
-    def collection(request: Request, collection_id: str, visibility: Visibility = None) -> Response:
+    def collection(
+        request: Request, collection_id: PathId, visibility: Visibility = None
+    ) -> Response:
         """A collection's datasets and explorer URLs: the published version for a canonical
         id (nothing before the first publish), or the version a version id names (the private
         id of a revision or draft). ``visibility`` is accepted as the cellxgene explorer sends
@@ -122,7 +130,7 @@ def meta_router(ctx: ApiContext) -> APIRouter:
             410: error_response("the original file is no longer stored, or was replaced"),
         },
     )
-    def download(request: Request, dataset_id: str) -> Response:
+    def download(request: Request, dataset_id: PathId) -> Response:
         """The original uploaded file of a public dataset's current version. Never cached: a
         redirect expires, and a withdrawn dataset must stop being handed out."""
         original = ctx.meta.original(dataset_id)
