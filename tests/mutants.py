@@ -52,15 +52,178 @@ def _m(name: str, path: str, before: str, after: str, *tests: str) -> Mutant:
 
 SECURITY = "tests/integration/test_security.py"
 ROBUSTNESS = "tests/integration/test_api_robustness.py"
+LINKS = "tests/integration/test_link_limits.py"
+WIRE = "tests/unit/test_event_wire.py"
+S3 = "tests/integration/test_s3_storage.py"
+CLOUD_EVENTS = "tests/integration/test_cloud_events.py"
+SERVE = "tests/integration/test_serve_folder.py"
 
 MUTANTS: tuple[Mutant, ...] = (
+    # -- Host check (DNS rebinding) -------------------------------------------------------------
+    _m(
+        "up: Host check skipped",
+        SRC + "local/app.py",
+        "if not host_allowed(host, self.allowed, ip_literals=self.allow_ip_hosts):",
+        "if False:",
+        f"{SECURITY}::test_other_host_names_are_421_on_every_kind_of_path",
+    ),
+    _m(
+        "serve: Host check skipped",
+        SRC + "serve/app.py",
+        "if not host_allowed(host, self.allowed_hosts, ip_literals=self.allow_ip_hosts):",
+        "if False:",
+        f"{SERVE}::test_host_header_check",
+    ),
+    _m(
+        "IP-literal Host accepted without a wildcard bind",
+        SRC + "serve/http.py",
+        "    if not ip_literals:\n        return False",
+        "    if ip_literals is None:\n        return False",
+        "tests/unit/test_serve_http.py::test_host_allowed",
+        f"{SECURITY}::test_other_host_names_are_421_on_every_kind_of_path",
+    ),
+    # -- traversal, declared files --------------------------------------------------------------
+    _m(
+        "encoded separators and dots not refused before decoding",
+        SRC + "serve/http.py",
+        "_FORBIDDEN_ENCODED.search(raw_path) or",
+        "False or",
+        "tests/unit/test_serve_http.py::test_split_request_path_refuses",
+        f"{SECURITY}::test_traversal_is_refused_on_exports_viewer_and_explorer_paths",
+    ),
+    _m(
+        "dot segments not refused",
+        SRC + "serve/http.py",
+        'if seg in ("", ".", "..") or',
+        'if seg in ("",) or',
+        "tests/unit/test_serve_http.py::test_split_request_path_refuses",
+        f"{SECURITY}::test_traversal_is_refused_on_exports_viewer_and_explorer_paths",
+    ),
+    _m(
+        "up: files the manifests do not declare served",
+        SRC + "local/exports.py",
+        "if folder is None or rest not in folder.declared_paths():",
+        "if folder is None:",
+        f"{SECURITY}::test_traversal_is_refused_on_exports_viewer_and_explorer_paths",
+        f"{SECURITY}::test_no_public_answer_names_a_private_collection_or_dataset",
+    ),
+    _m(
+        "serve: files reached through a symlinked folder served",
+        SRC + "serve/sources.py",
+        "if not stat_mod.S_ISREG(st.st_mode) or not inside:",
+        "if not stat_mod.S_ISREG(st.st_mode):",
+        f"{SERVE}::test_manifest_cannot_declare_outside_paths",
+        f"{SERVE}::test_only_declared_files",
+    ),
+    _m(
+        "export files opened through symlinks",
+        SRC + "serve/sources.py",
+        'os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)',
+        'os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)',
+        f"{SERVE}::test_changed_file_is_refused_with_409",
+    ),
+    # -- curators ------------------------------------------------------------------------------
+    _m(
+        "ownership not checked",
+        SRC + "catalog/service.py",
+        "if view.collection.owner != curator_id:",
+        "if False:",
+        f"{SECURITY}::test_another_curators_token_is_403_on_every_collection_route",
+    ),
+    _m(
+        "ids not random (uuid1)",
+        SRC + "catalog/models.py",
+        "return str(uuid.uuid4())",
+        "return str(uuid.uuid1())",
+        f"{SECURITY}::test_private_ids_are_uuid4",
+    ),
+    _m(
+        "tokens valid in their expiry second",
+        SRC + "signed_tokens.py",
+        'if claims["exp"] <= now:',
+        'if claims["exp"] < now:',
+        f"{SECURITY}::test_curator_tokens_live_one_hour_on_the_servers_clock",
+        f"{SECURITY}::test_an_upload_url_works_until_its_last_second_on_the_servers_clock",
+    ),
+    _m(
+        "token signatures not verified",
+        SRC + "signed_tokens.py",
+        'options={"require": ["exp", *require], "verify_exp": False, "verify_iat": False},',
+        'options={"require": ["exp", *require], "verify_signature": False},',
+        f"{SECURITY}::test_every_protected_route_refuses_missing_expired_and_forged_tokens",
+    ),
+    _m(
+        "token audience not checked",
+        SRC + "signed_tokens.py",
+        'options={"require": ["exp", *require], "verify_exp": False, "verify_iat": False},',
+        'options={"require": ["exp", *require], "verify_exp": False, "verify_aud": False},',
+        f"{SECURITY}::test_every_protected_route_refuses_missing_expired_and_forged_tokens",
+    ),
+    _m(
+        "curator tokens live 2 h on AWS",
+        SRC + "api/auth.py",
+        "token_ttl: int = 3600,",
+        "token_ttl: int = 7200,",
+        "tests/integration/test_lambda_events.py::test_curation_token",
+    ),
+    _m(
+        "curator tokens live 2 h in up",
+        SRC + "local/stack.py",
+        "token_ttl: int = 3600",
+        "token_ttl: int = 7200",
+        f"{SECURITY}::test_curator_tokens_live_one_hour_on_the_servers_clock",
+    ),
+    # -- viewers -------------------------------------------------------------------------------
+    _m(
+        "viewer tokens compared with ==",
+        SRC + "events/service.py",
+        "if not hmac.compare_digest(viewer.token_hash, _token_hash(token)):",
+        "if viewer.token_hash != _token_hash(token):",
+        f"{SECURITY}::test_viewer_tokens_are_compared_in_constant_time",
+    ),
+    _m(
+        "viewer lifetime cap one second lenient",
+        SRC + "events/service.py",
+        "if not 60 <= ttl <= MAX_VIEWER_TTL:",
+        "if not 60 <= ttl <= MAX_VIEWER_TTL + 1:",
+        f"{SECURITY}::test_viewers_live_24_hours_by_default_and_7_days_at_most",
+    ),
+    _m(
+        "viewers may live 8 days",
+        SRC + "events/service.py",
+        "MAX_VIEWER_TTL = 7 * 24 * 3600",
+        "MAX_VIEWER_TTL = 8 * 24 * 3600",
+        f"{SECURITY}::test_viewers_live_24_hours_by_default_and_7_days_at_most",
+    ),
+    _m(
+        "viewers live 48 h by default",
+        SRC + "events/service.py",
+        "DEFAULT_VIEWER_TTL = 24 * 3600",
+        "DEFAULT_VIEWER_TTL = 48 * 3600",
+        f"{SECURITY}::test_viewers_live_24_hours_by_default_and_7_days_at_most",
+    ),
+    _m(
+        "up: a viewer valid in its expiry second",
+        SRC + "events/sqlite_store.py",
+        '"SELECT doc FROM viewers WHERE viewer_id = ? AND expires_at > ?"',
+        '"SELECT doc FROM viewers WHERE viewer_id = ? AND expires_at >= ?"',
+        "tests/contract/test_event_store.py::test_viewers_round_trip_and_expire",
+        f"{SECURITY}::test_viewers_live_24_hours_by_default_and_7_days_at_most",
+    ),
+    _m(
+        "AWS: a viewer valid in its expiry second",
+        SRC + "events/dynamodb_store.py",
+        'if item is None or int(item["expires_at"]["N"]) <= now:',
+        'if item is None or int(item["expires_at"]["N"]) < now:',
+        "tests/contract/test_event_store.py::test_viewers_round_trip_and_expire",
+    ),
     # -- bounded bodies -------------------------------------------------------------------------
     _m(
-        "api body: declared length one byte over the limit accepted",
+        "api body: declared length not checked up front",
         SRC + "api/limits.py",
         "if int(value) > self.max_bytes:",
         "if int(value) > self.max_bytes + 1:",
-        f"{ROBUSTNESS}::test_a_body_of_exactly_the_limit_is_read_and_one_byte_more_is_a_413",
+        f"{ROBUSTNESS}::test_an_oversized_declared_length_is_refused_before_the_body_is_sent",
     ),
     _m(
         "api body: a body of exactly the limit refused",
@@ -75,7 +238,6 @@ MUTANTS: tuple[Mutant, ...] = (
         'seen += len(message.get("body", b""))',
         "seen += 0",
         f"{ROBUSTNESS}::test_a_body_of_exactly_the_limit_is_read_and_one_byte_more_is_a_413",
-        f"{ROBUSTNESS}::test_oversized_chunked_body_is_a_413",
     ),
     _m(
         "api body: streamed count one byte lenient",
@@ -83,6 +245,328 @@ MUTANTS: tuple[Mutant, ...] = (
         "if seen > self.max_bytes and not started:",
         "if seen > self.max_bytes + 1 and not started:",
         f"{ROBUSTNESS}::test_a_body_of_exactly_the_limit_is_read_and_one_byte_more_is_a_413",
+    ),
+    _m(
+        "viewer posts: streamed bytes one byte lenient",
+        SRC + "api/events_routes.py",
+        "check_size(size, cap)",
+        "check_size(size, cap + 1)",
+        f"{SECURITY}::test_viewer_posts_are_capped_at_the_limit",
+    ),
+    _m(
+        "viewer posts: declared length one byte lenient",
+        SRC + "api/events_routes.py",
+        "check_size(int(declared), cap)",
+        "check_size(int(declared), cap + 1)",
+        f"{SECURITY}::test_viewer_posts_are_capped_at_the_limit",
+    ),
+    _m(
+        "events function: bodies one byte over 1 MiB taken",
+        SRC + "aws/events.py",
+        "MAX_BODY_BYTES = 1024 * 1024",
+        "MAX_BODY_BYTES = 1024 * 1024 + 1",
+        f"{CLOUD_EVENTS}::test_the_events_function_answers_as_the_api_routes_do",
+    ),
+    _m(
+        "upload URL: declared length one byte over the cap taken",
+        SRC + "local/uploads.py",
+        "int(declared) > grant.max_bytes):",
+        "int(declared) > grant.max_bytes + 1):",
+        f"{SECURITY}::test_an_over_cap_upload_is_refused_before_its_body_is_sent",
+    ),
+    _m(
+        "upload URL: streamed bytes one byte over the cap taken",
+        SRC + "local/uploads.py",
+        "if size > grant.max_bytes:",
+        "if size > grant.max_bytes + 1:",
+        f"{SECURITY}::test_the_upload_cap_is_enforced_at_the_limit",
+    ),
+    # -- upload URLs ---------------------------------------------------------------------------
+    _m(
+        "upload URLs live 16 minutes",
+        SRC + "storage/upload_urls.py",
+        "MAX_UPLOAD_EXPIRY = 15 * 60",
+        "MAX_UPLOAD_EXPIRY = 16 * 60",
+        f"{SECURITY}::test_upload_urls_expire_within_15_minutes",
+        f"{S3}::test_an_upload_url_is_valid_for_its_one_length_key_and_15_minutes",
+    ),
+    _m(
+        "presigned PUTs do not sign the length",
+        SRC + "storage/s3.py",
+        '"ContentLength": size,',
+        "",
+        f"{S3}::test_an_upload_url_is_valid_for_its_one_length_key_and_15_minutes",
+    ),
+    _m(
+        "presigned PUTs one byte over the cap",
+        SRC + "storage/s3.py",
+        "if size > limit:",
+        "if size > limit + 1:",
+        f"{S3}::test_upload_urls_need_the_declared_size_within_the_cap",
+    ),
+    # -- link ingestion (SSRF) -----------------------------------------------------------------
+    _m(
+        "links: every address public",
+        SRC + "storage/link_fetch.py",
+        "return address.is_global",
+        "return True",
+        "tests/unit/test_link_fetch.py::test_internal_and_odd_links_are_refused",
+    ),
+    _m(
+        "links: credentials in the URL accepted",
+        SRC + "storage/link_fetch.py",
+        "if parts.username or parts.password:",
+        "if False:",
+        "tests/unit/test_link_fetch.py::test_internal_and_odd_links_are_refused",
+    ),
+    _m(
+        "links: redirect hops not checked again",
+        SRC + "storage/link_fetch.py",
+        "_pinned(url, check_link(url, allow_private))",
+        "_pinned(url, check_link(url, allow_private or _ > 0))",
+        f"{SECURITY}::test_every_redirect_hop_of_a_link_is_checked_again",
+    ),
+    _m(
+        "links: the connection not pinned to the checked address",
+        SRC + "storage/link_fetch.py",
+        "_pinned(url, check_link(url, allow_private))",
+        "_pinned(url, check_link(url, allow_private) and None)",
+        f"{SECURITY}::test_a_link_is_fetched_from_the_address_that_was_checked",
+    ),
+    _m(
+        "links: https without SNI for the link's name",
+        SRC + "storage/link_fetch.py",
+        'extensions = {"sni_hostname": logical.host} if logical.scheme == "https" else {}',
+        "extensions: dict[str, Any] = {}",
+        f"{LINKS}::test_https_goes_to_the_checked_address_with_the_links_name",
+    ),
+    _m(
+        "links: declared length over the cap not refused up front",
+        SRC + "storage/link_fetch.py",
+        "if declared.isdigit() and int(declared) > max_bytes:",
+        "if False:",
+        f"{LINKS}::test_a_declared_length_over_the_cap_is_refused_before_the_body",
+    ),
+    _m(
+        "links: streamed bytes one byte over the cap taken",
+        SRC + "storage/link_fetch.py",
+        "if size > max_bytes:",
+        "if size > max_bytes + 1:",
+        f"{LINKS}::test_a_body_of_undeclared_length_is_cut_at_the_cap",
+    ),
+    _m(
+        "links: six redirects",
+        SRC + "storage/link_fetch.py",
+        "MAX_REDIRECTS = 5",
+        "MAX_REDIRECTS = 6",
+        f"{LINKS}::test_five_redirects_are_followed_and_a_sixth_is_refused",
+    ),
+    _m(
+        "links: one redirect fewer than the budget",
+        SRC + "storage/link_fetch.py",
+        "for _ in range(MAX_REDIRECTS + 1):",
+        "for _ in range(MAX_REDIRECTS):",
+        f"{LINKS}::test_five_redirects_are_followed_and_a_sixth_is_refused",
+    ),
+    _m(
+        "links: no read timeout",
+        SRC + "storage/link_fetch.py",
+        "httpx.Client(timeout=timeout,",
+        "httpx.Client(timeout=None,",
+        f"{LINKS}::test_a_stalled_download_times_out",
+    ),
+    _m(
+        "links: no deadline for the whole download",
+        SRC + "storage/link_fetch.py",
+        "if time.monotonic() > ends:",
+        "if False:",
+        f"{LINKS}::test_a_trickling_download_ends_at_its_deadline",
+    ),
+    # -- CORS, headers, secrets, binding ---------------------------------------------------------
+    _m(
+        "CORS granted to curation",
+        SRC + "local/cors.py",
+        '    "/dp/",\n',
+        '    "/dp/",\n    "/curation/",\n',
+        f"{SECURITY}::test_cors_is_granted_to_public_reads_only",
+    ),
+    _m(
+        "viewer page sends its URL (and token) as referrer",
+        SRC + "viewer/__init__.py",
+        '"Referrer-Policy": "same-origin",',
+        '"Referrer-Policy": "unsafe-url",',
+        "tests/unit/test_template.py::test_the_viewer_page_gets_the_headers_it_gets_locally",
+    ),
+    _m(
+        "up's secret and curator key readable by others",
+        SRC + "local/stack.py",
+        "os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)",
+        "os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)",
+        "tests/integration/test_up_stack.py::test_first_start_restart_and_both_upload_paths",
+    ),
+    _m(
+        "up binds all interfaces by default",
+        SRC + "cli.py",
+        '"127.0.0.1",\n    port: Annotated[int, typer.Option(min=1, max=65535)] = 8765,',
+        '"0.0.0.0",\n    port: Annotated[int, typer.Option(min=1, max=65535)] = 8765,',
+        f"{SECURITY}::test_up_and_serve_listen_on_loopback_only_by_default",
+    ),
+    # -- caching and revalidation ----------------------------------------------------------------
+    _m(
+        "no 304 for a matching ETag",
+        SRC + "api/responses.py",
+        'if status == 200 and (etag in tags or "*" in tags):',
+        "if False:",
+        f"{ROBUSTNESS}::test_a_cached_answer_revalidates_with_its_etag",
+    ),
+    _m(
+        "If-None-Match compared strongly",
+        SRC + "api/responses.py",
+        't.strip().removeprefix("W/")',
+        "t.strip()",
+        f"{ROBUSTNESS}::test_a_cached_answer_revalidates_with_its_etag",
+    ),
+    _m(
+        "max-age the full TTL whatever is left",
+        SRC + "catalog/meta.py",
+        "return Cached(value, max(0, int(stored_at + self.ttl - self.clock())))",
+        "return Cached(value, int(self.ttl))",
+        "tests/unit/test_meta_cache.py",
+    ),
+    _m(
+        "misses cached as long as hits",
+        SRC + "catalog/meta.py",
+        "self._misses = _TtlCache(min(miss_ttl, ttl), clock, maxsize)",
+        "self._misses = _TtlCache(ttl, clock, maxsize)",
+        "tests/unit/test_meta_cache.py",
+    ),
+    # -- the catalog ---------------------------------------------------------------------------
+    _m(
+        "withdrawn datasets not tombstoned",
+        SRC + "catalog/service.py",
+        'update={"tombstoned": True, "tombstone_contact": contact}',
+        'update={"tombstone_contact": contact}',
+        "tests/unit/test_catalog_service.py::test_publishing_a_revision_repoints_and_tombstones_together",
+    ),
+    _m(
+        "a published collection can be deleted",
+        SRC + "catalog/service.py",
+        "        view = self.open_version(curator_id, collection_or_version_id)\n"
+        "        drafts = self.repo.get_many(",
+        "        view = self.owned(curator_id, collection_or_version_id)\n"
+        "        drafts = self.repo.get_many(",
+        f"{ROBUSTNESS}::test_a_published_collection_cannot_be_deleted",
+    ),
+    _m(
+        "a publish of 98 datasets refused",
+        SRC + "catalog/service.py",
+        "if len(writes) > MAX_WRITES:",
+        "if len(writes) >= MAX_WRITES:",
+        "tests/contract/test_catalog_publish_size.py",
+    ),
+    _m(
+        "a losing concurrent write told something vague",
+        SRC + "catalog/service.py",
+        '"the collection changed while this request ran (another request won); "',
+        '"the collection changed while this request ran; "',
+        "tests/integration/test_local_faults.py::"
+        "test_racing_curators_get_409_or_their_change_never_a_lost_update",
+    ),
+    # -- session bundles -----------------------------------------------------------------------
+    _m(
+        "bundles read whole before checking",
+        SRC + "events/bundle.py",
+        "    reader = _Reader(stream)\n    version = _version(reader)",
+        "    reader = _Reader(io.BytesIO(stream.read()))\n    version = _version(reader)",
+        f"{WIRE}::test_a_large_bundle_is_checked_as_a_stream_in_bounded_memory",
+    ),
+    _m(
+        "gzip chunks inflated past their declared size",
+        SRC + "events/bundle.py",
+        "while pending and produced <= declared:",
+        "while pending:",
+        f"{WIRE}::test_a_gzip_bomb_is_refused_without_inflating_it",
+    ),
+    _m(
+        "JSON chunks one byte over 64 MiB taken",
+        SRC + "events/bundle.py",
+        "if is_json and declared > MAX_JSON_CHUNK_BYTES:",
+        "if is_json and declared > MAX_JSON_CHUNK_BYTES + 1:",
+        f"{WIRE}::test_gzip_chunks_decode_exactly_to_their_declared_size",
+    ),
+    _m(
+        "up: an uploaded bundle held in memory to be stored",
+        SRC + "events/service.py",
+        "self.blobs.put(self.bundle_key(viewer, request_id), stream)",
+        "self.blobs.put(self.bundle_key(viewer, request_id), stream.read())",
+        f"{WIRE}::test_a_large_bundle_uploaded_locally_is_stored_in_bounded_memory",
+    ),
+    _m(
+        "events function: long polls use the invocation's last seconds",
+        SRC + "aws/events.py",
+        "ANSWER_MARGIN = 2.0",
+        "ANSWER_MARGIN = 0.0",
+        f"{CLOUD_EVENTS}::test_a_long_poll_ends_before_the_invocation_does",
+    ),
+    # -- reliability ---------------------------------------------------------------------------
+    _m(
+        "a version claimed a third time",
+        SRC + "catalog/service.py",
+        "MAX_ATTEMPTS = 2",
+        "MAX_ATTEMPTS = 3",
+        "tests/unit/test_processing_claims.py",
+    ),
+    _m(
+        "a retry writes over the failed attempt's prefix",
+        SRC + "catalog/processing.py",
+        'return f"exports/{version_id}/" if attempt <= 1 else f"exports/{version_id}-{attempt}/"',
+        'return f"exports/{version_id}/"',
+        "tests/unit/test_processing_claims.py",
+    ),
+    _m(
+        "an existing export folder overwritten",
+        SRC + "storage/filesystem.py",
+        "        if target.exists():\n            raise FileExistsError",
+        "        if False:\n            raise FileExistsError",
+        "tests/contract/test_object_store.py::test_an_existing_prefix_is_never_overwritten",
+    ),
+    _m(
+        "an existing export prefix overwritten on S3",
+        SRC + "storage/s3.py",
+        "        if self._has_objects(prefix):\n            raise FileExistsError",
+        "        if False:\n            raise FileExistsError",
+        "tests/contract/test_object_store.py::test_an_existing_prefix_is_never_overwritten",
+    ),
+    _m(
+        "a re-upload of the same bytes is one upload (S3 sequencer ignored)",
+        SRC + "aws/s3_events.py",
+        'put = obj.get("sequencer") or record.get("eventTime") or ""',
+        'put = ""',
+        "tests/integration/test_cloud_faults.py::"
+        "test_duplicate_and_out_of_order_events_give_one_export_per_object_version",
+    ),
+    _m(
+        "failure reasons kept whole",
+        SRC + "catalog/processing.py",
+        'line = lines[0] if lines else "unknown error"',
+        'line = " ".join(lines) if lines else "unknown error"',
+        "tests/unit/test_processing_claims.py::test_a_long_reason_is_cut_to_one_short_line",
+    ),
+    _m(
+        "a store down after retries answers 500",
+        SRC + "api/app.py",
+        'return error_json(503, str(exc), **{"Retry-After": str(RETRY_AFTER_SECONDS)})',
+        "return error_json(500, str(exc))",
+        "tests/integration/test_cloud_faults.py::"
+        "test_the_functions_answer_a_json_503_while_dynamodb_is_down",
+    ),
+    _m(
+        "a killed run's scratch folders kept",
+        SRC + "local/stack.py",
+        "        shutil.rmtree(leftover, ignore_errors=True)",
+        "        pass",
+        "tests/integration/test_local_faults.py::"
+        "test_up_killed_mid_export_shows_nothing_partial_and_finishes_after_restart",
     ),
 )
 
@@ -199,12 +683,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-k", default="", help="only breaks whose name contains this")
     parser.add_argument("--list", action="store_true", help="list the breaks and stop")
+    parser.add_argument(
+        "--check", action="store_true", help="only check that every break still applies"
+    )
     args = parser.parse_args(argv)
     chosen = [m for m in MUTANTS if args.k.lower() in m.name.lower()]
     if args.list:
         for mutant in chosen:
             print(f"{mutant.name}  ({mutant.path})")
         return 0
+    if args.check:
+        stale = [m for m in chosen if (ROOT / m.path).read_text().count(m.before) != 1]
+        for mutant in stale:
+            print(f"stale: {mutant.name} ({mutant.path})")
+        print(f"{len(chosen) - len(stale)} of {len(chosen)} breaks apply")
+        return 1 if stale else 0
     with tempfile.TemporaryDirectory(prefix="cellucid-mutants-") as tmp:
         scratch = Path(tmp)
         scratch_copy(scratch)

@@ -51,6 +51,7 @@ def test_viewers_round_trip_and_expire(store: EventStore) -> None:
     store.put_viewer(dead)
     assert store.get_viewer(live.viewer_id, NOW) == live
     assert store.get_viewer(dead.viewer_id, NOW) is None  # stored, but past its expiry
+    assert store.get_viewer(live.viewer_id, live.expires_at - 1) == live  # its last second
     assert store.get_viewer(live.viewer_id, live.expires_at) is None
     assert store.get_viewer("unknown", NOW) is None
 

@@ -16,6 +16,7 @@ import json
 import re
 import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
@@ -47,7 +48,9 @@ from tests.export_data import make_adata
 from tests.link_servers import FILE_SERVER, file_server_is_public, serving
 from tests.local_up import free_port, running_up
 from tests.raw_http import raw_get, raw_request
+from tests.session_bundles import make_bundle
 
+MiB = 1024 * 1024
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -839,6 +842,42 @@ def test_viewers_live_24_hours_by_default_and_7_days_at_most(
         clock[0] = now + age
         reply = httpx.get(f"{world.api.base_url}/_cellucid/events", params=creds)
         assert reply.status_code == status, (age, reply.text)
+
+
+def bundle_of(size: int) -> bytes:
+    """A valid session bundle of exactly ``size`` bytes (one stored binary chunk)."""
+    guess = make_bundle(2, chunks=[("c/1", bytes(size - 1000), "none")])
+    exact = make_bundle(2, chunks=[("c/1", bytes(size - 1000 + size - len(guess)), "none")])
+    assert len(exact) == size
+    return exact
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_viewer_posts_are_capped_at_the_limit(world: World, chunked: bool) -> None:
+    """An event of exactly 1 MiB, a selection of every cell (4 bytes each) and a bundle of
+    exactly 5 MB are taken; one byte (one cell) more is a 413, declared or streamed."""
+    private, base = world.private, world.api.base_url
+    creds = {"viewerId": private.viewer_id, "viewerToken": private.viewer_token}
+    n_cells = 40
+    event = json.dumps({"type": "pong", "requestId": "r", "t": 1, **creds}).encode()
+    cases = [
+        ("/_cellucid/events", {}, "application/json", event + b" " * (MiB - len(event)), 1),
+        ("/_cellucid/selection", {"source": "lasso"}, None, struct.pack("<40I", *range(40)), 4),
+        ("/_cellucid/session_bundle", {"requestId": "b"}, None, bundle_of(5_000_000), 1),
+    ]
+    assert n_cells * 4 == len(cases[1][3])
+    for path, params, media, body, step in cases:
+        query = params if path.endswith("events") else {**params, **creds}
+        headers = {"Content-Type": media or "application/octet-stream"}
+        for content, status in ((body + b" " * step, 413), (body, 200)):
+            halves = [content[: len(content) // 2], content[len(content) // 2 :]]
+            reply = httpx.post(
+                f"{base}{path}",
+                params=query,
+                content=iter(halves) if chunked else content,
+                headers=headers,
+            )
+            assert reply.status_code == status, (path, len(content), reply.text)
 
 
 # -- upload URLs -----------------------------------------------------------------------------
