@@ -128,6 +128,8 @@ export class Viewer {
     this.lastContinuous = null;
     this.initialHidden = null;
     this.defaultView = null;
+    this.urlReady = false;
+    this.urlTimer = null;
     this.lassoMode = false;
     this.screen = null;
     this.hovered = null;
