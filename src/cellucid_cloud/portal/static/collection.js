@@ -102,7 +102,10 @@ function datasetTable(datasets) {
       el("td", { class: "name" }, dataset.name),
       el("td", { class: "number", "data-label": "Cells" }, formatNumber(dataset.n_cells)),
       el("td", { class: "number", "data-label": "Genes" }, formatNumber(dataset.n_genes)),
-      ...columns.map(([key, title]) => el("td", { "data-label": title, class: key }, labels(dataset[key]) || "–")),
+      ...columns.map(([key, title]) => {
+        const text = labels(dataset[key]);
+        return el("td", { "data-label": title, class: text ? key : `${key} none` }, text || "–");
+      }),
       el("td", { class: "actions" }, ...actions(dataset)),
     );
   });

@@ -6,7 +6,7 @@
 import { EventChannel } from "./events.js";
 import { renderAbout } from "./panels.js";
 import { PointRenderer } from "./renderer.js";
-import { HttpError, collectionPage, el, formatNumber, getJson, webHref } from "./site.js";
+import { HttpError, collectionPage, el, formatNumber, getJson, mailtoHref, webHref } from "./site.js";
 import { readView, viewerCredentials } from "./view-url.js";
 import { DecodeWorker, Progress, Viewer } from "./viewer.js";
 
@@ -36,22 +36,26 @@ function showMessage(state, title, ...paragraphs) {
   main.hidden = false;
 }
 
+// "The collection: <its name, linked to its page>." (ids are no text for people; a private
+// version's id is its capability besides).
+async function collectionLine(meta) {
+  const collection = await getJson(collectionUrl(meta.collection_id)).catch(() => null);
+  const link = el("a", { href: collectionPage(meta.collection_id), class: "collection-link" }, collection?.name ?? "its page");
+  return ["The collection: ", link, "."];
+}
+
 async function showWithdrawn(meta) {
   const contact = meta.contact ?? {};
-  const collection = await getJson(collectionUrl(meta.collection_id)).catch(() => null);
-  const contactParts = contact.email
-    ? [`Questions about it: ${contact.name || contact.email}, `, el("a", { href: `mailto:${contact.email}`, class: "contact-email" }, contact.email), "."]
+  const mailto = mailtoHref(contact.email);
+  const contactParts = mailto
+    ? [`Questions about it: ${contact.name || contact.email}, `, el("a", { href: mailto, class: "contact-email" }, contact.email), "."]
     : [contact.name ? `Questions about it: ${contact.name}.` : "No contact was recorded."];
   showMessage(
     "withdrawn",
     "This dataset was withdrawn",
     ["Its curators removed it from its collection; the data is no longer shown here."],
     contactParts,
-    [
-      "The collection: ",
-      el("a", { href: collectionPage(meta.collection_id), class: "collection-link" }, collection?.name ?? meta.collection_id),
-      ".",
-    ],
+    await collectionLine(meta),
   );
 }
 
@@ -65,8 +69,8 @@ function showNotFound() {
 
 // No export to show: a failed version says why; one still on its way is watched, and the page
 // opens it (reloads) once the meta answer changes.
-function showNotReady(meta, metaUrl) {
-  const collection = ["The collection: ", el("a", { href: collectionPage(meta.collection_id), class: "collection-link" }, meta.collection_id), "."];
+async function showNotReady(meta, metaUrl) {
+  const collection = await collectionLine(meta);
   if (meta.status === "failed") {
     showMessage(
       "failed",
