@@ -352,7 +352,6 @@ class MetaService:
             key=version.source,
             etag=version.source_etag,
             file_name=download_file_name(version),
-            size=version.stats.source_bytes if version.stats else None,
         )
 
     # -- the public catalog ------------------------------------------------------------------
@@ -408,12 +407,11 @@ class MetaService:
 @dataclass(frozen=True, slots=True)
 class Original:
     """An uploaded file to hand out: its object key, the identity it must still have (a later
-    upload to the same key must never be served as this version's), name and size."""
+    upload to the same key must never be served as this version's) and its name."""
 
     key: str
     etag: str
     file_name: str
-    size: int | None
 
 
 def download_file_name(version: DatasetVersion) -> str:
