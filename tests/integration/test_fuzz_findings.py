@@ -34,4 +34,8 @@ def test_a_link_that_normalising_makes_too_long_is_refused_not_stored(tmp_path: 
             assert "at most 2083 characters" in refused.json()["detail"]
             listed = curator.get("/curation/v1/collections")
             assert listed.status_code == 200 and len(listed.json()) == 1
-            assert curator.get(f"/dp/v1/collections/{cid}").status_code == 200
+            # Every read of it still answers (the draft shows publicly by its version id only).
+            document = curator.get(f"/curation/v1/collections/{cid}")
+            assert document.status_code == 200
+            version_id = document.json()["collection_version_id"]
+            assert curator.get(f"/dp/v1/collections/{version_id}").status_code == 200
