@@ -3,7 +3,8 @@
 * ours: ``cellucid-cloud serve FILE`` (no export step);
 * cellucid 0.9.4: ``cellucid serve FILE --no-browser --no-web-ui --dataset-id … --dataset-name …``;
 * cellxgene 1.3.0: ``cellxgene --no-upgrade-check launch FILE --disable-diffexp
-  --disable-annotations`` (``--backed`` for the large file).
+  --disable-annotations`` (X in memory, its default: with ``--backed`` its gene route answers
+  400 on the CSR file here).
 
 The references are installed from PyPI by this script into their own venvs under ``.bench/``
 (gitignored). Every run starts a cold process (the input's pages are warmed first, so no system
@@ -188,7 +189,7 @@ class System:
     """How to launch one server and what a browser asks it for."""
 
     name: str
-    command: Callable[[Path, int, bool], list[str]]
+    command: Callable[[Path, int], list[str]]
     identity: str
     first_frame: Callable[[httpx.Client, str, bytes], tuple[float, int]]
     gene_url: Callable[[str, int, str], str]
@@ -236,14 +237,14 @@ def systems(index_column: str) -> dict[str, System]:
     return {
         "ours": System(
             "ours",
-            lambda path, port, _: [str(ours), "serve", str(path), "--port", str(port)],
+            lambda path, port: [str(ours), "serve", str(path), "--port", str(port)],
             "/dataset_identity.json",
             cellucid_frame,
             lambda base, gene, _: f"{base}/var/{gene}.values.f32",
         ),
         "cellucid 0.9.4": System(
             "cellucid 0.9.4",
-            lambda path, port, _: [
+            lambda path, port: [
                 str(cellucid_py),
                 "-c",
                 "from cellucid.cli import main; main()",
@@ -265,7 +266,7 @@ def systems(index_column: str) -> dict[str, System]:
         ),
         "cellxgene 1.3.0": System(
             "cellxgene 1.3.0",
-            lambda path, port, backed: [
+            lambda path, port: [
                 str(cellxgene_py),
                 "-c",
                 "from server.cli.cli import cli; cli()",
@@ -278,7 +279,6 @@ def systems(index_column: str) -> dict[str, System]:
                 str(port),
                 "--disable-diffexp",
                 "--disable-annotations",
-                *(["--backed"] if backed else []),
             ],
             "/api/v0.2/schema",
             cellxgene_frame,
@@ -305,20 +305,17 @@ def wait_for(client: httpx.Client, url: str, process: subprocess.Popen[bytes]) -
         time.sleep(0.01)
 
 
-def one_run(
-    system: System, path: Path, names: list[str], genes: list[int], backed: bool
-) -> dict[str, Any]:
+def one_run(system: System, path: Path, names: list[str], genes: list[int]) -> dict[str, Any]:
     warm(path)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     cache = Path(tempfile.mkdtemp(prefix="direct-bench-cache-", dir=BENCH))
     env = {**os.environ, "CELLUCID_CACHE_DIR": str(cache)}
-    command = system.command(path, port, backed)
+    command = system.command(path, port)
     result: dict[str, Any] = {}
     start = time.perf_counter()
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=BENCH
-    )
+    log = (BENCH / "direct-server.log").open("ab")
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=log, cwd=BENCH)
     rss = TreeRss(process.pid)
     try:
         with httpx.Client(timeout=600) as client:
@@ -345,6 +342,7 @@ def one_run(
             process.kill()
             process.wait()
         result["peak_rss"] = rss.stop()
+        log.close()
         shutil.rmtree(cache, ignore_errors=True)
     return result
 
@@ -442,9 +440,7 @@ def gene_choice(n_genes: int) -> list[int]:
     return list(range(step // 2, n_genes, step))[: GENES_TIMED + 2]
 
 
-def bench(
-    label: str, path: Path, runs: int, chosen: list[str], backed: bool
-) -> dict[str, dict[str, Any]]:
+def bench(label: str, path: Path, runs: int, chosen: list[str]) -> dict[str, dict[str, Any]]:
     names = [str(name) for name in ad.read_h5ad(path, backed="r").var_names]
     genes = gene_choice(len(names))
     all_systems = systems(_var_index_column(path))
@@ -454,7 +450,7 @@ def bench(
         measured = []
         for i in range(runs):
             print(f"[{label}] {name} run {i + 1}/{runs} ...", flush=True)
-            measured.append(one_run(system, path, names, genes, backed))
+            measured.append(one_run(system, path, names, genes))
         results[name] = medians(measured)
     return results
 
@@ -473,7 +469,7 @@ def million(runs: int) -> list[str]:
     path = synthetic(1_000_000, 2000)
     names = [str(name) for name in ad.read_h5ad(path, backed="r").var_names]
     system = systems(_var_index_column(path))["ours"]
-    measured = [one_run(system, path, names, gene_choice(len(names)), False) for _ in range(runs)]
+    measured = [one_run(system, path, names, gene_choice(len(names))) for _ in range(runs)]
     r = medians(measured)
     import h5py
 
@@ -511,24 +507,26 @@ def main() -> None:
     }
     for which in args.datasets.split(","):
         label, path = datasets[which.strip()]()
-        backed = which.strip() == "large"
-        results = bench(label, path, args.runs, chosen, backed)
+        results = bench(label, path, args.runs, chosen)
+        start = len(out)
         out += ["", *table(label, results), "", compare(results)]
         if "ours" in results:
             out += [*ratios(results), *verdict(results)]
             out.append(
                 f"ours: gene-major copy complete {results['ours']['copy_s']:.1f} s after launch"
             )
-        slug = "small" if not backed else f"{args.cells}"
+        slug = "small" if which.strip() == "small" else f"{args.cells}"
         (BENCH / f"direct-{slug}.json").write_text(
             json.dumps(
                 {k: {m: v for m, v in r.items() if m != "values"} for k, r in results.items()}
             )
         )
+        print("\n".join(out[start:]), flush=True)
     if args.million:
         out += ["", *million(1)]
+        print("\n".join(out[-5:]), flush=True)
     out.append(f"uptime at end: {os.getloadavg()}")
-    print("\n".join(out))
+    print("\n\nSUMMARY\n" + "\n".join(out))
 
 
 if __name__ == "__main__":
