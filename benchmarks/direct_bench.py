@@ -490,7 +490,9 @@ def main() -> None:
     parser.add_argument("--cells", type=int, default=200_000)
     parser.add_argument("--genes", type=int, default=2000)
     parser.add_argument("--million", action="store_true", help="also ours on 1M cells")
-    parser.add_argument("--datasets", default="large,small", help="large, small or both")
+    parser.add_argument(
+        "--datasets", default="large,small", help="large, small, large,small or none"
+    )
     parser.add_argument(
         "--systems", default="ours,cellucid 0.9.4,cellxgene 1.3.0", help="comma-separated"
     )
@@ -505,7 +507,7 @@ def main() -> None:
         ),
         "small": lambda: ("PBMC68k reduced (700 × 765)", small_dataset()),
     }
-    for which in args.datasets.split(","):
+    for which in [] if args.datasets == "none" else args.datasets.split(","):
         label, path = datasets[which.strip()]()
         results = bench(label, path, args.runs, chosen)
         start = len(out)
