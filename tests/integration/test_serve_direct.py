@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
+from cellucid_cloud.export.gzip_codec import gzip_column
 from cellucid_cloud.export.reader import ExportReader
 from cellucid_cloud.serve import Catalog, create_app
 from cellucid_cloud.serve.direct import DirectExport
@@ -82,7 +83,7 @@ def test_genes_from_every_layout_are_the_columns_of_x(
     layout: str, tmp_path: Path, cache: Path
 ) -> None:
     path, adata = _write(tmp_path, layout)
-    source = DirectExport(path, cache_dir=cache, scan_entries=1000)
+    source = DirectExport(path, cache_dir=cache, scan_entries=1000, copy_above=0)
     try:
         with running(create_app(Catalog.single(source))) as base, httpx.Client() as client:
             assert (source.gene_copy is None) == (layout == "csc")
@@ -93,7 +94,7 @@ def test_genes_from_every_layout_are_the_columns_of_x(
             assert source.gene_copy.wait(180), "the gene-major copy was not built"
     finally:
         source.close()
-    restarted = DirectExport(path, cache_dir=cache)  # finds the copy: nothing is read from X
+    restarted = DirectExport(path, cache_dir=cache, copy_above=0)  # finds the copy at once
     try:
         assert restarted.gene_copy is not None and restarted.gene_copy.ready
         with running(create_app(Catalog.single(restarted))) as base, httpx.Client() as client:
@@ -154,6 +155,23 @@ def test_direct_mode_serves_what_prepare_would(h5ad: Path, tmp_path: Path, cache
         source.close()
 
 
+def test_a_small_x_gets_no_copy_and_compact_genes(tmp_path: Path, cache: Path) -> None:
+    """Scaled values repeat: the member keeps LZ77's matches, not just runs of one byte."""
+    path, adata = _write(tmp_path, "dense", scaled=True)
+    adata.X = np.round(adata.X, 1) + np.float32(0)  # no -0.0: X stores it as 0
+    adata.write_h5ad(path)
+    source = DirectExport(path, cache_dir=cache)
+    try:
+        assert source.gene_copy is None
+        with running(create_app(Catalog.single(source))) as base, httpx.Client() as client:
+            _genes(client, base, adata)
+            member = client.get(f"{base}/var/0.values.f32.gz").content
+        assert len(member) < 0.8 * len(gzip_column(_column(adata, 0).tobytes(), 6))
+        assert not cache.exists() or not any(cache.iterdir())
+    finally:
+        source.close()
+
+
 def test_outliers_are_computed_only_when_asked_for(h5ad: Path, cache: Path) -> None:
     source = DirectExport(h5ad, cache_dir=cache)
     try:
@@ -170,18 +188,18 @@ def test_outliers_are_computed_only_when_asked_for(h5ad: Path, cache: Path) -> N
 
 def test_a_changed_file_invalidates_the_gene_major_copy(tmp_path: Path, cache: Path) -> None:
     path, first = _write(tmp_path, "csr", seed=1)
-    source = DirectExport(path, cache_dir=cache)
+    source = DirectExport(path, cache_dir=cache, copy_above=0)
     source.start()
     assert source.gene_copy is not None and source.gene_copy.wait(180)
     old_copy = source.gene_copy.folder
     source.close()
-    again = DirectExport(path, cache_dir=cache)  # unchanged: the copy is reused at once
+    again = DirectExport(path, cache_dir=cache, copy_above=0)  # unchanged: reused at once
     assert again.gene_copy is not None and again.gene_copy.ready
     again.close()
 
     second = make_adata(n_cells=500, n_genes=30, seed=2)
     second.write_h5ad(path)
-    changed = DirectExport(path, cache_dir=cache)
+    changed = DirectExport(path, cache_dir=cache, copy_above=0)
     try:
         assert changed.gene_copy is not None and not changed.gene_copy.ready
         with running(create_app(Catalog.single(changed))) as base, httpx.Client() as client:
@@ -270,7 +288,10 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_serve_command_serves_an_h5ad_and_builds_its_copy(h5ad: Path, tmp_path: Path) -> None:
+def test_serve_command_serves_an_h5ad_and_builds_its_copy(tmp_path: Path) -> None:
+    adata = make_adata(n_cells=20_000, n_genes=900)  # above COPY_ABOVE cells of X
+    h5ad = tmp_path / "cells-csr.h5ad"
+    adata.write_h5ad(h5ad)
     port = _free_port()
     cache = tmp_path / "cli-cache"
     process = subprocess.Popen(
@@ -279,7 +300,6 @@ def test_serve_command_serves_an_h5ad_and_builds_its_copy(h5ad: Path, tmp_path: 
         stderr=subprocess.DEVNULL,
         env={**os.environ, "CELLUCID_CACHE_DIR": str(cache)},
     )
-    adata = make_adata(n_cells=500, n_genes=30)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -289,7 +309,7 @@ def test_serve_command_serves_an_h5ad_and_builds_its_copy(h5ad: Path, tmp_path: 
             except httpx.TransportError:
                 assert time.monotonic() < deadline, "server did not come up"
                 time.sleep(0.2)
-        assert identity["stats"]["n_cells"] == 500
+        assert identity["stats"]["n_cells"] == 20_000
         assert identity["id"] == "cells-csr"
         while not list(cache.glob("*/copy.json")):
             assert time.monotonic() < deadline, "the gene-major copy was not built"
@@ -304,7 +324,7 @@ def test_serve_command_serves_an_h5ad_and_builds_its_copy(h5ad: Path, tmp_path: 
 
 
 def test_stopping_the_server_stops_the_build_and_removes_it(h5ad: Path, cache: Path) -> None:
-    source = DirectExport(h5ad, cache_dir=cache)
+    source = DirectExport(h5ad, cache_dir=cache, copy_above=0)
     source.start()
     assert list(cache.glob("*.partial-*"))
     source.close()

@@ -54,6 +54,11 @@ _GENE = re.compile(r"^var/(\d+)\.values\.f32$")
 DEFAULT_CACHE_BYTES: Final = 64 << 20
 SCAN_ENTRIES: Final = 1 << 22
 """Stored entries of a CSR X read at a time while there is no gene-major copy (32 MiB)."""
+COPY_ABOVE: Final = 1 << 24
+"""Cells of X (cells x genes) above which X stored by cells gets a gene-major copy: below it a
+scan or a column read takes milliseconds, and a copy would only cost a process."""
+_SMALL_COLUMN: Final = 1 << 18
+"""A gene of at most 256 KiB (64k cells) is compressed at level 9: it costs nothing there."""
 _ROW_MAJOR: Final = frozenset({"csr", "dense"})
 
 
@@ -72,6 +77,7 @@ class DirectExport(IdentityBacked):
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         cache_dir: Path | None = None,
         scan_entries: int = SCAN_ENTRIES,
+        copy_above: int = COPY_ABOVE,
     ) -> None:
         self.path = Path(path)
         self._stat = self.path.stat()
@@ -108,7 +114,10 @@ class DirectExport(IdentityBacked):
         matrix = self._source.matrix
         self._copy = (
             GeneCopy(self.path, self._source.n_genes, key=self._key, cache_dir=cache_dir)
-            if names is not None and matrix is not None and matrix.layout in _ROW_MAJOR
+            if names is not None
+            and matrix is not None
+            and matrix.layout in _ROW_MAJOR
+            and self._source.n_cells * self._source.n_genes > copy_above
             else None
         )
         self._etag_base = f"{self._key.folder_name()}\0{self._stat.st_ino}\0"
@@ -195,10 +204,19 @@ class DirectExport(IdentityBacked):
             return cached
         data = self._copy.read(index) if self._copy is not None else None
         if data is None:
-            data = gzip_column(memoryview(self._column(index)), LEVEL)
+            data = self._encode(self._column(index))
         with self._genes_lock:
             self._genes[index] = data
         return data
+
+    def _encode(self, column: NDArray[np.float32]) -> bytes:
+        """A gene's gzip member: the copy's exact bytes when there is (or will be) a copy;
+        otherwise the smaller of run-length and LZ77 deflate, which also catches the repeated
+        values of scaled data (a run-length member of a z-scored gene is far larger)."""
+        raw = memoryview(column)
+        if self._copy is not None:
+            return gzip_column(raw, LEVEL)
+        return gzip_payload(raw, 9 if column.nbytes <= _SMALL_COLUMN else LEVEL)
 
     def _column(self, index: int) -> NDArray[np.float32]:
         """Gene ``index`` read from X: the column itself, or a bounded scan of a CSR X."""

@@ -185,6 +185,8 @@ class GeneCopy:
             with self._lock:
                 if self._process is not None and self._process.poll() is not None:
                     self._finished(self._process.returncode)
+                elif self._sizes is None and (self.folder / _MANIFEST).is_file():
+                    self._sizes = self._load()  # in place; the child may still be exiting
         return self._sizes is not None
 
     def _finished(self, returncode: int) -> None:
