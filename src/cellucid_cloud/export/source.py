@@ -1,10 +1,11 @@
 """Opening an AnnData input (.h5ad, .zarr, .zarr.zip or in memory) for chunked reading.
 
-X is never loaded whole: on disk it is read through anndata's backed sparse datasets or the
-HDF5/zarr array itself, a block of rows (CSR, dense) or of columns (CSC) at a time. obs columns,
-var and obsp['connectivities'] are read into memory; obs is read without its index (cell names
-are never exported, and at 10^6 cells they cost more to read than every column together), and
-an obsm array is read only when the export asks for it.
+X (or raw.X, or a layer: see pick_matrix) is never loaded whole: on disk it is read through
+anndata's backed sparse datasets or the HDF5/zarr array itself, a block of rows (CSR, dense) or
+of columns (CSC) at a time. obs columns, var and the graph are read into memory; obs is read
+without its index (cell names are never exported, and at 10^6 cells they cost more to read than
+every column together), and an obsm or uns element is read only when the export asks for it.
+A file from anndata before 0.7 has its annotations read by legacy.py instead.
 Every failure to read is turned into a PrepareError naming the input, so the CLI never shows a
 traceback for a file that is not AnnData, truncated or inconsistent.
 """
@@ -354,7 +355,8 @@ def _read_matrix(node: Any, path: Path, name: str) -> MatrixBlocks:
     """A matrix left on disk, after the checks that need no pass over its values."""
     encoding = str(node.attrs.get("encoding-type", ""))
     if "h5sparse_format" in node.attrs:  # anndata before 0.7
-        encoding = f"{node.attrs['h5sparse_format']}_matrix"
+        legacy = node.attrs["h5sparse_format"]
+        encoding = f"{legacy.decode() if isinstance(legacy, bytes) else legacy}_matrix"
     if encoding in ("csr_matrix", "csc_matrix"):
         _check_compressed(node, path, name)
         dataset = ad.io.sparse_dataset(node)
