@@ -32,7 +32,7 @@ from scipy import sparse
 
 from tests.export_data import make_adata
 
-__all__ = ["CASES", "HostileUpload", "good_adata", "reason_problem", "write"]
+__all__ = ["CASES", "HostileUpload", "bz2_bomb", "good_adata", "reason_problem", "write"]
 
 N_CELLS = 60
 N_GENES = 12
@@ -526,8 +526,8 @@ def _zarr_v2_zip(path: Path, change: Callable[[Path], None]) -> None:
     """A valid AnnData zarr v2 store (with ``.zmetadata``), ``change``d, zipped to ``path``."""
     store = path.parent / f"{path.name}.store"
     with (
-        ad.settings.override(zarr_write_format=2),
         warnings.catch_warnings(action="ignore", category=DeprecationWarning),  # v2 leaves in 0.14
+        ad.settings.override(zarr_write_format=2),
     ):
         good_adata().write_zarr(store)
     change(store)
@@ -554,10 +554,16 @@ def _zarr_consolidated_v2(path: Path) -> None:
     _zarr_v2_zip(path, change)
 
 
-def _zarr_bz2_bomb(path: Path) -> None:
-    """An extra embedding of 60 x 4,473,924 float32 (1 GiB of zeros, honestly declared) in one
-    bz2 chunk of a few kB: bz2 inflates such data over a million-fold, past the "unstored"
-    ratio, so only the bound on what a file may declare refuses it before it is decoded."""
+def bz2_bomb(padding: int = 0) -> Callable[[Path], None]:
+    """A .zarr.zip with an extra embedding of 60 x 4,473,924 float32 (1 GiB of zeros, honestly
+    declared) in one bz2 chunk of a few kB, which the exporter reads whole: bz2 inflates such
+    data over a million-fold, past the "unstored" ratio, so only the bound on what a file may
+    declare refuses it before it is decoded. ``padding`` bytes of noise (``uns/padding``) make
+    the file large enough to pass that bound too: then only processing's limits stop it."""
+    return lambda path: _zarr_bz2_bomb(path, padding)
+
+
+def _zarr_bz2_bomb(path: Path, padding: int) -> None:
     import bz2
 
     columns = (1 << 30) // (4 * N_CELLS)
@@ -589,6 +595,25 @@ def _zarr_bz2_bomb(path: Path) -> None:
             metadata["obsm/X_bomb/.zattrs"] = metadata["obsm/X_umap/.zattrs"]
 
         _edit_json(store / ".zmetadata", add)
+        if padding:
+            noise = np.random.default_rng(0).integers(0, 256, padding, dtype=np.uint8)
+            (store / "uns/padding").mkdir(parents=True)
+            (store / "uns/padding/.zarray").write_text(
+                json.dumps(
+                    {
+                        "zarr_format": 2,
+                        "shape": [padding],
+                        "chunks": [padding],
+                        "dtype": "|u1",
+                        "compressor": None,
+                        "fill_value": 0,
+                        "filters": None,
+                        "order": "C",
+                        "dimension_separator": ".",
+                    }
+                )
+            )
+            (store / "uns/padding/0").write_bytes(noise.tobytes())
 
     _zarr_v2_zip(path, change)
 
@@ -847,7 +872,7 @@ CASES: tuple[HostileUpload, ...] = (
     HostileUpload(
         "zarr-bz2-bomb",
         ".zarr.zip",
-        _zarr_bz2_bomb,
+        bz2_bomb(),
         "1 GiB of zeros honestly declared, in a bz2 chunk of a few kB",
         "1,000 times",
     ),

@@ -189,9 +189,16 @@ def up(
     demo: Annotated[
         bool, typer.Option(help="publish a synthetic demo dataset on first start")
     ] = False,
+    processing_memory: Annotated[
+        float, typer.Option(help="GiB of memory an upload's processing may use", min=0.5)
+    ] = 4.0,
+    processing_time: Annotated[
+        float, typer.Option(help="seconds an upload's processing may take", min=1)
+    ] = 900.0,
 ) -> None:
     """Run the whole system on this machine: API, exports, uploads and processing."""
     with _errors_as_one_line():
+        from .local.prepare_process import ProcessLimits
         from .local.run import run_up
 
         run_up(
@@ -201,6 +208,7 @@ def up(
             meta_ttl=meta_ttl,
             allow_private_links=allow_private_links,
             demo=demo,
+            processing=ProcessLimits(int(processing_memory * 2**30), processing_time),
         )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from cellucid_cloud.catalog.models import SCHEMA_FIELDS, DatasetStats, DatasetVe
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.catalog.upload_checks import check_upload
 from cellucid_cloud.export import ExportSettings, PrepareError, prepare
+from cellucid_cloud.export.manifests import DatasetIdentity
 from cellucid_cloud.storage.object_store import ObjectStore
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "Outcome",
     "Processor",
     "UploadKey",
+    "check_and_prepare",
     "export_prefix",
 ]
 
@@ -55,6 +58,20 @@ SCRATCH_PREFIX = "cellucid-upload-"
 """Name prefix of the scratch folder each upload is processed in."""
 MAX_REASON = 500
 """Characters of a failure reason kept (a reason may quote names from the file)."""
+
+
+PrepareRun = Callable[[Path, Path, str, ExportSettings], DatasetIdentity]
+"""How a processor reads an upload into an export folder: :func:`check_and_prepare` itself
+(in this process, as on AWS), or the same in a limited child process (``up``)."""
+
+
+def check_and_prepare(
+    upload: Path, out: Path, suffix: str, settings: ExportSettings
+) -> DatasetIdentity:
+    """The only code that parses an untrusted file: check it, then prepare its export into
+    ``out``. A file that is refused raises :class:`PrepareError` with the reason."""
+    check_upload(upload, suffix)
+    return prepare(upload, out, settings).identity
 
 
 def export_prefix(version_id: str, attempt: int = 1) -> str:
@@ -103,12 +120,14 @@ class Processor:
         settings: ExportSettings | None = None,
         scratch: Path | None = None,
         reclaim_before: datetime | None = None,
+        run: PrepareRun = check_and_prepare,
     ) -> None:
         self.catalog = catalog
         self.uploads = uploads
         self.exports = exports
         self.settings = settings or ExportSettings()
         self.scratch = scratch
+        self.run = run
         self.reclaim_before = reclaim_before
         """Versions still ``processing`` since before this time belong to a dead worker."""
 
@@ -150,18 +169,16 @@ class Processor:
         self, key: str, upload: UploadKey, version: DatasetVersion, local: Path
     ) -> Outcome:
         out = local.parent / "export"
+        settings = self.settings.model_copy(
+            update={"dataset_id": upload.dataset_id, "name": version.name or None}
+        )
         try:
-            check_upload(local, upload.suffix)
-            settings = self.settings.model_copy(
-                update={"dataset_id": upload.dataset_id, "name": version.name or None}
-            )
-            result = prepare(local, out, settings)
+            identity = self.run(local, out, upload.suffix, settings)
         except PrepareError as exc:
             # The curator's name for the file, not our scratch path.
             return self._refuse(key, version.version_id, str(exc).replace(str(local), key))
         prefix = export_prefix(version.version_id, version.attempts)
         size = self.exports.put_folder(prefix, out)
-        identity = result.identity
         terms = identity.ontology_terms or {}
         stats = DatasetStats(
             name=identity.name,

@@ -11,6 +11,7 @@ from pathlib import Path
 import uvicorn
 
 from cellucid_cloud.local.app import build_local_app
+from cellucid_cloud.local.prepare_process import ProcessLimits
 from cellucid_cloud.local.stack import LocalStack, StackSettings
 from cellucid_cloud.serve.app import DEFAULT_ALLOWED_HOSTS
 
@@ -27,6 +28,7 @@ def run_up(
     meta_ttl: float = 60.0,
     allow_private_links: bool = False,
     demo: bool = False,
+    processing: ProcessLimits | None = None,
 ) -> None:
     url_host = f"[{host}]" if ":" in host else host
     wildcard = host in ("0.0.0.0", "::")
@@ -37,6 +39,7 @@ def run_up(
             base_url=base_url,
             meta_ttl=meta_ttl,
             allow_private_links=allow_private_links,
+            processing=processing or ProcessLimits(),
         )
     )
     app = build_local_app(stack, [*DEFAULT_ALLOWED_HOSTS, url_host], allow_ip_hosts=wildcard)
@@ -53,6 +56,7 @@ def run_up(
         server.run()
     finally:
         stack.links.close()
+        stack.prepare_child.cancel()
         stack.worker.stop()
 
 

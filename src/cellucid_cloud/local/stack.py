@@ -33,6 +33,7 @@ from cellucid_cloud.events.service import EventsService
 from cellucid_cloud.events.sqlite_store import SqliteEventStore
 from cellucid_cloud.export import ExportSettings
 from cellucid_cloud.local.link_ingest import LocalLinkIngest
+from cellucid_cloud.local.prepare_process import ChildPrepare, ProcessLimits
 from cellucid_cloud.local.worker import UploadWorker
 from cellucid_cloud.storage.downloads import FilesystemDownloads
 from cellucid_cloud.storage.filesystem import FilesystemObjectStore
@@ -56,6 +57,8 @@ class StackSettings:
     allow_private_links: bool = False
     max_upload_bytes: int = 20 * 1024**3
     export: ExportSettings = field(default_factory=ExportSettings)
+    processing: ProcessLimits = field(default_factory=ProcessLimits)
+    """Memory and time each upload's processing child may use (docs/up.md)."""
 
 
 class LocalStack:
@@ -85,6 +88,7 @@ class LocalStack:
             data / "multipart", self.uploads, self.upload_urls, self.on_upload
         )
         self.multipart.remove_expired()
+        self.prepare_child = ChildPrepare(settings.processing)
         self.processor = Processor(
             self.catalog,
             self.uploads,
@@ -92,6 +96,7 @@ class LocalStack:
             settings.export,
             scratch=data / "work",
             reclaim_before=utcnow(),
+            run=self.prepare_child,
         )
         self.worker = UploadWorker(self.processor, data / "uploads", settings.poll_interval)
         self.links = LocalLinkIngest(

@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 from cellucid_cloud.catalog.processing import UPLOAD_SUFFIXES, Outcome, Processor
+from cellucid_cloud.local.prepare_process import ProcessingCancelledError
 
 __all__ = ["UploadWorker"]
 
@@ -73,6 +74,8 @@ class UploadWorker:
                 self._queued.discard(key)
             try:
                 outcome = self.processor.process(key)
+            except ProcessingCancelledError:
+                return  # shutting down: the next start processes the upload again
             except Exception:
                 log.exception("processing %s crashed; its version is marked failed", key)
                 continue
