@@ -18,6 +18,19 @@ def raw_request(base: str, head: bytes) -> tuple[int, bytes]:
     return int(reply.split(b" ", 2)[1]), reply
 
 
+def raw_request_unfinished(base: str, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
+    """Send ``head`` and then ``body``, but never the rest of the body ``head`` announces,
+    and read until the server closes: the status and reply of a server that answers before
+    the body is complete (a server that waits for it makes the socket time out)."""
+    port = int(base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(head + b"\r\nConnection: close\r\n\r\n" + body)
+        reply = b""
+        while chunk := conn.recv(65536):
+            reply += chunk
+    return int(reply.split(b" ", 2)[1]), reply
+
+
 def raw_get(base: str, target: str, host: str = "127.0.0.1") -> tuple[int, bytes]:
     """``GET target`` with no client-side normalisation; status and whole reply."""
     return raw_request(base, f"GET {target} HTTP/1.1\r\nHost: {host}".encode())

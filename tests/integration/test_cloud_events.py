@@ -27,6 +27,7 @@ from mangum.types import ASGI
 
 from cellucid_cloud.api.app import build_api
 from cellucid_cloud.api.context import ApiContext
+from cellucid_cloud.aws.events import POLL_INTERVAL
 from cellucid_cloud.aws.links import SqsLinkIngest
 from cellucid_cloud.catalog.dynamodb_repository import dynamodb_client
 from cellucid_cloud.catalog.meta import MetaService
@@ -311,10 +312,6 @@ def test_the_events_function_refuses_what_it_could_not_serve_back(
     assert reply["statusCode"] == 200 and json.loads(reply["body"])["events"] == []
 
 
-POLL = 0.1
-"""How often a long poll looks for events (``EventsService.follow``)."""
-
-
 def test_a_long_poll_returns_when_an_event_arrives(
     stack: CloudStack, dataset_id: str, token: str
 ) -> None:
@@ -327,7 +324,7 @@ def test_a_long_poll_returns_when_an_event_arrives(
         reply = stack.events(request("GET", "/_cellucid/events", query={**creds, "wait": "20"}))
         waited = clock.now - started
     assert json.loads(reply["body"]) == {"events": [click], "cursor": "1"}
-    assert 1.0 <= waited <= 1.0 + POLL + 1e-9  # the first poll after it arrived
+    assert 1.0 <= waited <= 1.0 + POLL_INTERVAL  # the first poll after it arrived
 
 
 def test_a_long_poll_ends_before_the_invocation_does(
@@ -343,7 +340,7 @@ def test_a_long_poll_ends_before_the_invocation_does(
         reply = function("events").handler(http_event, context)
         waited = clock.now - started
     assert reply["statusCode"] == 200 and json.loads(reply["body"])["events"] == []
-    assert 2.0 <= waited <= 2.0 + POLL + 1e-9
+    assert 2.0 <= waited <= 2.0 + POLL_INTERVAL
 
 
 def notification(stack: CloudStack, key: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import pytest
 
+from cellucid_cloud.aws.events import POLL_INTERVAL
 from cellucid_cloud.catalog.models import Dataset, DatasetStatus, DatasetVersion
 from tests.catalog_data import CURATOR, METADATA, published_collection, upload_ready
 from tests.cloud import (
@@ -437,7 +438,7 @@ def test_events_get_events(stack: CloudStack, viewer: dict[str, str]) -> None:
         status, body = events_call(stack, "events/get-events.json", **viewer)  # wait=2
         waited = clock.now - started
     assert (status, body) == (200, {"events": [], "cursor": "0"})
-    assert 2.0 <= waited <= 2.1 + 1e-9  # the wait asked for, to the next 0.1 s poll
+    assert 2.0 <= waited <= 2.0 + POLL_INTERVAL  # the wait asked for, to the next poll
     events_call(stack, "events/post-event.json", **viewer)
     body = events_call(stack, "events/get-events.json", **viewer)[1]
     assert body == {

@@ -47,7 +47,7 @@ from tests.api_server import CONTACT, SeededApi, seeded_api
 from tests.export_data import make_adata
 from tests.link_servers import FILE_SERVER, file_server_is_public, serving
 from tests.local_up import free_port, running_up
-from tests.raw_http import raw_get, raw_request
+from tests.raw_http import raw_get, raw_request, raw_request_unfinished
 from tests.session_bundles import make_bundle
 
 MiB = 1024 * 1024
@@ -878,6 +878,33 @@ def test_viewer_posts_are_capped_at_the_limit(world: World, chunked: bool) -> No
                 headers=headers,
             )
             assert reply.status_code == status, (path, len(content), reply.text)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_binary_viewer_posts_over_the_limit_are_refused_before_the_rest_arrives(
+    world: World, chunked: bool
+) -> None:
+    """A selection or bundle one byte over its limit, by its declared length alone or by the
+    bytes streamed so far (a chunked body never finished), is a 413 at once: the route does
+    not read on."""
+    private = world.private
+    creds = f"viewerId={private.viewer_id}&viewerToken={private.viewer_token}"
+    for path, cap in (
+        ("/_cellucid/selection?source=lasso&", 160),
+        ("/_cellucid/session_bundle?requestId=r&", 5_000_000),
+    ):
+        head = (
+            f"POST {path}{creds} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/octet-stream\r\n"
+        ).encode()
+        if chunked:
+            head += b"Transfer-Encoding: chunked"
+            body = b"%x\r\n%s\r\n" % (cap + 1, b"\x00" * (cap + 1))
+        else:
+            head += b"Content-Length: %d" % (cap + 1)
+            body = b""
+        status, reply = raw_request_unfinished(world.api.base_url, head, body)
+        assert status == 413, (path, reply[:300])
 
 
 # -- upload URLs -----------------------------------------------------------------------------

@@ -480,6 +480,23 @@ def test_manifest_cannot_declare_outside_paths(tmp_path: Path) -> None:
             assert b"outside" not in reply.split(b"\r\n\r\n", 1)[1]
 
 
+def test_a_declared_file_behind_a_symlinked_folder_is_not_served(tmp_path: Path) -> None:
+    """The manifest names ``linked/points.bin`` and ``linked`` is a symlink to a folder
+    outside the export: the file resolves outside, so it is not served."""
+    folder = write_export(tmp_path / "ds", "evil", "evil")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "points.bin").write_bytes(b"outside")
+    (folder / "linked").symlink_to(outside, target_is_directory=True)
+    identity = json.loads((folder / "dataset_identity.json").read_text())
+    identity["embeddings"]["items"]["X_umap"]["file"] = "linked/points.bin"
+    (folder / "dataset_identity.json").write_text(json.dumps(identity))
+    with running(create_app(folder)) as url:
+        status, reply = raw_get(url, "/linked/points.bin")
+    assert status == 404
+    assert b"outside" not in reply.split(b"\r\n\r\n", 1)[1]
+
+
 def test_changed_file_is_refused_with_409(export_dir: Path) -> None:
     with running(create_app(export_dir)) as url, httpx.Client(base_url=url) as c:
         assert c.get("/var/1.values.u8.gz").status_code == 200

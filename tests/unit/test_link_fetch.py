@@ -8,21 +8,22 @@ from cellucid_cloud.storage.link_fetch import LinkError, check_link, direct_down
 
 
 @pytest.mark.parametrize(
-    "link",
+    ("link", "reason"),
     [
-        "http://127.0.0.1:8765/_cellucid/health",
-        "http://localhost/x.h5ad",
-        "http://[::1]/x.h5ad",
-        "http://10.0.0.5/x.h5ad",
-        "http://169.254.169.254/latest/meta-data/",
-        "http://192.168.1.1/x.h5ad",
-        "ftp://example.org/x.h5ad",
-        "file:///etc/passwd",
-        "https://user:pw@example.org/x.h5ad",
+        ("http://127.0.0.1:8765/_cellucid/health", "non-public address"),
+        ("http://localhost/x.h5ad", "non-public address"),
+        ("http://[::1]/x.h5ad", "non-public address"),
+        ("http://10.0.0.5/x.h5ad", "non-public address"),
+        ("http://169.254.169.254/latest/meta-data/", "non-public address"),
+        ("http://192.168.1.1/x.h5ad", "non-public address"),
+        ("ftp://example.org/x.h5ad", "must be an http"),
+        ("file:///etc/passwd", "must be an http"),
+        ("https://user:pw@example.org/x.h5ad", "credentials"),
+        ("https://user@8.8.8.8/x.h5ad", "credentials"),
     ],
 )
-def test_internal_and_odd_links_are_refused(link: str) -> None:
-    with pytest.raises(LinkError):
+def test_internal_and_odd_links_are_refused(link: str, reason: str) -> None:
+    with pytest.raises(LinkError, match=reason):
         check_link(link, allow_private=False)
 
 
