@@ -888,7 +888,7 @@ CASES: tuple[HostileUpload, ...] = (
         ".zarr.zip",
         _zarr_pickle,
         "an obs column with numcodecs' pickle filter (code execution under zarr 2)",
-        "pickle",
+        "pickle codec, which runs code",  # refused up front, not by the reader of the day
     ),
     HostileUpload(
         "zarr-zip-not-a-zip", ".zarr.zip", _zip_not_zip, "zip magic, then garbage", "not a zip"
