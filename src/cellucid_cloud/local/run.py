@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import sys
 import threading
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import uvicorn
 
 from cellucid_cloud.local.app import build_local_app
+from cellucid_cloud.local.permissions import PRIVATE_UMASK
 from cellucid_cloud.local.prepare_process import ProcessLimits
 from cellucid_cloud.local.stack import LocalStack, StackSettings
 from cellucid_cloud.serve.app import DEFAULT_ALLOWED_HOSTS
@@ -30,6 +32,7 @@ def run_up(
     demo: bool = False,
     processing: ProcessLimits | None = None,
 ) -> None:
+    os.umask(PRIVATE_UMASK)  # everything up writes is its own (local/permissions.py)
     url_host = f"[{host}]" if ":" in host else host
     wildcard = host in ("0.0.0.0", "::")
     base_url = f"http://{'127.0.0.1' if wildcard else url_host}:{port}"

@@ -33,6 +33,7 @@ from cellucid_cloud.events.service import EventsService
 from cellucid_cloud.events.sqlite_store import SqliteEventStore
 from cellucid_cloud.export import ExportSettings
 from cellucid_cloud.local.link_ingest import LocalLinkIngest
+from cellucid_cloud.local.permissions import private_data_dir
 from cellucid_cloud.local.prepare_process import ChildPrepare, ProcessLimits
 from cellucid_cloud.local.worker import UploadWorker
 from cellucid_cloud.storage.downloads import FilesystemDownloads
@@ -65,6 +66,7 @@ class LocalStack:
     def __init__(self, settings: StackSettings) -> None:
         self.settings = settings
         data = settings.data_dir.resolve()
+        private_data_dir(data)
         for sub in ("uploads", "exports", "work"):
             (data / sub).mkdir(parents=True, exist_ok=True)
         _remove_leftovers(data)
