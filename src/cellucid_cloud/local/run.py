@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import sys
@@ -15,6 +14,7 @@ from cellucid_cloud.local.app import build_local_app
 from cellucid_cloud.local.permissions import PRIVATE_UMASK
 from cellucid_cloud.local.prepare_process import ProcessLimits
 from cellucid_cloud.local.stack import LocalStack, StackSettings
+from cellucid_cloud.serve.access_log import log_config
 from cellucid_cloud.serve.app import DEFAULT_ALLOWED_HOSTS
 
 __all__ = ["run_up"]
@@ -46,10 +46,8 @@ def run_up(
         )
     )
     app = build_local_app(stack, [*DEFAULT_ALLOWED_HOSTS, url_host], allow_ip_hosts=wildcard)
-    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    log_config["loggers"]["cellucid_cloud"] = {"handlers": ["default"], "level": "INFO"}
     server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_config=log_config, lifespan="on")
+        uvicorn.Config(app, host=host, port=port, log_config=log_config(), lifespan="on")
     )
     _announce(stack, base_url)
     stack.worker.start()

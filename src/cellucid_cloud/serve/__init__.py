@@ -6,7 +6,6 @@ See ``docs/serve.md`` for the URL layout, the HTTP behaviour and how direct mode
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 import logging
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import uvicorn
 
+from cellucid_cloud.serve.access_log import log_config
 from cellucid_cloud.serve.app import DEFAULT_ALLOWED_HOSTS, ServeApp
 from cellucid_cloud.serve.catalog import Catalog, Mount
 from cellucid_cloud.serve.sources import (
@@ -78,9 +78,7 @@ def run_server(root: Path | Catalog, host: str = "127.0.0.1", port: int = 8765) 
         allowed_hosts=[*DEFAULT_ALLOWED_HOSTS, bracketed],
         allow_ip_hosts=_is_wildcard(host),
     )
-    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    log_config["loggers"]["cellucid_cloud"] = {"handlers": ["default"], "level": "INFO"}
-    config = uvicorn.Config(app, host=host, port=port, log_config=log_config, lifespan="on")
+    config = uvicorn.Config(app, host=host, port=port, log_config=log_config(), lifespan="on")
     server = uvicorn.Server(config)
     # uvicorn configures logging when the Config is created, so our lines go through its handler.
     url_host = "127.0.0.1" if _is_wildcard(host) else bracketed

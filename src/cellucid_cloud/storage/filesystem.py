@@ -30,7 +30,10 @@ class FilesystemObjectStore:
         return self.root / key
 
     def uri(self, key: str) -> str:
-        return self.path(key).as_uri() + ("/" if key.endswith("/") else "")
+        """The key as a root-relative URL, where ``up`` serves it (``/exports/<id>/``): a
+        ``file://`` URI would tell everyone reading a meta answer the server's folders."""
+        self.path(key)  # refuses unsafe keys
+        return f"/{key}"
 
     def put_folder(self, prefix: str, folder: Path) -> int:
         target = self.path(prefix.rstrip("/"))

@@ -17,7 +17,8 @@ def content_type(key: str) -> str:
 
 class ObjectStore(Protocol):
     def uri(self, key: str) -> str:
-        """A location others can use (``s3://bucket/key``, ``file:///...``)."""
+        """A location others can use and may see (``s3://bucket/key``; locally the URL path
+        the server serves the key at, never a path on its disk)."""
         ...
 
     def put_folder(self, prefix: str, folder: Path) -> int:
