@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cellucid_cloud.catalog.models import CollectionMetadata, DatasetStats
+from cellucid_cloud.catalog.models import CollectionMetadata, DatasetStats, DatasetVersion, new_id
 from cellucid_cloud.catalog.service import CatalogService
 
 CURATOR = "curator-a"
@@ -30,17 +30,35 @@ class FakeExports:
         return False
 
 
+def accept(
+    catalog: CatalogService, collection_or_version_id: str, dataset_id: str, name: str = ""
+) -> DatasetVersion:
+    """Accept an upload of ``dataset_id`` (as issuing its URL does); its new version."""
+    _, version = catalog.accept_upload(
+        CURATOR,
+        collection_or_version_id,
+        dataset_id,
+        upload_id=new_id(),
+        suffix=".h5ad",
+        file_name=name,
+        expires_in=900,
+    )
+    return version
+
+
 def upload_ready(
     catalog: CatalogService, collection_or_version_id: str, dataset_id: str, tag: str
 ) -> str:
-    """Record an upload of ``dataset_id`` and mark its new version ready; its version id."""
-    version = catalog.receive_upload(collection_or_version_id, dataset_id, f"key-{tag}", tag)
+    """Record an upload of ``dataset_id`` and mark its new version ready (its file's ETag is
+    ``tag``); its version id."""
+    version = accept(catalog, collection_or_version_id, dataset_id, f"{tag}.h5ad")
     claimed = catalog.start_processing(version.version_id)
     assert claimed is not None
     catalog.finish_processing(
         version.version_id,
         export_prefix=f"exports/{version.version_id}/",
         stats=DatasetStats(name=tag, n_cells=10, n_genes=5, bytes=100),
+        etag=tag,
     )
     return version.version_id
 

@@ -56,6 +56,8 @@ VISIBILITY_TIMEOUT = 6 * 900
 SAMPLE = {
     "collection_id": "5d1f0c2e-8a4b-4c39-9f61-2b7e3a9d0c11",
     "dataset_id": "9b2e7f40-3c1d-4e5a-8f6b-7a0c1d2e3f45",
+    "upload_id": "2c4e6a8b-1d3f-4a5b-9c7d-0e1f2a3b4c5d",
+    "etag": "d41d8cd98f00b204e9800998ecf8427e",
     "uploads_bucket": "cellucid-uploads-123456789012",
     "sessions_bucket": "cellucid-prod-sessions-123456789012-us-east-1",
     "viewer_id": "3f9a6c1e-5b2d-4e8f-9a7c-0d1e2f3a4b5c",

@@ -19,7 +19,7 @@ import pytest
 
 from cellucid_cloud.aws.links import SqsLinkIngest
 from cellucid_cloud.catalog.dynamodb_repository import dynamodb_client
-from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion
+from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion, new_id
 from cellucid_cloud.storage.object_store import EXPORT_CACHE_CONTROL
 from tests.cloud import (
     PUBLIC_BASE_URL,
@@ -101,6 +101,21 @@ def ready_dataset(stack: CloudStack, curator: Curator, h5ad: bytes) -> tuple[str
     document = curator.dataset(collection_id, dataset_id)
     assert document["status"] == "ready", document
     return collection_id, dataset_id, document["dataset_version_id"]
+
+
+def upload_by_url(
+    curator: Curator, collection_id: str, dataset_id: str, data: bytes, name: str = "lung.h5ad"
+) -> dict[str, Any]:
+    """Ask for an upload URL and PUT ``data`` to it; the grant."""
+    status, grant = curator.call(
+        "curation-upload-url",
+        {"format": "h5ad", "size": len(data), "file_name": name},
+        collection_id=collection_id,
+        dataset_id=dataset_id,
+    )
+    assert status == 200, grant
+    assert httpx.put(grant["url"], content=data, headers=grant["headers"]).status_code == 200
+    return dict(grant)
 
 
 def test_an_upload_url_put_becomes_an_export_that_meta_answers(
@@ -237,16 +252,14 @@ def test_an_event_for_a_version_still_processing_is_retried_later(
 ) -> None:
     curator = Curator(stack)
     collection_id, dataset_id = new_dataset(curator)
-    key = f"{collection_id}/{dataset_id}.h5ad"
-    stack.s3.put_object(Bucket=stack.uploads_bucket, Key=key, Body=h5ad)
+    grant = upload_by_url(curator, collection_id, dataset_id, h5ad)
     batch = stack.receive(2)
-    etag = stack.s3.head_object(Bucket=stack.uploads_bucket, Key=key)["ETag"].strip('"')
-    version = stack.catalog.receive_upload(collection_id, dataset_id, key, etag)
-    assert stack.catalog.start_processing(version.version_id) is not None  # another worker
+    version_id = grant["dataset_version_id"]
+    assert stack.catalog.start_processing(version_id) is not None  # another worker
 
     put_message = batch["Records"][1]["messageId"]
     assert stack.prepare(batch) == {"batchItemFailures": [{"itemIdentifier": put_message}]}
-    stored = stack.repository.get(DatasetVersion, version.version_id)
+    stored = stack.repository.get(DatasetVersion, version_id)
     assert stored is not None and stored.status is DatasetStatus.PROCESSING
 
 
@@ -313,7 +326,16 @@ def test_links_to_private_addresses_are_refused_by_default(
             dataset_id=dataset_id,
         )
         assert status == 422 and "non-public address" in refused["detail"]
-        SqsLinkIngest(stack.queue_url, stack.sqs).ingest(link, f"{collection_id}/{dataset_id}.h5ad")
+        upload, _ = stack.catalog.accept_upload(
+            "curator-cloud",
+            collection_id,
+            dataset_id,
+            upload_id=new_id(),
+            suffix=".h5ad",
+            file_name=link,
+            expires_in=3600,
+        )
+        SqsLinkIngest(stack.queue_url, stack.sqs).ingest(link, upload.object_key)
         assert stack.deliver(stack.receive(2)) == {"batchItemFailures": []}
     document = curator.dataset(collection_id, dataset_id)
     assert document["status"] == "failed"

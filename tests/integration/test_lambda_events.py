@@ -19,7 +19,7 @@ import jwt
 import pytest
 
 from cellucid_cloud.aws.events import POLL_INTERVAL
-from cellucid_cloud.catalog.models import Dataset, DatasetStatus, DatasetVersion
+from cellucid_cloud.catalog.models import Dataset, DatasetStatus, DatasetVersion, new_id
 from tests.catalog_data import CURATOR, METADATA, published_collection, upload_ready
 from tests.cloud import (
     EVENTS,
@@ -200,9 +200,8 @@ def test_curation_upload_url(stack: CloudStack, token: str) -> None:
     ids = {"token": token, "collection_id": collection_id, "dataset_id": dataset_id}
     status, body = call(stack, "api/curation-upload-url.json", **ids)
     assert status == 200
-    assert body["key"] == f"{stack.catalog.version_for(collection_id).version.version_id}/" + (
-        f"{dataset_id}.h5ad"
-    )
+    assert body["key"] == f"{collection_id}/{dataset_id}/{body['upload_id']}.h5ad"
+    assert version_id_of(stack, dataset_id) == body["dataset_version_id"]
     query = parse_qs(urlsplit(body["url"]).query)
     assert "content-length" in query["X-Amz-SignedHeaders"][0].split(";")
     assert body["max_bytes"] == 1048576 and body["expires_in"] <= 900
@@ -233,10 +232,8 @@ def test_curation_ingest_link_queues_the_download_for_prepare(
         dataset_id=dataset_id,
     )
     assert status == 202, body
-    version_id = stack.catalog.version_for(collection_id).version.version_id
-    assert queued_link_requests(stack) == [
-        {"link": SAMPLE["link"], "key": f"{version_id}/{dataset_id}.h5ad"}
-    ]
+    key = f"{collection_id}/{dataset_id}/{body['upload_id']}.h5ad"
+    assert queued_link_requests(stack) == [{"link": SAMPLE["link"], "key": key}]
 
 
 def queued_link_requests(stack: CloudStack) -> list[dict[str, str]]:
@@ -305,20 +302,58 @@ def test_curation_delete_collection(stack: CloudStack, token: str) -> None:
 
 
 def test_prepare_s3_put_via_sqs(stack: CloudStack, tmp_path: Path) -> None:
+    """A file put straight into the bucket (a direct drop): recorded when its event comes."""
     collection_id, dataset_id = private_dataset(stack)
     path = tmp_path / "upload.h5ad"
     make_adata(n_cells=120, n_genes=12).write_h5ad(path)
-    stack.s3.upload_file(str(path), stack.uploads_bucket, f"{collection_id}/{dataset_id}.h5ad")
+    key = f"{collection_id}/{dataset_id}.h5ad"
+    stack.s3.upload_file(str(path), stack.uploads_bucket, key)
     sqs_event = event(
         "prepare/s3-put-via-sqs.json",
         uploads_bucket=stack.uploads_bucket,
         collection_id=collection_id,
         dataset_id=dataset_id,
+        etag=live_etag(stack, key),
     )
     assert stack.prepare(sqs_event) == {"batchItemFailures": []}
     version = stack.repository.get(DatasetVersion, version_id_of(stack, dataset_id))
     assert version is not None and version.status is DatasetStatus.READY
     assert version.stats is not None and version.stats.n_cells == 120
+
+
+def test_prepare_s3_put_of_an_upload_url_via_sqs(stack: CloudStack, tmp_path: Path) -> None:
+    """The PUT to an upload URL: its upload was accepted (and its version current) when the
+    URL was issued."""
+    collection_id, dataset_id = private_dataset(stack)
+    upload, version = stack.catalog.accept_upload(
+        CURATOR,
+        collection_id,
+        dataset_id,
+        upload_id=new_id(),
+        suffix=".h5ad",
+        file_name="lung.h5ad",
+        expires_in=900,
+    )
+    path = tmp_path / "upload.h5ad"
+    make_adata(n_cells=90, n_genes=12).write_h5ad(path)
+    stack.s3.upload_file(str(path), stack.uploads_bucket, upload.object_key)
+    sqs_event = event(
+        "prepare/s3-put-upload-url-via-sqs.json",
+        uploads_bucket=stack.uploads_bucket,
+        collection_id=collection_id,
+        dataset_id=dataset_id,
+        upload_id=upload.upload_id,
+        etag=live_etag(stack, upload.object_key),
+    )
+    assert stack.prepare(sqs_event) == {"batchItemFailures": []}
+    ready = stack.repository.get(DatasetVersion, version.version_id)
+    assert ready is not None and ready.status is DatasetStatus.READY
+    assert ready.stats is not None and ready.stats.n_cells == 90
+    assert version_id_of(stack, dataset_id) == version.version_id
+
+
+def live_etag(stack: CloudStack, key: str) -> str:
+    return stack.s3.head_object(Bucket=stack.uploads_bucket, Key=key)["ETag"].strip('"')
 
 
 def test_prepare_s3_test_event_via_sqs(stack: CloudStack) -> None:
@@ -335,24 +370,35 @@ def test_prepare_link_via_sqs(
     reset_function_caches()
     make_adata(n_cells=40, n_genes=6).write_h5ad(tmp_path / "lung.h5ad")
     good, gone = private_dataset(stack), private_dataset(stack)
+    accepted = {}
     try:
         with file_server(tmp_path) as files:
             for (collection_id, dataset_id), name in ((good, "lung.h5ad"), (gone, "gone.h5ad")):
+                link = f"{files}/{name}"
+                accepted[name] = stack.catalog.accept_upload(  # as the API does
+                    CURATOR,
+                    collection_id,
+                    dataset_id,
+                    upload_id=new_id(),
+                    suffix=".h5ad",
+                    file_name=link,
+                    expires_in=3600,
+                )
                 sqs_event = event(
                     "prepare/link-via-sqs.json",
-                    link=f"{files}/{name}",
+                    link=link,
                     collection_id=collection_id,
                     dataset_id=dataset_id,
+                    upload_id=accepted[name][0].upload_id,
                 )
                 assert stack.prepare(sqs_event) == {"batchItemFailures": []}
     finally:
         monkeypatch.delenv("ALLOW_PRIVATE_LINKS")
         reset_function_caches()
-    stored = stack.s3.get_object(Bucket=stack.uploads_bucket, Key=f"{good[0]}/{good[1]}.h5ad")
+    good_key = accepted["lung.h5ad"][0].object_key
+    stored = stack.s3.get_object(Bucket=stack.uploads_bucket, Key=good_key)
     assert stored["Body"].read() == (tmp_path / "lung.h5ad").read_bytes()
-    failed = stack.repository.get(Dataset, gone[1])
-    assert failed is not None
-    version = stack.repository.get(DatasetVersion, failed.version_id)
+    version = stack.repository.get(DatasetVersion, accepted["gone.h5ad"][1].version_id)
     assert version is not None and version.status is DatasetStatus.FAILED
     assert version.reason is not None and "HTTP 404" in version.reason
 

@@ -28,6 +28,7 @@ def test_the_sample_event_names_its_object() -> None:
             "5d1f0c2e-8a4b-4c39-9f61-2b7e3a9d0c11/9b2e7f40-3c1d-4e5a-8f6b-7a0c1d2e3f45.h5ad",
             "d41d8cd98f00b204e9800998ecf8427e",
             "0065F1A2B3C4D5E6F7",
+            "2026-11-23T08:00:00.123Z",
         )
     ]
 

@@ -20,6 +20,7 @@ from tests.catalog_data import (
     CURATOR,
     METADATA,
     FakeExports,
+    accept,
     published_collection,
     upload_ready,
 )
@@ -54,7 +55,7 @@ def test_a_failed_upload_keeps_the_previous_version_serving(catalog: CatalogServ
     cid = catalog.create_collection(CURATOR, METADATA).collection.collection_id
     dataset_id = catalog.add_dataset(CURATOR, cid).dataset_id
     v1 = upload_ready(catalog, cid, dataset_id, "one")
-    bad = catalog.receive_upload(cid, dataset_id, "key-two", "two")
+    bad = accept(catalog, cid, dataset_id, "two.h5ad")
     assert catalog.start_processing(bad.version_id) is not None
     catalog.finish_processing(bad.version_id, reason="not an AnnData file")
     view = catalog.version_for(cid)
@@ -62,18 +63,6 @@ def test_a_failed_upload_keeps_the_previous_version_serving(catalog: CatalogServ
     assert current.status is DatasetStatus.FAILED and current.reason == "not an AnnData file"
     answer = meta_of(catalog).lookup(f"/e/{dataset_id}/").value
     assert answer is not None and answer["dataset_version_id"] == v1
-
-
-def test_the_same_upload_twice_is_one_version(catalog: CatalogService) -> None:
-    cid = catalog.create_collection(CURATOR, METADATA).collection.collection_id
-    dataset_id = catalog.add_dataset(CURATOR, cid).dataset_id
-    first = catalog.receive_upload(cid, dataset_id, "k", "etag-1")
-    again = catalog.receive_upload(cid, dataset_id, "k", "etag-1")
-    assert first.version_id == again.version_id
-    assert catalog.start_processing(first.version_id) is not None
-    assert catalog.start_processing(first.version_id) is None  # claimed once
-    changed = catalog.receive_upload(cid, dataset_id, "k", "etag-2")
-    assert changed.version_id != first.version_id
 
 
 def test_publishing_needs_datasets_all_ready(catalog: CatalogService) -> None:

@@ -155,7 +155,10 @@ def test_upload_streams_the_file_with_its_length(
     assert "transfer-encoding" not in put.headers
     assert "authorization" not in put.headers  # the bearer token stays with the API
     assert transport.chunks[transport.requests.index(put)] == [CHUNK, CHUNK, CHUNK // 2]
-    assert grant.key.endswith(f"/{dataset_id}.h5ad")
+    assert grant.key == f"{collection_id}/{dataset_id}/{grant.upload_id}.h5ad"
+    assert curator.get_dataset(collection_id, dataset_id)["dataset_version_id"] == (
+        grant.dataset_version_id
+    )
     assert (served.stack.data_dir / "uploads" / grant.key).read_bytes() == data
 
 
@@ -173,11 +176,14 @@ def test_upload_url_states_the_limits(curator: CurationClient) -> None:
     collection_id = curator.create_collection("Lung", **CONTACT)
     dataset_id = curator.create_dataset(collection_id)
     grant = curator.upload_url(collection_id, dataset_id, format="zarr.zip", size=10)
-    assert grant.key.endswith(f"/{dataset_id}.zarr.zip")
+    assert grant.key == f"{collection_id}/{dataset_id}/{grant.upload_id}.zarr.zip"
     assert grant.expires_in > 0
     with pytest.raises(ApiError) as too_large:
         curator.upload_url(collection_id, dataset_id, size=grant.max_bytes + 1)
     assert too_large.value.status == 422
+    # The refused request left no trace: the dataset still reports the accepted upload.
+    dataset = curator.get_dataset(collection_id, dataset_id)
+    assert dataset["dataset_version_id"] == grant.dataset_version_id
 
 
 def test_waiting_gives_up_at_the_timeout(curator: CurationClient) -> None:

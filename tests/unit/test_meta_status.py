@@ -10,7 +10,14 @@ import pytest
 from cellucid_cloud.catalog.meta import SERVER_FAILURE, MetaService
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.catalog.sqlite_repository import SqliteCatalogRepository
-from tests.catalog_data import CURATOR, METADATA, FakeExports, published_collection, upload_ready
+from tests.catalog_data import (
+    CURATOR,
+    METADATA,
+    FakeExports,
+    accept,
+    published_collection,
+    upload_ready,
+)
 
 
 @pytest.fixture
@@ -26,7 +33,7 @@ def lookup(catalog: CatalogService, explorer_id: str) -> dict[str, object]:
 
 
 def fail(catalog: CatalogService, cid: str, dataset_id: str, reason: str, *, ours: bool) -> str:
-    version = catalog.receive_upload(cid, dataset_id, f"{cid}/{dataset_id}.h5ad", "etag")
+    version = accept(catalog, cid, dataset_id)
     assert catalog.start_processing(version.version_id) is not None
     catalog.finish_processing(version.version_id, reason=reason, retryable=ours)
     return version.version_id
@@ -37,7 +44,7 @@ def test_states_without_an_export(catalog: CatalogService) -> None:
     dataset_id = catalog.add_dataset(CURATOR, cid).dataset_id
     waiting = lookup(catalog, dataset_id)
     assert (waiting["status"], waiting["reason"]) == ("waiting", None)
-    version = catalog.receive_upload(cid, dataset_id, "k", "e")
+    version = accept(catalog, cid, dataset_id)
     catalog.start_processing(version.version_id)
     assert lookup(catalog, dataset_id)["status"] == "processing"
     upload_ready(catalog, cid, dataset_id, "v1")

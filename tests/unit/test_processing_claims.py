@@ -13,8 +13,8 @@ from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion, utcnow
 from cellucid_cloud.catalog.processing import Outcome, Processor, export_prefix
 from cellucid_cloud.catalog.service import MAX_ATTEMPTS, CatalogService
 from cellucid_cloud.catalog.sqlite_repository import SqliteCatalogRepository
-from cellucid_cloud.storage.filesystem import FilesystemObjectStore, file_etag
-from tests.catalog_data import CURATOR, METADATA
+from cellucid_cloud.storage.filesystem import FilesystemObjectStore
+from tests.catalog_data import CURATOR, METADATA, accept
 from tests.export_data import make_adata
 
 
@@ -29,13 +29,12 @@ def waiting_version(
     """A version waiting for processing; with ``uploads``, for a small good file stored there."""
     cid = catalog.create_collection(CURATOR, METADATA).collection.collection_id
     dataset_id = catalog.add_dataset(CURATOR, cid).dataset_id
-    key = f"{cid}/{dataset_id}.h5ad"
-    etag = "etag"
+    version = accept(catalog, cid, dataset_id)
     if uploads is not None:
-        uploads.path(key).parent.mkdir()
+        key = str(version.source)
+        uploads.path(key).parent.mkdir(parents=True, exist_ok=True)
         make_adata(n_cells=30, n_genes=4).write_h5ad(uploads.path(key))
-        etag = file_etag(uploads.path(key))
-    return catalog.receive_upload(cid, dataset_id, key, etag)
+    return version
 
 
 def test_our_failures_are_claimed_again_the_files_are_not(catalog: CatalogService) -> None:

@@ -20,7 +20,14 @@ from cellucid_cloud.catalog.models import (
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.catalog.sqlite_repository import SqliteCatalogRepository
 from cellucid_cloud.export.schema_terms import SCHEMA_TERM_FIELDS
-from tests.catalog_data import CURATOR, METADATA, FakeExports, published_collection, upload_ready
+from tests.catalog_data import (
+    CURATOR,
+    METADATA,
+    FakeExports,
+    accept,
+    published_collection,
+    upload_ready,
+)
 
 HUMAN = OntologyTerm(label="Homo sapiens", ontology_term_id="NCBITaxon:9606")
 LUNG = OntologyTerm(label="lung", ontology_term_id="UBERON:0002048")
@@ -36,7 +43,7 @@ def meta_of(catalog: CatalogService) -> MetaService:
 
 
 def ready_with_terms(catalog: CatalogService, cid: str, dataset_id: str, tag: str) -> str:
-    version = catalog.receive_upload(cid, dataset_id, f"{cid}/{dataset_id}.h5ad", tag)
+    version = accept(catalog, cid, dataset_id, f"{tag}.h5ad")
     assert catalog.start_processing(version.version_id) is not None
     catalog.finish_processing(
         version.version_id,
@@ -50,6 +57,7 @@ def ready_with_terms(catalog: CatalogService, cid: str, dataset_id: str, tag: st
             organism=(HUMAN,),
             tissue=(LUNG,),
         ),
+        etag=tag,
     )
     return version.version_id
 
@@ -166,7 +174,8 @@ def test_only_a_public_datasets_original_is_handed_out(catalog: CatalogService) 
     cid, [dataset_id, _] = published_collection(catalog)
     meta = meta_of(catalog)
     original = meta.original(dataset_id)
-    assert original.key == "key-v1-0" and original.etag == "v1-0"
+    assert original.key.startswith(f"{cid}/{dataset_id}/") and original.key.endswith(".h5ad")
+    assert original.etag == "v1-0"
     for unknown in ("nope", cid):
         with pytest.raises(NotFoundError):
             meta.original(unknown)

@@ -32,8 +32,8 @@ from cellucid_cloud.api.schemas import (
     error_response,
 )
 from cellucid_cloud.catalog.errors import InvalidRequestError
-from cellucid_cloud.catalog.models import CollectionMetadata
-from cellucid_cloud.catalog.service import CollectionView
+from cellucid_cloud.catalog.models import CollectionMetadata, new_id
+from cellucid_cloud.catalog.service import LINK_DEADLINE, CollectionView, upload_key
 from cellucid_cloud.storage.link_fetch import LinkError, check_link
 from cellucid_cloud.storage.upload_urls import UploadUrlError
 
@@ -172,8 +172,21 @@ def curation_router(ctx: ApiContext) -> APIRouter:
         except LinkError as exc:
             raise InvalidRequestError(str(exc)) from None
         suffix = ".zarr.zip" if body.link.path and body.link.path.endswith(".zarr.zip") else ".h5ad"
-        ctx.links.ingest(link, f"{target.view.version.version_id}/{dataset_id}{suffix}")
-        return LinkAccepted(dataset_id=dataset_id, collection_id=target.view.version.version_id)
+        upload, _ = ctx.catalog.accept_upload(
+            curator_id,
+            collection_id,
+            dataset_id,
+            upload_id=new_id(),
+            suffix=suffix,
+            file_name=link,
+            expires_in=LINK_DEADLINE,
+        )
+        ctx.links.ingest(link, upload.object_key)
+        return LinkAccepted(
+            dataset_id=dataset_id,
+            collection_id=target.view.curator_id,
+            upload_id=upload.upload_id,
+        )
 
     @router.post(
         "/collections/{collection_id}/datasets/{dataset_id}/upload-url",
@@ -188,12 +201,15 @@ def curation_router(ctx: ApiContext) -> APIRouter:
         """A URL that takes one PUT of the dataset file (with the returned headers); the
         upload then creates a new dataset version and processes it."""
         request = body or UploadUrlRequest()
+        suffix = f".{request.format}"
         if request.size is not None and request.size > ctx.max_upload_bytes:
             raise InvalidRequestError(
                 f"file too large: {request.size} bytes; the limit is {ctx.max_upload_bytes}"
             )
+        # Checked, then signed, then accepted: a request refused at any step leaves no trace.
         target = ctx.catalog.upload_target(curator_id, collection_id, dataset_id)
-        key = f"{target.view.version.version_id}/{dataset_id}.{request.format}"
+        upload_id = new_id()
+        key = upload_key(target.view.collection.collection_id, dataset_id, upload_id, suffix)
         try:
             granted = ctx.uploads.upload_url(
                 key,
@@ -203,12 +219,23 @@ def curation_router(ctx: ApiContext) -> APIRouter:
             )
         except UploadUrlError as exc:
             raise InvalidRequestError(str(exc)) from None
+        upload, version = ctx.catalog.accept_upload(
+            curator_id,
+            collection_id,
+            dataset_id,
+            upload_id=upload_id,
+            suffix=suffix,
+            file_name=request.file_name,
+            expires_in=granted.expires_in,
+        )
         return UploadUrlAnswer(
             url=granted.url,
             headers=granted.headers,
-            key=key,
+            key=upload.object_key,
             expires_in=granted.expires_in,
             max_bytes=granted.max_bytes,
+            upload_id=upload.upload_id,
+            dataset_version_id=version.version_id,
         )
 
     return router

@@ -59,6 +59,8 @@ class UploadUrlRequest(Body):
     size: Annotated[int, Field(ge=1)] | None = None
     """The file's size in bytes: refused at once when over the cap. Required on AWS, where the
     presigned URL signs this exact length."""
+    file_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)] = ""
+    """The curator's name for the file; failure reasons name it."""
 
 
 class LinkIngest(Body):
@@ -80,7 +82,8 @@ def error_response(description: str) -> dict[str, Any]:
 class LinkAccepted(BaseModel):
     dataset_id: str
     collection_id: str
-    """The collection version that will receive the file."""
+    """The collection (or revision) that will receive the file."""
+    upload_id: str
 
 
 class TokenAnswer(BaseModel):
@@ -98,11 +101,16 @@ class DatasetCreated(BaseModel):
 
 
 class UploadUrlAnswer(BaseModel):
+    """The upload is accepted when this is answered: from now on the dataset reports it."""
+
     url: str
     headers: dict[str, str]
     key: str
     expires_in: int
     max_bytes: int
+    upload_id: str
+    dataset_version_id: str
+    """The version the upload will become (the dataset's current one from now on)."""
 
 
 class MetaAnswer(BaseModel):

@@ -64,9 +64,8 @@ from cellucid_cloud.aws.links import LinkRequest
 from cellucid_cloud.aws.s3_events import created_objects
 from cellucid_cloud.aws.services import catalog_repository
 from cellucid_cloud.catalog.dynamodb_repository import dynamodb_client
-from cellucid_cloud.catalog.errors import CatalogError
 from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion, utcnow
-from cellucid_cloud.catalog.processing import Outcome, Processor, UploadKey
+from cellucid_cloud.catalog.processing import Arrival, Outcome, Processor, UploadKey
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.export import ExportSettings
 from cellucid_cloud.storage.link_fetch import LinkError, fetch_link
@@ -82,6 +81,8 @@ __all__ = [
     "upload_pipeline",
 ]
 
+SEQUENCER_WIDTH = 32
+"""S3's sequencers differ in length; right-padded with zeros they compare as strings."""
 PROCESSING_LEASE = timedelta(minutes=15)
 """Lambda's longest run time: a version ``processing`` for longer has no live worker."""
 IDEMPOTENCY_EXPIRY = 24 * 3600
@@ -132,16 +133,15 @@ class LinkDownloader:
         return {"key": request.key, "status": "downloaded", "bytes": size}
 
     def _failed(self, upload: UploadKey, request: LinkRequest, reason: str) -> dict[str, Any]:
-        """Record the failure where the curator looks for the status; a collection that can
-        no longer take it (published or deleted meanwhile) only gets a log line."""
+        """Record the failure where the curator looks for the status: on the upload's version
+        (the upload was accepted when the link was)."""
         metrics.add_metric(name="LinksFailed", unit=MetricUnit.Count, value=1)
         log.info("link %s for %s failed: %s", request.link, request.key, reason)
-        try:
-            self.catalog.record_failure(
-                upload.collection_id, upload.dataset_id, request.link, reason
-            )
-        except CatalogError as exc:
-            log.warning("link failure for %s not recorded: %s", request.key, exc)
+        accepted = self.catalog.upload(upload.upload_id) if upload.upload_id else None
+        if accepted is None:
+            log.warning("link failure for %s not recorded: no such upload", request.key)
+        else:
+            self.catalog.fail_upload(accepted, reason)
         return {"key": request.key, "status": "failed", "reason": reason}
 
 
@@ -194,14 +194,21 @@ class UploadPipeline:
             if created.bucket != self.uploads_bucket:
                 log.warning("%s in bucket %s ignored: not uploads", created.key, created.bucket)
                 continue
-            results.append(self._process_once(upload=created.identity()))
+            results.append(self._process_once(upload=created.identity() | {"at": created.at}))
         return results
 
     @tracer.capture_method
     def _process(self, upload: dict[str, str]) -> dict[str, Any]:
-        """Process one created object; ``upload`` is its identity (bucket, key, ETag), which
-        Powertools hashes into the idempotency key."""
+        """Process one created object; ``upload`` is its identity (bucket, key, ETag, which
+        put; Powertools hashes it into the idempotency key) and the put's time."""
         key = upload["key"]
+        arrival = Arrival(
+            key,
+            etag=upload["etag"],
+            put=upload["put"],
+            at=_event_time(upload["at"]),
+            sequence=upload["put"].ljust(SEQUENCER_WIDTH, "0"),
+        )
         processor = Processor(
             self.catalog,
             self.uploads,
@@ -210,7 +217,7 @@ class UploadPipeline:
             reclaim_before=self.clock() - PROCESSING_LEASE,
         )
         try:
-            outcome = processor.process(key)
+            outcome = processor.process(arrival)
         except FileNotFoundError:
             if self.uploads.exists(key):
                 raise
@@ -222,6 +229,14 @@ class UploadPipeline:
         metrics.add_metric(name=f"Uploads{outcome.status.title()}", unit=MetricUnit.Count, value=1)
         log.info("upload %s: %s %s", key, outcome.status, outcome.reason or "")
         return asdict(outcome)
+
+
+def _event_time(text: str) -> datetime | None:
+    """An S3 event's ``eventTime`` (ISO 8601, milliseconds, ``Z``)."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 @functools.cache

@@ -32,6 +32,8 @@ class CreatedObject:
     put: str = ""
     """Which PUT of the key this is: S3's ``sequencer`` (else the event time). The same bytes
     put again after others (A, B, A) are a new upload, not a duplicate of the first A."""
+    at: str = ""
+    """The event's time: when S3 finished the PUT (ISO 8601)."""
 
     def identity(self) -> dict[str, str]:
         """What makes two deliveries the same upload (the idempotency key's payload): one
@@ -65,9 +67,10 @@ def created_in(message: dict[str, Any]) -> list[CreatedObject]:
             obj = s3.get_object
             if not obj.etag:
                 raise MalformedEventError(f"{record.event_name} record without an eTag")
-            put = obj.get("sequencer") or record.get("eventTime") or ""
+            at = str(record.get("eventTime") or "")
+            put = obj.get("sequencer") or at
             created.append(
-                CreatedObject(s3.bucket.name, unquote_plus(obj.key), obj.etag.strip('"'), put)
+                CreatedObject(s3.bucket.name, unquote_plus(obj.key), obj.etag.strip('"'), put, at)
             )
     except (KeyError, TypeError, AttributeError) as exc:
         raise MalformedEventError(f"malformed S3 event record: {exc!r}") from None

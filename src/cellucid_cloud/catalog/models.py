@@ -47,6 +47,7 @@ __all__ = [
     "Link",
     "OntologyTerm",
     "StoredRecord",
+    "Upload",
     "Visibility",
     "new_id",
     "utcnow",
@@ -202,14 +203,52 @@ class DatasetVersion(StoredRecord):
     the local stack's next start, claims the version again."""
     attempts: int = 0
     """How many times processing was claimed; each claim writes to its own export prefix."""
+    upload_id: str | None = None
+    """The upload this version is made from (:class:`Upload`); None until one is accepted."""
+    file_name: str | None = None
+    """The curator's name for the uploaded file (reasons name it)."""
+    accepted_at: datetime | None = None
+    """When the upload (or the change of options) that made this version was accepted: of two
+    versions of a dataset, the one accepted later wins (``docs/catalog.md``)."""
+    sequence: str = ""
+    """The store's order among puts accepted at the same instant (S3's sequencer)."""
+    expires_at: datetime | None = None
+    """The file must arrive before this, or the version fails (an abandoned upload URL)."""
     source: str | None = None
-    """The upload this version was made from (an object key), once one arrived."""
+    """The object key of the upload this version was made from."""
     source_etag: str | None = None
     export_prefix: str | None = None
     """Object-store prefix of the finished export (``exports/<version_id>/``) once ready."""
     stats: DatasetStats | None = None
     created_at: datetime
     updated_at: datetime
+
+
+class Upload(StoredRecord):
+    """One accepted upload: an object in the uploads store that is never rewritten.
+
+    An upload URL gets its own key, ``<collection_id>/<dataset_id>/<upload_id>.h5ad``, and this
+    record when the URL is issued. A file dropped straight into the uploads store at
+    ``<collection_id>/<dataset_id>.h5ad`` gets it when its put is first seen, keyed by the put
+    (a redelivery or a restart finds the same record). ``versions`` are the dataset versions
+    made from the file: the upload's own, then one per change of export options.
+    """
+
+    KIND: ClassVar[str] = "upload"
+    KEY_FIELD: ClassVar[str] = "upload_id"
+    upload_id: str
+    object_key: str
+    """Where the file is (or will be) in the uploads store."""
+    collection_id: str
+    collection_version_id: str
+    dataset_id: str
+    file_name: str
+    accepted_at: datetime
+    sequence: str = ""
+    versions: tuple[str, ...] = ()
+    refused: str | None = None
+    """Why the upload was not taken (a put no open version could receive, or one older than
+    the version it would replace); then ``versions`` is empty."""
 
 
 class Dataset(StoredRecord):

@@ -1,12 +1,16 @@
 """Processing an upload into a new, immutable export — the same on AWS and on one machine.
 
-An upload is an object ``<collection id>/<dataset id>.h5ad`` (or ``.zarr.zip``) in the uploads
-store. Processing records a new dataset version for it (the same one again if the same bytes
-arrive twice: object events are at-least-once), prepares the export in a scratch folder, stores
-it under the new prefix ``exports/<dataset version id>/`` and only then marks the version ready.
-A file prepare refuses (or :mod:`~cellucid_cloud.catalog.upload_checks` refuses before it is
-opened) marks the version failed with a one-line reason; the dataset's previous version keeps
-serving throughout.
+An upload is an object in the uploads store: ``<collection id>/<dataset id>/<upload id>.h5ad``
+(or ``.zarr.zip``) for an upload URL, whose record the catalog made when it issued the URL;
+``<collection id>/<dataset id>.h5ad`` for a file put there directly, which the catalog records
+when its put is first seen (:meth:`CatalogService.receive_drop`). Either way processing works
+on the upload's pending version (``docs/catalog.md``, "Uploads"): a finished upload, or one a
+newer upload replaced, is skipped without reading the file, so a redelivered event or a restart
+never makes a version again. Processing prepares the export in a scratch folder, stores it under
+the new prefix ``exports/<dataset version id>/`` and only then marks the version ready. A file
+prepare refuses (or :mod:`~cellucid_cloud.catalog.upload_checks` refuses before it is opened)
+marks the version failed with a one-line reason naming the curator's file; the dataset's
+previous version keeps serving throughout.
 
 A failure of ours (an error storing the export, the catalog unreachable…) marks the version
 failed but ``retryable`` and propagates, so the queue delivers the upload again and the next
@@ -23,12 +27,18 @@ import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 from cellucid_cloud.catalog.errors import CatalogError
-from cellucid_cloud.catalog.models import SCHEMA_FIELDS, DatasetStats, DatasetVersion, OntologyTerm
+from cellucid_cloud.catalog.models import (
+    SCHEMA_FIELDS,
+    DatasetStats,
+    DatasetVersion,
+    OntologyTerm,
+    Upload,
+)
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.catalog.upload_checks import check_upload
 from cellucid_cloud.export import ExportSettings, PrepareError, prepare
@@ -38,6 +48,7 @@ from cellucid_cloud.storage.object_store import ObjectStore
 __all__ = [
     "SCRATCH_PREFIX",
     "UPLOAD_SUFFIXES",
+    "Arrival",
     "Outcome",
     "Processor",
     "UploadKey",
@@ -46,8 +57,9 @@ __all__ = [
 ]
 
 UPLOAD_SUFFIXES = (".h5ad", ".zarr.zip")
+_ID = r"[A-Za-z0-9][A-Za-z0-9-]{0,63}"
 _KEY = re.compile(
-    r"(?P<collection>[A-Za-z0-9][A-Za-z0-9-]{0,63})/(?P<dataset>[A-Za-z0-9][A-Za-z0-9-]{0,63})"
+    rf"(?P<collection>{_ID})/(?P<dataset>{_ID})(?:/(?P<upload>{_ID}))?"
     r"(?P<suffix>\.h5ad|\.zarr\.zip)"
 )
 
@@ -90,6 +102,8 @@ def _one_line(reason: str) -> str:
 class UploadKey:
     collection_id: str
     dataset_id: str
+    upload_id: str | None
+    """None for a direct drop's key."""
     suffix: str
 
     @classmethod
@@ -97,16 +111,28 @@ class UploadKey:
         match = _KEY.fullmatch(key)
         if match is None:
             return None
-        return cls(match["collection"], match["dataset"], match["suffix"])
+        return cls(match["collection"], match["dataset"], match["upload"], match["suffix"])
 
-    def __str__(self) -> str:
-        return f"{self.collection_id}/{self.dataset_id}{self.suffix}"
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """An object that appeared in the uploads store, as its event (or a scan) tells it."""
+
+    key: str
+    etag: str | None = None
+    """What the event says the object holds; None: whatever it holds when read."""
+    put: str = ""
+    """Which put of the key this is (S3's sequencer; the file's size and mtime)."""
+    at: datetime | None = None
+    """When the put completed (the event's time; the file's mtime)."""
+    sequence: str = ""
+    """The store's order among puts to this key at the same instant."""
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
     key: str
-    status: Literal["ready", "failed", "skipped", "ignored"]
+    status: Literal["ready", "failed", "skipped", "refused", "ignored"]
     version_id: str | None = None
     reason: str | None = None
 
@@ -131,32 +157,47 @@ class Processor:
         self.reclaim_before = reclaim_before
         """Versions still ``processing`` since before this time belong to a dead worker."""
 
-    def process(self, key: str) -> Outcome:
+    def process(self, arrival: Arrival | str) -> Outcome:
         """Handle one upload event. Unexpected errors mark the version failed and retryable and
         propagate (so a queue can retry or dead-letter the message); the version never stays
         stuck. A file that exhausts memory fails for good: retrying it would only do it again."""
-        upload = UploadKey.parse(key)
+        if isinstance(arrival, str):
+            arrival = Arrival(arrival)
+        key = arrival.key
+        parsed = UploadKey.parse(key)
+        if parsed is None:
+            return Outcome(
+                key, "ignored", reason="not <collection_id>/<dataset_id>[/<upload_id>].h5ad"
+            )
+        try:
+            upload = self._upload(parsed, arrival)
+        except CatalogError as exc:
+            log.warning("upload %s ignored: %s", key, exc)
+            return Outcome(key, "ignored", reason=str(exc))
         if upload is None:
-            return Outcome(key, "ignored", reason="not <collection_id>/<dataset_id>.h5ad|.zarr.zip")
+            log.warning("upload %s ignored: no upload URL was issued for it", key)
+            return Outcome(key, "ignored", reason="no upload URL was issued for this key")
+        if upload.refused:
+            log.info("upload %s refused: %s", key, upload.refused)
+            return Outcome(key, "refused", reason=upload.refused)
+        pending = self.catalog.pending_version(upload, self.reclaim_before)
+        if pending is None:
+            newest = upload.versions[-1] if upload.versions else None
+            return Outcome(key, "skipped", newest, reason="already processed or replaced")
         with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=self.scratch) as tmp:
-            local = Path(tmp) / f"upload{upload.suffix}"
+            local = Path(tmp) / f"upload{parsed.suffix}"
             etag = self.uploads.fetch(key, local)
-            try:
-                version = self.catalog.receive_upload(
-                    upload.collection_id, upload.dataset_id, key, etag
-                )
-            except CatalogError as exc:
-                log.warning("upload %s ignored: %s", key, exc)
-                return Outcome(key, "ignored", reason=str(exc))
-            claimed = self.catalog.start_processing(version.version_id, self.reclaim_before)
+            if arrival.etag and etag != arrival.etag and parsed.upload_id is None:
+                reason = f"{key}: replaced by a newer file before it was read"
+                self.catalog.fail_upload(upload, reason)
+                return Outcome(key, "failed", pending.version_id, reason=reason)
+            claimed = self.catalog.start_processing(pending.version_id, self.reclaim_before)
             if claimed is None:
-                return Outcome(key, "skipped", version.version_id, reason="already processed")
+                return Outcome(key, "skipped", pending.version_id, reason="already processed")
             try:
-                return self._prepare(key, upload, claimed, local)
+                return self._prepare(key, parsed, claimed, local, etag)
             except MemoryError:
-                return self._refuse(
-                    key, claimed.version_id, "the file needs more memory than processing has"
-                )
+                return self._refuse(key, claimed, "the file needs more memory than processing has")
             except Exception as exc:
                 self.catalog.finish_processing(
                     claimed.version_id,
@@ -165,8 +206,23 @@ class Processor:
                 )
                 raise
 
+    def _upload(self, parsed: UploadKey, arrival: Arrival) -> Upload | None:
+        if parsed.upload_id is not None:
+            upload = self.catalog.upload(parsed.upload_id)
+            return upload if upload is not None and upload.object_key == arrival.key else None
+        at = arrival.at or datetime.now(UTC)
+        put = arrival.put or arrival.etag or at.isoformat()
+        return self.catalog.receive_drop(
+            arrival.key,
+            parsed.collection_id,
+            parsed.dataset_id,
+            put=put,
+            at=at,
+            sequence=arrival.sequence,
+        )
+
     def _prepare(
-        self, key: str, upload: UploadKey, version: DatasetVersion, local: Path
+        self, key: str, upload: UploadKey, version: DatasetVersion, local: Path, etag: str
     ) -> Outcome:
         out = local.parent / "export"
         settings = self.settings.model_copy(
@@ -176,7 +232,7 @@ class Processor:
             identity = self.run(local, out, upload.suffix, settings)
         except PrepareError as exc:
             # The curator's name for the file, not our scratch path.
-            return self._refuse(key, version.version_id, str(exc).replace(str(local), key))
+            return self._refuse(key, version, str(exc).replace(str(local), _shown(version, key)))
         prefix = export_prefix(version.version_id, version.attempts)
         size = self.exports.put_folder(prefix, out)
         terms = identity.ontology_terms or {}
@@ -191,12 +247,21 @@ class Processor:
                 for field in SCHEMA_FIELDS
             },
         )
-        self.catalog.finish_processing(version.version_id, export_prefix=prefix, stats=stats)
+        self.catalog.finish_processing(
+            version.version_id, export_prefix=prefix, stats=stats, etag=etag
+        )
         log.info("upload %s ready at %s", key, prefix)
         return Outcome(key, "ready", version.version_id)
 
-    def _refuse(self, key: str, version_id: str, reason: str) -> Outcome:
+    def _refuse(self, key: str, version: DatasetVersion, reason: str) -> Outcome:
         reason = _one_line(reason)
-        self.catalog.finish_processing(version_id, reason=reason)
+        if not reason.startswith(_shown(version, key)):
+            reason = _one_line(f"{_shown(version, key)}: {reason}")
+        self.catalog.finish_processing(version.version_id, reason=reason)
         log.info("upload %s failed: %s", key, reason)
-        return Outcome(key, "failed", version_id, reason=reason)
+        return Outcome(key, "failed", version.version_id, reason=reason)
+
+
+def _shown(version: DatasetVersion, key: str) -> str:
+    """The file as the curator knows it: the name they uploaded, else the key they put."""
+    return version.file_name or key

@@ -26,6 +26,7 @@ from cellucid_cloud.catalog.models import (
     Dataset,
     DatasetVersion,
     StoredRecord,
+    Upload,
 )
 
 __all__ = [
@@ -44,7 +45,7 @@ MAX_WRITES = 100
 
 RECORD_TYPES: dict[str, type[StoredRecord]] = {
     cls.KIND: cls
-    for cls in (Collection, CollectionVersion, Dataset, DatasetVersion, Alias, ApiKeyRecord)
+    for cls in (Collection, CollectionVersion, Dataset, DatasetVersion, Upload, Alias, ApiKeyRecord)
 }
 
 

@@ -15,12 +15,14 @@ Only the *open* version (a draft or the one open revision) can be changed.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cellucid_cloud.catalog.errors import (
+    CatalogError,
     ForbiddenError,
     InvalidRequestError,
     NotFoundError,
@@ -35,6 +37,7 @@ from cellucid_cloud.catalog.models import (
     DatasetStatus,
     DatasetVersion,
     StoredRecord,
+    Upload,
     new_id,
     utcnow,
 )
@@ -47,7 +50,15 @@ from cellucid_cloud.catalog.repository import (
     Write,
 )
 
-__all__ = ["MAX_ATTEMPTS", "CatalogService", "CollectionView", "UploadTarget"]
+__all__ = [
+    "LINK_DEADLINE",
+    "MAX_ATTEMPTS",
+    "TRANSFER_GRACE",
+    "CatalogService",
+    "CollectionView",
+    "UploadTarget",
+    "upload_key",
+]
 
 Clock = Callable[[], datetime]
 
@@ -55,6 +66,17 @@ MAX_ATTEMPTS = 2
 """How many times one dataset version's processing may be claimed: a first try and one retry.
 Below the prepare queue's receive count (3), so the last delivery finds the version given up
 rather than leaving it ``processing`` behind a message in the dead-letter queue."""
+
+
+TRANSFER_GRACE = timedelta(hours=1)
+"""How long after its upload URL expired a file may still arrive (a transfer started just
+before the expiry); past it, a version still waiting for its file fails."""
+LINK_DEADLINE = 6 * 3600
+"""Seconds a link's download may take before the upload counts as abandoned (its worker was
+stopped); the downloads themselves fail much sooner, with their own reason."""
+_DROPS = uuid.UUID("6b1f3f2e-5d0c-4c8e-9a57-1f2d3c4b5a69")
+"""Namespace of direct drops' upload ids (derived from the key and the put)."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +93,15 @@ class CollectionView:
     @property
     def is_revision(self) -> bool:
         return self.is_open and self.collection.is_published
+
+    @property
+    def curator_id(self) -> str:
+        """The id the curator knows this version by: a revision's own, else the collection's
+        (a draft's version id is internal)."""
+        published = self.collection.published_version_id
+        if published is None or published == self.version.version_id:
+            return self.collection.collection_id
+        return self.version.version_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,17 +160,18 @@ class CatalogService:
         """The dataset versions of a collection version, by canonical dataset id."""
         found = self.repo.get_many(DatasetVersion, view.version.datasets.values())
         return {
-            dataset_id: found[version_id]
+            dataset_id: self._settle(found[version_id])
             for dataset_id, version_id in view.version.datasets.items()
             if version_id in found
         }
 
     def dataset_in(self, view: CollectionView, dataset_id: str) -> DatasetVersion:
+        """The dataset's current version in ``view``: its newest accepted upload."""
         version_id = view.version.datasets.get(dataset_id)
         version = self.repo.get(DatasetVersion, version_id) if version_id else None
         if version is None:
-            raise NotFoundError(f"no dataset {dataset_id} in collection {view.version.version_id}")
-        return version
+            raise NotFoundError(f"no dataset {dataset_id} in collection {view.curator_id}")
+        return self._settle(version)
 
     # -- collections -------------------------------------------------------------------------
 
@@ -270,60 +302,208 @@ class CatalogService:
             return self.version_for(view.collection.open_version_id)
         raise StateConflictError("this collection is published; start a revision before uploading")
 
-    def receive_upload(
-        self, collection_or_version_id: str, dataset_id: str, source: str, etag: str
-    ) -> DatasetVersion:
-        """A new dataset version (waiting) for an upload; the same upload twice → the same
-        version (S3 delivers events at least once)."""
+    # -- uploads (docs/catalog.md, "Uploads") ------------------------------------------------
+
+    def accept_upload(
+        self,
+        curator_id: str,
+        collection_or_version_id: str,
+        dataset_id: str,
+        *,
+        upload_id: str,
+        suffix: str,
+        file_name: str = "",
+        expires_in: float,
+    ) -> tuple[Upload, DatasetVersion]:
+        """Accept an upload before its file is sent: its own key, its record and a new
+        version (waiting) that is the dataset's current one from now on. ``expires_in``: the
+        seconds the upload URL is valid; the file must arrive within that plus
+        :data:`TRANSFER_GRACE`, else the version fails (an abandoned upload). ``upload_id``
+        names the key the URL was signed for (:func:`upload_key`)."""
         for _ in range(5):
-            target = self.upload_target(None, collection_or_version_id, dataset_id)
-            current = self.dataset_in(target.view, dataset_id)
-            if current.source == source and current.source_etag == etag:
-                return current
+            view = self.open_version(curator_id, collection_or_version_id)
+            current = self.dataset_in(view, dataset_id)
             now = self.clock()
-            if current.status is DatasetStatus.WAITING and current.source is None:
-                version = current.model_copy(
-                    update={"source": source, "source_etag": etag, "updated_at": now}
-                )
-                try:
-                    self._commit([Put(version)], retryable=True)
-                except ConflictError:
-                    continue
-                return _stored(version)
-            version = DatasetVersion(
-                version_id=new_id(),
+            collection_id = view.collection.collection_id
+            upload = Upload(
+                upload_id=upload_id,
+                object_key=upload_key(collection_id, dataset_id, upload_id, suffix),
+                collection_id=collection_id,
+                collection_version_id=view.version.version_id,
                 dataset_id=dataset_id,
-                collection_id=current.collection_id,
-                name=current.name,
-                source=source,
-                source_etag=etag,
-                created_at=now,
-                updated_at=now,
+                file_name=file_name or f"{collection_id}/{dataset_id}{suffix}",
+                accepted_at=max(now, _order(current)[0]),
             )
-            datasets = {**target.view.version.datasets, dataset_id: version.version_id}
+            expires_at = now + timedelta(seconds=expires_in) + TRANSFER_GRACE
             try:
-                self._commit(
-                    [
-                        Put(version, create=True),
-                        Put(target.view.version.model_copy(update={"datasets": datasets})),
-                    ],
-                    retryable=True,
-                )
+                return self._record(view, current, upload, expires_at)
             except ConflictError:
                 continue
-            return _stored(version)
         raise StateConflictError(
-            "the collection kept changing while the upload was recorded; retry"
+            "the collection kept changing while the upload was accepted; retry"
         )
 
-    def record_failure(
-        self, collection_or_version_id: str, dataset_id: str, source: str, reason: str
-    ) -> DatasetVersion:
-        """A failed version for an upload that never arrived (e.g. a link that could not be
-        downloaded), so the curator sees the reason where they look for the status."""
-        version = self.receive_upload(collection_or_version_id, dataset_id, source, new_id())
-        self.start_processing(version.version_id)
-        return self.finish_processing(version.version_id, reason=reason)
+    def receive_drop(
+        self,
+        key: str,
+        collection_or_version_id: str,
+        dataset_id: str,
+        *,
+        put: str,
+        at: datetime,
+        sequence: str = "",
+    ) -> Upload:
+        """Accept a file put straight into the uploads store at ``<collection id>/<dataset
+        id><suffix>`` (a mutable key), when its put is first seen. ``put`` identifies the put
+        (S3's sequencer, or the file's size and mtime): a redelivery or a restart finds the
+        same upload. A put older than the dataset's current version (events out of order) is
+        recorded as refused, and so is one that no open version can receive: with the reason,
+        never only in a log."""
+        upload_id = str(uuid.uuid5(_DROPS, f"{key}\n{put}"))
+        for _ in range(5):
+            known = self.repo.get(Upload, upload_id)
+            if known is not None:
+                return known
+            upload = Upload(
+                upload_id=upload_id,
+                object_key=key,
+                collection_id=collection_or_version_id,
+                collection_version_id="",
+                dataset_id=dataset_id,
+                file_name=key,
+                accepted_at=at,
+                sequence=sequence,
+            )
+            try:
+                view = self._open_for_upload(collection_or_version_id)
+                current = self.dataset_in(view, dataset_id)
+            except CatalogError as exc:
+                refused = upload.model_copy(update={"refused": f"{key}: {exc}"})
+                try:
+                    self.repo.commit([Put(refused, create=True)])
+                except ConflictError:
+                    continue
+                return _stored(refused)
+            upload = upload.model_copy(
+                update={
+                    "collection_id": view.collection.collection_id,
+                    "collection_version_id": view.version.version_id,
+                }
+            )
+            if _order(current) > (at, sequence):
+                refused = upload.model_copy(
+                    update={
+                        "refused": f"{key}: a newer upload of dataset {dataset_id} was accepted "
+                        "before this one was seen"
+                    }
+                )
+                try:
+                    self.repo.commit([Put(refused, create=True)])
+                except ConflictError:
+                    continue
+                return _stored(refused)
+            try:
+                return self._record(view, current, upload, None)[0]
+            except ConflictError:
+                continue
+        raise StateConflictError(f"the collection kept changing while {key} was recorded; retry")
+
+    def _record(
+        self,
+        view: CollectionView,
+        current: DatasetVersion,
+        upload: Upload,
+        expires_at: datetime | None,
+    ) -> tuple[Upload, DatasetVersion]:
+        """Store an accepted upload and its version as the dataset's current one (one commit,
+        conditional on the collection version: of two racing uploads both are recorded, in
+        order). A dataset that never had an upload gets its first version filled in."""
+        fields = {
+            "upload_id": upload.upload_id,
+            "file_name": upload.file_name,
+            "accepted_at": upload.accepted_at,
+            "sequence": upload.sequence,
+            "expires_at": expires_at,
+            "source": upload.object_key,
+            "updated_at": self.clock(),
+        }
+        writes: list[Write]
+        if _never_uploaded(current):
+            version = current.model_copy(update=fields)
+            writes = [Put(version), Put(view.version)]
+        else:
+            version = DatasetVersion(
+                version_id=new_id(),
+                dataset_id=current.dataset_id,
+                collection_id=current.collection_id,
+                name=current.name,
+                created_at=self.clock(),
+                **fields,
+            )
+            datasets = {**view.version.datasets, current.dataset_id: version.version_id}
+            writes = [
+                Put(version, create=True),
+                Put(view.version.model_copy(update={"datasets": datasets})),
+            ]
+        upload = upload.model_copy(update={"versions": (*upload.versions, version.version_id)})
+        self.repo.commit([Put(upload, create=True), *writes])
+        return _stored(upload), _stored(version)
+
+    def upload(self, upload_id: str) -> Upload | None:
+        """An accepted upload (None: no upload URL was issued with this id)."""
+        return self.repo.get(Upload, upload_id)
+
+    def pending_version(
+        self, upload: Upload, stale_before: datetime | None = None
+    ) -> DatasetVersion | None:
+        """The version of ``upload`` still to be processed: its newest, while it is its
+        dataset's current one and not finished. None when there is nothing to do (the catalog
+        finished it, or a newer upload replaced it): a redelivery or a restart then skips the
+        file without reading it."""
+        if not upload.versions:
+            return None
+        version = self.repo.get(DatasetVersion, upload.versions[-1])
+        collection_version = self.repo.get(CollectionVersion, upload.collection_version_id)
+        if version is None or collection_version is None:
+            return None
+        if collection_version.datasets.get(upload.dataset_id) != version.version_id:
+            return None
+        return version if _claimable(version, stale_before) else None
+
+    def fail_upload(self, upload: Upload, reason: str) -> DatasetVersion | None:
+        """The upload's file never came (a link that could not be downloaded; a put replaced
+        before it was read): its pending version fails with ``reason``."""
+        version = self.pending_version(upload)
+        if version is None:
+            return None
+        claimed = self.start_processing(version.version_id)
+        if claimed is None:
+            return None
+        return self.finish_processing(claimed.version_id, reason=reason)
+
+    def _settle(self, version: DatasetVersion) -> DatasetVersion:
+        """A version whose upload URL expired with no file arrived fails, so that nothing waits
+        for it forever (retryable: a file that still arrives is processed)."""
+        if (
+            version.status is not DatasetStatus.WAITING
+            or version.expires_at is None
+            or self.clock() < version.expires_at
+        ):
+            return version
+        failed = version.model_copy(
+            update={
+                "status": DatasetStatus.FAILED,
+                "reason": f"{version.file_name}: no file arrived before the upload URL expired; "
+                "upload it again",
+                "retryable": True,
+                "updated_at": self.clock(),
+            }
+        )
+        try:
+            self.repo.commit([Put(failed)])
+        except ConflictError:
+            return self.repo.get(DatasetVersion, version.version_id) or version
+        return _stored(failed)
 
     def start_processing(
         self, version_id: str, stale_before: datetime | None = None
@@ -337,18 +517,10 @@ class CatalogService:
         memory) cannot make every restart or redelivery crash again.
         """
         version = self.repo.get(DatasetVersion, version_id)
-        if version is None:
-            return None
-        stale = (
-            version.status is DatasetStatus.PROCESSING
-            and stale_before is not None
-            and version.updated_at < stale_before
-        )
-        retry = version.status is DatasetStatus.FAILED and version.retryable
-        if version.status is not DatasetStatus.WAITING and not stale and not retry:
+        if version is None or not _claimable(version, stale_before):
             return None
         if version.attempts >= MAX_ATTEMPTS:
-            if stale:
+            if version.status is DatasetStatus.PROCESSING:
                 self._give_up(version)
             return None
         claimed = version.model_copy(
@@ -385,6 +557,7 @@ class CatalogService:
         stats: DatasetStats | None = None,
         reason: str | None = None,
         retryable: bool = False,
+        etag: str | None = None,
     ) -> DatasetVersion:
         """Mark a version ready (with its export) or failed (with ``reason``; ``retryable``
         when the failure was ours, not the file's).
@@ -403,6 +576,7 @@ class CatalogService:
                     "retryable": bool(reason) and retryable,
                     "export_prefix": None if reason else export_prefix,
                     "stats": None if reason else stats,
+                    "source_etag": etag or version.source_etag,
                     "updated_at": self.clock(),
                 }
             )
@@ -410,7 +584,7 @@ class CatalogService:
             dataset = self.repo.get(Dataset, version.dataset_id)
             if reason is None and dataset is not None and not dataset.published:
                 current = self.repo.get(DatasetVersion, dataset.version_id)
-                if current is None or current.created_at <= version.created_at:
+                if current is None or _order(current) <= _order(version):
                     repointed = {"version_id": version_id, "export_prefix": export_prefix}
                     writes.append(Put(dataset.model_copy(update=repointed)))
             try:
@@ -504,6 +678,36 @@ class CatalogService:
                 "the collection changed while this request ran (another request won); "
                 "read it again and retry"
             ) from exc
+
+
+def upload_key(collection_id: str, dataset_id: str, upload_id: str, suffix: str) -> str:
+    """The object key of an upload URL's file: its own, never rewritten."""
+    return f"{collection_id}/{dataset_id}/{upload_id}{suffix}"
+
+
+def _never_uploaded(version: DatasetVersion) -> bool:
+    return (
+        version.upload_id is None
+        and version.source is None
+        and version.status is DatasetStatus.WAITING
+    )
+
+
+def _order(version: DatasetVersion) -> tuple[datetime, str]:
+    """When a version was accepted, for "the newest accepted upload wins"."""
+    if version.accepted_at is None:
+        return (version.created_at if version.source else _EPOCH, "")
+    return (version.accepted_at, version.sequence)
+
+
+def _claimable(version: DatasetVersion, stale_before: datetime | None) -> bool:
+    """Waiting; ``processing`` since before ``stale_before`` (its worker died); or failed for
+    a reason of ours (``retryable``)."""
+    if version.status is DatasetStatus.WAITING:
+        return True
+    if version.status is DatasetStatus.PROCESSING:
+        return stale_before is not None and version.updated_at < stale_before
+    return version.status is DatasetStatus.FAILED and version.retryable
 
 
 def _stored[R: StoredRecord](record: R) -> R:

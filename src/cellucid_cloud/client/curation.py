@@ -32,7 +32,8 @@ FINAL_STATUSES = frozenset({"ready", "failed"})
 
 class UploadGrant(BaseModel):
     """A URL that takes one PUT of the dataset file, with ``headers``, within ``expires_in``
-    seconds and ``max_bytes``; the upload then becomes a new dataset version."""
+    seconds and ``max_bytes``. The upload is accepted when the grant is given: from then on
+    the dataset reports it (``upload_id``; its version is ``dataset_version_id``)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -41,6 +42,8 @@ class UploadGrant(BaseModel):
     key: str
     expires_in: int
     max_bytes: int
+    upload_id: str
+    dataset_version_id: str
 
 
 class CurationClient:
@@ -139,10 +142,14 @@ class CurationClient:
         *,
         format: Literal["h5ad", "zarr.zip"] = "h5ad",
         size: int | None = None,
+        file_name: str = "",
     ) -> UploadGrant:
         """Where to PUT the dataset's file. Giving ``size`` has an oversized file refused now
-        rather than after the transfer."""
-        body: Document = {"format": format} | ({} if size is None else {"size": size})
+        rather than after the transfer; ``file_name`` is what failure reasons call the file.
+        The upload is accepted now: the dataset reports it until a newer one is accepted."""
+        body: Document = {"format": format, "file_name": file_name}
+        if size is not None:
+            body["size"] = size
         reply = self._call(
             "POST", _path(collection_id, "datasets", dataset_id, "upload-url"), json=body
         )
@@ -159,10 +166,13 @@ class CurationClient:
         """Upload a ``.h5ad`` or ``.zarr.zip`` file, streamed from disk with its length
         declared (presigned S3 PUTs refuse chunked bodies). ``progress`` is called with the
         bytes of each chunk once it is sent. Processing starts on the server once the file is
-        complete; see :meth:`wait_until_processed`."""
+        complete; from the moment this returns, :meth:`get_dataset` reports this upload and
+        :meth:`wait_until_processed` waits for it."""
         file = Path(path)
         size = file.stat().st_size
-        grant = self.upload_url(collection_id, dataset_id, format=_upload_format(file), size=size)
+        grant = self.upload_url(
+            collection_id, dataset_id, format=_upload_format(file), size=size, file_name=file.name
+        )
         with file.open("rb") as stream:
             headers = {**grant.headers, "Content-Length": str(size)}
             body = _chunks(stream, progress)

@@ -42,11 +42,10 @@ class LocalLinkIngest:
         try:
             fetch_link(link, target, max_bytes=self.max_bytes, allow_private=self.allow_private)
         except LinkError as exc:
-            upload = UploadKey.parse(key)
+            parsed = UploadKey.parse(key)
+            upload = self.catalog.upload(parsed.upload_id) if parsed and parsed.upload_id else None
             if upload is not None:
-                self.catalog.record_failure(
-                    upload.collection_id, upload.dataset_id, link, f"{exc} ({link})"
-                )
+                self.catalog.fail_upload(upload, f"{exc} ({link})")
             log.info("link %s for %s failed: %s", link, key, exc)
             return
         self.on_upload(key)

@@ -5,7 +5,8 @@
     catalog.sqlite3   the catalog (SQLite adapter of the repository port)
     secret            the token-signing secret (mode 600, made on first start)
     curator.key       the first curator's API key (mode 600, made on first start)
-    uploads/          the uploads "bucket": <collection_id>/<dataset_id>.h5ad
+    uploads/          the uploads "bucket": <collection_id>/<dataset_id>/<upload_id>.h5ad from
+                      upload URLs, <collection_id>/<dataset_id>.h5ad dropped in directly
     multipart/        multipart uploads until completed (then renamed into uploads/)
     exports/          the exports "bucket": <dataset_version_id>/ (never rewritten)
     events.sqlite3    viewers, their events and session bundle records (expire with viewers)

@@ -1,11 +1,13 @@
 """The local stack's processing worker: one background thread, never the request thread.
 
 Uploads reach it two ways, like the uploads bucket's events on AWS: the upload route hands
-over the key of a file it has just finished writing, and a poller finds files dropped straight
-into ``DATA_DIR/uploads/<collection_id>/<dataset_id>.h5ad`` once their size and modification
-time have held still for one poll (so a file still being copied in is not read half-written).
-Everything found at start-up is submitted again: the catalog recognises bytes it has seen
-(same key and ETag → same version) and re-claims versions a crash left in ``processing``.
+over the key of a file it has just finished writing (``<collection_id>/<dataset_id>/<upload
+id>.h5ad``, accepted when its URL was issued), and a poller finds files dropped straight into
+``DATA_DIR/uploads/<collection_id>/<dataset_id>.h5ad`` once their size and modification time
+have held still for one poll (so a file still being copied in is not read half-written); a
+drop is identified by its key, size and mtime. Everything found at start-up is submitted
+again: the catalog knows which uploads it finished or replaced, and those are skipped without
+being read; only unfinished ones (a crash left them waiting or ``processing``) are processed.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
-from cellucid_cloud.catalog.processing import UPLOAD_SUFFIXES, Outcome, Processor
+from cellucid_cloud.catalog.processing import UPLOAD_SUFFIXES, Arrival, Outcome, Processor
 from cellucid_cloud.local.prepare_process import ProcessingCancelledError
 
 __all__ = ["UploadWorker"]
@@ -73,7 +76,17 @@ class UploadWorker:
             with self._lock:
                 self._queued.discard(key)
             try:
-                outcome = self.processor.process(key)
+                stat = (self.uploads_dir / key).stat()
+            except FileNotFoundError:
+                continue
+            arrival = Arrival(
+                key,
+                put=f"{stat.st_size}-{stat.st_mtime_ns}",
+                at=datetime.fromtimestamp(stat.st_mtime_ns / 1e9, UTC),
+                sequence=f"{stat.st_mtime_ns:020d}",
+            )
+            try:
+                outcome = self.processor.process(arrival)
             except ProcessingCancelledError:
                 return  # shutting down: the next start processes the upload again
             except Exception:
@@ -92,7 +105,8 @@ class UploadWorker:
 
     def poll(self) -> None:
         """Submit files that are new or changed and have held still since the last poll."""
-        for path in sorted(self.uploads_dir.glob("*/*")):
+        found = [*self.uploads_dir.glob("*/*"), *self.uploads_dir.glob("*/*/*")]
+        for path in sorted(found, key=_put_order):
             if not path.name.endswith(UPLOAD_SUFFIXES) or path.name.startswith("."):
                 continue
             key = path.relative_to(self.uploads_dir).as_posix()
@@ -108,3 +122,11 @@ class UploadWorker:
                 self._pending[key] = signature
             if stable:
                 self.submit(key)
+
+
+def _put_order(path: Path) -> tuple[int, str]:
+    """Oldest first, so a restart handles uploads in the order they came."""
+    try:
+        return (path.stat().st_mtime_ns, path.as_posix())
+    except FileNotFoundError:
+        return (0, path.as_posix())
