@@ -151,3 +151,30 @@ def test_reasons_name_the_curators_file_and_ids_never_a_version_id(
     assert unnamed["reason"].startswith(f"{cid}/{did}.h5ad: not an HDF5 AnnData file")
     for document in (named, unnamed):
         assert document["collection_version_id"] not in document["reason"]
+
+
+def test_changed_export_options_process_the_upload_again(stack: CloudStack, tmp_path: Path) -> None:
+    curator = Curator(stack)
+    cid, did = new_dataset(curator)
+    upload_by_url(curator, cid, did, h5ad(tmp_path, 50))
+    assert stack.deliver(stack.receive(2)) == {"batchItemFailures": []}
+    ready = curator.dataset(cid, did)
+    assert ready["status"] == "ready", ready
+
+    status, changed = curator.call(  # the sample sets obs_keys ["cell_type"]
+        "curation-set-export-options", collection_id=cid, dataset_id=did
+    )
+    assert status == 200, changed
+    assert changed["dataset_version_id"] != ready["dataset_version_id"]
+    assert changed["status"] == "waiting"
+    batch = stack.receive(1)  # the prepare queue has the upload to process again
+    assert json.loads(batch["Records"][0]["body"])["reprocess"]["key"].startswith(f"{cid}/")
+    assert stack.deliver(batch) == {"batchItemFailures": []}
+    redone = curator.dataset(cid, did)
+    assert redone["dataset_version_id"] == changed["dataset_version_id"]
+    assert redone["status"] == "ready", redone
+    prefix = f"exports/{redone['dataset_version_id']}/dataset_identity.json"
+    identity = json.load(stack.s3.get_object(Bucket=stack.exports_bucket, Key=prefix)["Body"])
+    assert identity["stats"]["n_obs_fields"] == 1
+    assert stack.deliver(batch) == {"batchItemFailures": []}  # delivered again: nothing new
+    assert curator.dataset(cid, did) == redone

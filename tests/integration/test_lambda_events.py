@@ -212,6 +212,17 @@ def test_curation_upload_url(stack: CloudStack, token: str) -> None:
     assert '"size"' in json_reply(reply)["detail"]
 
 
+def test_curation_set_export_options(stack: CloudStack, token: str) -> None:
+    collection_id, dataset_id = private_dataset(stack)
+    ids = {"token": token, "collection_id": collection_id, "dataset_id": dataset_id}
+    status, body = call(stack, "api/curation-set-export-options.json", **ids)
+    assert status == 200, body
+    assert body["status"] == "waiting"  # nothing uploaded yet: kept for the first upload
+    version = stack.repository.get(DatasetVersion, body["dataset_version_id"])
+    assert version is not None
+    assert version.export_options == {"obs_keys": ["cell_type"], "default_embedding": "X_umap"}
+
+
 def test_curation_ingest_link_queues_the_download_for_prepare(
     stack: CloudStack, token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

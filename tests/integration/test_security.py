@@ -170,6 +170,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/curation/v1/collections/{collection_id}/datasets/{dataset_id}/upload-url"): {
         "format": "h5ad"
     },
+    ("PUT", "/curation/v1/collections/{collection_id}/datasets/{dataset_id}/export-options"): {
+        "obs_keys": ["cell_type"]
+    },
 }
 
 

@@ -8,11 +8,12 @@ import re
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from cellucid_cloud.client import CurationClient
+from cellucid_cloud.client import ApiError, CurationClient
 from tests.export_data import make_adata
 from tests.local_up import Up, running_up
 
@@ -130,3 +131,45 @@ def test_a_restart_keeps_the_newer_of_two_uploads(tmp_path: Path, how: signal.Si
     ):
         curator.publish(rid)
         assert public_cells(up, did) == 34
+
+
+def identity(export_url: str) -> dict[str, Any]:
+    reply = httpx.get(export_url + "dataset_identity.json", timeout=30)
+    assert reply.status_code == 200
+    document: dict[str, Any] = reply.json()
+    return document
+
+
+def test_export_options_before_and_after_an_upload(tmp_path: Path) -> None:
+    file = write_h5ad(tmp_path, 60)
+    with (
+        running_up(tmp_path / "data", "--meta-ttl", "0") as up,
+        CurationClient(up.base_url, up.curator_key) as curator,
+    ):
+        cid = curator.create_collection("Lung", **CONTACT)
+        did = curator.create_dataset(cid, "Lung")
+        before = curator.get_dataset(cid, did)
+        waiting = curator.set_export_options(cid, did, {"obs_keys": ["cell_type"]})
+        assert waiting["dataset_version_id"] == before["dataset_version_id"]
+        curator.upload(cid, did, file)
+        ready = curator.wait_until_processed(cid, did)
+        assert ready["status"] == "ready", ready
+        assert identity(ready["export_url"])["stats"]["n_obs_fields"] == 1
+        assert curator.get_export_options(cid, did) == {"obs_keys": ["cell_type"]}
+        curator.publish(cid)
+
+        rid = curator.start_revision(cid)
+        changed = curator.set_export_options(rid, did, {"obs_keys": ["cell_type", "n_genes"]})
+        assert changed["dataset_version_id"] != ready["dataset_version_id"]
+        assert changed["status"] in ("waiting", "processing")
+        redone = curator.wait_until_processed(rid, did)
+        assert redone["dataset_version_id"] == changed["dataset_version_id"]
+        assert redone["status"] == "ready", redone
+        assert identity(redone["export_url"])["stats"]["n_obs_fields"] == 2
+        with pytest.raises(ApiError) as refused:
+            curator.set_export_options(rid, did, {"embeddings": [{"key": "X_umap", "columns": []}]})
+        assert refused.value.status == 422
+        curator.publish(rid)
+        with up.client() as public:
+            answer = public.get("/dp/v1/datasets/meta", params={"url": f"/e/{did}/"}).json()
+        assert answer["dataset_version_id"] == redone["dataset_version_id"]

@@ -141,3 +141,26 @@ def test_refusals_name_the_collection_the_curator_knows(catalog: CatalogService)
         catalog.accept_upload(
             CURATOR, cid, "nope", upload_id=new_id(), suffix=".h5ad", expires_in=900
         )
+
+
+def test_export_options_apply_in_place_before_processing_and_make_a_new_version_after(
+    catalog: CatalogService,
+) -> None:
+    cid, did = draft_dataset(catalog)
+    waiting = current(catalog, cid, did)
+    options = {"obs_keys": ["cell_type"]}
+    same, upload = catalog.set_export_options(CURATOR, cid, did, options)
+    assert (same.version_id, upload) == (waiting, None)  # nothing processed yet: in place
+    first = accept(catalog, cid, did)
+    assert first.export_options == options  # an upload inherits the dataset's options
+    finish(catalog, first.version_id)
+
+    cid_published = catalog.publish(CURATOR, cid).collection.collection_id
+    rid = catalog.start_revision(CURATOR, cid_published).version.version_id
+    again, upload = catalog.set_export_options(CURATOR, rid, did, {"obs_keys": ["n_genes"]})
+    assert upload is not None and upload.upload_id == first.upload_id
+    assert upload.versions == (first.version_id, again.version_id)
+    assert current(catalog, rid, did) == again.version_id
+    assert (again.status, again.source) == (DatasetStatus.WAITING, first.source)
+    assert catalog.pending_version(upload) == again  # the same file, processed again
+    assert current(catalog, cid, did) == first.version_id  # the published one is untouched

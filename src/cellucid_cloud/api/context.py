@@ -10,7 +10,7 @@ from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.events.service import EventsService
 from cellucid_cloud.storage.downloads import OriginalDownloads
 from cellucid_cloud.storage.multipart import MultipartUploads
-from cellucid_cloud.storage.upload_urls import LinkIngest, UploadUrls
+from cellucid_cloud.storage.upload_urls import LinkIngest, Reprocessing, UploadUrls
 
 __all__ = ["ApiContext"]
 
@@ -24,6 +24,9 @@ class ApiContext:
     links: LinkIngest
     downloads: OriginalDownloads
     """Public datasets' uploaded originals (``GET /dp/v1/datasets/{id}/download``)."""
+    reprocessing: Reprocessing | None = None
+    """Processes an upload again after its export options changed; None where the host
+    processes nothing (then options can change only before processing starts)."""
     multipart: MultipartUploads | None = None
     """Multipart uploads into the uploads store, for files too large for one PUT."""
     events: EventsService | None = None

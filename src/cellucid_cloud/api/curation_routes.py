@@ -31,9 +31,10 @@ from cellucid_cloud.api.schemas import (
     UploadUrlRequest,
     error_response,
 )
-from cellucid_cloud.catalog.errors import InvalidRequestError
+from cellucid_cloud.catalog.errors import InvalidRequestError, StateConflictError
 from cellucid_cloud.catalog.models import CollectionMetadata, new_id
 from cellucid_cloud.catalog.service import LINK_DEADLINE, CollectionView, upload_key
+from cellucid_cloud.export.settings import ExportOptions
 from cellucid_cloud.storage.link_fetch import LinkError, check_link
 from cellucid_cloud.storage.upload_urls import UploadUrlError
 
@@ -139,13 +140,47 @@ def curation_router(ctx: ApiContext) -> APIRouter:
         request: Request, curator_id: Curator, collection_id: Id, dataset_id: Id
     ) -> Response:
         view = ctx.catalog.owned(curator_id, collection_id)
+        return cached_json(request, dataset_document(view, dataset_id), 0)
+
+    def dataset_document(view: CollectionView, dataset_id: str) -> dict[str, Any]:
         version = ctx.catalog.dataset_in(view, dataset_id)
         entry = ctx.meta.dataset_entry(view, dataset_id, version)
-        entry |= {
+        return entry | {
             "collection_id": view.collection.collection_id,
             "collection_version_id": view.version.version_id,
         }
-        return cached_json(request, entry, 0)
+
+    @router.get(
+        "/collections/{collection_id}/datasets/{dataset_id}/export-options",
+        response_model=ExportOptions,
+        response_model_exclude_unset=True,
+    )
+    def get_export_options(curator_id: Curator, collection_id: Id, dataset_id: Id) -> Any:
+        """The export options of the dataset's current version: only the fields the curator
+        set (the others keep the host's defaults)."""
+        view = ctx.catalog.owned(curator_id, collection_id)
+        return ExportOptions.model_validate(ctx.catalog.dataset_in(view, dataset_id).export_options)
+
+    @router.put(
+        "/collections/{collection_id}/datasets/{dataset_id}/export-options",
+        response_model=DatasetDocument,
+    )
+    def set_export_options(
+        curator_id: Curator, collection_id: Id, dataset_id: Id, body: ExportOptions
+    ) -> dict[str, Any]:
+        """Set what ``prepare``'s flags set, for this dataset: embeddings and their columns,
+        the default embedding, obs fields, the gene name column... (fields left out keep the
+        defaults). Before processing starts they apply to the upload waiting; after, the
+        upload is processed again into a new version, which the dataset reports at once."""
+        options = body.model_dump(mode="json", exclude_unset=True)
+        version, upload = ctx.catalog.set_export_options(
+            curator_id, collection_id, dataset_id, options
+        )
+        if upload is not None:
+            if ctx.reprocessing is None:
+                raise StateConflictError("this server does not process uploads")
+            ctx.reprocessing.reprocess(upload.object_key, upload.upload_id, version.source_etag)
+        return dataset_document(ctx.catalog.owned(curator_id, collection_id), dataset_id)
 
     @router.delete("/collections/{collection_id}/datasets/{dataset_id}", status_code=204)
     def delete_dataset(curator_id: Curator, collection_id: Id, dataset_id: Id) -> Response:

@@ -34,13 +34,15 @@ def api_context(settings: ApiSettings) -> ApiContext:
     repository = catalog_repository(settings)
     s3 = s3_client()
     meta = meta_service(settings, repository, s3)
+    queue = SqsLinkIngest(settings.prepare_queue_url)
     return ApiContext(
         catalog=CatalogService(repository),
         meta=meta,
         auth=Authenticator(repository, get_secret(settings.token_secret_arn)),
         uploads=S3UploadUrls(settings.uploads_bucket, s3),
         multipart=S3MultipartUploads(settings.uploads_bucket, s3),
-        links=SqsLinkIngest(settings.prepare_queue_url),
+        links=queue,
+        reprocessing=queue,
         downloads=S3Downloads(settings.uploads_bucket, s3),
         mode="aws",
         max_upload_bytes=settings.max_upload_bytes,

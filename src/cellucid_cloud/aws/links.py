@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Self
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
-__all__ = ["LinkRequest", "SqsLinkIngest", "sqs_client"]
+__all__ = ["LinkRequest", "ReprocessRequest", "SqsLinkIngest", "sqs_client"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,16 +33,51 @@ class LinkRequest:
     @classmethod
     def from_message(cls, body: str) -> Self | None:
         """The request an SQS message carries; None for any other message (S3 events)."""
-        try:
-            message: Any = json.loads(body)
-        except json.JSONDecodeError:
-            return None
-        if not isinstance(message, dict) or set(message) != {"link", "key"}:
+        message = _message(body, {"link", "key"})
+        if message is None:
             return None
         link, key = message["link"], message["key"]
         if not isinstance(link, str) or not isinstance(key, str):
             return None
         return cls(link, key)
+
+
+@dataclass(frozen=True, slots=True)
+class ReprocessRequest:
+    """Process upload ``upload_id`` (its object at ``key``, holding ``etag``) again: its export
+    options changed, and the catalog made it a new pending version."""
+
+    key: str
+    upload_id: str
+    etag: str | None
+
+    def to_message(self) -> str:
+        return json.dumps(
+            {"reprocess": {"key": self.key, "upload_id": self.upload_id, "etag": self.etag}}
+        )
+
+    @classmethod
+    def from_message(cls, body: str) -> Self | None:
+        """The request an SQS message carries; None for any other message."""
+        message = _message(body, {"reprocess"})
+        if message is None:
+            return None
+        request = message["reprocess"]
+        if not isinstance(request, dict):
+            return None
+        key, upload_id, etag = request.get("key"), request.get("upload_id"), request.get("etag")
+        if not isinstance(key, str) or not isinstance(upload_id, str):
+            return None
+        return cls(key, upload_id, etag if isinstance(etag, str) else None)
+
+
+def _message(body: str, fields: set[str]) -> dict[str, Any] | None:
+    """A JSON object with exactly ``fields``, else None."""
+    try:
+        message: Any = json.loads(body)
+    except json.JSONDecodeError:
+        return None
+    return message if isinstance(message, dict) and set(message) == fields else None
 
 
 def sqs_client() -> SQSClient:
@@ -53,7 +88,9 @@ def sqs_client() -> SQSClient:
 
 
 class SqsLinkIngest:
-    """The :class:`~cellucid_cloud.storage.upload_urls.LinkIngest` port on AWS."""
+    """The :class:`~cellucid_cloud.storage.upload_urls.LinkIngest` and
+    :class:`~cellucid_cloud.storage.upload_urls.Reprocessing` ports on AWS: messages to the
+    prepare queue."""
 
     def __init__(self, queue_url: str, client: SQSClient | None = None) -> None:
         self.queue_url = queue_url
@@ -68,4 +105,10 @@ class SqsLinkIngest:
     def ingest(self, link: str, key: str) -> None:
         self._client.send_message(
             QueueUrl=self.queue_url, MessageBody=LinkRequest(link, key).to_message()
+        )
+
+    def reprocess(self, key: str, upload_id: str, etag: str | None) -> None:
+        self._client.send_message(
+            QueueUrl=self.queue_url,
+            MessageBody=ReprocessRequest(key, upload_id, etag).to_message(),
         )

@@ -60,7 +60,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cellucid_cloud.aws.config import PrepareSettings
-from cellucid_cloud.aws.links import LinkRequest
+from cellucid_cloud.aws.links import LinkRequest, ReprocessRequest
 from cellucid_cloud.aws.s3_events import created_objects
 from cellucid_cloud.aws.services import catalog_repository
 from cellucid_cloud.catalog.dynamodb_repository import dynamodb_client
@@ -189,6 +189,17 @@ class UploadPipeline:
         link = LinkRequest.from_message(record.body)
         if link is not None:
             return [self.links.download(link)]
+        again = ReprocessRequest.from_message(record.body)
+        if again is not None:
+            identity = {
+                "bucket": self.uploads_bucket,
+                "key": again.key,
+                "etag": again.etag or "",
+                "put": f"reprocess:{record.message_id}",
+                "at": "",
+                "upload_id": again.upload_id,
+            }
+            return [self._process_once(upload=identity)]
         results = []
         for created in created_objects(record.body):
             if created.bucket != self.uploads_bucket:
@@ -204,10 +215,11 @@ class UploadPipeline:
         key = upload["key"]
         arrival = Arrival(
             key,
-            etag=upload["etag"],
+            etag=upload["etag"] or None,
             put=upload["put"],
             at=_event_time(upload["at"]),
             sequence=upload["put"].ljust(SEQUENCER_WIDTH, "0"),
+            upload_id=upload.get("upload_id"),
         )
         processor = Processor(
             self.catalog,

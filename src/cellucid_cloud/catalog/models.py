@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AfterValidator,
@@ -205,6 +205,12 @@ class DatasetVersion(StoredRecord):
     """How many times processing was claimed; each claim writes to its own export prefix."""
     upload_id: str | None = None
     """The upload this version is made from (:class:`Upload`); None until one is accepted."""
+    collection_version_id: str | None = None
+    """The collection version this version was made in (accepted into, or re-processed in)."""
+    export_options: dict[str, Any] = {}
+    """The curator's export options for this version (``ExportOptions`` in its stored form:
+    only the fields set). A new upload inherits them; changing them re-processes the upload
+    into a new version."""
     file_name: str | None = None
     """The curator's name for the uploaded file (reasons name it)."""
     accepted_at: datetime | None = None

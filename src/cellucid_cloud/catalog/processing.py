@@ -43,6 +43,7 @@ from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.catalog.upload_checks import check_upload
 from cellucid_cloud.export import ExportSettings, PrepareError, prepare
 from cellucid_cloud.export.manifests import DatasetIdentity
+from cellucid_cloud.export.settings import read_options
 from cellucid_cloud.storage.object_store import ObjectStore
 
 __all__ = [
@@ -127,6 +128,8 @@ class Arrival:
     """When the put completed (the event's time; the file's mtime)."""
     sequence: str = ""
     """The store's order among puts to this key at the same instant."""
+    upload_id: str | None = None
+    """The upload to process again (new export options), rather than the put that came."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,8 +210,9 @@ class Processor:
                 raise
 
     def _upload(self, parsed: UploadKey, arrival: Arrival) -> Upload | None:
-        if parsed.upload_id is not None:
-            upload = self.catalog.upload(parsed.upload_id)
+        upload_id = arrival.upload_id or parsed.upload_id
+        if upload_id is not None:
+            upload = self.catalog.upload(upload_id)
             return upload if upload is not None and upload.object_key == arrival.key else None
         at = arrival.at or datetime.now(UTC)
         put = arrival.put or arrival.etag or at.isoformat()
@@ -225,10 +229,10 @@ class Processor:
         self, key: str, upload: UploadKey, version: DatasetVersion, local: Path, etag: str
     ) -> Outcome:
         out = local.parent / "export"
-        settings = self.settings.model_copy(
-            update={"dataset_id": upload.dataset_id, "name": version.name or None}
-        )
         try:
+            settings = self.settings.with_options(read_options(version.export_options)).model_copy(
+                update={"dataset_id": upload.dataset_id, "name": version.name or None}
+            )
             identity = self.run(local, out, upload.suffix, settings)
         except PrepareError as exc:
             # The curator's name for the file, not our scratch path.

@@ -420,6 +420,8 @@ class CatalogService:
         order). A dataset that never had an upload gets its first version filled in."""
         fields = {
             "upload_id": upload.upload_id,
+            "collection_version_id": view.version.version_id,
+            "export_options": current.export_options,
             "file_name": upload.file_name,
             "accepted_at": upload.accepted_at,
             "sequence": upload.sequence,
@@ -463,8 +465,12 @@ class CatalogService:
         if not upload.versions:
             return None
         version = self.repo.get(DatasetVersion, upload.versions[-1])
-        collection_version = self.repo.get(CollectionVersion, upload.collection_version_id)
-        if version is None or collection_version is None:
+        if version is None:
+            return None
+        collection_version = self.repo.get(
+            CollectionVersion, version.collection_version_id or upload.collection_version_id
+        )
+        if collection_version is None:
             return None
         if collection_version.datasets.get(upload.dataset_id) != version.version_id:
             return None
@@ -480,6 +486,68 @@ class CatalogService:
         if claimed is None:
             return None
         return self.finish_processing(claimed.version_id, reason=reason)
+
+    def set_export_options(
+        self,
+        curator_id: str,
+        collection_or_version_id: str,
+        dataset_id: str,
+        options: dict[str, Any],
+    ) -> tuple[DatasetVersion, Upload | None]:
+        """Set the dataset's export options (stored form: the fields the curator set).
+
+        A version not yet claimed for processing (waiting for its file, or the first upload)
+        takes them in place. Otherwise the current upload is re-processed into a new version
+        with them: accepted now, current at once, like an upload; returned with its upload,
+        whose file the caller has processed again (None: nothing to process)."""
+        for _ in range(5):
+            view = self.open_version(curator_id, collection_or_version_id)
+            current = self.dataset_in(view, dataset_id)
+            if current.status is DatasetStatus.WAITING:
+                version = current.model_copy(
+                    update={"export_options": options, "updated_at": self.clock()}
+                )
+                try:
+                    self.repo.commit([Put(version), Put(view.version)])
+                except ConflictError:
+                    continue
+                return _stored(version), None
+            upload = self.repo.get(Upload, current.upload_id) if current.upload_id else None
+            if upload is None or current.source is None:
+                raise StateConflictError(
+                    f"dataset {dataset_id}'s file was uploaded before uploads were recorded; "
+                    "upload it again to change its export options"
+                )
+            now = self.clock()
+            version = DatasetVersion(
+                version_id=new_id(),
+                dataset_id=dataset_id,
+                collection_id=current.collection_id,
+                name=current.name,
+                upload_id=upload.upload_id,
+                collection_version_id=view.version.version_id,
+                export_options=options,
+                file_name=current.file_name,
+                accepted_at=max(now, _order(current)[0]),
+                source=current.source,
+                source_etag=current.source_etag,
+                created_at=now,
+                updated_at=now,
+            )
+            datasets = {**view.version.datasets, dataset_id: version.version_id}
+            upload = upload.model_copy(update={"versions": (*upload.versions, version.version_id)})
+            try:
+                self.repo.commit(
+                    [
+                        Put(version, create=True),
+                        Put(view.version.model_copy(update={"datasets": datasets})),
+                        Put(upload),
+                    ]
+                )
+            except ConflictError:
+                continue
+            return _stored(version), _stored(upload)
+        raise StateConflictError("the collection kept changing while the options were set; retry")
 
     def _settle(self, version: DatasetVersion) -> DatasetVersion:
         """A version whose upload URL expired with no file arrived fails, so that nothing waits

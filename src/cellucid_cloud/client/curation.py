@@ -130,6 +130,22 @@ class CurationClient:
         processing, ready or failed (with ``reason``)."""
         return json_object(self._call("GET", _path(collection_id, "datasets", dataset_id)))
 
+    def get_export_options(self, collection_id: str, dataset_id: str) -> Document:
+        """The dataset's export options: only the fields set (``ExportOptions``'s JSON)."""
+        path = _path(collection_id, "datasets", dataset_id, "export-options")
+        return json_object(self._call("GET", path))
+
+    def set_export_options(
+        self, collection_id: str, dataset_id: str, options: Mapping[str, Any]
+    ) -> Document:
+        """Replace the dataset's export options (``ExportOptions``'s fields, e.g.
+        ``{"embeddings": [{"key": "X_pca", "columns": [0, 1]}], "default_embedding": "X_pca",
+        "obs_keys": ["cell_type"], "gene_names_column": "feature_name"}``; fields left out keep
+        the defaults). A dataset already processed is processed again into a new version,
+        which the returned dataset document (and :meth:`wait_until_processed`) reports."""
+        path = _path(collection_id, "datasets", dataset_id, "export-options")
+        return json_object(self._call("PUT", path, json=dict(options)))
+
     def delete_dataset(self, collection_id: str, dataset_id: str) -> None:
         """Remove a dataset from a private collection or a revision (publishing the revision
         then withdraws it: its URL answers tombstoned)."""

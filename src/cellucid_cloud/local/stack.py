@@ -119,6 +119,7 @@ class LocalStack:
             uploads=self.upload_urls,
             links=self.links,
             downloads=FilesystemDownloads(self.uploads),
+            reprocessing=self.worker,
             multipart=self.multipart,
             events=self.events,
             session_uploads=self.upload_urls,

@@ -32,7 +32,7 @@ class UploadWorker:
         self.uploads_dir = uploads_dir
         self.poll_interval = poll_interval
         self.outcomes: list[Outcome] = []
-        self._queue: queue.Queue[str] = queue.Queue()
+        self._queue: queue.Queue[str | Arrival] = queue.Queue()
         self._queued: set[str] = set()
         self._seen: dict[str, tuple[int, int]] = {}
         self._pending: dict[str, tuple[int, int]] = {}
@@ -68,23 +68,19 @@ class UploadWorker:
             self._queued.add(key)
         self._queue.put(key)
 
+    def reprocess(self, key: str, upload_id: str, etag: str | None) -> None:
+        """Process an upload again (its export options changed)."""
+        self._queue.put(Arrival(key, etag=etag, upload_id=upload_id))
+
     def _process_loop(self) -> None:
         while not self._stop.is_set():
-            key = self._queue.get()
-            if not key:
+            item = self._queue.get()
+            if not item:
                 continue
-            with self._lock:
-                self._queued.discard(key)
-            try:
-                stat = (self.uploads_dir / key).stat()
-            except FileNotFoundError:
+            arrival = item if isinstance(item, Arrival) else self._arrival(item)
+            if arrival is None:
                 continue
-            arrival = Arrival(
-                key,
-                put=f"{stat.st_size}-{stat.st_mtime_ns}",
-                at=datetime.fromtimestamp(stat.st_mtime_ns / 1e9, UTC),
-                sequence=f"{stat.st_mtime_ns:020d}",
-            )
+            key = arrival.key
             try:
                 outcome = self.processor.process(arrival)
             except ProcessingCancelledError:
@@ -94,6 +90,21 @@ class UploadWorker:
                 continue
             self.outcomes.append(outcome)
             log.info("upload %s: %s %s", key, outcome.status, outcome.reason or "")
+
+    def _arrival(self, key: str) -> Arrival | None:
+        """A file of the uploads folder as a put: a drop is known by its size and mtime."""
+        with self._lock:
+            self._queued.discard(key)
+        try:
+            stat = (self.uploads_dir / key).stat()
+        except FileNotFoundError:
+            return None
+        return Arrival(
+            key,
+            put=f"{stat.st_size}-{stat.st_mtime_ns}",
+            at=datetime.fromtimestamp(stat.st_mtime_ns / 1e9, UTC),
+            sequence=f"{stat.st_mtime_ns:020d}",
+        )
 
     def _poll_loop(self) -> None:
         while not self._stop.is_set():

@@ -10,7 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["MAX_UPLOAD_EXPIRY", "LinkIngest", "UploadUrl", "UploadUrlError", "UploadUrls"]
+__all__ = [
+    "MAX_UPLOAD_EXPIRY",
+    "LinkIngest",
+    "Reprocessing",
+    "UploadUrl",
+    "UploadUrlError",
+    "UploadUrls",
+]
 
 MAX_UPLOAD_EXPIRY = 15 * 60
 
@@ -42,4 +49,11 @@ class LinkIngest(Protocol):
         """Fetch ``link`` into the uploads store at ``key`` in the background; the upload is
         then processed like any other. A link that cannot be fetched ends as a failed version
         with the reason."""
+        ...
+
+
+class Reprocessing(Protocol):
+    def reprocess(self, key: str, upload_id: str, etag: str | None) -> None:
+        """Process the upload ``upload_id`` (its file at ``key``, holding ``etag``) again in
+        the background: the catalog made it a new pending version (new export options)."""
         ...
