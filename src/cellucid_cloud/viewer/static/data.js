@@ -4,8 +4,6 @@
 // Dequantisation is exactly the Python reader's: min + code * ((max - min) / maxQ) in double
 // precision, stored as float32; the dtype maximum is a missing value (NaN).
 
-import { HttpError } from "./site.js";
-
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 if (!LITTLE_ENDIAN) {
   throw new Error("this viewer decodes little-endian payloads and needs a little-endian platform");
@@ -15,6 +13,15 @@ const ARRAYS = { f32: Float32Array, u8: Uint8Array, u16: Uint16Array, u32: Uint3
 const MAX_CODE = { u8: 254, u16: 65534 };
 const MISSING_CODE = { u8: 255, u16: 65535 };
 export const CODES_EXT = { uint8: "u8", uint16: "u16", uint32: "u32" };
+
+// Defined here, not in site.js, so that the decode worker's module graph stays this one file (a
+// second, sequential fetch before the worker can start on the first payload); site.js re-exports it.
+export class HttpError extends Error {
+  constructor(url, status) {
+    super(`${url} answered HTTP ${status}`);
+    this.status = status;
+  }
+}
 
 // A payload's bytes, inflated when its path ends in .gz; onProgress(loaded, total) counts the
 // bytes as they arrive (total 0 when the server did not say).

@@ -1,14 +1,11 @@
-// What every page of the site shares (the viewer, the decode worker and the portal pages):
+// What every page of the site shares (the viewer and the portal's pages):
 // safe DOM building, JSON reads, number formatting. Catalog text (names, descriptions, contacts,
 // links) is stored as curators typed it, so it only ever enters the page as text nodes and
 // attribute values, never as HTML; links are kept only when they are http(s) or mailto.
 
-export class HttpError extends Error {
-  constructor(url, status) {
-    super(`${url} answered HTTP ${status}`);
-    this.status = status;
-  }
-}
+import { HttpError } from "./data.js";
+
+export { HttpError };
 
 export async function getJson(url, { optional = false } = {}) {
   const response = await fetch(url);
