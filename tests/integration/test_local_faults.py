@@ -3,11 +3,13 @@ racing each other's writes over real HTTP."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -116,3 +118,38 @@ def test_racing_curators_get_409_or_their_change_never_a_lost_update(tmp_path: P
             final = client.get(f"{COLLECTIONS}/{cid}").json()
         assert sorted(d["dataset_id"] for d in final["datasets"]) == sorted(added)
         assert final["description"] in described
+
+
+def test_a_put_cut_off_by_a_kill_leaves_nothing_after_the_restart(tmp_path: Path) -> None:
+    """Issue 15, finding 8: ``up`` SIGKILLed while a PUT streams its body leaves the hidden
+    ``.incoming-*`` file (its cleanup never runs); the next start removes it, and half-written
+    session bundles too (13.6 MB had survived three restarts)."""
+    data = tmp_path / "data"
+    with running_up(data) as up, up.curator() as curator:
+        cid = curator.post(COLLECTIONS, json={"name": "C", **CONTACT}).json()["collection_id"]
+        did = curator.post(f"{COLLECTIONS}/{cid}/datasets").json()["dataset_id"]
+        grant = curator.post(f"{COLLECTIONS}/{cid}/datasets/{did}/upload-url").json()
+
+        def body() -> Iterator[bytes]:
+            yield bytes(1 << 20)
+            time.sleep(60)  # the server is killed meanwhile
+            yield b""
+
+        def send() -> None:
+            with contextlib.suppress(httpx.HTTPError):  # the server dies under it
+                httpx.put(grant["url"], content=body(), timeout=90)
+
+        threading.Thread(target=send, daemon=True).start()
+        deadline = time.monotonic() + 30
+        while not list((data / "uploads").rglob(".incoming-*")):
+            assert time.monotonic() < deadline, "the PUT never started writing"
+            time.sleep(0.02)
+        up.process.send_signal(signal.SIGKILL)
+        up.process.wait()
+    half_bundle = data / "sessions" / "some-viewer" / ".incoming-0123"
+    half_bundle.parent.mkdir(parents=True)
+    half_bundle.write_bytes(b"CELLUCID_SESSION/2\n")
+    assert list((data / "uploads").rglob(".incoming-*"))
+    with running_up(data):
+        left = [*data.rglob(".incoming-*"), *data.rglob(".staging-*")]
+        assert left == [], left

@@ -142,14 +142,21 @@ class LocalStack:
 
 
 def _remove_leftovers(data: Path) -> None:
-    """A killed process leaves its scratch folders and half-copied export folders behind
-    (hidden names the catalog never points to; one ``up`` runs per data directory)."""
+    """A killed process leaves behind its scratch folders, half-copied export folders and
+    half-written uploads and session bundles (hidden names the catalog never points to and
+    nothing reads; one ``up`` runs per data directory). Unfinished multipart uploads expire
+    on their own (``storage/local_multipart.py``)."""
     leftovers = [
         *(data / "work").glob(SCRATCH_PREFIX + "*"),
         *(data / "exports").glob(".staging-*"),
+        *(data / "uploads").rglob(".incoming-*"),
+        *(data / "sessions").rglob(".incoming-*"),
     ]
     for leftover in leftovers:
-        shutil.rmtree(leftover, ignore_errors=True)
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
 def _private_file(path: Path, make: Callable[[], str]) -> str:
