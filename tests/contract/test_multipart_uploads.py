@@ -83,6 +83,8 @@ def test_parts_in_any_order_become_one_object_only_at_completion(store: Store) -
     assert store.read(KEY) is None
     store.multipart.complete_multipart(KEY, multipart_id, PLAN, etags)
     assert store.read(KEY) == data
+    assert store.multipart.abort_multipart(KEY, multipart_id) is False  # completed: kept
+    assert store.read(KEY) == data
 
 
 def test_a_part_sent_again_replaces_the_first(store: Store) -> None:
@@ -114,8 +116,8 @@ def test_an_aborted_upload_takes_no_more_parts(store: Store) -> None:
     multipart_id = store.multipart.start_multipart(KEY, PLAN)
     send(store, multipart_id, data, [1])
     [url] = store.multipart.part_urls(KEY, multipart_id, PLAN, [2], expires_in=300)
-    store.multipart.abort_multipart(KEY, multipart_id)
-    store.multipart.abort_multipart(KEY, multipart_id)  # twice is not an error
+    assert store.multipart.abort_multipart(KEY, multipart_id) is True
+    assert store.multipart.abort_multipart(KEY, multipart_id) is False  # not an error
     offset, length = PLAN.part(2)
     assert httpx.put(url.url, content=data[offset : offset + length]).status_code >= 400
     assert store.read(KEY) is None
@@ -163,11 +165,11 @@ def test_plans_fit_s3s_limits() -> None:
     small = PartPlan.for_size(1)
     assert (small.count, small.part(1)) == (1, (0, 1))
     big = PartPlan.for_size(20 * 1024**3)
-    assert big.part_size == 64 * MiB and big.count == 320
-    assert big.part(320) == (319 * 64 * MiB, 64 * MiB)
+    assert big.part_size == 16 * MiB and big.count == 1280
+    assert big.part(1280) == (1279 * 16 * MiB, 16 * MiB)
     huge = PartPlan.for_size(5 * 1024**4)  # S3's largest object
     assert huge.count <= 10_000 and huge.part_size % MiB == 0
-    with pytest.raises(MultipartError, match="no part 321"):
-        big.part(321)
+    with pytest.raises(MultipartError, match="no part 1281"):
+        big.part(1281)
     with pytest.raises(MultipartError, match="no such part 4"):
         PLAN.check_complete({1: "a", 2: "b", 3: "c", 4: "d"})

@@ -122,6 +122,17 @@ def test_a_bad_file_exits_1_with_its_reason_on_one_line(
     assert refused.startswith("error: HTTP 409: ")
 
 
+def test_a_large_file_goes_up_in_parts(up: Up, home: Path, tmp_path: Path) -> None:
+    big = tmp_path / "big.h5ad"
+    make_adata(n_cells=10_000, n_genes=1_000, layout="dense").write_h5ad(big)
+    assert big.stat().st_size > 2 * 16 * 1024 * 1024  # three parts
+    [cid] = ok(curate("collections", "create", "Big", *CONTACT, up=up, home=home))
+    uploaded = ok(curate("upload", big, "-c", cid, "--wait", up=up, home=home))
+    assert uploaded[1] == f"ready: {up.base_url}/e/{uploaded[0]}/"
+    log = (up.data_dir.parent / f"up-{up.base_url.rsplit(':', 1)[1]}.log").read_text()
+    assert f"/datasets/{uploaded[0]}/multipart-upload/" in log and "/complete " in log
+
+
 def test_revision_replaces_and_withdraw_tombstones(
     up: Up, files: dict[str, Path], home: Path
 ) -> None:

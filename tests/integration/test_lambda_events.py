@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import jwt
 import pytest
 
@@ -221,6 +222,79 @@ def test_curation_set_export_options(stack: CloudStack, token: str) -> None:
     version = stack.repository.get(DatasetVersion, body["dataset_version_id"])
     assert version is not None
     assert version.export_options == {"obs_keys": ["cell_type"], "default_embedding": "X_umap"}
+
+
+def test_curation_multipart_upload(stack: CloudStack, token: str, tmp_path: Path) -> None:
+    """Start, part URLs, PUTs to S3 (moto), complete: S3's CompleteMultipartUpload event then
+    goes to prepare like any upload's."""
+    collection_id, dataset_id = private_dataset(stack)
+    ids = {"token": token, "collection_id": collection_id, "dataset_id": dataset_id}
+    path = tmp_path / "lung.h5ad"
+    make_adata(n_cells=90, n_genes=12).write_h5ad(path)
+    data = path.read_bytes()
+    start = with_json_body(
+        event("api/curation-multipart-start.json", **ids),
+        {"size": len(data), "file_name": "lung.h5ad"},
+    )
+    reply = stack.api(start)
+    assert reply["statusCode"] == 201, reply
+    started = json_reply(reply)
+    assert started["key"] == f"{collection_id}/{dataset_id}/{started['upload_id']}.h5ad"
+    assert (started["part_count"], started["size"]) == (1, len(data))
+    assert version_id_of(stack, dataset_id) == started["dataset_version_id"]
+    ids["upload_id"] = started["upload_id"]
+
+    urls = with_json_body(event("api/curation-multipart-part-urls.json", **ids), {"parts": [1]})
+    reply = stack.api(urls)
+    assert reply["statusCode"] == 200, reply
+    [part] = json_reply(reply)["parts"]
+    assert (part["part_number"], part["size"]) == (1, len(data))
+    assert "content-length" in parse_qs(urlsplit(part["url"]).query)["X-Amz-SignedHeaders"][0]
+    put = httpx.put(part["url"], content=data, headers=part["headers"])
+    assert put.status_code == 200, put.text
+
+    etag = [{"part_number": 1, "etag": put.headers["etag"]}]
+    complete = with_json_body(event("api/curation-multipart-complete.json", **ids), {"parts": etag})
+    assert stack.api(complete)["statusCode"] == 204
+    live = stack.s3.head_object(Bucket=stack.uploads_bucket, Key=started["key"])
+    assert live["ContentLength"] == len(data)
+
+    sqs_event = event(
+        "prepare/s3-complete-multipart-via-sqs.json",
+        uploads_bucket=stack.uploads_bucket,
+        collection_id=collection_id,
+        dataset_id=dataset_id,
+        upload_id=started["upload_id"],
+    )
+    record = json.loads(sqs_event["Records"][0]["body"])
+    record["Records"][0]["s3"]["object"] |= {"eTag": live["ETag"].strip('"'), "size": len(data)}
+    sqs_event["Records"][0]["body"] = json.dumps(record)
+    assert stack.prepare(sqs_event) == {"batchItemFailures": []}
+    ready = stack.repository.get(DatasetVersion, started["dataset_version_id"])
+    assert ready is not None and ready.status is DatasetStatus.READY, ready
+    assert ready.stats is not None and ready.stats.n_cells == 90
+
+
+def test_curation_multipart_abort(stack: CloudStack, token: str) -> None:
+    """A cancelled multipart upload: its parts dropped at S3, its version failed at once."""
+    collection_id, dataset_id = private_dataset(stack)
+    ids = {"token": token, "collection_id": collection_id, "dataset_id": dataset_id}
+    status, started = call(stack, "api/curation-multipart-start.json", **ids)
+    assert status == 201, started
+    assert started["part_count"] == 1280  # the sample's 20 GiB, in 16 MiB parts
+    ids["upload_id"] = started["upload_id"]
+    listed = stack.s3.list_multipart_uploads(Bucket=stack.uploads_bucket).get("Uploads", [])
+    assert started["key"] in [upload["Key"] for upload in listed]
+
+    status, _ = call(stack, "api/curation-multipart-abort.json", **ids)
+    assert status == 204
+    listed = stack.s3.list_multipart_uploads(Bucket=stack.uploads_bucket).get("Uploads", [])
+    assert started["key"] not in [upload["Key"] for upload in listed]
+    failed = stack.repository.get(DatasetVersion, started["dataset_version_id"])
+    assert failed is not None and failed.status is DatasetStatus.FAILED
+    assert failed.reason == "lung.h5ad: the upload was cancelled before it was complete"
+    status, body = call(stack, "api/curation-multipart-part-urls.json", **ids)
+    assert status == 404, body  # gone: no more part URLs
 
 
 def test_curation_ingest_link_queues_the_download_for_prepare(

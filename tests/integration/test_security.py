@@ -160,6 +160,7 @@ def state(stack: LocalStack) -> tuple[list[str], list[str], list[tuple[str, int]
 
 # -- curator authentication on every route ---------------------------------------------------
 
+MULTIPART = "/curation/v1/collections/{collection_id}/datasets/{dataset_id}/multipart-upload"
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/curation/v1/collections"): {"name": "Injected", **CONTACT},
     ("PATCH", "/curation/v1/collections/{collection_id}"): {"name": "Renamed"},
@@ -173,6 +174,11 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/curation/v1/collections/{collection_id}/datasets/{dataset_id}/export-options"): {
         "obs_keys": ["cell_type"]
     },
+    ("POST", f"{MULTIPART}"): {"size": 10},
+    ("POST", f"{MULTIPART}/{{upload_id}}/part-urls"): {"parts": [1]},
+    ("POST", f"{MULTIPART}/{{upload_id}}/complete"): {
+        "parts": [{"part_number": 1, "etag": "not-the-part"}]
+    },
 }
 
 
@@ -182,9 +188,16 @@ class Operation:
     path: str
 
     def request(
-        self, world: World, headers: dict[str, str], collection_id: str, dataset_id: str
+        self,
+        world: World,
+        headers: dict[str, str],
+        collection_id: str,
+        dataset_id: str,
+        upload_id: str = "2c4e6a8b-1d3f-4a5b-9c7d-0e1f2a3b4c5d",
     ) -> httpx.Response:
-        url = self.path.format(collection_id=collection_id, dataset_id=dataset_id)
+        url = self.path.format(
+            collection_id=collection_id, dataset_id=dataset_id, upload_id=upload_id
+        )
         body = BODIES.get((self.method, self.path))
         if (self.method, self.path) == ("POST", "/_cellucid/viewers"):
             body = {"dataset_id": dataset_id}
@@ -274,6 +287,10 @@ def test_the_same_requests_with_a_valid_token_are_not_refused(world: World) -> N
         created = curator.post("/curation/v1/collections", json={"name": "Scratch", **CONTACT})
         cid = created.json()["collection_id"]
         did = curator.post(f"/curation/v1/collections/{cid}/datasets").json()["dataset_id"]
+        started = curator.post(
+            MULTIPART.format(collection_id=cid, dataset_id=did), json={"size": 10}
+        )
+        upload_id = started.json()["upload_id"]
     # Deletions last, the dataset's before its collection's.
     operations = sorted(
         protected_operations(world.api.base_url),
@@ -281,7 +298,7 @@ def test_the_same_requests_with_a_valid_token_are_not_refused(world: World) -> N
     )
     for operation in operations:
         target = world.api.seeded.dataset_id if operation.path == "/_cellucid/viewers" else did
-        reply = operation.request(world, world.bearer(), cid, target)
+        reply = operation.request(world, world.bearer(), cid, target, upload_id)
         assert reply.status_code not in (401, 403, 404), (operation, reply.text)
 
 
@@ -436,7 +453,10 @@ def test_cors_is_granted_to_public_reads_only(world: World) -> None:
     paths = [*document["paths"], "/_cellucid/upload"]
     for path in paths:
         url = base + path.format(
-            collection_id=private.draft_id, dataset_id=private.draft_dataset_id, request_id="r"
+            collection_id=private.draft_id,
+            dataset_id=private.draft_dataset_id,
+            request_id="r",
+            upload_id="u",
         )
         public = path.startswith(PUBLIC_READS)
         for reply in (

@@ -26,17 +26,31 @@ from cellucid_cloud.api.schemas import (
     DatasetDocument,
     LinkAccepted,
     LinkIngest,
+    MultipartAnswer,
+    MultipartComplete,
+    MultipartRequest,
+    PartUrlAnswer,
+    PartUrlsAnswer,
+    PartUrlsRequest,
     TokenAnswer,
     UploadUrlAnswer,
     UploadUrlRequest,
     error_response,
 )
-from cellucid_cloud.catalog.errors import InvalidRequestError, StateConflictError
-from cellucid_cloud.catalog.models import CollectionMetadata, new_id
+from cellucid_cloud.catalog.errors import InvalidRequestError, NotFoundError, StateConflictError
+from cellucid_cloud.catalog.models import CollectionMetadata, Upload, new_id
 from cellucid_cloud.catalog.service import LINK_DEADLINE, CollectionView, upload_key
 from cellucid_cloud.export.settings import ExportOptions
 from cellucid_cloud.storage.link_fetch import LinkError, check_link
-from cellucid_cloud.storage.upload_urls import UploadUrlError
+from cellucid_cloud.storage.multipart import (
+    MAX_PART_URLS,
+    MULTIPART_LIFETIME,
+    MultipartError,
+    MultipartUploads,
+    PartPlan,
+    UnknownMultipartError,
+)
+from cellucid_cloud.storage.upload_urls import MAX_UPLOAD_EXPIRY, UploadUrlError
 
 __all__ = ["curation_router"]
 
@@ -272,5 +286,151 @@ def curation_router(ctx: ApiContext) -> APIRouter:
             upload_id=upload.upload_id,
             dataset_version_id=version.version_id,
         )
+
+    # -- multipart uploads: files too large for one PUT ------------------------------------
+
+    Multipart = "/collections/{collection_id}/datasets/{dataset_id}/multipart-upload"  # noqa: N806
+
+    def multipart_store() -> MultipartUploads:
+        if ctx.multipart is None:
+            raise InvalidRequestError("this deployment takes no multipart uploads")
+        return ctx.multipart
+
+    def multipart_upload(
+        curator_id: str, collection_id: str, dataset_id: str, upload_id: str, *, pending: bool
+    ) -> tuple[Upload, PartPlan]:
+        """The curator's multipart upload of this dataset (``pending``: while its file is still
+        awaited), and how the file is cut."""
+        view = ctx.catalog.owned(curator_id, collection_id)
+        upload = ctx.catalog.upload(upload_id)
+        if (
+            upload is None
+            or upload.multipart_id is None
+            or upload.size is None
+            or upload.collection_id != view.collection.collection_id
+            or upload.dataset_id != dataset_id
+        ):
+            raise NotFoundError(f"no multipart upload {upload_id} of dataset {dataset_id}")
+        if pending and ctx.catalog.pending_version(upload) is None:
+            raise NotFoundError(
+                f"multipart upload {upload_id} is over: completed, cancelled, expired or "
+                "replaced by a newer upload"
+            )
+        return upload, PartPlan.for_size(upload.size)
+
+    @router.post(Multipart, status_code=201, response_model=MultipartAnswer)
+    def start_multipart(
+        curator_id: Curator, collection_id: Id, dataset_id: Id, body: MultipartRequest
+    ) -> MultipartAnswer:
+        """Upload a file in parts, for files too large for one PUT (S3 takes at most 5 GiB
+        in one). Accepted now, as an upload URL is: the dataset reports this upload."""
+        store = multipart_store()
+        if body.size > ctx.max_upload_bytes:
+            raise InvalidRequestError(
+                f"file too large: {body.size} bytes; the limit is {ctx.max_upload_bytes}"
+            )
+        target = ctx.catalog.upload_target(curator_id, collection_id, dataset_id)
+        upload_id, suffix = new_id(), f".{body.format}"
+        key = upload_key(target.view.collection.collection_id, dataset_id, upload_id, suffix)
+        plan = PartPlan.for_size(body.size)
+        multipart_id = store.start_multipart(key, plan)
+        try:
+            upload, version = ctx.catalog.accept_upload(
+                curator_id,
+                collection_id,
+                dataset_id,
+                upload_id=upload_id,
+                suffix=suffix,
+                file_name=body.file_name,
+                expires_in=MULTIPART_LIFETIME,
+                size=body.size,
+                multipart_id=multipart_id,
+            )
+        except Exception:
+            store.abort_multipart(key, multipart_id)
+            raise
+        return MultipartAnswer(
+            upload_id=upload.upload_id,
+            dataset_version_id=version.version_id,
+            key=upload.object_key,
+            size=plan.size,
+            part_size=plan.part_size,
+            part_count=plan.count,
+            max_part_urls=MAX_PART_URLS,
+            expires_in=MULTIPART_LIFETIME,
+        )
+
+    @router.post(f"{Multipart}/{{upload_id}}/part-urls", response_model=PartUrlsAnswer)
+    def part_urls(
+        curator_id: Curator,
+        collection_id: Id,
+        dataset_id: Id,
+        upload_id: Id,
+        body: PartUrlsRequest,
+    ) -> PartUrlsAnswer:
+        """URLs for the given parts, each taking exactly its part's bytes for a few minutes;
+        keep each PUT's ``ETag`` for ``complete``."""
+        upload, plan = multipart_upload(
+            curator_id, collection_id, dataset_id, upload_id, pending=True
+        )
+        assert upload.multipart_id is not None
+        expires_in = min(ctx.upload_url_expiry, MAX_UPLOAD_EXPIRY)
+        try:
+            urls = multipart_store().part_urls(
+                upload.object_key, upload.multipart_id, plan, body.parts, expires_in=expires_in
+            )
+        except UnknownMultipartError as exc:
+            raise NotFoundError(str(exc)) from None
+        except MultipartError as exc:
+            raise InvalidRequestError(str(exc)) from None
+        return PartUrlsAnswer(
+            parts=[
+                PartUrlAnswer(part_number=u.number, url=u.url, size=u.size, headers=u.headers)
+                for u in urls
+            ],
+            expires_in=expires_in,
+        )
+
+    @router.post(f"{Multipart}/{{upload_id}}/complete", status_code=204)
+    def complete_multipart(
+        curator_id: Curator,
+        collection_id: Id,
+        dataset_id: Id,
+        upload_id: Id,
+        body: MultipartComplete,
+    ) -> Response:
+        """Assemble the parts into the file, which is then processed like any upload."""
+        upload, plan = multipart_upload(
+            curator_id, collection_id, dataset_id, upload_id, pending=True
+        )
+        assert upload.multipart_id is not None
+        etags = {part.part_number: part.etag for part in body.parts}
+        if len(etags) != len(body.parts):
+            raise InvalidRequestError("each part is listed once")
+        try:
+            multipart_store().complete_multipart(
+                upload.object_key, upload.multipart_id, plan, etags
+            )
+        except UnknownMultipartError as exc:
+            raise NotFoundError(str(exc)) from None
+        except MultipartError as exc:
+            raise InvalidRequestError(str(exc)) from None
+        return Response(status_code=204)
+
+    @router.delete(f"{Multipart}/{{upload_id}}", status_code=204)
+    def abort_multipart(
+        curator_id: Curator, collection_id: Id, dataset_id: Id, upload_id: Id
+    ) -> Response:
+        """Give up a multipart upload: its parts are dropped, and its version fails at once
+        (rather than when the upload would have expired). One already over is left as it is."""
+        upload, _ = multipart_upload(
+            curator_id, collection_id, dataset_id, upload_id, pending=False
+        )
+        assert upload.multipart_id is not None
+        if multipart_store().abort_multipart(upload.object_key, upload.multipart_id):
+            ctx.catalog.fail_upload(
+                upload, f"{upload.file_name}: the upload was cancelled before it was complete"
+            )
+        return Response(status_code=204)
 
     return router

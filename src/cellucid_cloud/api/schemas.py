@@ -18,6 +18,7 @@ __all__ = [
     "CollectionDocument",
     "CollectionList",
     "CollectionPatch",
+    "CompletedPart",
     "DatasetCreate",
     "DatasetCreated",
     "DatasetDocument",
@@ -26,6 +27,12 @@ __all__ = [
     "ErrorBody",
     "LinkIngest",
     "MetaAnswer",
+    "MultipartAnswer",
+    "MultipartComplete",
+    "MultipartRequest",
+    "PartUrlAnswer",
+    "PartUrlsAnswer",
+    "PartUrlsRequest",
     "TokenAnswer",
     "UploadUrlAnswer",
     "UploadUrlRequest",
@@ -61,6 +68,29 @@ class UploadUrlRequest(Body):
     presigned URL signs this exact length."""
     file_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)] = ""
     """The curator's name for the file; failure reasons name it."""
+
+
+class MultipartRequest(Body):
+    format: Literal["h5ad", "zarr.zip"] = "h5ad"
+    size: Annotated[int, Field(ge=1)]
+    """The file's size in bytes: the parts are cut from it, and it must be within the cap."""
+    file_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)] = ""
+    """The curator's name for the file; failure reasons name it."""
+
+
+class PartUrlsRequest(Body):
+    parts: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1, max_length=100)]
+    """Part numbers (at most 100 per request; ask again as the transfer goes on)."""
+
+
+class CompletedPart(Body):
+    part_number: Annotated[int, Field(ge=1)]
+    etag: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    """The ``ETag`` header of the part's PUT answer."""
+
+
+class MultipartComplete(Body):
+    parts: Annotated[list[CompletedPart], Field(min_length=1, max_length=10_000)]
 
 
 class LinkIngest(Body):
@@ -111,6 +141,36 @@ class UploadUrlAnswer(BaseModel):
     upload_id: str
     dataset_version_id: str
     """The version the upload will become (the dataset's current one from now on)."""
+
+
+class MultipartAnswer(BaseModel):
+    """A multipart upload, accepted like an upload URL's (the dataset reports it from now on):
+    send parts 1 to ``part_count``, ``part_size`` bytes each but the last, to the URLs that
+    ``part-urls`` hands out, then ``complete`` it within ``expires_in`` seconds."""
+
+    upload_id: str
+    dataset_version_id: str
+    key: str
+    size: int
+    part_size: int
+    part_count: int
+    max_part_urls: int
+    """Part URLs per ``part-urls`` request."""
+    expires_in: int
+
+
+class PartUrlAnswer(BaseModel):
+    part_number: int
+    url: str
+    size: int
+    """The part's exact length: its URL takes no other."""
+    headers: dict[str, str]
+
+
+class PartUrlsAnswer(BaseModel):
+    parts: list[PartUrlAnswer]
+    expires_in: int
+    """Seconds each URL stays valid."""
 
 
 class MetaAnswer(BaseModel):

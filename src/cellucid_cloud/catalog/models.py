@@ -255,6 +255,11 @@ class Upload(StoredRecord):
     refused: str | None = None
     """Why the upload was not taken (a put no open version could receive, or one older than
     the version it would replace); then ``versions`` is empty."""
+    size: int | None = None
+    """The file's size, when the curator declared it (a multipart upload's parts are cut
+    from it)."""
+    multipart_id: str | None = None
+    """The uploads store's id of the multipart upload the file is being sent by."""
 
 
 class Dataset(StoredRecord):

@@ -314,12 +314,15 @@ class CatalogService:
         suffix: str,
         file_name: str = "",
         expires_in: float,
+        size: int | None = None,
+        multipart_id: str | None = None,
     ) -> tuple[Upload, DatasetVersion]:
         """Accept an upload before its file is sent: its own key, its record and a new
         version (waiting) that is the dataset's current one from now on. ``expires_in``: the
         seconds the upload URL is valid; the file must arrive within that plus
         :data:`TRANSFER_GRACE`, else the version fails (an abandoned upload). ``upload_id``
-        names the key the URL was signed for (:func:`upload_key`)."""
+        names the key the URL was signed for (:func:`upload_key`); ``multipart_id`` the
+        store's multipart upload to that key, if the file goes up in parts."""
         for _ in range(5):
             view = self.open_version(curator_id, collection_or_version_id)
             current = self.dataset_in(view, dataset_id)
@@ -333,6 +336,8 @@ class CatalogService:
                 dataset_id=dataset_id,
                 file_name=file_name or f"{collection_id}/{dataset_id}{suffix}",
                 accepted_at=max(now, _order(current)[0]),
+                size=size,
+                multipart_id=multipart_id,
             )
             expires_at = now + timedelta(seconds=expires_in) + TRANSFER_GRACE
             try:

@@ -3,19 +3,28 @@
 See ``docs/client.md``. Needs ``httpx``.
 """
 
-from cellucid_cloud.client.curation import CurationClient, UploadGrant
+from cellucid_cloud.client.curation import (
+    AcceptedUpload,
+    CurationClient,
+    MultipartUpload,
+    UploadGrant,
+)
 from cellucid_cloud.client.errors import ApiError, DatasetNotFound, NotFoundError, ServerError
+from cellucid_cloud.client.parts import PartUrl
 from cellucid_cloud.client.resolver import Contact, ExplorerResolver, Resolution
 from cellucid_cloud.client.viewer import Viewer
 from cellucid_cloud.events.bundle import SessionBundle
 
 __all__ = [
+    "AcceptedUpload",
     "ApiError",
     "Contact",
     "CurationClient",
     "DatasetNotFound",
     "ExplorerResolver",
+    "MultipartUpload",
     "NotFoundError",
+    "PartUrl",
     "Resolution",
     "ServerError",
     "SessionBundle",

@@ -7,6 +7,7 @@ a rotated signing secret), so a long notebook session never has to think about t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -20,30 +21,49 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from cellucid_cloud.client._http import DEFAULT_TIMEOUT, Document, check, json_object, send
-from cellucid_cloud.client.errors import ServerError
+from cellucid_cloud.client.errors import ApiError, ServerError
+from cellucid_cloud.client.parts import PartUrl, send_parts
 
-__all__ = ["CurationClient", "UploadGrant"]
+__all__ = ["AcceptedUpload", "CurationClient", "MultipartUpload", "UploadGrant"]
 
 RENEW_BEFORE = 60.0
 """Seconds before its expiry that a token is replaced (at most half its lifetime)."""
 CHUNK = 1024 * 1024
+MULTIPART_THRESHOLD = 16 * 1024 * 1024
+"""Files larger than this go up in parts (of the size the API chooses)."""
 FINAL_STATUSES = frozenset({"ready", "failed"})
 
 
-class UploadGrant(BaseModel):
-    """A URL that takes one PUT of the dataset file, with ``headers``, within ``expires_in``
-    seconds and ``max_bytes``. The upload is accepted when the grant is given: from then on
-    the dataset reports it (``upload_id``; its version is ``dataset_version_id``)."""
+class AcceptedUpload(BaseModel):
+    """An upload the API accepted: from then on the dataset reports it (``upload_id``; its
+    version is ``dataset_version_id``), whether its file has arrived yet or not."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    url: str
-    headers: dict[str, str]
-    key: str
-    expires_in: int
-    max_bytes: int
     upload_id: str
     dataset_version_id: str
+    key: str
+
+
+class UploadGrant(AcceptedUpload):
+    """A URL that takes one PUT of the dataset file, with ``headers``, within ``expires_in``
+    seconds and ``max_bytes``."""
+
+    url: str
+    headers: dict[str, str]
+    expires_in: int
+    max_bytes: int
+
+
+class MultipartUpload(AcceptedUpload):
+    """A file sent in parts: 1 to ``part_count``, each ``part_size`` bytes but the last, to
+    URLs from :meth:`CurationClient.part_urls`, completed within ``expires_in`` seconds."""
+
+    size: int
+    part_size: int
+    part_count: int
+    max_part_urls: int
+    expires_in: int
 
 
 class CurationClient:
@@ -171,6 +191,43 @@ class CurationClient:
         )
         return UploadGrant.model_validate(json_object(reply))
 
+    def start_multipart_upload(
+        self,
+        collection_id: str,
+        dataset_id: str,
+        *,
+        size: int,
+        format: Literal["h5ad", "zarr.zip"] = "h5ad",
+        file_name: str = "",
+    ) -> MultipartUpload:
+        """Begin sending a file of ``size`` bytes in parts; accepted now, as by
+        :meth:`upload_url`. :meth:`upload` does the whole of it."""
+        body = {"format": format, "size": size, "file_name": file_name}
+        path = _path(collection_id, "datasets", dataset_id, "multipart-upload")
+        return MultipartUpload.model_validate(json_object(self._call("POST", path, json=body)))
+
+    def part_urls(
+        self, collection_id: str, dataset_id: str, upload_id: str, parts: Sequence[int]
+    ) -> list[PartUrl]:
+        """URLs for the given parts (at most ``max_part_urls`` at once), each taking exactly
+        its part's bytes for a few minutes."""
+        path = _multipart_path(collection_id, dataset_id, upload_id, "part-urls")
+        reply = json_object(self._call("POST", path, json={"parts": list(parts)}))
+        return [PartUrl.model_validate(part) for part in reply["parts"]]
+
+    def complete_multipart_upload(
+        self, collection_id: str, dataset_id: str, upload_id: str, etags: Mapping[int, str]
+    ) -> None:
+        """Assemble the parts (every one, with its PUT's ``ETag``); the file is then processed
+        like any upload."""
+        parts = [{"part_number": n, "etag": etag} for n, etag in sorted(etags.items())]
+        path = _multipart_path(collection_id, dataset_id, upload_id, "complete")
+        self._call("POST", path, json={"parts": parts})
+
+    def abort_multipart_upload(self, collection_id: str, dataset_id: str, upload_id: str) -> None:
+        """Give up a multipart upload: its parts are dropped and its version fails."""
+        self._call("DELETE", _multipart_path(collection_id, dataset_id, upload_id))
+
     def upload(
         self,
         collection_id: str,
@@ -178,14 +235,19 @@ class CurationClient:
         path: str | os.PathLike[str],
         *,
         progress: Callable[[int], None] | None = None,
-    ) -> UploadGrant:
+    ) -> AcceptedUpload:
         """Upload a ``.h5ad`` or ``.zarr.zip`` file, streamed from disk with its length
-        declared (presigned S3 PUTs refuse chunked bodies). ``progress`` is called with the
-        bytes of each chunk once it is sent. Processing starts on the server once the file is
-        complete; from the moment this returns, :meth:`get_dataset` reports this upload and
+        declared (presigned S3 PUTs refuse chunked bodies); one larger than
+        :data:`MULTIPART_THRESHOLD` goes in parts, a few at a time, each retried on its own,
+        and a failed or interrupted transfer gives the upload up. ``progress`` is called with
+        the bytes of each chunk once it is sent (minus a part's bytes when it must be sent
+        again). Processing starts on the server once the file is complete; from the moment
+        this returns, :meth:`get_dataset` reports this upload and
         :meth:`wait_until_processed` waits for it."""
         file = Path(path)
         size = file.stat().st_size
+        if size > MULTIPART_THRESHOLD:
+            return self._upload_in_parts(collection_id, dataset_id, file, size, progress)
         grant = self.upload_url(
             collection_id, dataset_id, format=_upload_format(file), size=size, file_name=file.name
         )
@@ -194,6 +256,32 @@ class CurationClient:
             body = _chunks(stream, progress)
             check(send(self._http, "PUT", grant.url, content=body, headers=headers))
         return grant
+
+    def _upload_in_parts(
+        self,
+        collection_id: str,
+        dataset_id: str,
+        file: Path,
+        size: int,
+        progress: Callable[[int], None] | None,
+    ) -> MultipartUpload:
+        started = self.start_multipart_upload(
+            collection_id, dataset_id, size=size, format=_upload_format(file), file_name=file.name
+        )
+
+        def urls_for(numbers: Sequence[int]) -> list[PartUrl]:
+            return self.part_urls(collection_id, dataset_id, started.upload_id, numbers)
+
+        try:
+            etags = send_parts(
+                self._http, file, started.part_size, started.part_count, urls_for, progress
+            )
+            self.complete_multipart_upload(collection_id, dataset_id, started.upload_id, etags)
+        except BaseException:
+            with contextlib.suppress(ApiError):
+                self.abort_multipart_upload(collection_id, dataset_id, started.upload_id)
+            raise
+        return started
 
     def wait_until_processed(
         self,
@@ -282,6 +370,10 @@ class CurationClient:
 
 def _path(collection_id: str, *rest: str) -> str:
     return "/collections/" + "/".join(quote(part, safe="") for part in (collection_id, *rest))
+
+
+def _multipart_path(collection_id: str, dataset_id: str, upload_id: str, *rest: str) -> str:
+    return _path(collection_id, "datasets", dataset_id, "multipart-upload", upload_id, *rest)
 
 
 def _auth(token: str) -> dict[str, str]:

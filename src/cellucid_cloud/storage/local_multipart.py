@@ -24,14 +24,17 @@ from pathlib import Path
 
 from cellucid_cloud.storage.filesystem import FilesystemObjectStore
 from cellucid_cloud.storage.local_upload_urls import LocalUploadUrls, PartGrant
-from cellucid_cloud.storage.multipart import MultipartError, PartPlan, PartUrl
+from cellucid_cloud.storage.multipart import (
+    MULTIPART_LIFETIME,
+    MultipartError,
+    PartPlan,
+    PartUrl,
+    UnknownMultipartError,
+)
 
-__all__ = ["MAX_AGE", "LocalMultipartUploads"]
+__all__ = ["LocalMultipartUploads"]
 
-MAX_AGE = 24 * 3600
-"""Seconds an unfinished upload is kept (the uploads bucket's lifecycle rule: one day)."""
 _ID = re.compile(r"[0-9a-f]{32}")
-UNKNOWN = "no such multipart upload (completed, aborted or expired)"
 
 
 class LocalMultipartUploads:
@@ -89,7 +92,7 @@ class LocalMultipartUploads:
         with self._lock:
             home = self._home(key, part.multipart_id)
             if part.multipart_id in self._completing:
-                raise MultipartError(UNKNOWN)
+                raise UnknownMultipartError
             self._writing[part.multipart_id] += 1
         try:
             yield home / "data", home / f"{part.number}.etag"
@@ -126,16 +129,23 @@ class LocalMultipartUploads:
                 self._completing.discard(multipart_id)
         self.on_complete(key)
 
-    def abort_multipart(self, key: str, multipart_id: str) -> None:
-        try:
-            home = self._home(key, multipart_id)
-        except MultipartError:
-            return
+    def abort_multipart(self, key: str, multipart_id: str) -> bool:
+        with self._lock:
+            try:
+                home = self._home(key, multipart_id)
+            except MultipartError:
+                return False
+            if multipart_id in self._completing:
+                return False
+            self._completing.add(multipart_id)  # no part starts writing any more
         shutil.rmtree(home, ignore_errors=True)
+        with self._lock:
+            self._completing.discard(multipart_id)
+        return True
 
     def remove_expired(self, now: float | None = None) -> None:
-        """Drop unfinished uploads started more than :data:`MAX_AGE` ago."""
-        cutoff = (time.time() if now is None else now) - MAX_AGE
+        """Drop unfinished uploads started more than a day ago (:data:`MULTIPART_LIFETIME`)."""
+        cutoff = (time.time() if now is None else now) - MULTIPART_LIFETIME
         for home in self.folder.iterdir():
             started = home / "key"  # written once, at start
             if (started.stat() if started.exists() else home.stat()).st_mtime < cutoff:
@@ -144,7 +154,7 @@ class LocalMultipartUploads:
     def _home(self, key: str, multipart_id: str) -> Path:
         home = self.folder / multipart_id
         if not _ID.fullmatch(multipart_id) or not (home / "data").exists():
-            raise MultipartError(UNKNOWN)
+            raise UnknownMultipartError
         if (home / "key").read_text(encoding="utf-8") != key:
-            raise MultipartError(UNKNOWN)
+            raise UnknownMultipartError
         return home

@@ -19,11 +19,13 @@ __all__ = [
     "MAX_PARTS",
     "MAX_PART_URLS",
     "MIN_PART_SIZE",
+    "MULTIPART_LIFETIME",
     "PART_SIZE",
     "MultipartError",
     "MultipartUploads",
     "PartPlan",
     "PartUrl",
+    "UnknownMultipartError",
 ]
 
 MiB = 1024 * 1024
@@ -31,15 +33,26 @@ MIN_PART_SIZE = 5 * MiB
 """S3's smallest part (every part but the last)."""
 MAX_PARTS = 10_000
 """S3's most parts in one upload."""
-PART_SIZE = 64 * MiB
-"""The part size unless the file needs larger parts to fit in :data:`MAX_PARTS`."""
+PART_SIZE = 16 * MiB
+"""The part size unless the file needs larger parts to fit in :data:`MAX_PARTS` (S3 advises
+8 to 64 MiB: smaller parts are retried faster, and more of them go in parallel)."""
 MAX_PART_URLS = 100
 """Part URLs handed out per request: a client asks again as it goes (each URL lives briefly)."""
+MULTIPART_LIFETIME = 24 * 3600
+"""Seconds an unfinished multipart upload is kept (the uploads bucket's lifecycle rule aborts
+it a day after it started); the catalog fails its version after that."""
 
 
 class MultipartError(UploadUrlError):
-    """The multipart upload cannot go on as asked (unknown, parts missing or wrong); the
-    message tells the curator why."""
+    """The multipart upload cannot go on as asked (parts missing or wrong); the message tells
+    the curator why."""
+
+
+class UnknownMultipartError(MultipartError):
+    """No such multipart upload in the store: completed, aborted or expired."""
+
+    def __init__(self) -> None:
+        super().__init__("no such multipart upload (completed, aborted or expired)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +127,9 @@ class MultipartUploads(Protocol):
         :class:`MultipartError` when a part is missing or its ETag does not match."""
         ...
 
-    def abort_multipart(self, key: str, multipart_id: str) -> None:
-        """Drop the parts sent so far; an unknown or finished upload is not an error."""
+    def abort_multipart(self, key: str, multipart_id: str) -> bool:
+        """Drop the parts sent so far; False (not an error) when there was no unfinished
+        upload to drop (unknown, completed, or aborted already)."""
         ...
 
 

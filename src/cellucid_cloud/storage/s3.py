@@ -13,7 +13,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cellucid_cloud.storage.multipart import MultipartError, PartPlan, PartUrl
+from cellucid_cloud.storage.multipart import (
+    MultipartError,
+    PartPlan,
+    PartUrl,
+    UnknownMultipartError,
+)
 from cellucid_cloud.storage.object_store import EXPORT_CACHE_CONTROL, content_type
 from cellucid_cloud.storage.upload_urls import MAX_UPLOAD_EXPIRY, UploadUrl, UploadUrlError
 
@@ -39,7 +44,6 @@ MAX_SINGLE_PUT = 5 * 1024**3
 """S3 takes at most 5 GiB in one PUT, which is what a presigned URL allows."""
 NOT_FOUND = ("404", "NoSuchKey", "NotFound")
 PART_REFUSALS = {
-    "NoSuchUpload": "no such multipart upload (completed, aborted or expired)",
     "InvalidPart": "a part was not received, or its ETag does not match what S3 stored",
     "InvalidPartOrder": "parts must be listed in ascending order",
     "EntityTooSmall": "a part other than the last is smaller than 5 MiB",
@@ -268,12 +272,14 @@ class S3MultipartUploads:
                 MultipartUpload={"Parts": parts},
             )
         except ClientError as error:
-            refusal = PART_REFUSALS.get(error.response.get("Error", {}).get("Code", ""))
-            if refusal is None:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code == "NoSuchUpload":
+                raise UnknownMultipartError from None
+            if code not in PART_REFUSALS:
                 raise
-            raise MultipartError(refusal) from None
+            raise MultipartError(PART_REFUSALS[code]) from None
 
-    def abort_multipart(self, key: str, multipart_id: str) -> None:
+    def abort_multipart(self, key: str, multipart_id: str) -> bool:
         from botocore.exceptions import ClientError
 
         try:
@@ -281,3 +287,5 @@ class S3MultipartUploads:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "NoSuchUpload":
                 raise
+            return False
+        return True
