@@ -13,12 +13,14 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from . import option_flags
 from .curate import app as curate_app
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # help paragraphs are rewrapped, not cut where docstrings break
     help="Host interactive single-cell viewers: export AnnData and serve it.",
 )
 app.add_typer(curate_app, name="curate")
@@ -49,57 +51,27 @@ def _errors_as_one_line() -> Iterator[None]:
         _fail(f"unexpected {type(error).__name__}: {error} (set CELLUCID_DEBUG=1 for details)")
 
 
-_OPTION_FLAGS = {
-    "compression": "compression",
-    "var_quantization": "var_quantization",
-    "obs_quantization": "obs_quantization",
-    "obs_categorical_dtype": "obs_categorical_dtype",
-    "embedding": "embeddings",
-    "default_embedding": "default_embedding",
-    "obs": "obs_keys",
-    "gene_names": "gene_names_column",
-    "expression_matrix": "expression_matrix",
-    "latent_key": "latent_key",
-}
-"""prepare's flags that are export options (ExportOptions), by parameter name."""
-
-
 @app.command()
 def prepare(
     context: typer.Context,
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help=".h5ad, .zarr or .zarr.zip")],
     out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR", help="export folder to create")],
-    options_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--options", help="JSON file of export options (as set for an upload); flags win"
-        ),
-    ] = None,
+    options_file: option_flags.OptionsFile = None,
     dataset_id: Annotated[str | None, typer.Option(help="portable id; default from INPUT")] = None,
     name: Annotated[
         str | None, typer.Option(help="display name; default uns['title'], else the id")
     ] = None,
     description: Annotated[str, typer.Option(help="dataset description")] = "",
-    compression: Annotated[int, typer.Option(min=0, max=9, help="gzip level, 0 = off")] = 6,
-    var_quantization: Annotated[int, typer.Option(help="gene bits: 0, 8 or 16")] = 8,
-    obs_quantization: Annotated[int, typer.Option(help="continuous obs bits: 0, 8 or 16")] = 16,
-    obs_categorical_dtype: Annotated[
-        str, typer.Option(help="auto, uint8, uint16 or uint32")
-    ] = "auto",
-    embedding: Annotated[
-        list[str] | None, typer.Option(help="obsm KEY or KEY:0,1[,2]; repeat for several")
-    ] = None,
-    default_embedding: Annotated[
-        str | None, typer.Option(help="obsm key or embedding id shown first")
-    ] = None,
-    obs: Annotated[list[str] | None, typer.Option(help="obs column to export; repeat")] = None,
-    gene_names: Annotated[
-        str | None, typer.Option(help="var column with gene names ('_index': the index)")
-    ] = None,
-    expression_matrix: Annotated[
-        str | None, typer.Option(help="gene values from X, raw.X or layers/NAME")
-    ] = None,
-    latent_key: Annotated[str | None, typer.Option(help="obsm key for outlier distances")] = None,
+    compression: option_flags.Compression = 6,
+    var_quantization: option_flags.VarQuantization = 8,
+    obs_quantization: option_flags.ObsQuantization = 16,
+    obs_categorical_dtype: option_flags.ObsCategoricalDtype = "auto",
+    embedding: option_flags.Embedding = None,
+    default_embedding: option_flags.DefaultEmbedding = None,
+    obs: option_flags.Obs = None,
+    gene_names: option_flags.GeneNames = None,
+    expression_matrix: option_flags.ExpressionMatrix = None,
+    latent_key: option_flags.LatentKey = None,
     created_at: Annotated[str | None, typer.Option(help="UTC timestamp for the identity")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="threads; default all cores")] = None,
     memory_budget: Annotated[int, typer.Option(min=16, help="MiB for gene blocks")] = 256,
@@ -110,25 +82,10 @@ def prepare(
 ) -> None:
     """Export an AnnData file to a Cellucid export folder."""
     with _errors_as_one_line():
-        from .export import EmbeddingChoice, PrepareError
         from .export import prepare as run_prepare
-        from .export.settings import read_options
         from .progress import terminal_progress
 
-        given = {
-            field: context.params[param]
-            for param, field in _OPTION_FLAGS.items()
-            if _given(context, param)
-        }
-        if "embeddings" in given:
-            try:
-                given["embeddings"] = [EmbeddingChoice.parse(text) for text in embedding or []]
-            except ValueError as error:
-                raise PrepareError(str(error).splitlines()[-1]) from None
-        if "obs_keys" in given:
-            given["obs_keys"] = tuple(obs or ())
-        from_file = read_options(options_file.read_bytes()) if options_file else None
-        options = read_options(given, over=from_file)
+        options = option_flags.export_options(context, options_file)
         with terminal_progress() as progress:
             result = run_prepare(
                 input_path,
@@ -210,12 +167,6 @@ def up(
             demo=demo,
             processing=ProcessLimits(int(processing_memory * 2**30), processing_time),
         )
-
-
-def _given(context: typer.Context, param: str) -> bool:
-    """Whether the user set ``param`` (on the command line or by environment)."""
-    source = context.get_parameter_source(param)
-    return source is not None and source.name != "DEFAULT"
 
 
 def _is_anndata(path: Path) -> bool:

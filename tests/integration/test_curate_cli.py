@@ -4,6 +4,7 @@ output scripts read, and the whole path from a file to a public, then withdrawn,
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -131,6 +132,31 @@ def test_a_large_file_goes_up_in_parts(up: Up, home: Path, tmp_path: Path) -> No
     assert uploaded[1] == f"ready: {up.base_url}/e/{uploaded[0]}/"
     log = (up.data_dir.parent / f"up-{up.base_url.rsplit(':', 1)[1]}.log").read_text()
     assert f"/datasets/{uploaded[0]}/multipart-upload/" in log and "/complete " in log
+
+
+def test_export_options_reprocess_the_file(up: Up, files: dict[str, Path], home: Path) -> None:
+    [cid] = ok(curate("collections", "create", "Options", *CONTACT, up=up, home=home))
+    [did, _] = ok(curate("upload", files["good"], "-c", cid, "--wait", up=up, home=home))
+    assert json.loads(curate("options", cid, did, up=up, home=home).stdout) == {}
+    first = meta(up, did)["dataset_version_id"]
+
+    changed = curate(
+        "options", cid, did, "--obs", "cell_type", "--default-embedding", "X_pca", "--wait",
+        up=up, home=home,
+    )  # fmt: skip
+    assert ok(changed)[-1] == f"ready: {up.base_url}/e/{did}/"
+    set_now = {"obs_keys": ["cell_type"], "default_embedding": "X_pca"}
+    assert json.loads("\n".join(ok(changed)[:-1])) == set_now
+    answer = meta(up, did)
+    assert answer["dataset_version_id"] != first  # the same file, processed again
+    exported = httpx.get(f"{answer['export_url']}obs_manifest.json").text
+    assert "cell_type" in exported and "total_counts" not in exported
+
+    more = curate("options", cid, did, "--compression", "9", up=up, home=home)
+    assert json.loads(more.stdout) == {**set_now, "compression": 9}  # the others kept
+    bad = one_error_line(curate("options", cid, did, "--embedding", "X_pca:a", up=up, home=home), 2)
+    assert "columns must look like KEY:0,1" in bad
+    assert json.loads(curate("options", cid, did, "--reset", up=up, home=home).stdout) == {}
 
 
 def test_revision_replaces_and_withdraw_tombstones(

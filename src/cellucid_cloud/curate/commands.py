@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from cellucid_cloud import option_flags
 from cellucid_cloud.curate import output
 from cellucid_cloud.curate.config import (
     ConfigError,
@@ -336,6 +337,58 @@ def status(
             raise typer.Exit(1)
         return
     _finished(document)
+
+
+@app.command()
+def options(
+    ctx: typer.Context,
+    collection: CollectionId,
+    dataset: DatasetId,
+    options_file: option_flags.OptionsFile = None,
+    compression: option_flags.Compression = 6,
+    var_quantization: option_flags.VarQuantization = 8,
+    obs_quantization: option_flags.ObsQuantization = 16,
+    obs_categorical_dtype: option_flags.ObsCategoricalDtype = "auto",
+    embedding: option_flags.Embedding = None,
+    default_embedding: option_flags.DefaultEmbedding = None,
+    obs: option_flags.Obs = None,
+    gene_names: option_flags.GeneNames = None,
+    expression_matrix: option_flags.ExpressionMatrix = None,
+    latent_key: option_flags.LatentKey = None,
+    reset: Annotated[bool, typer.Option(help="clear the options set before")] = False,
+    wait: Wait = False,
+    timeout: Timeout = 3600,
+) -> None:
+    """Show a dataset's export options, or change them with prepare's flags.
+
+    Flags given change those options and keep the others (--reset clears them first). A file
+    already processed is processed again into a new version; with --wait, until it is done.
+    Prints the options set, as JSON.
+    """
+    from cellucid_cloud.export import PrepareError
+    from cellucid_cloud.export.settings import read_options
+
+    changing = reset or options_file is not None
+    changing = changing or any(option_flags.given(ctx, name) for name in option_flags.FLAGS)
+    with _session(ctx) as client:
+        current = client.get_export_options(collection, dataset)
+        if not changing:
+            output.as_json(current)
+            return
+        try:
+            chosen = option_flags.export_options(
+                ctx, options_file, over=None if reset else read_options(current)
+            )
+        except PrepareError as error:
+            _usage(str(error))
+        document = client.set_export_options(
+            collection, dataset, chosen.model_dump(mode="json", exclude_unset=True)
+        )
+        output.as_json(client.get_export_options(collection, dataset))
+        if wait:
+            _wait(client, collection, dataset, timeout)
+        else:
+            output.note(f"dataset {dataset}: {output.dataset_line(document)}")
 
 
 @app.command()
