@@ -237,6 +237,20 @@ def curation_router(ctx: ApiContext) -> APIRouter:
             upload_id=upload.upload_id,
         )
 
+    def new_upload(
+        curator_id: str, collection_id: str, dataset_id: str, size: int | None, format: str
+    ) -> tuple[str, str, str]:
+        """A new upload's id, suffix and key, once the size is within the cap and the dataset
+        may take an upload (nothing is signed or recorded yet)."""
+        if size is not None and size > ctx.max_upload_bytes:
+            raise InvalidRequestError(
+                f"file too large: {size} bytes; the limit is {ctx.max_upload_bytes}"
+            )
+        target = ctx.catalog.upload_target(curator_id, collection_id, dataset_id)
+        upload_id, suffix = new_id(), f".{format}"
+        key = upload_key(target.view.collection.collection_id, dataset_id, upload_id, suffix)
+        return upload_id, suffix, key
+
     @router.post(
         "/collections/{collection_id}/datasets/{dataset_id}/upload-url",
         response_model=UploadUrlAnswer,
@@ -250,15 +264,10 @@ def curation_router(ctx: ApiContext) -> APIRouter:
         """A URL that takes one PUT of the dataset file (with the returned headers); the
         upload then creates a new dataset version and processes it."""
         request = body or UploadUrlRequest()
-        suffix = f".{request.format}"
-        if request.size is not None and request.size > ctx.max_upload_bytes:
-            raise InvalidRequestError(
-                f"file too large: {request.size} bytes; the limit is {ctx.max_upload_bytes}"
-            )
         # Checked, then signed, then accepted: a request refused at any step leaves no trace.
-        target = ctx.catalog.upload_target(curator_id, collection_id, dataset_id)
-        upload_id = new_id()
-        key = upload_key(target.view.collection.collection_id, dataset_id, upload_id, suffix)
+        upload_id, suffix, key = new_upload(
+            curator_id, collection_id, dataset_id, request.size, request.format
+        )
         try:
             granted = ctx.uploads.upload_url(
                 key,
@@ -325,13 +334,9 @@ def curation_router(ctx: ApiContext) -> APIRouter:
         """Upload a file in parts, for files too large for one PUT (S3 takes at most 5 GiB
         in one). Accepted now, as an upload URL is: the dataset reports this upload."""
         store = multipart_store()
-        if body.size > ctx.max_upload_bytes:
-            raise InvalidRequestError(
-                f"file too large: {body.size} bytes; the limit is {ctx.max_upload_bytes}"
-            )
-        target = ctx.catalog.upload_target(curator_id, collection_id, dataset_id)
-        upload_id, suffix = new_id(), f".{body.format}"
-        key = upload_key(target.view.collection.collection_id, dataset_id, upload_id, suffix)
+        upload_id, suffix, key = new_upload(
+            curator_id, collection_id, dataset_id, body.size, body.format
+        )
         plan = PartPlan.for_size(body.size)
         multipart_id = store.start_multipart(key, plan)
         try:
