@@ -263,14 +263,18 @@ def test_an_event_for_a_version_still_processing_is_retried_later(
     assert stored is not None and stored.status is DatasetStatus.PROCESSING
 
 
-def test_an_object_deleted_before_processing_is_ignored(stack: CloudStack, h5ad: bytes) -> None:
+def test_an_object_deleted_before_processing_fails_with_the_reason(
+    stack: CloudStack, h5ad: bytes
+) -> None:
     curator = Curator(stack)
     collection_id, dataset_id = new_dataset(curator)
     key = f"{collection_id}/{dataset_id}.h5ad"
     stack.s3.put_object(Bucket=stack.uploads_bucket, Key=key, Body=h5ad)
     stack.s3.delete_object(Bucket=stack.uploads_bucket, Key=key)
     assert stack.deliver(stack.receive(2)) == {"batchItemFailures": []}
-    assert curator.dataset(collection_id, dataset_id)["status"] == "waiting"
+    document = curator.dataset(collection_id, dataset_id)
+    assert document["status"] == "failed"
+    assert document["reason"] == f"{key}: the file was deleted before it was read"
 
 
 def test_a_link_is_downloaded_by_prepare_then_processed_as_an_upload(

@@ -65,7 +65,7 @@ from cellucid_cloud.aws.s3_events import created_objects
 from cellucid_cloud.aws.services import catalog_repository
 from cellucid_cloud.catalog.dynamodb_repository import dynamodb_client
 from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion, utcnow
-from cellucid_cloud.catalog.processing import Arrival, Outcome, Processor, UploadKey
+from cellucid_cloud.catalog.processing import Arrival, Processor, UploadKey
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.export import ExportSettings
 from cellucid_cloud.storage.link_fetch import LinkError, fetch_link
@@ -228,12 +228,7 @@ class UploadPipeline:
             self.settings,
             reclaim_before=self.clock() - PROCESSING_LEASE,
         )
-        try:
-            outcome = processor.process(arrival)
-        except FileNotFoundError:
-            if self.uploads.exists(key):
-                raise
-            outcome = Outcome(key, "ignored", reason="the object was deleted meanwhile")
+        outcome = processor.process(arrival)
         if outcome.status == "skipped" and outcome.version_id is not None:
             version = self.catalog.repo.get(DatasetVersion, outcome.version_id)
             if version is not None and version.status is DatasetStatus.PROCESSING:

@@ -189,7 +189,14 @@ class Processor:
             return Outcome(key, "skipped", newest, reason="already processed or replaced")
         with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=self.scratch) as tmp:
             local = Path(tmp) / f"upload{parsed.suffix}"
-            etag = self.uploads.fetch(key, local)
+            try:
+                etag = self.uploads.fetch(key, local)
+            except FileNotFoundError:
+                if self.uploads.exists(key):
+                    raise
+                reason = f"{_shown(pending, key)}: the file was deleted before it was read"
+                self.catalog.fail_upload(upload, reason)
+                return Outcome(key, "failed", pending.version_id, reason=reason)
             if arrival.etag and etag != arrival.etag and parsed.upload_id is None:
                 reason = f"{key}: replaced by a newer file before it was read"
                 self.catalog.fail_upload(upload, reason)
