@@ -3,8 +3,9 @@
 * ours: ``cellucid-cloud serve FILE`` (no export step);
 * cellucid 0.9.4: ``cellucid serve FILE --no-browser --no-web-ui --dataset-id … --dataset-name …``;
 * cellxgene 1.3.0: ``cellxgene --no-upgrade-check launch FILE --disable-diffexp
-  --disable-annotations`` (X in memory, its default: with ``--backed`` its gene route answers
-  400 on the CSR file here).
+  --disable-annotations`` (X in memory, its default), on a copy of FILE whose var columns are
+  plain strings: with anndata's nullable strings in var (as the synthetic file has) it answers
+  every gene request with 400.
 
 The references are installed from PyPI by this script into their own venvs under ``.bench/``
 (gitignored). Every run starts a cold process (the input's pages are warmed first, so no system
@@ -193,7 +194,7 @@ class System:
     identity: str
     first_frame: Callable[[httpx.Client, str, bytes], tuple[float, int]]
     gene_url: Callable[[str, int, str], str]
-    env: dict[str, str] = field(default_factory=dict)
+    own_input: Callable[[Path], Path] = field(default=lambda path: path)
 
 
 def cellucid_frame(client: httpx.Client, base: str, identity_bytes: bytes) -> tuple[float, int]:
@@ -228,6 +229,20 @@ def cellxgene_frame(client: httpx.Client, base: str, schema_bytes: bytes) -> tup
         urls.append(f"{base}/api/v0.2/annotations/obs?annotation-name={quote(column)}")
     second = fetch_all(client, urls)
     return time.perf_counter() - start, sum(f.wire for f in first + second)
+
+
+def plain_var(path: Path) -> Path:
+    """The input with its var columns as plain strings, for cellxgene 1.3.0: with anndata's
+    nullable strings in var it answers every gene request with 400. X, obs and obsm are the same."""
+    target = path.with_name(path.stem + "-plain-var.h5ad")
+    if not target.exists():
+        adata = ad.read_h5ad(path)
+        var = adata.var
+        adata.var = var.astype({c: object for c in var.columns if var[c].dtype == "string"})
+        adata.var.index = adata.var.index.astype(object)
+        ad.settings.allow_write_nullable_strings = False
+        adata.write_h5ad(target)
+    return target
 
 
 def systems(index_column: str) -> dict[str, System]:
@@ -285,6 +300,7 @@ def systems(index_column: str) -> dict[str, System]:
             lambda base, _, name: (
                 f"{base}/api/v0.2/data/var?var:{quote(index_column)}={quote(name, safe='')}"
             ),
+            plain_var,
         ),
     }
 
@@ -306,6 +322,7 @@ def wait_for(client: httpx.Client, url: str, process: subprocess.Popen[bytes]) -
 
 
 def one_run(system: System, path: Path, names: list[str], genes: list[int]) -> dict[str, Any]:
+    path = system.own_input(path)
     warm(path)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
