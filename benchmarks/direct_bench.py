@@ -62,6 +62,7 @@ import numpy as np
 import psutil
 
 from cellucid_cloud.demo.synthetic import write_synthetic_h5ad
+from cellucid_cloud.serve.direct import COPY_ABOVE
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / ".bench"
@@ -343,7 +344,7 @@ def one_run(system: System, path: Path, names: list[str], genes: list[int]) -> d
             gene = fetch(client, system.gene_url(base, first, names[first]))
             result["first_gene_s"] = gene.seconds
             result["values"] = {first: gene.body}
-            if system.name == "ours":
+            if system.name == "ours" and len(names) * n_cells(path) > COPY_ABOVE:
                 result["copy_s"] = wait_copy(cache, process, start)
                 ready = fetch(client, system.gene_url(base, second, names[second]))
                 result["first_gene_ready_s"] = ready.seconds
@@ -362,6 +363,10 @@ def one_run(system: System, path: Path, names: list[str], genes: list[int]) -> d
         log.close()
         shutil.rmtree(cache, ignore_errors=True)
     return result
+
+
+def n_cells(path: Path) -> int:
+    return int(ad.read_h5ad(path, backed="r").n_obs)
 
 
 def wait_copy(cache: Path, process: subprocess.Popen[bytes], start: float) -> float:
@@ -432,7 +437,7 @@ def verdict(results: dict[str, dict[str, Any]]) -> list[str]:
     checks = [
         ("gene median ≤ 50 ms", ours["gene_s"] * 1000 <= TARGETS["gene_ms"]),
         ("first gene before copy ≤ 1 s", ours["first_gene_s"] * 1000 <= 1000),
-        ("first gene with copy ≤ 300 ms", ours["first_gene_ready_s"] * 1000 <= 300),
+        ("first gene with copy ≤ 300 ms", ours.get("first_gene_ready_s", 0) * 1000 <= 300),
         ("launch → identity ≤ 1.0 s", ours["launch_s"] <= TARGET_LAUNCH_S),
     ]
     if "cellucid 0.9.4" in results:
@@ -531,8 +536,11 @@ def main() -> None:
         out += ["", *table(label, results), "", compare(results)]
         if "ours" in results:
             out += [*ratios(results), *verdict(results)]
+            copy_s = results["ours"].get("copy_s")
             out.append(
-                f"ours: gene-major copy complete {results['ours']['copy_s']:.1f} s after launch"
+                f"ours: gene-major copy complete {copy_s:.1f} s after launch"
+                if copy_s is not None
+                else "ours: no gene-major copy (X below COPY_ABOVE cells x genes)"
             )
         slug = "small" if which.strip() == "small" else f"{args.cells}"
         (BENCH / f"direct-{slug}.json").write_text(
