@@ -216,6 +216,28 @@ def test_a_changed_file_invalidates_the_gene_major_copy(tmp_path: Path, cache: P
         changed.close()
 
 
+def test_a_damaged_copy_is_never_served(tmp_path: Path, cache: Path) -> None:
+    path, adata = _write(tmp_path, "csr")
+    source = DirectExport(path, cache_dir=cache, copy_above=0)
+    source.start()
+    assert source.gene_copy is not None and source.gene_copy.wait(180)
+    folder = source.gene_copy.folder
+    source.close()
+    gene = folder / "var" / "4.values.f32.gz"
+    gene.write_bytes(gene.read_bytes()[:100])  # truncated: its size no longer matches copy.json
+    damaged = DirectExport(path, cache_dir=cache, copy_above=0)
+    try:
+        with running(create_app(Catalog.single(damaged))) as base:
+            answer = httpx.get(f"{base}/var/4.values.f32", headers=BROWSER)
+            assert answer.content == _column(adata, 4).tobytes()
+    finally:
+        damaged.close()
+    (folder / "copy.json").write_text("[1, 2]")
+    unreadable = DirectExport(path, cache_dir=cache, copy_above=0)
+    assert unreadable.gene_copy is not None and not unreadable.gene_copy.ready
+    unreadable.close()
+
+
 def test_a_gene_with_nan_is_refused_with_422(tmp_path: Path, cache: Path) -> None:
     adata = make_adata(n_cells=200, n_genes=5)
     x = adata.X.tocsr()

@@ -169,15 +169,18 @@ class GeneCopy:
             manifest = json.loads((self.folder / _MANIFEST).read_text())
         except (OSError, ValueError):
             return None
-        sizes = manifest.get("sizes") if isinstance(manifest, dict) else None
+        if not isinstance(manifest, dict):
+            return None
+        sizes = manifest.get("sizes")
         if (
             manifest.get("format") != FORMAT
             or manifest.get("key") != asdict(self.key)
             or not isinstance(sizes, list)
             or len(sizes) != self.n_genes
+            or not all(type(size) is int for size in sizes)
         ):
             return None
-        return [int(size) for size in sizes]
+        return sizes
 
     @property
     def ready(self) -> bool:
@@ -186,17 +189,21 @@ class GeneCopy:
                 if self._process is not None and self._process.poll() is not None:
                     self._finished(self._process.returncode)
                 elif self._sizes is None and (self.folder / _MANIFEST).is_file():
-                    self._sizes = self._load()  # in place; the child may still be exiting
+                    self._in_place()  # renamed into place; the child may still be exiting
         return self._sizes is not None
 
-    def _finished(self, returncode: int) -> None:
-        self._process = None
+    def _in_place(self) -> None:
         self._sizes = self._load()
         if self._sizes is not None:
             log.info(
                 "gene-major copy ready in %.1f s: %s", time.monotonic() - self._started, self.folder
             )
-        else:
+
+    def _finished(self, returncode: int) -> None:
+        self._process = None
+        if self._sizes is None:
+            self._in_place()
+        if self._sizes is None:
             log.warning(
                 "gene-major copy failed (exit %s); genes keep being read from X", returncode
             )
