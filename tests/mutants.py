@@ -737,7 +737,9 @@ def run_tests(scratch: Path, tests: tuple[str, ...]) -> subprocess.CompletedProc
 def first_failure(output: str) -> str:
     for line in output.splitlines():
         if line.startswith(("FAILED ", "ERROR ")):
-            return line.split(" ", 1)[1].split(" - ")[0]
+            test = line.split(" ", 1)[1].split(" - ")[0]
+            name, bracket, params = test.partition("[")
+            return name + (bracket + params if len(params) <= 40 else "[…]")
     lines = output.strip().splitlines()
     return lines[-1] if lines else ""
 
