@@ -445,12 +445,14 @@ MUTANTS: tuple[Mutant, ...] = (
         "tests/unit/test_catalog_service.py::test_publishing_a_revision_repoints_and_tombstones_together",
     ),
     _m(
-        "the same upload seen twice makes two versions",
+        "a file dropped in the uploads folder is a new upload each time it is seen",
         SRC + "catalog/service.py",
-        "            if current.source == source and current.source_etag == etag:\n"
-        "                return current",
-        "            if False:\n                return current",
-        "tests/unit/test_catalog_service.py::test_the_same_upload_twice_is_one_version",
+        "            known = self.repo.get(Upload, upload_id)\n"
+        "            if known is not None:\n"
+        "                return known",
+        "            known = self.repo.get(Upload, upload_id)\n"
+        "            if False:\n"
+        "                return known",
         "tests/integration/test_up_stack.py::test_first_start_restart_and_both_upload_paths",
     ),
     _m(
@@ -656,8 +658,9 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "a re-upload of the same bytes is one upload (S3 sequencer ignored)",
         SRC + "aws/s3_events.py",
-        'put = obj.get("sequencer") or record.get("eventTime") or ""',
-        'put = ""',
+        'put = obj.get("sequencer") or at',
+        "put = at",
+        "tests/unit/test_aws_events.py::test_the_same_bytes_put_again_later_are_another_upload",
         "tests/integration/test_cloud_faults.py::"
         "test_duplicate_and_out_of_order_events_give_one_export_per_object_version",
     ),
