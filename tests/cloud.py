@@ -12,6 +12,8 @@ the notification.) moto runs no Lambda code, so the handlers in
 
 from __future__ import annotations
 
+import base64
+import copy
 import functools
 import importlib.util
 import json
@@ -24,6 +26,7 @@ from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import boto3
 import pytest
@@ -31,6 +34,7 @@ import pytest
 from cellucid_cloud.api.auth import Authenticator, new_secret
 from cellucid_cloud.aws.api import api_handler
 from cellucid_cloud.aws.events import events_app
+from cellucid_cloud.aws.meta import meta_app
 from cellucid_cloud.aws.prepare import upload_pipeline
 from cellucid_cloud.aws.sessions import session_uploads
 from cellucid_cloud.catalog.dynamodb_repository import (
@@ -138,6 +142,8 @@ def controlled_time() -> Iterator[ControlledTime]:
 LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
 """Bytes of a synchronous invocation's response, as the JSON Lambda sends (a binary body
 base64-encoded in it): a larger one fails the invocation on AWS, so it fails the test."""
+LAMBDA_REQUEST_LIMIT = LAMBDA_RESPONSE_LIMIT
+"""Bytes of a synchronous invocation's event (a binary body base64-encoded in it)."""
 
 
 def within_lambda_limits(response: dict[str, Any]) -> dict[str, Any]:
@@ -176,6 +182,38 @@ def event(path: str, **live: str) -> dict[str, Any]:
         text = text.replace(SAMPLE[name], value)
     document: dict[str, Any] = json.loads(text)
     return document
+
+
+def request(
+    method: str,
+    path: str,
+    *,
+    query: dict[str, str] | None = None,
+    body: bytes | None = None,
+    content_type: str | None = None,
+    authorization: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An HTTP API v2 event as API Gateway sends it; bodies other than JSON base64-encoded."""
+    http_event = copy.deepcopy(event("events/get-events.json"))
+    raw_query = urlencode(query or {})
+    http_event.update(rawPath=path, rawQueryString=raw_query)
+    http_event["requestContext"]["http"].update(method=method, path=path)
+    http_event.pop("queryStringParameters", None)
+    if query:
+        http_event["queryStringParameters"] = query
+    sent = http_event["headers"]
+    sent.update(headers or {})
+    if content_type is not None:
+        sent["content-type"] = content_type
+    if authorization is not None:
+        sent["authorization"] = authorization
+    if body is not None:
+        sent["content-length"] = str(len(body))
+        binary = content_type is None or not content_type.startswith("application/json")
+        http_event["body"] = base64.b64encode(body).decode() if binary else body.decode()
+        http_event["isBase64Encoded"] = binary
+    return http_event
 
 
 def with_json_body(http_event: dict[str, Any], body: Any) -> dict[str, Any]:
@@ -220,6 +258,12 @@ class CloudStack:
     def api(self, http_event: dict[str, Any]) -> dict[str, Any]:
         response: dict[str, Any] = function("api").handler(
             http_event, FakeLambdaContext("cellucid-api")
+        )
+        return response
+
+    def meta(self, http_event: dict[str, Any]) -> dict[str, Any]:
+        response: dict[str, Any] = function("meta").handler(
+            http_event, FakeLambdaContext("cellucid-meta", memory_limit_in_mb=1024)
         )
         return response
 
@@ -292,6 +336,7 @@ def reset_function_caches() -> None:
     """Forget the functions' parts built for another environment (a new container)."""
     api_handler.cache_clear()
     events_app.cache_clear()
+    meta_app.cache_clear()
     session_uploads.cache_clear()
     upload_pipeline.cache_clear()
 

@@ -156,6 +156,29 @@ MUTANTS: tuple[Mutant, ...] = (
         f"{SECURITY}::test_every_protected_route_refuses_missing_expired_and_forged_tokens",
     ),
     _m(
+        "a revoked key's tokens keep working",
+        SRC + "api/auth.py",
+        "if key_hash is not None and not self._key_valid(str(key_hash)):",
+        "if False:",
+        "tests/integration/test_lambda_events.py::"
+        "test_a_revoked_keys_tokens_stop_working_within_a_minute",
+    ),
+    _m(
+        "a revoked key's tokens work for 90 s",
+        SRC + "api/auth.py",
+        "KEY_CHECK_SECONDS = 30.0",
+        "KEY_CHECK_SECONDS = 90.0",
+        "tests/integration/test_lambda_events.py::"
+        "test_a_revoked_keys_tokens_stop_working_within_a_minute",
+    ),
+    _m(
+        "session bundles downloaded through the events function's response",
+        SRC + "events/service.py",
+        "                if url is not None:",
+        "                if False:",
+        f"{CLOUD_EVENTS}::test_a_bundle_of_any_size_downloads_within_lambdas_response_limit",
+    ),
+    _m(
         "curator tokens live 2 h on AWS",
         SRC + "api/auth.py",
         "token_ttl: int = 3600,",
@@ -257,10 +280,10 @@ MUTANTS: tuple[Mutant, ...] = (
         f"{SECURITY}::test_binary_viewer_posts_over_the_limit_are_refused_before_the_rest_arrives",
     ),
     _m(
-        "events function: bodies one byte over 1 MiB taken",
-        SRC + "aws/events.py",
-        "MAX_BODY_BYTES = 1024 * 1024",
-        "MAX_BODY_BYTES = 1024 * 1024 + 1",
+        "Lambda resolvers: bodies one byte over 1 MiB taken",
+        SRC + "aws/resolver.py",
+        "len(self.body()) > self.max_body_bytes",
+        "len(self.body()) > self.max_body_bytes + 1",
         f"{CLOUD_EVENTS}::test_the_events_function_answers_as_the_api_routes_do",
     ),
     _m(
@@ -410,14 +433,14 @@ MUTANTS: tuple[Mutant, ...] = (
     # -- caching and revalidation ----------------------------------------------------------------
     _m(
         "no 304 for a matching ETag",
-        SRC + "api/responses.py",
+        SRC + "api/answers.py",
         'if status == 200 and (etag in tags or "*" in tags):',
         "if False:",
         f"{ROBUSTNESS}::test_a_cached_answer_revalidates_with_its_etag",
     ),
     _m(
         "If-None-Match compared strongly",
-        SRC + "api/responses.py",
+        SRC + "api/answers.py",
         't.strip().removeprefix("W/")',
         "t.strip()",
         f"{ROBUSTNESS}::test_a_cached_answer_revalidates_with_its_etag",
@@ -673,9 +696,9 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "a store down after retries answers 500",
-        SRC + "api/app.py",
-        'return error_json(503, str(exc), **{"Retry-After": str(RETRY_AFTER_SECONDS)})',
-        "return error_json(500, str(exc))",
+        SRC + "api/answers.py",
+        'return error_answer(503, str(exc), **{"Retry-After": str(RETRY_AFTER_SECONDS)})',
+        "return error_answer(500, str(exc))",
         "tests/integration/test_cloud_faults.py::"
         "test_the_functions_answer_a_json_503_while_dynamodb_is_down",
     ),

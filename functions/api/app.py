@@ -1,8 +1,12 @@
 """Lambda entry point of the API function: HTTP API (payload format 2.0) events → the API app.
 
-Wiring only; the app is ``cellucid_cloud.api.app.build_api`` behind Mangum.
+Wiring only; the app is ``cellucid_cloud.api.app.build_api`` behind Mangum. With SnapStart
+(``AWS_LAMBDA_INITIALIZATION_TYPE`` is ``snap-start`` while Lambda initialises the version it
+snapshots) the app is built here, at init, so that the snapshot holds it built; the build
+reaches no AWS service (``cellucid_cloud.aws.api``).
 """
 
+import os
 import warnings
 from typing import Any
 
@@ -19,6 +23,8 @@ tracer = Tracer()
 copy_config_to_registered_loggers(source_logger=logger, include={"cellucid_cloud"})
 # Only the cold start adds a metric here; a warm request's empty flush is expected, not news.
 warnings.filterwarnings("ignore", "No application metrics to publish")
+if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
+    api_handler()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

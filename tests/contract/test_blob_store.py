@@ -8,7 +8,9 @@ import io
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 from cellucid_cloud.events.store import BlobStore
@@ -42,3 +44,24 @@ def test_bytes_and_streams_round_trip(blobs: BlobStore) -> None:
     blobs.delete("sessions/v/a.cellucid-session")
     with pytest.raises(FileNotFoundError):
         blobs.open("sessions/v/a.cellucid-session")
+
+
+def test_a_download_url_serves_the_blob_or_there_is_none(blobs: BlobStore) -> None:
+    """A store that hands out URLs (S3) gives one for that key only, as an attachment, for at
+    most 15 minutes; a folder gives none (its host serves the bytes)."""
+    data = bytes(range(256)) * 40_000  # over a Lambda response, base64-encoded or not
+    blobs.put("sessions/v/big.cellucid-session", data)
+    url = blobs.download_url("sessions/v/big.cellucid-session", "big.cellucid-session", 900)
+    if isinstance(blobs, FilesystemObjectStore):
+        assert url is None
+        return
+    assert url is not None
+    reply = httpx.get(url)
+    assert reply.status_code == 200 and reply.content == data
+    disposition = reply.headers["content-disposition"]
+    assert disposition == 'attachment; filename="big.cellucid-session"'
+    query = parse_qs(urlsplit(url).query)
+    assert query["X-Amz-Expires"] == ["900"]
+    assert urlsplit(url).path.endswith("/sessions/v/big.cellucid-session")
+    with pytest.raises(ValueError, match="at most 900 seconds"):
+        blobs.download_url("sessions/v/big.cellucid-session", "big.cellucid-session", 901)

@@ -148,7 +148,7 @@ def test_aws(stack: CloudStack, exports: Path, tmp_path: Path) -> None:
     assert stack.deliver(stack.receive(2)) == {"batchItemFailures": []}
     stack.catalog.publish(CURATOR, cid)
 
-    reply = stack.api(event("api/datasets-json.json"))
+    reply = stack.meta(event("meta/datasets-json.json"))
     assert reply["statusCode"] == 200, reply
 
     def identity_at(path: str) -> dict[str, Any]:

@@ -265,7 +265,11 @@ def _redeliver(stack: CloudStack, record: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     ("function", "sample"),
-    [("api", "api/meta.json"), ("events", "events/get-events.json")],
+    [
+        ("api", "api/curation-token.json"),
+        ("meta", "meta/meta.json"),
+        ("events", "events/get-events.json"),
+    ],
 )
 def test_the_functions_answer_a_json_503_while_dynamodb_is_down(
     stack: CloudStack, function: str, sample: str

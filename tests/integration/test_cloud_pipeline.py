@@ -76,7 +76,7 @@ class Curator:
 
 
 def meta(stack: CloudStack, dataset_id: str) -> tuple[int, dict[str, Any]]:
-    reply = stack.api(event("api/meta.json", dataset_id=dataset_id))
+    reply = stack.meta(event("meta/meta.json", dataset_id=dataset_id))
     return reply["statusCode"], json_reply(reply)
 
 

@@ -81,7 +81,7 @@ def test_aws_redirects_to_a_short_presigned_get_of_one_key(
     assert stack.deliver(stack.receive(2)) == {"batchItemFailures": []}
 
     def download() -> dict:
-        reply: dict = stack.api(event("api/dataset-download.json", dataset_id=dataset_id))
+        reply: dict = stack.meta(event("meta/dataset-download.json", dataset_id=dataset_id))
         return reply
 
     assert download()["statusCode"] == 404  # not published yet
@@ -97,7 +97,7 @@ def test_aws_redirects_to_a_short_presigned_get_of_one_key(
     assert query["response-content-disposition"][0].startswith("attachment; filename=")
     assert httpx.get(url).content == source.read_bytes()
 
-    collection = json_reply(stack.api(event("api/collection.json", collection_id=cid)))
+    collection = json_reply(stack.meta(event("meta/collection.json", collection_id=cid)))
     assert collection["datasets"][0]["download"]["size_bytes"] == source.stat().st_size
 
     stack.s3.put_object(Bucket=stack.uploads_bucket, Key=key, Body=b"replaced")
@@ -107,7 +107,7 @@ def test_aws_redirects_to_a_short_presigned_get_of_one_key(
 
 def test_overlong_ids_are_refused_before_any_store(stack: CloudStack) -> None:
     """DynamoDB answers a key over 2 KiB with a server error: such ids never reach it."""
-    http_event = event("api/dataset-download.json", dataset_id="x" * 3000)
-    assert stack.api(http_event)["statusCode"] == 422
-    http_event = event("api/collection.json", collection_id="x" * 3000)
-    assert stack.api(http_event)["statusCode"] == 422
+    http_event = event("meta/dataset-download.json", dataset_id="x" * 3000)
+    assert stack.meta(http_event)["statusCode"] == 422
+    http_event = event("meta/collection.json", collection_id="x" * 3000)
+    assert stack.meta(http_event)["statusCode"] == 422

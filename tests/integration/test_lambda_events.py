@@ -19,14 +19,24 @@ import httpx
 import jwt
 import pytest
 
+from cellucid_cloud.api import auth
+from cellucid_cloud.api.auth import KEY_CHECK_SECONDS, hash_api_key
 from cellucid_cloud.aws.events import POLL_INTERVAL
-from cellucid_cloud.catalog.models import Dataset, DatasetStatus, DatasetVersion, new_id
+from cellucid_cloud.catalog.models import (
+    ApiKeyRecord,
+    Dataset,
+    DatasetStatus,
+    DatasetVersion,
+    new_id,
+)
+from cellucid_cloud.catalog.repository import Delete, Put
 from tests.catalog_data import CURATOR, METADATA, published_collection, upload_ready
 from tests.cloud import (
     EVENTS,
     PUBLIC_BASE_URL,
     SAMPLE,
     CloudStack,
+    ControlledTime,
     cloud_stack,
     controlled_time,
     event,
@@ -64,7 +74,8 @@ def private_dataset(stack: CloudStack) -> tuple[str, str]:
 
 
 def call(stack: CloudStack, path: str, **live: str) -> tuple[int, Any]:
-    reply = stack.api(event(path, **live))
+    """Send a sample event to the function its folder names (``api/…``, ``meta/…``)."""
+    reply = getattr(stack, path.split("/", maxsplit=1)[0])(event(path, **live))
     return reply["statusCode"], json_reply(reply) if reply.get("body") else None
 
 
@@ -79,23 +90,23 @@ def version_id_of(stack: CloudStack, dataset_id: str) -> str:
 
 
 def test_health(stack: CloudStack) -> None:
-    status, body = call(stack, "api/health.json")
+    status, body = call(stack, "meta/health.json")
     assert status == 200 and body["status"] == "ok"
 
 
 def test_info(stack: CloudStack) -> None:
-    status, body = call(stack, "api/info.json")
+    status, body = call(stack, "meta/info.json")
     assert status == 200 and body["mode"] == "aws"
 
 
 def test_cellucid_datasets(stack: CloudStack, published: tuple[str, str]) -> None:
-    status, body = call(stack, "api/cellucid-datasets.json")
+    status, body = call(stack, "meta/cellucid-datasets.json")
     assert status == 200
     assert published[1] in {entry["id"] for entry in body["datasets"]}
 
 
 def test_collections(stack: CloudStack, published: tuple[str, str]) -> None:
-    status, body = call(stack, "api/collections.json")
+    status, body = call(stack, "meta/collections.json")
     assert status == 200
     listed = {c["id"]: c for c in body["collections"]}
     assert listed[published[0]]["dataset_count"] == 1
@@ -103,12 +114,12 @@ def test_collections(stack: CloudStack, published: tuple[str, str]) -> None:
 
 def test_dataset_download(stack: CloudStack, published: tuple[str, str]) -> None:
     """The sample catalog's versions name made-up upload keys: not stored, so 410."""
-    status, body = call(stack, "api/dataset-download.json", dataset_id=published[1])
+    status, body = call(stack, "meta/dataset-download.json", dataset_id=published[1])
     assert status == 410 and body["status"] == 410
 
 
 def test_datasets_json(stack: CloudStack, published: tuple[str, str]) -> None:
-    status, body = call(stack, "api/datasets-json.json")
+    status, body = call(stack, "meta/datasets-json.json")
     version_id = version_id_of(stack, published[1])
     assert status == 200 and body["version"] == 1
     assert {"id": published[1], "path": f"exports/{version_id}/"}.items() <= next(
@@ -116,7 +127,7 @@ def test_datasets_json(stack: CloudStack, published: tuple[str, str]) -> None:
     ).items()
 
 
-@pytest.mark.parametrize("path", ["api/meta.json", "api/meta-rfc-spelling.json"])
+@pytest.mark.parametrize("path", ["meta/meta.json", "meta/meta-rfc-spelling.json"])
 def test_meta(stack: CloudStack, published: tuple[str, str], path: str) -> None:
     collection_id, dataset_id = published
     status, body = call(stack, path, dataset_id=dataset_id)
@@ -129,13 +140,13 @@ def test_meta(stack: CloudStack, published: tuple[str, str], path: str) -> None:
 
 
 def test_meta_for_an_unknown_dataset_is_a_json_404(stack: CloudStack) -> None:
-    status, body = call(stack, "api/meta.json")
+    status, body = call(stack, "meta/meta.json")
     assert status == 404 and body["detail"] == "no dataset at this URL"
 
 
 def test_collection(stack: CloudStack, published: tuple[str, str]) -> None:
     collection_id, dataset_id = published
-    status, body = call(stack, "api/collection.json", collection_id=collection_id)
+    status, body = call(stack, "meta/collection.json", collection_id=collection_id)
     assert status == 200
     assert [d["dataset_id"] for d in body["datasets"]] == [dataset_id]
 
@@ -152,6 +163,32 @@ def test_curation_token(stack: CloudStack) -> None:
     assert claims["exp"] - claims["iat"] == body["expires_in"] == 3600  # docs/security.md: 1 h
     status, body = call(stack, "api/curation-token.json")  # the sample's made-up key
     assert status == 401 and "API key" in body["detail"]
+
+
+@pytest.mark.parametrize("revoke", ["delete the key's record", "mark the key revoked"])
+def test_a_revoked_keys_tokens_stop_working_within_a_minute(stack: CloudStack, revoke: str) -> None:
+    """docs/deploy.md revokes a key by deleting its record; either way, every token the key
+    was exchanged for is refused at most :data:`KEY_CHECK_SECONDS` (30 s) later."""
+    clock = ControlledTime()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(auth, "time", clock)
+        reset_function_caches()  # a fresh container, whose key cache runs on this clock
+        api_key = stack.auth.create_api_key("curator-revoked", "revoked soon")
+        token = call(stack, "api/curation-token.json", api_key=api_key)[1]["access_token"]
+        assert call(stack, "api/curation-list-collections.json", token=token)[0] == 200
+        record = stack.repository.get(ApiKeyRecord, hash_api_key(api_key))
+        assert record is not None
+        if revoke == "delete the key's record":
+            stack.repository.commit([Delete(record)])
+        else:
+            stack.repository.commit([Put(record.model_copy(update={"revoked": True}))])
+        clock.sleep(KEY_CHECK_SECONDS - 1)
+        assert call(stack, "api/curation-list-collections.json", token=token)[0] == 200
+        clock.sleep(1)
+        status, body = call(stack, "api/curation-list-collections.json", token=token)
+        assert (status, body["detail"]) == (401, "the API key of this token was revoked")
+        assert call(stack, "api/curation-token.json", api_key=api_key)[0] == 401
+    reset_function_caches()
 
 
 def test_curation_list_collections(
@@ -588,11 +625,13 @@ def test_events_list_session_bundles(stack: CloudStack, viewer: dict[str, str]) 
 def test_events_get_session_bundle(stack: CloudStack, viewer: dict[str, str]) -> None:
     events_call(stack, "events/post-session-bundle.json", **viewer)
     reply = stack.events(event("events/get-session-bundle.json", **viewer))
-    assert reply["statusCode"] == 200 and reply["isBase64Encoded"] is True
-    assert base64.b64decode(reply["body"]) == sample_bundle()
+    assert reply["statusCode"] == 302  # to a presigned GET: bundles may exceed a response
     headers = {k.lower(): v for k, v in reply["headers"].items()}
-    assert headers["content-disposition"] == 'attachment; filename="req-1.cellucid-session"'
     assert headers["cache-control"] == "no-store"
+    fetched = httpx.get(headers["location"])
+    assert fetched.content == sample_bundle()
+    disposition = fetched.headers["content-disposition"]
+    assert disposition == 'attachment; filename="req-1.cellucid-session"'
 
 
 # -- sessions --------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ import pytest
 
 from cellucid_cloud.api.auth import AUDIENCE, ISSUER, Authenticator
 from cellucid_cloud.catalog.models import CollectionMetadata, utcnow
+from cellucid_cloud.events.service import MAX_DIRECT_BUNDLE_BYTES
 from cellucid_cloud.local.stack import FIRST_CURATOR, LocalStack
 from cellucid_cloud.portal import STATIC_DIR as PORTAL_DIR
 from cellucid_cloud.storage import link_fetch
@@ -878,7 +879,8 @@ def bundle_of(size: int) -> bytes:
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_viewer_posts_are_capped_at_the_limit(world: World, chunked: bool) -> None:
     """An event of exactly 1 MiB, a selection of every cell (4 bytes each) and a bundle of
-    exactly 5 MB are taken; one byte (one cell) more is a 413, declared or streamed."""
+    exactly the direct limit (4.5 MB) are taken; one byte (one cell) more is a 413, declared
+    or streamed."""
     private, base = world.private, world.api.base_url
     creds = {"viewerId": private.viewer_id, "viewerToken": private.viewer_token}
     n_cells = 40
@@ -886,7 +888,13 @@ def test_viewer_posts_are_capped_at_the_limit(world: World, chunked: bool) -> No
     cases = [
         ("/_cellucid/events", {}, "application/json", event + b" " * (MiB - len(event)), 1),
         ("/_cellucid/selection", {"source": "lasso"}, None, struct.pack("<40I", *range(40)), 4),
-        ("/_cellucid/session_bundle", {"requestId": "b"}, None, bundle_of(5_000_000), 1),
+        (
+            "/_cellucid/session_bundle",
+            {"requestId": "b"},
+            None,
+            bundle_of(MAX_DIRECT_BUNDLE_BYTES),
+            1,
+        ),
     ]
     assert n_cells * 4 == len(cases[1][3])
     for path, params, media, body, step in cases:

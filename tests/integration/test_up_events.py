@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from cellucid_cloud.client import CurationClient, Viewer
+from cellucid_cloud.events.service import MAX_DIRECT_BUNDLE_BYTES
 from tests.export_data import make_adata
 from tests.local_up import Up, running_up
 from tests.session_bundles import make_bundle
@@ -144,7 +145,7 @@ def test_refusals_store_nothing(stack: tuple[Up, CurationClient, str]) -> None:
     too_big = httpx.post(
         f"{up.base_url}/_cellucid/session_bundle",
         params={**creds, "requestId": "r2"},
-        content=b"\x00" * (5 * 1000 * 1000 + 1),
+        content=b"\x00" * (MAX_DIRECT_BUNDLE_BYTES + 1),
         headers={"Content-Type": "application/octet-stream"},
     )
     assert too_big.status_code == 413
@@ -190,7 +191,7 @@ def test_large_bundles_go_through_an_upload_url(stack: tuple[Up, CurationClient,
     big = make_bundle(
         2, chunks=[("highlights/cells/1", np.arange(2_000_000, dtype="<u4").tobytes(), "none")]
     )
-    assert len(big) > 5 * 1000 * 1000
+    assert len(big) > MAX_DIRECT_BUNDLE_BYTES
     with Viewer.from_registration(up.base_url, reg) as viewer:
         for request_id, body in (("big", big), ("broken", big[:-1])):
             grant = httpx.post(

@@ -200,6 +200,7 @@ FUNCTIONS = {
     "PrepareFunction": "PrepareRole",
     "ApiFunction": "ApiRole",
     "EventsFunction": "EventsRole",
+    "MetaFunction": "MetaRole",
     "SessionsFunction": "SessionsRole",
 }
 
@@ -378,37 +379,67 @@ def test_every_function_gets_the_contract_environment(translated: Template) -> N
     assert len(services) == len(functions)
 
 
-def test_the_http_api_routes_events_to_the_events_function_and_the_rest_to_the_api(
-    template: Template,
-) -> None:
-    """Every path of the events routes (as the API app declares them) reaches the events
-    function, with every method; the default route takes the rest."""
+def test_the_http_api_routes_each_path_to_its_function(template: Template) -> None:
+    """Every path of the events routes and of the public read-only routes (as the API app
+    declares them) reaches the events or the meta function, with every method; the default
+    route takes the rest, to the API function's SnapStart alias."""
     from typing import cast
 
+    from cellucid_cloud.api.cellucid_routes import cellucid_router
     from cellucid_cloud.api.context import ApiContext
     from cellucid_cloud.api.events_routes import events_router
+    from cellucid_cloud.api.meta_routes import meta_router
     from cellucid_cloud.events.service import EventsService
 
-    router = events_router(cast(ApiContext, None), cast(EventsService, None))
+    ctx = cast(ApiContext, None)
+    router = events_router(ctx, cast(EventsService, None))
     event_paths = {route.path for route in router.routes}  # type: ignore[attr-defined]
+    meta_paths = {
+        route.path  # type: ignore[attr-defined]
+        for public in (meta_router(ctx), cellucid_router(ctx))
+        for route in public.routes
+    }
     paths = props(template, "HttpApi")["DefinitionBody"]["paths"]
-    assert set(paths) == {"$default", *event_paths}
-    for path, function in [("$default", "ApiFunction")] + [
-        (p, "EventsFunction") for p in event_paths
-    ]:
+    assert set(paths) == {"$default", *event_paths, *meta_paths}
+    targets = [("$default", "ApiFunction", ":live")]
+    targets += [(p, "EventsFunction", "") for p in event_paths]
+    targets += [(p, "MetaFunction", "") for p in meta_paths]
+    for path, function, alias in targets:
         route = paths[path]["x-amazon-apigateway-any-method"]
         integration = route["x-amazon-apigateway-integration"]
         assert route.get("isDefaultRoute", False) is (path == "$default")
         assert integration["payloadFormatVersion"] == "2.0"
         assert integration["timeoutInMillis"] == 30000
         function_name = props(template, function)["FunctionName"]["Fn::Sub"]
-        assert integration["uri"]["Fn::Sub"].endswith(f":function:{function_name}/invocations")
+        uri = integration["uri"]["Fn::Sub"]
+        assert uri.endswith(f":function:{function_name}{alias}/invocations"), (path, uri)
     for permission, function in (
-        ("ApiInvokePermission", "ApiFunction"),
+        ("ApiInvokePermission", "ApiFunction.Alias"),
         ("EventsInvokePermission", "EventsFunction"),
+        ("MetaInvokePermission", "MetaFunction"),
     ):
         assert props(template, permission)["FunctionName"] == {"Ref": function}
         assert props(template, permission)["Principal"] == "apigateway.amazonaws.com"
+
+
+def test_the_api_function_cold_starts_from_a_snapstart_snapshot(
+    template: Template, translated: Template
+) -> None:
+    """Every deploy publishes a version and moves the alias the HTTP API invokes; SnapStart
+    snapshots published versions (docs/deploy.md, "SnapStart")."""
+    api = props(template, "ApiFunction")
+    assert api["AutoPublishAlias"] == "live"
+    assert api["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    (alias,) = of_type(translated, "AWS::Lambda::Alias").values()
+    assert alias["Properties"]["Name"] == "live"
+    assert alias["Properties"]["FunctionName"] == {"Ref": "ApiFunction"}
+    (version,) = of_type(translated, "AWS::Lambda::Version").values()
+    assert version["Properties"]["FunctionName"] == {"Ref": "ApiFunction"}
+    function = of_type(translated, "AWS::Lambda::Function")["ApiFunction"]["Properties"]
+    assert function["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    (alias_name,) = of_type(translated, "AWS::Lambda::Alias")
+    permission = of_type(translated, "AWS::Lambda::Permission")["ApiInvokePermission"]
+    assert permission["Properties"]["FunctionName"] == {"Ref": alias_name}
 
 
 def test_a_long_poll_ends_inside_the_function_and_api_gateway_timeouts(template: Template) -> None:
@@ -576,6 +607,7 @@ def modules(layer: str) -> set[str]:
         ("prepare", "scientific", "api"),
         ("api", "api", "scientific"),
         ("events", "api", "scientific"),
+        ("meta", "api", "scientific"),
         ("sessions", "api", "scientific"),
     ],
 )
@@ -611,6 +643,7 @@ def test_the_template_sets_every_variable_the_functions_read(translated: Templat
         EventsSettings,
         PrepareSettings,
         SessionsSettings,
+        SiteSettings,
     )
 
     functions = of_type(translated, "AWS::Lambda::Function")
@@ -619,6 +652,7 @@ def test_the_template_sets_every_variable_the_functions_read(translated: Templat
         ("ApiFunction", ApiSettings),
         ("EventsFunction", EventsSettings),
         ("SessionsFunction", SessionsSettings),
+        ("MetaFunction", SiteSettings),
     ):
         variables = set(functions[name]["Properties"]["Environment"]["Variables"])
         read = {field.alias for field in settings.model_fields.values()}

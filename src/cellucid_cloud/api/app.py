@@ -7,8 +7,6 @@ A store that is down after retries answers 503 with ``Retry-After``.
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
@@ -16,23 +14,20 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Scope
 
-from cellucid_cloud.api.auth import AuthError
-from cellucid_cloud.api.cellucid_routes import cellucid_router, package_version
+from cellucid_cloud.api.answers import HANDLED_ERRORS, error_for
+from cellucid_cloud.api.cellucid_routes import cellucid_router
 from cellucid_cloud.api.context import ApiContext
 from cellucid_cloud.api.curation_routes import curation_router
 from cellucid_cloud.api.docs_routes import docs_router
 from cellucid_cloud.api.events_routes import BINARY_PATHS, events_router
 from cellucid_cloud.api.limits import BodyLimit
 from cellucid_cloud.api.meta_routes import meta_router
-from cellucid_cloud.api.responses import error_json
+from cellucid_cloud.api.public import package_version
+from cellucid_cloud.api.responses import error_json, response
 from cellucid_cloud.api.schemas import error_response
-from cellucid_cloud.catalog.errors import CatalogError, validation_message
-from cellucid_cloud.events.wire import WireError
-from cellucid_cloud.unavailable import RETRY_AFTER_SECONDS, StoreUnavailableError
+from cellucid_cloud.catalog.errors import validation_message
 
 __all__ = ["build_api", "build_fastapi"]
-
-log = logging.getLogger(__name__)
 
 HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
@@ -55,22 +50,11 @@ def build_fastapi(ctx: ApiContext) -> FastAPI:
     if ctx.events is not None:
         app.include_router(events_router(ctx, ctx.events))
 
-    @app.exception_handler(CatalogError)
-    async def catalog_error(request: Request, exc: CatalogError) -> Response:
-        return error_json(exc.status, str(exc))
+    async def known_error(request: Request, exc: Exception) -> Response:
+        return response(error_for(exc))
 
-    @app.exception_handler(WireError)
-    async def wire_error(request: Request, exc: WireError) -> Response:
-        return error_json(400, str(exc))
-
-    @app.exception_handler(AuthError)
-    async def auth_error(request: Request, exc: AuthError) -> Response:
-        return error_json(401, str(exc), **{"WWW-Authenticate": "Bearer"})
-
-    @app.exception_handler(StoreUnavailableError)
-    async def unavailable(request: Request, exc: StoreUnavailableError) -> Response:
-        log.warning("answering 503: %s", exc)
-        return error_json(503, str(exc), **{"Retry-After": str(RETRY_AFTER_SECONDS)})
+    for error_type in HANDLED_ERRORS:
+        app.add_exception_handler(error_type, known_error)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:

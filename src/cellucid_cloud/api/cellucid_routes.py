@@ -2,45 +2,33 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from cellucid_cloud.api import public
 from cellucid_cloud.api.context import ApiContext
-from cellucid_cloud.api.responses import cached_json
+from cellucid_cloud.api.responses import response
 
-__all__ = ["cellucid_router", "package_version"]
-
-
-def package_version() -> str:
-    try:
-        return version("cellucid-cloud")
-    except PackageNotFoundError:  # a source tree that was never installed
-        return "0+unknown"
+__all__ = ["cellucid_router"]
 
 
 def cellucid_router(ctx: ApiContext) -> APIRouter:
     router = APIRouter(prefix="/_cellucid", tags=["cellucid"])
-    server_version = package_version()
+    server_version = public.package_version()
 
     @router.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "type": "catalog", "version": server_version}
+        return public.health(server_version)
 
     @router.get("/info")
     def info(request: Request) -> dict[str, Any]:
         host, port = request.scope.get("server") or ("", None)
-        return {"version": server_version, "host": host, "port": port, "mode": ctx.mode}
+        return public.info(server_version, host, port, ctx.mode)
 
     @router.get("/datasets")
     def datasets(request: Request) -> Response:
-        document = ctx.meta.datasets_json()
-        listed = [
-            {"id": d["id"], "path": d["path"], "name": d["name"]}
-            for d in (document.value or {}).get("datasets", [])
-        ]
-        return cached_json(request, {"datasets": listed}, document.max_age)
+        return response(public.cellucid_datasets(ctx.meta, request.headers.get("if-none-match")))
 
     return router

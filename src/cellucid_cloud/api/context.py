@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cellucid_cloud.api.answers import MAX_BODY_BYTES
 from cellucid_cloud.api.auth import Authenticator
 from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.catalog.service import CatalogService
@@ -37,6 +38,6 @@ class ApiContext:
     """Reported by ``/_cellucid/info``: ``local`` (``up``) or ``aws``."""
     max_upload_bytes: int = 20 * 1024**3
     upload_url_expiry: int = 900
-    max_body_bytes: int = 1024 * 1024
+    max_body_bytes: int = MAX_BODY_BYTES
     allow_private_links: bool = False
     """Accept links to loopback/private hosts (a lab's own file server); off when hosted."""

@@ -85,10 +85,8 @@ def curation_router(ctx: ApiContext) -> APIRouter:
     @router.post("/auth/token", response_model=TokenAnswer)
     def token(x_api_key: Annotated[str | None, Header(max_length=200)] = None) -> TokenAnswer:
         """Exchange an API key (header ``x-api-key``) for a short-lived bearer token."""
-        curator_id = ctx.auth.curator_for_key(x_api_key)
-        return TokenAnswer(
-            access_token=ctx.auth.issue_token(curator_id), expires_in=ctx.auth.token_ttl
-        )
+        access_token = ctx.auth.token_for_key(x_api_key)
+        return TokenAnswer(access_token=access_token, expires_in=ctx.auth.token_ttl)
 
     @router.get("/collections", response_model=list[CollectionDocument])
     def list_collections(curator_id: Curator) -> list[dict[str, Any]]:

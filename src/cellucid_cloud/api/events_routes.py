@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from cellucid_cloud.api.context import ApiContext
-from cellucid_cloud.api.responses import NO_STORE
+from cellucid_cloud.api.responses import NO_STORE, response
 from cellucid_cloud.api.schemas import error_response
 from cellucid_cloud.catalog.errors import InvalidRequestError
 from cellucid_cloud.events.service import (
@@ -32,7 +32,6 @@ from cellucid_cloud.events.service import (
     ViewerRequest,
     check_size,
     delivered,
-    download_headers,
     events_page,
     require_binary,
     require_json,
@@ -170,17 +169,18 @@ def events_router(ctx: ApiContext, events: EventsService) -> APIRouter:
     @router.get(
         "/session_bundles/{request_id}",
         response_class=Response,
-        responses={200: {"content": {"application/octet-stream": {}}}},
+        responses={
+            200: {"content": {"application/octet-stream": {}}, "description": "the bundle (up)"},
+            302: {"description": "a presigned GET of the bundle, valid at most 15 minutes (AWS)"},
+        },
     )
     def get_bundle(
         request_id: str,
         viewerId: Param = None,  # noqa: N803
         viewerToken: Param = None,  # noqa: N803
     ) -> Response:
-        data = events.bundle_bytes(events.viewer(viewerId, viewerToken), request_id)
-        return Response(
-            data, media_type="application/octet-stream", headers=download_headers(request_id)
-        )
+        viewer = events.viewer(viewerId, viewerToken)
+        return response(events.bundle_download(viewer, request_id))
 
     return router
 

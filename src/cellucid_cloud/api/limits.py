@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cellucid_cloud.api.responses import error_json
+from cellucid_cloud.api.answers import too_large
+from cellucid_cloud.api.responses import error_json, response
 
 __all__ = ["BodyLimit"]
 
@@ -24,14 +25,14 @@ class BodyLimit:
         if scope["type"] != "http" or scope["path"] in self.exempt_paths:
             await self.app(scope, receive, send)
             return
-        too_large = error_json(413, f"request body larger than {self.max_bytes} bytes")
+        refusal = response(too_large(self.max_bytes))
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit():
                     await error_json(400, "invalid Content-Length")(scope, receive, send)
                     return
                 if int(value) > self.max_bytes:
-                    await too_large(scope, receive, send)
+                    await refusal(scope, receive, send)
                     return
         seen = 0
         started = False
@@ -44,7 +45,7 @@ class BodyLimit:
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes and not started:
                     refused = True
-                    await too_large(scope, receive, send)
+                    await refusal(scope, receive, send)
                     return {"type": "http.disconnect"}
             return message
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, BinaryIO, Literal
+from typing import Annotated, Any, BinaryIO
 
 from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
+from cellucid_cloud.api import public
 from cellucid_cloud.api.context import ApiContext
-from cellucid_cloud.api.responses import NO_STORE, cached_json, error_json
+from cellucid_cloud.api.public import META_PATHS, ExplorerUrl, FileAnswer, PublicId, VisibilityParam
+from cellucid_cloud.api.responses import response
 from cellucid_cloud.api.schemas import (
     CollectionDocument,
     CollectionList,
@@ -18,8 +20,6 @@ from cellucid_cloud.api.schemas import (
     MetaAnswer,
     error_response,
 )
-from cellucid_cloud.catalog.urls import MAX_URL_LENGTH
-from cellucid_cloud.storage.downloads import Redirect, attachment
 
 __all__ = ["meta_router"]
 
@@ -29,7 +29,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 Visibility = Annotated[
-    Literal["PUBLIC", "PRIVATE"] | None,
+    VisibilityParam,
     Query(
         description="Sent by the cellxgene explorer for private collections; never widens "
         "what an id shows."
@@ -37,16 +37,13 @@ Visibility = Annotated[
 ]
 
 PathId = Annotated[
-    str,
-    Path(max_length=200, description="A canonical or version id (ids are at most 200 characters)."),
+    PublicId,
+    Path(description="A canonical or version id (ids are at most 200 characters)."),
 ]
-"""Bounded before any store sees it (DynamoDB refuses keys over 2 KiB with a server error)."""
 
 Url = Annotated[
-    str,
+    ExplorerUrl,
     Query(
-        min_length=1,
-        max_length=MAX_URL_LENGTH,
         description="The explorer URL, e.g. https://host/e/<dataset id>/: its last path "
         "segment is the id, whatever the host or path prefix (/cellxgene/e/<id>.cxg/, /d/<id>/); "
         "a trailing slash and a .cxg suffix are tolerated; it may arrive unencoded.",
@@ -60,17 +57,9 @@ def meta_router(ctx: ApiContext) -> APIRouter:
     def meta(request: Request, url: Url) -> Response:
         """Which dataset an explorer URL shows, where its export lives, or that it was
         withdrawn (200 with ``tombstoned: true`` and the contact)."""
-        answer = ctx.meta.lookup(url)
-        if answer.value is None:
-            return cached_json(
-                request, {"detail": "no dataset at this URL", "status": 404}, answer.max_age, 404
-            )
-        return cached_json(request, answer.value, answer.max_age)
+        return response(public.meta(ctx.meta, url, request.headers.get("if-none-match")))
 
-    for path, name in (
-        ("/dp/v1/datasets/meta", "datasets_meta"),
-        ("/dp/v1/meta/datasets", "meta_datasets"),
-    ):
+    for path, name in zip(META_PATHS, ("datasets_meta", "meta_datasets"), strict=True):
         router.add_api_route(
             path,
             meta,
@@ -84,8 +73,7 @@ def meta_router(ctx: ApiContext) -> APIRouter:
     def collections(request: Request) -> Response:
         """The public collections, newest first (by first publication), with the number of
         datasets and cells and the CELLxGENE schema terms of their datasets."""
-        document = ctx.meta.collections()
-        return cached_json(request, document.value, document.max_age)
+        return response(public.collections(ctx.meta, request.headers.get("if-none-match")))
 
     @router.get(
         "/dp/v1/collections/{collection_id}",
@@ -99,7 +87,8 @@ def meta_router(ctx: ApiContext) -> APIRouter:
         id (nothing before the first publish), or the version a version id names (the private
         id of a revision or draft). ``visibility`` is accepted as the cellxgene explorer sends
         it; the id alone decides what is shown."""
-        return cached_json(request, ctx.meta.collection(collection_id), 0)
+        if_none_match = request.headers.get("if-none-match")
+        return response(public.collection(ctx.meta, collection_id, if_none_match))
 
     @router.get(
         "/datasets.json",
@@ -110,11 +99,7 @@ def meta_router(ctx: ApiContext) -> APIRouter:
     def datasets_json(request: Request) -> Response:
         """Every published dataset, in the Cellucid ``datasets.json`` format (404 while there
         is none: the web app refuses an empty list)."""
-        document = ctx.meta.datasets_json()
-        if document.value is None:
-            body = {"detail": "no dataset is published yet", "status": 404}
-            return cached_json(request, body, document.max_age, 404)
-        return cached_json(request, document.value, document.max_age)
+        return response(public.datasets_json(ctx.meta, request.headers.get("if-none-match")))
 
     @router.api_route(
         "/dp/v1/datasets/{dataset_id}/download",
@@ -133,28 +118,18 @@ def meta_router(ctx: ApiContext) -> APIRouter:
     def download(request: Request, dataset_id: PathId) -> Response:
         """The original uploaded file of a public dataset's current version. Never cached: a
         redirect expires, and a withdrawn dataset must stop being handed out."""
-        original = ctx.meta.original(dataset_id)
-        found = ctx.downloads.locate(original.key, original.etag, original.file_name)
-        if found is None:
-            return error_json(410, f"the original file of dataset {dataset_id} is no longer kept")
-        if isinstance(found, Redirect):
-            return Response(status_code=302, headers={"Location": found.url, **NO_STORE_HEADERS})
-        headers = {
-            "Content-Length": str(found.size),
-            "Content-Disposition": attachment(original.file_name),
-            **NO_STORE_HEADERS,
-        }
+        answer = public.download(ctx.meta, ctx.downloads, dataset_id)
+        if not isinstance(answer, FileAnswer):
+            return response(answer)
+        media = "application/octet-stream"
         if request.method == "HEAD":
-            found.file.close()
-            return Response(headers=headers, media_type="application/octet-stream")
+            answer.found.file.close()
+            return Response(headers=answer.headers, media_type=media)
         return StreamingResponse(
-            _chunks(found.file), headers=headers, media_type="application/octet-stream"
+            _chunks(answer.found.file), headers=answer.headers, media_type=media
         )
 
     return router
-
-
-NO_STORE_HEADERS = {"Cache-Control": NO_STORE, "X-Content-Type-Options": "nosniff"}
 
 
 async def _chunks(file: BinaryIO) -> AsyncIterator[bytes]:

@@ -1,43 +1,29 @@
-"""JSON responses with validators: strong ETags, 304s, and cache lifetimes from the caches."""
+"""The rules of :mod:`cellucid_cloud.api.answers` as Starlette responses (the FastAPI hosts)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-__all__ = ["NO_STORE", "cached_json", "error_json"]
+from cellucid_cloud.api import answers
+from cellucid_cloud.api.answers import NO_STORE, Answer
 
-NO_STORE = "no-store"
+__all__ = ["NO_STORE", "cached_json", "error_json", "response"]
 
 
-def _etag(body: bytes) -> str:
-    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+def response(answer: Answer) -> Response:
+    headers = dict(answer.headers)
+    media_type = headers.pop("Content-Type", None)
+    return Response(answer.body, answer.status, headers, media_type)
 
 
 def cached_json(request: Request, document: Any, max_age: int, status: int = 200) -> Response:
     """``document`` as JSON, public for ``max_age`` seconds, revalidatable by ETag."""
-    body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
-    etag = _etag(body)
-    headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
-    # If-None-Match compares weakly (RFC 9110 13.1.2): a CDN that compresses the answer
-    # weakens its ETag, and the browser sends W/"…" back.
-    tags = {
-        t.strip().removeprefix("W/") for t in request.headers.get("if-none-match", "").split(",")
-    }
-    if status == 200 and (etag in tags or "*" in tags):
-        return Response(status_code=304, headers=headers)
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
+    if_none_match = request.headers.get("if-none-match")
+    return response(answers.cached_json(document, max_age, if_none_match, status))
 
 
 def error_json(status: int, detail: str, **headers: str) -> Response:
-    body = json.dumps({"detail": detail, "status": status}, ensure_ascii=False).encode()
-    return Response(
-        body,
-        status_code=status,
-        media_type="application/json",
-        headers={"Cache-Control": NO_STORE, **headers},
-    )
+    return response(answers.error_answer(status, detail, **headers))

@@ -1,10 +1,13 @@
 """The API function's parts, built from its settings once per container.
 
 The builder is cached at module level: a warm invocation reuses the clients, the meta cache
-and the signing secret. Nothing here imports the export stack (AnnData, h5py…), which only the
-prepare function ships. Viewer events and session bundles are the events function's
-(:mod:`cellucid_cloud.aws.events`), so this app is built without them (``ApiContext.events``
-is None).
+and the signing secret. Building reaches no AWS service: the boto3 clients are made, and the
+signing secret read, on first use, so that a SnapStart snapshot taken after the build holds
+no credentials and no secret; after a restore, the hooks registered here reseed ``random`` and
+drop the caches (docs/deploy.md, "SnapStart"). Nothing here imports the export stack
+(AnnData, h5py…), which only the prepare function ships. Viewer events and session bundles are
+the events function's (:mod:`cellucid_cloud.aws.events`), so this app is built without them
+(``ApiContext.events`` is None).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from cellucid_cloud.api.auth import Authenticator
 from cellucid_cloud.api.context import ApiContext
 from cellucid_cloud.aws.config import ApiSettings
 from cellucid_cloud.aws.links import SqsLinkIngest
-from cellucid_cloud.aws.services import catalog_repository, meta_service
+from cellucid_cloud.aws.services import catalog_repository, meta_service, on_first_use
+from cellucid_cloud.aws.snapstart import after_restore, reseed_random
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.storage.downloads import S3Downloads
 from cellucid_cloud.storage.s3 import S3MultipartUploads, S3UploadUrls, s3_client
@@ -30,15 +34,20 @@ __all__ = ["api_context", "api_handler"]
 
 
 def api_context(settings: ApiSettings) -> ApiContext:
-    """The API's parts; reads the token-signing secret from Secrets Manager."""
+    """The API's parts (the token-signing secret is read from Secrets Manager when first
+    needed)."""
     repository = catalog_repository(settings)
-    s3 = s3_client()
+    s3 = on_first_use(s3_client)
     meta = meta_service(settings, repository, s3)
     queue = SqsLinkIngest(settings.prepare_queue_url)
+    auth = Authenticator(repository, functools.partial(get_secret, settings.token_secret_arn))
+    after_restore(reseed_random)
+    after_restore(meta.forget)
+    after_restore(auth.forget)
     return ApiContext(
         catalog=CatalogService(repository),
         meta=meta,
-        auth=Authenticator(repository, get_secret(settings.token_secret_arn)),
+        auth=auth,
         uploads=S3UploadUrls(settings.uploads_bucket, s3),
         multipart=S3MultipartUploads(settings.uploads_bucket, s3),
         links=queue,

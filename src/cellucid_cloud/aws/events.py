@@ -11,26 +11,21 @@ same HTTP API events to both and compare the answers.
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
-import logging
-import re
 from collections.abc import Callable
 from typing import Annotated, Any
-from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError as NoRouteError
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.utilities.parameters import get_secret
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cellucid_cloud.api.auth import Authenticator, AuthError
+from cellucid_cloud.api.auth import Authenticator
 from cellucid_cloud.aws.config import EventsSettings
+from cellucid_cloud.aws.resolver import HttpRoutes, lambda_response
 from cellucid_cloud.aws.services import meta_service
 from cellucid_cloud.catalog.dynamodb_repository import DynamoDbCatalogRepository, dynamodb_client
-from cellucid_cloud.catalog.errors import CatalogError, InvalidRequestError, validation_message
+from cellucid_cloud.catalog.errors import InvalidRequestError, validation_message
 from cellucid_cloud.events.dynamodb_store import DynamoDbEventStore
 from cellucid_cloud.events.service import (
     CURSOR_PATTERN,
@@ -40,11 +35,9 @@ from cellucid_cloud.events.service import (
     MAX_PARAM_LENGTH,
     MAX_WAIT,
     EventsService,
-    TooLargeError,
     ViewerRequest,
     check_size,
     delivered,
-    download_headers,
     events_page,
     require_binary,
     require_json,
@@ -53,16 +46,11 @@ from cellucid_cloud.events.wire import WireError
 from cellucid_cloud.storage.s3 import S3UploadUrls, s3_client
 from cellucid_cloud.storage.s3_blobs import S3BlobStore
 from cellucid_cloud.storage.upload_urls import UploadUrls
-from cellucid_cloud.unavailable import RETRY_AFTER_SECONDS, StoreUnavailableError
 
 __all__ = ["POLL_INTERVAL", "events_app", "events_resolver"]
 
-log = logging.getLogger(__name__)
-
 BINARY_PATHS = ("/_cellucid/selection", "/_cellucid/session_bundle")
 """Bodies bounded by their own rules (a dataset's cell count, 5 MB), as in the API app."""
-MAX_BODY_BYTES = 1024 * 1024
-"""Every other body, as the API app's limit (``ApiContext.max_body_bytes``)."""
 POLL_INTERVAL = 0.25
 """A long poll's read interval: each is a DynamoDB query, so a little slower than ``up``."""
 ANSWER_MARGIN = 2.0
@@ -102,10 +90,6 @@ def _json(status: int, document: Any, headers: dict[str, str] | None = None) -> 
     return Response(status, "application/json", json.dumps(document), headers or {})
 
 
-def _error(status: int, detail: str, **headers: str) -> Answer:
-    return _json(status, {"detail": detail, "status": status}, NO_STORE | headers)
-
-
 def _bearer(authorization: str | None) -> str | None:
     """The token of an ``Authorization: Bearer`` header, as FastAPI's HTTPBearer reads it."""
     scheme, _, token = (authorization or "").partition(" ")
@@ -141,36 +125,9 @@ def events_resolver(
     """The routes of :mod:`cellucid_cloud.api.events_routes` over the same service. ``auth``
     is called on the first registration: reading the signing secret is no part of the cold
     start of a viewer's event."""
-    app = APIGatewayHttpResolver()
-    allowed: dict[str, list[str]] = {}
-
-    def route(method: str, path: str) -> Callable[[Callable[..., Answer]], Any]:
-        pattern = "^" + re.sub(r"<\w+>", "[^/]+", path) + "$"
-        allowed.setdefault(pattern, []).append(method)
-        return app.route(path, method)
-
-    def body() -> bytes:
-        raw = app.current_event.body or ""
-        return base64.b64decode(raw) if app.current_event.is_base64_encoded else raw.encode()
-
-    def header(name: str) -> str | None:
-        return app.current_event.headers.get(name)
-
-    def query[Q: _Query](model: type[Q]) -> Q:
-        """The last value of each parameter, as Starlette reads a query string."""
-        pairs = dict(parse_qsl(app.current_event.raw_query_string, keep_blank_values=True))
-        try:
-            return model.model_validate(pairs)
-        except ValidationError as exc:
-            errors = [{**e, "loc": ("query", *e["loc"])} for e in exc.errors()]
-            raise InvalidRequestError(validation_message(errors)) from None
-
-    def limit_body(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Answer:
-        if app.current_event.path not in BINARY_PATHS and len(body()) > MAX_BODY_BYTES:
-            raise TooLargeError(f"request body larger than {MAX_BODY_BYTES} bytes")
-        return next_middleware(app)
-
-    app.use(middlewares=[limit_body])
+    routes = HttpRoutes(exempt_paths=BINARY_PATHS)
+    app = routes.app
+    route, body, header, query = routes.route, routes.body, routes.header, routes.query
 
     @route("POST", "/_cellucid/viewers")
     def register() -> Answer:
@@ -229,35 +186,9 @@ def events_resolver(
     @route("GET", "/_cellucid/session_bundles/<request_id>")
     def get_bundle(request_id: str) -> Answer:
         params = query(_Query)
-        data = events.bundle_bytes(events.viewer(params.viewerId, params.viewerToken), request_id)
-        return Response(200, "application/octet-stream", data, download_headers(request_id))
+        viewer = events.viewer(params.viewerId, params.viewerToken)
+        return lambda_response(events.bundle_download(viewer, request_id))
 
-    def catalog_error(exc: CatalogError) -> Answer:
-        return _error(exc.status, str(exc))
-
-    def wire_error(exc: WireError) -> Answer:
-        return _error(400, str(exc))
-
-    def auth_error(exc: AuthError) -> Answer:
-        return _error(401, str(exc), **{"WWW-Authenticate": "Bearer"})
-
-    def unavailable(exc: StoreUnavailableError) -> Answer:
-        log.warning("answering 503: %s", exc)
-        return _error(503, str(exc), **{"Retry-After": str(RETRY_AFTER_SECONDS)})
-
-    def no_route(exc: NoRouteError) -> Answer:
-        """405 naming the methods a known path takes, as the API app answers; else 404."""
-        path = app.current_event.path
-        methods = [m for p, ms in allowed.items() if re.match(p, path) for m in ms]
-        if methods:
-            return _error(405, "Method Not Allowed", Allow=", ".join(sorted(methods)))
-        return _error(404, "Not Found")
-
-    app.exception_handler(CatalogError)(catalog_error)
-    app.exception_handler(WireError)(wire_error)
-    app.exception_handler(AuthError)(auth_error)
-    app.exception_handler(StoreUnavailableError)(unavailable)
-    app.not_found(no_route)
     return app
 
 

@@ -96,6 +96,11 @@ class _TtlCache:
                 self._cache[key] = (self.clock(), value)
         return Cached(value, int(self.ttl))
 
+    def clear(self) -> None:
+        if self._cache is not None:
+            with self._lock:
+                self._cache.clear()
+
 
 class MetaService:
     def __init__(
@@ -116,6 +121,12 @@ class MetaService:
         self._hits = _TtlCache(ttl, clock, maxsize)
         self._misses = _TtlCache(min(miss_ttl, ttl), clock, maxsize)
         self._documents = _TtlCache(ttl, clock, 64)
+
+    def forget(self) -> None:
+        """Drop every cached answer (after a SnapStart restore: entries stamped by the
+        snapshot's clock would live on the restored one)."""
+        for cache in (self._hits, self._misses, self._documents):
+            cache.clear()
 
     # -- meta --------------------------------------------------------------------------------
 

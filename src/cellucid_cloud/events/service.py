@@ -22,6 +22,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cellucid_cloud.api.answers import NO_STORE, Answer
 from cellucid_cloud.catalog.errors import (
     CatalogError,
     ForbiddenError,
@@ -34,6 +35,7 @@ from cellucid_cloud.events.bundle import BundleFrame, check_bundle
 from cellucid_cloud.events.models import BundleRecord, StoredEvent, Viewer
 from cellucid_cloud.events.store import BlobStore, EventStore
 from cellucid_cloud.events.wire import WireError, event_json, parse_event, parse_selection
+from cellucid_cloud.storage.downloads import MAX_DOWNLOAD_URL_SECONDS
 from cellucid_cloud.storage.upload_urls import UploadUrlError, UploadUrls
 
 __all__ = [
@@ -59,7 +61,10 @@ __all__ = [
 
 DEFAULT_VIEWER_TTL = 24 * 3600
 MAX_VIEWER_TTL = 7 * 24 * 3600
-MAX_DIRECT_BUNDLE_BYTES = 5 * 1000 * 1000
+MAX_DIRECT_BUNDLE_BYTES = 4_500_000
+"""A posted bundle's limit: on AWS the body arrives base64-encoded in the Lambda event, which
+holds 6 MB (6,291,456 bytes) at most; 4.5 MB is 6,000,000 bytes encoded, leaving 291 kB for the
+rest of the event. Larger bundles go through an upload URL."""
 MAX_BUNDLE_BYTES = 2 * 1024**3
 MAX_WAIT = 25.0
 """Long polls end within API Gateway's 29 s integration timeout."""
@@ -385,11 +390,20 @@ class EventsService:
             for r in self.store.bundles(viewer)
         ]
 
-    def bundle_bytes(self, viewer: Viewer, request_id: str) -> bytes:
+    def bundle_download(self, viewer: Viewer, request_id: str) -> Answer:
+        """A stored bundle: a redirect to a short-lived URL of the store when it has one (the
+        sessions bucket: a Lambda response holds 6 MB at most), else the bytes. Never cached."""
         request_id = _request_id(request_id)
         for record in self.store.bundles(viewer):
             if record.request_id == request_id:
-                return self.blobs.get(record.key)
+                headers = download_headers(request_id)
+                url = self.blobs.download_url(
+                    record.key, f"{request_id}.cellucid-session", MAX_DOWNLOAD_URL_SECONDS
+                )
+                if url is not None:
+                    return Answer(302, b"", {"Location": url, "Cache-Control": NO_STORE})
+                data = self.blobs.get(record.key)
+                return Answer(200, data, {"Content-Type": OCTET_STREAM, **headers})
         raise NotFoundError(f"no session bundle {request_id} for this viewer")
 
 

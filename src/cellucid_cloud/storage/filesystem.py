@@ -81,6 +81,10 @@ class FilesystemObjectStore:
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
+    def download_url(self, key: str, file_name: str, expires_in: int) -> None:
+        """None: files are served by the process that holds them."""
+        del key, file_name, expires_in
+
 
 def file_etag(path: Path) -> str:
     """A content identity like S3's ETag for single-part uploads (MD5 of the bytes)."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, BinaryIO, cast
 
+from cellucid_cloud.storage.downloads import MAX_DOWNLOAD_URL_SECONDS, attachment
+
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
@@ -54,6 +56,22 @@ class S3BlobStore:
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def download_url(self, key: str, file_name: str, expires_in: int) -> str:
+        """A presigned GET of this one key, as an attachment named ``file_name``: a bundle of
+        any size is fetched from S3, never through a Lambda response (6 MB at most)."""
+        if not 0 < expires_in <= MAX_DOWNLOAD_URL_SECONDS:
+            raise ValueError(f"download URLs live at most {MAX_DOWNLOAD_URL_SECONDS} seconds")
+        return self.client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ResponseContentDisposition": attachment(file_name),
+                "ResponseContentType": "application/octet-stream",
+            },
+            ExpiresIn=expires_in,
+        )
 
     def stored_here(self, key: str) -> bool | None:
         """Whether :meth:`put` wrote the object (None: it is gone). An upload URL signs no
