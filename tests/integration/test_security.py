@@ -922,7 +922,7 @@ def test_binary_viewer_posts_over_the_limit_are_refused_before_the_rest_arrives(
     creds = f"viewerId={private.viewer_id}&viewerToken={private.viewer_token}"
     for path, cap in (
         ("/_cellucid/selection?source=lasso&", 160),
-        ("/_cellucid/session_bundle?requestId=r&", 5_000_000),
+        ("/_cellucid/session_bundle?requestId=r&", MAX_DIRECT_BUNDLE_BYTES),
     ):
         head = (
             f"POST {path}{creds} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
