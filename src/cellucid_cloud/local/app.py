@@ -54,7 +54,14 @@ def build_local_app(
     stack: LocalStack, allowed_hosts: list[str], allow_ip_hosts: bool = False
 ) -> ASGIApp:
     api = build_fastapi(stack.api_context)
-    uploads = UploadRoute(stack.upload_urls, stack.uploads, stack.on_upload, stack.multipart)
+    uploads = UploadRoute(
+        stack.upload_urls,
+        stack.uploads,
+        stack.on_upload,
+        stack.multipart,
+        stack.upload_claims,
+        stack.upload_refusal,
+    )
     exports = ExportFiles(stack.data_dir / "exports")
 
     app = Starlette(

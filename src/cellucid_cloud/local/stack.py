@@ -12,6 +12,7 @@
     events.sqlite3    viewers, their events and session bundle records (expire with viewers)
     sessions/         the sessions "bucket": <viewer_id>/<request_id>.cellucid-session
     work/             scratch space for processing (a crash's leftovers are removed at start)
+    upload-claims/    one marker per upload URL used: each takes one PUT (15 minutes)
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from cellucid_cloud.api.auth import Authenticator, new_secret
 from cellucid_cloud.api.context import ApiContext
 from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.catalog.models import utcnow
-from cellucid_cloud.catalog.processing import SCRATCH_PREFIX, Processor
+from cellucid_cloud.catalog.processing import SCRATCH_PREFIX, Processor, UploadKey
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.catalog.sqlite_repository import SqliteCatalogRepository
 from cellucid_cloud.events.service import EventsService
@@ -36,6 +37,7 @@ from cellucid_cloud.export import ExportSettings
 from cellucid_cloud.local.link_ingest import LocalLinkIngest
 from cellucid_cloud.local.permissions import private_data_dir
 from cellucid_cloud.local.prepare_process import ChildPrepare, ProcessLimits
+from cellucid_cloud.local.upload_claims import UploadClaims
 from cellucid_cloud.local.worker import UploadWorker
 from cellucid_cloud.storage.downloads import FilesystemDownloads
 from cellucid_cloud.storage.filesystem import FilesystemObjectStore
@@ -87,6 +89,7 @@ class LocalStack:
         )
         self.auth = Authenticator(self.repository, secret, token_ttl=settings.token_ttl)
         self.upload_urls = LocalUploadUrls(settings.base_url, secret)
+        self.upload_claims = UploadClaims(data / "upload-claims")
         self.multipart = LocalMultipartUploads(
             data / "multipart", self.uploads, self.upload_urls, self.on_upload
         )
@@ -131,6 +134,22 @@ class LocalStack:
         self.curator_key = _private_file(
             self.curator_key_file, lambda: self.auth.create_api_key(FIRST_CURATOR, "first start")
         )
+
+    def upload_refusal(self, key: str) -> str | None:
+        """Why an upload URL for ``key`` takes no file any more, or None: what it was issued
+        for is gone (its viewer expired; its dataset was removed, a newer upload replaced it,
+        or its file already arrived)."""
+        if key.startswith("sessions/"):
+            viewer = self.events.store.get_viewer(key.split("/")[1], int(self.events.clock()))
+            return None if viewer is not None else "this upload URL's viewer has expired"
+        parsed = UploadKey.parse(key)
+        upload = self.catalog.upload(parsed.upload_id) if parsed and parsed.upload_id else None
+        if upload is None or upload.refused or self.catalog.pending_version(upload) is None:
+            return (
+                "this upload URL is no longer in use: its dataset was removed, a newer upload "
+                "replaced it, or its file has arrived"
+            )
+        return None
 
     def on_upload(self, key: str) -> None:
         """A PUT through an upload URL completed: a session bundle is validated now (it is

@@ -4,11 +4,16 @@ The local stack's ``PUT /_cellucid/upload?token=…`` route verifies the token a
 body into the uploads folder, refusing bodies over the cap with 413; a part token of a
 multipart upload (:mod:`~cellucid_cloud.storage.local_multipart`) names its upload, number and
 offset too, and its cap is the part's exact size.
+
+As strict as S3's presigned PUT, which signs the declared ``Content-Length``: a URL for a
+declared size takes a body of exactly that size. Each token has its own id, so the upload
+route can let each URL be used once (:mod:`~cellucid_cloud.local.upload_claims`).
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -40,6 +45,9 @@ class UploadGrant:
     max_bytes: int
     part: PartGrant | None = None
     """Set for one part of a multipart upload (then ``max_bytes`` is the part's exact size)."""
+    token_id: str = ""
+    exact: bool = False
+    """The curator declared the size: the body must be exactly ``max_bytes`` long."""
 
 
 class LocalUploadUrls:
@@ -51,13 +59,16 @@ class LocalUploadUrls:
     def upload_url(
         self, key: str, *, max_bytes: int, expires_in: int, size: int | None = None
     ) -> UploadUrl:
-        """``size`` is not needed: the upload route counts the bytes against the cap."""
+        """With ``size`` (the length the curator declared), the URL takes exactly that many
+        bytes, as a presigned S3 PUT does; without it, up to ``max_bytes``."""
         expires_in = min(expires_in, MAX_UPLOAD_EXPIRY)
+        cap = min(size, max_bytes) if size is not None else max_bytes
+        claims: dict[str, object] = {"key": key, "max": cap, **({"exact": 1} if size else {})}
         return UploadUrl(
-            url=self._url({"key": key, "max": max_bytes}, expires_in),
+            url=self._url(claims, expires_in),
             headers={"Content-Type": "application/octet-stream"},
             expires_in=expires_in,
-            max_bytes=max_bytes,
+            max_bytes=cap,
         )
 
     def part_url(self, key: str, part: PartGrant, size: int, expires_in: int) -> str:
@@ -74,7 +85,13 @@ class LocalUploadUrls:
     def _url(self, claims: dict[str, object], expires_in: int) -> str:
         now = int(self.clock())
         token = jwt.encode(
-            {**claims, "aud": AUDIENCE, "iat": now, "exp": now + expires_in},
+            {
+                **claims,
+                "jti": uuid.uuid4().hex,
+                "aud": AUDIENCE,
+                "iat": now,
+                "exp": now + expires_in,
+            },
             self._secret,
             algorithm="HS256",
         )
@@ -83,7 +100,11 @@ class LocalUploadUrls:
     def verify(self, token: str) -> UploadGrant:
         try:
             claims = decode_token(
-                token, self._secret, audience=AUDIENCE, require=["key", "max"], now=self.clock()
+                token,
+                self._secret,
+                audience=AUDIENCE,
+                require=["key", "max", "jti"],
+                now=self.clock(),
             )
         except InvalidTokenError:
             raise UploadTokenError("invalid upload token") from None
@@ -94,4 +115,10 @@ class LocalUploadUrls:
             if "mp" in claims
             else None
         )
-        return UploadGrant(key=str(claims["key"]), max_bytes=int(claims["max"]), part=part)
+        return UploadGrant(
+            key=str(claims["key"]),
+            max_bytes=int(claims["max"]),
+            part=part,
+            token_id=str(claims["jti"]),
+            exact=bool(claims.get("exact")),
+        )
