@@ -58,7 +58,8 @@ def send_parts(
                 progress(sent)
 
     def one(url: PartUrl) -> tuple[int, str]:
-        for attempt in range(1, PART_ATTEMPTS + 1):
+        attempt = 1
+        while True:
             sent = 0
 
             def counted(chunk: int) -> None:
@@ -73,8 +74,8 @@ def send_parts(
                 retryable = isinstance(error, ServerError) or error.status in (400, 403)
                 if attempt == PART_ATTEMPTS or not retryable:
                     raise
-                [url] = urls_for([url.part_number])  # a fresh URL: the old one may have expired
-        raise AssertionError("unreachable")
+            attempt += 1
+            [url] = urls_for([url.part_number])  # a fresh URL: the old one may have expired
 
     etags: dict[int, str] = {}
     batch = 2 * PART_WORKERS

@@ -132,8 +132,6 @@ def _session(ctx: typer.Context, settings: Settings | None = None) -> Iterator[C
                 yield client
         except ApiError as error:
             _fail(str(error))
-        except TimeoutError as error:
-            _fail(str(error))
 
 
 def _finished(document: output.Document) -> None:
