@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .manifests import (
+    CODES_EXT,
     CONNECTIVITY_MANIFEST_FILE,
     IDENTITY_FILE,
     OBS_MANIFEST_FILE,
@@ -27,7 +28,6 @@ from .manifests import (
     ObsManifest,
     VarManifest,
 )
-from .obs_fields import CODES_EXT
 
 log = logging.getLogger(__name__)
 

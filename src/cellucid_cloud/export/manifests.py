@@ -16,6 +16,8 @@ IDENTITY_FILE = "dataset_identity.json"
 OBS_MANIFEST_FILE = "obs_manifest.json"
 VAR_MANIFEST_FILE = "var_manifest.json"
 CONNECTIVITY_MANIFEST_FILE = "connectivity_manifest.json"
+CODES_EXT: dict[str, str] = {"uint8": "u8", "uint16": "u16", "uint32": "u32"}
+"""File extension of categorical codes by their dtype (``{ext}`` in ``codesPathPattern``)."""
 
 
 class _Model(BaseModel):

@@ -24,7 +24,6 @@ CODES_DTYPES: Final[dict[str, np.dtype[Any]]] = {
     "uint16": np.dtype("<u2"),
     "uint32": np.dtype("<u4"),
 }
-CODES_EXT: Final[dict[str, str]] = {"uint8": "u8", "uint16": "u16", "uint32": "u32"}
 
 
 def missing_code(dtype_name: str) -> int:

@@ -35,6 +35,7 @@ from .gzip_codec import gzip_payload
 from .layout import ExportManifests, files_on_disk
 from .manifests import (
     CELLUCID_DATA_VERSION,
+    CODES_EXT,
     CONNECTIVITY_MANIFEST_FILE,
     IDENTITY_FILE,
     OBS_MANIFEST_FILE,
@@ -60,7 +61,6 @@ from .manifests import (
 )
 from .obs_fields import (
     CODES_DTYPES,
-    CODES_EXT,
     CategoricalField,
     ContinuousField,
     ObsField,
@@ -161,17 +161,40 @@ def _latent(source: AnnDataSource, settings: ExportSettings, default: Embedding)
     return key, values
 
 
+@dataclass(frozen=True)
+class _CategoricalEntry:
+    """A categorical field's obs manifest tuple but for its centroids, which cost a pass over
+    every embedding: ``head`` (index, key, categories, codes dtype, missing code), the
+    centroids by embedding, then ``tail`` (the outliers' range when quantised)."""
+
+    head: list[Any]
+    tail: list[Any]
+    groups: CategoryGroups
+
+    def complete(self, embeddings: Sequence[Embedding], settings: ExportSettings) -> list[Any]:
+        by_embedding = {
+            e.id: centroids(
+                self.groups,
+                e.coordinates,
+                self.head[2],
+                settings.centroid_outlier_quantile,
+                settings.centroid_min_points,
+            )
+            for e in embeddings
+        }
+        return [*self.head, by_embedding, *self.tail]
+
+
 def _write_obs(
     fields: Sequence[ObsField],
     settings: ExportSettings,
-    embeddings: Sequence[Embedding],
     latent: Any,
     payloads: Payloads,
-) -> tuple[list[list[Any]], list[list[Any]]]:
+) -> tuple[list[list[Any]], list[_CategoricalEntry]]:
     bits = _bits(settings.obs_quantization)
     value_ext = "f32" if bits is None else f"u{bits}"
     continuous: list[list[Any]] = []
-    categorical: list[list[Any]] = []
+    categorical: list[_CategoricalEntry] = []
     for obs_field in fields:
         if isinstance(obs_field, ContinuousField):
             values = obs_field.values
@@ -191,39 +214,19 @@ def _write_obs(
                 )
                 continuous.append([obs_field.index, obs_field.key, low, high])
             continue
-        categorical.append(_write_categorical(obs_field, settings, embeddings, latent, payloads))
+        categorical.append(_write_categorical(obs_field, settings, latent, payloads))
     return continuous, categorical
 
 
 def _write_categorical(
-    obs_field: CategoricalField,
-    settings: ExportSettings,
-    embeddings: Sequence[Embedding],
-    latent: Any,
-    payloads: Payloads,
-) -> list[Any]:
+    obs_field: CategoricalField, settings: ExportSettings, latent: Any, payloads: Payloads
+) -> _CategoricalEntry:
     bits = _outlier_bits(settings)
     dtype = obs_field.codes_dtype(settings.obs_categorical_dtype)
     payloads.add(f"obs/{obs_field.index}.codes.{CODES_EXT[dtype]}", obs_field.encoded_codes(dtype))
     groups = CategoryGroups.of(obs_field.codes, len(obs_field.categories))
-    by_embedding = {
-        e.id: centroids(
-            groups,
-            e.coordinates,
-            obs_field.categories,
-            settings.centroid_outlier_quantile,
-            settings.centroid_min_points,
-        )
-        for e in embeddings
-    }
-    entry: list[Any] = [
-        obs_field.index,
-        obs_field.key,
-        obs_field.categories,
-        dtype,
-        missing_code(dtype),
-        by_embedding,
-    ]
+    head = [obs_field.index, obs_field.key, obs_field.categories, dtype, missing_code(dtype)]
+    tail: list[Any] = []
     if bits is None:
         payloads.add_later(
             f"obs/{obs_field.index}.outliers.f32",
@@ -235,8 +238,8 @@ def _write_categorical(
         payloads.add(
             f"obs/{obs_field.index}.outliers.u{bits}", quantize(quantiles, low, high, bits)
         )
-        entry += [low, high]
-    return entry
+        tail = [low, high]
+    return _CategoricalEntry(head, tail, groups)
 
 
 def _obs_schemas(settings: ExportSettings, continuous: bool, categorical: bool) -> ObsSchemas:
@@ -439,16 +442,47 @@ def plan_export(src: AnnDataSource, settings: ExportSettings) -> ExportPlan:
     )
 
 
-def describe_export(
-    plan: ExportPlan,
-    payloads: Payloads,
-    genes: Callable[[], VarManifest | None],
-    report: Progress = _ignore_progress,
-) -> ExportManifests:
-    """Build every payload but the genes into ``payloads`` and return the manifests.
+@dataclass(frozen=True)
+class ExportOutline:
+    """Every manifest of an export but the var manifest, with the obs manifest's centroids
+    left for :meth:`obs_manifest`: they are most of the manifests' cost (a pass over every
+    embedding per categorical field) and the identity does not need them, so a server can
+    answer the identity first."""
 
-    ``genes`` is called last, so gene work started before this call runs beside it.
-    """
+    identity: DatasetIdentity
+    connectivity: ConnectivityManifest | None
+    plan: ExportPlan
+    latent_key: str
+    continuous: list[list[Any]]
+    categorical: list[_CategoricalEntry]
+    colours: dict[str, list[str]]
+
+    def obs_manifest(self, *, centroids: bool = True) -> ObsManifest:
+        """The obs manifest; without ``centroids`` every field has none, which leaves the
+        files it declares unchanged (a server can list them before computing centroids)."""
+        settings = self.plan.settings
+        return ObsManifest(
+            n_points=self.plan.src.n_cells,
+            centroid_outlier_quantile=settings.centroid_outlier_quantile,
+            latent_key=self.latent_key,
+            compression=settings.compression or None,
+            obsSchemas=_obs_schemas(settings, bool(self.continuous), bool(self.categorical)),
+            continuousFields=self.continuous,
+            categoricalFields=[
+                entry.complete(self.plan.embeddings, settings)
+                if centroids
+                else [*entry.head, {}, *entry.tail]
+                for entry in self.categorical
+            ],
+            category_colors=self.colours or None,
+        )
+
+
+def outline_export(
+    plan: ExportPlan, payloads: Payloads, report: Progress = _ignore_progress
+) -> ExportOutline:
+    """Build every payload but the genes into ``payloads``; return the identity, the
+    connectivity manifest and what the obs manifest is made of (see :class:`ExportOutline`)."""
     src, settings, n_cells = plan.src, plan.settings, plan.src.n_cells
     obs_fields = select_obs_fields(src.obs, settings.obs_keys, plan.warnings)
     latent_key, latent = _latent(src, settings, plan.defaults.default)
@@ -459,21 +493,10 @@ def describe_export(
     }
     vector_info = _vector_fields_info(plan.vector_fields, plan.embeddings, payloads)
     report("obs fields", 0, len(obs_fields))
-    continuous, categorical = _write_obs(obs_fields, settings, plan.embeddings, latent, payloads)
+    continuous, categorical = _write_obs(obs_fields, settings, latent, payloads)
     report("obs fields", len(obs_fields), len(obs_fields))
     connectivity = _write_edges(edges, n_cells, settings, payloads) if edges else None
-    var = genes()
-    payloads.wait()
-    obs_manifest = ObsManifest(
-        n_points=n_cells,
-        centroid_outlier_quantile=settings.centroid_outlier_quantile,
-        latent_key=latent_key,
-        compression=settings.compression or None,
-        obsSchemas=_obs_schemas(settings, bool(continuous), bool(categorical)),
-        continuousFields=continuous,
-        categoricalFields=categorical,
-        category_colors=category_colours(obs_fields, src.uns, plan.warnings) or None,
-    )
+    colours = category_colours(obs_fields, src.uns, plan.warnings)
     identity = DatasetIdentity(
         id=plan.dataset_id,
         name=settings.name or src.uns_text("title") or plan.dataset_id,
@@ -493,7 +516,10 @@ def describe_export(
         ),
         embeddings=_embeddings_info(plan.embeddings, plan.defaults, embedding_files),
         obs_fields=[ObsFieldInfo(key=f[1], kind="continuous") for f in continuous]
-        + [ObsFieldInfo(key=f[1], kind="category", n_categories=len(f[2])) for f in categorical],
+        + [
+            ObsFieldInfo(key=f.head[1], kind="category", n_categories=len(f.head[2]))
+            for f in categorical
+        ],
         export_settings=ExportSettingsInfo(
             compression=settings.compression or None,
             var_quantization=_bits(settings.var_quantization),
@@ -503,16 +529,33 @@ def describe_export(
         vector_fields=vector_info,
         ontology_terms=schema_terms(src.obs) or None,
     )
-    return ExportManifests(identity, obs_manifest, var, connectivity)
+    return ExportOutline(identity, connectivity, plan, latent_key, continuous, categorical, colours)
 
 
-def _categorical_dtype(settings: ExportSettings, categorical: list[list[Any]]) -> str:
+def describe_export(
+    plan: ExportPlan,
+    payloads: Payloads,
+    genes: Callable[[], VarManifest | None],
+    report: Progress = _ignore_progress,
+) -> ExportManifests:
+    """Build every payload but the genes into ``payloads`` and return the manifests.
+
+    ``genes`` is called last, so gene work started before this call runs beside it.
+    """
+    outline = outline_export(plan, payloads, report)
+    obs = outline.obs_manifest()
+    var = genes()
+    payloads.wait()
+    return ExportManifests(outline.identity, obs, var, outline.connectivity)
+
+
+def _categorical_dtype(settings: ExportSettings, categorical: list[_CategoricalEntry]) -> str:
     """The identity's ``obs_categorical_dtype``: one of the widths Cellucid 0.9.4 writes and
     accepts. Under 'auto' each field's codes are as narrow as fit (its manifest tuple names its
     own width), and the identity names the widest one used."""
     if settings.obs_categorical_dtype != "auto":
         return settings.obs_categorical_dtype
-    used = {str(field[3]) for field in categorical}
+    used = {str(field.head[3]) for field in categorical}
     return max(used, key=list(CODES_DTYPES).index, default="uint8")
 
 

@@ -12,7 +12,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .layout import ExportManifests, read_manifests
-from .obs_fields import CODES_DTYPES, CODES_EXT
+from .manifests import CODES_EXT
+from .obs_fields import CODES_DTYPES
 from .quantize import Bits, dequantize
 
 _DTYPES = {"f32": "<f4", "u8": "<u1", "u16": "<u2", "u32": "<u4"}
