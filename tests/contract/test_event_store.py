@@ -15,7 +15,7 @@ from cellucid_cloud.catalog.dynamodb_repository import dynamodb_client, ensure_t
 from cellucid_cloud.events.dynamodb_store import GAP_GRACE, DynamoDbEventStore
 from cellucid_cloud.events.models import BundleRecord, Viewer
 from cellucid_cloud.events.sqlite_store import SqliteEventStore
-from cellucid_cloud.events.store import EventStore
+from cellucid_cloud.events.store import BundleQuota, EventStore
 
 NOW = int(time.time())
 
@@ -118,6 +118,59 @@ def test_bundles_are_listed_oldest_first(store: EventStore) -> None:
     other = viewer()
     store.put_viewer(other)
     assert store.bundles(other) == []
+
+
+QUOTA = BundleQuota(viewer_bundles=3, viewer_bytes=100, daily_bytes=150)
+
+
+def test_bundle_quotas_count_per_viewer_and_per_day(store: EventStore) -> None:
+    """Issue 15, finding 4: a viewer's bundles and bytes over its life, and the deployment's
+    bytes per UTC day; a refused reservation counts nothing."""
+    first, second = viewer(), viewer()
+    store.put_viewer(first)
+    store.put_viewer(second)
+    day = NOW - NOW % 86400
+    assert store.reserve_bundle(first, 40, QUOTA, day) is None
+    assert store.reserve_bundle(first, 40, QUOTA, day + 10) is None
+    refusal = store.reserve_bundle(first, 30, QUOTA, day)
+    assert refusal is not None and "110 bytes, more than its 100" in refusal
+    assert store.reserve_bundle(first, 20, QUOTA, day) is None  # the 30 counted nothing
+    refusal = store.reserve_bundle(first, 1, QUOTA, day)
+    assert refusal is not None and "its 3 session bundles" in refusal
+    assert store.reserve_bundle(second, 50, QUOTA, day) is None  # 150 today
+    refusal = store.reserve_bundle(second, 1, QUOTA, day + 86399)
+    assert refusal is not None and "for today" in refusal
+    assert store.reserve_bundle(second, 50, QUOTA, day + 86400) is None  # a new day
+    refusal = store.reserve_bundle(second, 1, QUOTA, day + 86400)
+    assert refusal is not None and "101 bytes" in refusal  # the refused 1 was not counted
+
+
+def test_expiring_removes_a_viewers_bundles_with_it(store: EventStore) -> None:
+    """SQLite removes the expired viewer's records and hands back its bundles' keys, for
+    their blobs to go too; DynamoDB's TTL does that by itself (and the sessions bucket's
+    lifecycle rule the blobs), so it hands back none. A live viewer keeps everything."""
+    live, dying = viewer(), viewer(expires_in=60)
+    for v in (live, dying):
+        store.put_viewer(v)
+        store.append(v, [{"type": "ready"}])
+        store.put_bundle(
+            BundleRecord(
+                viewer_id=v.viewer_id,
+                request_id="r",
+                key=f"sessions/{v.viewer_id}/r.cellucid-session",
+                bytes=10,
+                version=2,
+                created_at=datetime.now(UTC),
+                expires_at=v.expires_at,
+            )
+        )
+    keys = store.expire(dying.expires_at)
+    assert keys in ([f"sessions/{dying.viewer_id}/r.cellucid-session"], [])
+    if keys:
+        assert store.bundles(dying) == [] and store.read(dying, 0, 10) == []
+    assert [b.request_id for b in store.bundles(live)] == ["r"]
+    assert len(store.read(live, 0, 10)) == 1
+    assert store.get_viewer(live.viewer_id, dying.expires_at) == live
 
 
 def test_dynamodb_reads_wait_at_a_gap_until_its_writer_has_surely_failed(

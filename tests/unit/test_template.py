@@ -28,6 +28,7 @@ from cellucid_cloud.catalog.dynamodb_repository import (
     KEY_SCHEMA,
 )
 from cellucid_cloud.catalog.service import MAX_ATTEMPTS
+from cellucid_cloud.events.service import MAX_VIEWER_TTL
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES_REWRITE = ROOT / "infra" / "cloudfront" / "pages-rewrite.js"
@@ -100,6 +101,17 @@ def bucket_policy(template: Template, bucket: str) -> list[Template]:
 
 def test_template_translates_and_lints_clean(lint_template: ModuleType) -> None:
     assert lint_template.check() == []
+
+
+def test_session_bundles_expire_after_their_longest_lived_viewer(template: Template) -> None:
+    """Issue 15, finding 4: bundles used to stay forever; their records expire with the
+    viewer (DynamoDB TTL), the bytes by this rule, a day after the longest viewer life."""
+    rules = of_type(template, "AWS::S3::Bucket")["SessionsBucket"]["Properties"][
+        "LifecycleConfiguration"
+    ]["Rules"]
+    (expiry,) = [rule for rule in rules if "ExpirationInDays" in rule]
+    assert expiry["Status"] == "Enabled" and "Filter" not in expiry and "Prefix" not in expiry
+    assert (expiry["ExpirationInDays"] - 1) * 86400 == MAX_VIEWER_TTL
 
 
 def test_buckets_are_private_encrypted_and_tls_only(template: Template) -> None:

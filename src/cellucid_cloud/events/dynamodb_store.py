@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cellucid_cloud.events.models import BundleRecord, StoredEvent, Viewer
+from cellucid_cloud.events.store import BundleQuota, quota_refusal
 from cellucid_cloud.events.wire import event_json
 from cellucid_cloud.unavailable import StoreUnavailableError, unavailable_on_aws_errors
 
@@ -29,6 +30,9 @@ __all__ = ["GAP_GRACE", "DynamoDbEventStore"]
 
 GAP_GRACE = 10.0
 VIEWER_SK = "_"
+QUOTA_PK = "viewer#quota"
+"""The partition of the deployment's daily session bundle counts (no viewer id is ``quota``)."""
+DAY = 24 * 3600
 
 _unavailable = unavailable_on_aws_errors("the events store")
 
@@ -142,6 +146,68 @@ class DynamoDbEventStore:
             events.append(StoredEvent(seq=seq, event=json.loads(item["doc"]["S"])))
             expected = seq + 1
         return events
+
+    @_unavailable
+    def reserve_bundle(self, viewer: Viewer, size: int, quota: BundleQuota, now: int) -> str | None:
+        """Conditional ``ADD``s: the viewer's count on its own item (it expires with the
+        viewer), the day's bytes on ``viewer#quota`` / ``bundles#<day>`` (a key in the events
+        function's ``viewer#*`` partitions; TTL a day after the day ends). A day over its
+        quota takes the viewer's count back."""
+        day = now - now % DAY
+        viewer_key = {"pk": _pk(viewer.viewer_id), "sk": {"S": VIEWER_SK}}
+        day_key = {"pk": {"S": QUOTA_PK}, "sk": {"S": f"bundles#{day}"}}
+        n = {":one": {"N": "1"}, ":n": {"N": str(size)}}
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=viewer_key,
+                UpdateExpression="ADD bundle_count :one, bundle_bytes :n",
+                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(bundle_count)"
+                " OR (bundle_count < :bundles AND bundle_bytes <= :room))",
+                ExpressionAttributeValues={
+                    **n,
+                    ":bundles": {"N": str(quota.viewer_bundles)},
+                    ":room": {"N": str(quota.viewer_bytes - size)},
+                },
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return self._refusal(viewer_key, day_key, quota, size)
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=day_key,
+                UpdateExpression="ADD day_bytes :n SET expires_at = :ttl",
+                ConditionExpression="attribute_not_exists(day_bytes) OR day_bytes <= :room",
+                ExpressionAttributeValues={
+                    ":n": n[":n"],
+                    ":room": {"N": str(quota.daily_bytes - size)},
+                    ":ttl": {"N": str(day + 2 * DAY)},
+                },
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            self.client.update_item(
+                TableName=self.table,
+                Key=viewer_key,
+                UpdateExpression="ADD bundle_count :one, bundle_bytes :n",
+                ExpressionAttributeValues={":one": {"N": "-1"}, ":n": {"N": str(-size)}},
+            )
+            return self._refusal(viewer_key, day_key, quota, size)
+        return None
+
+    def _refusal(
+        self, viewer_key: dict[str, Any], day_key: dict[str, Any], quota: BundleQuota, size: int
+    ) -> str:
+        def count(key: dict[str, Any], attribute: str) -> int:
+            item = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True)
+            return int(item.get("Item", {}).get(attribute, {"N": "0"})["N"])
+
+        bundles, viewer_bytes = count(viewer_key, "bundle_count"), count(viewer_key, "bundle_bytes")
+        day_bytes = count(day_key, "day_bytes")
+        refusal = quota_refusal(quota, bundles, viewer_bytes, day_bytes, size)
+        return refusal or "a session bundle quota is used up (they changed meanwhile); try again"
+
+    def expire(self, now: int) -> list[str]:
+        return []  # DynamoDB's TTL removes the items, the bucket's lifecycle rule the blobs
 
     @_unavailable
     def put_bundle(self, record: BundleRecord) -> None:

@@ -33,7 +33,7 @@ from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion, new_id
 from cellucid_cloud.events.bundle import BundleFrame, check_bundle
 from cellucid_cloud.events.models import BundleRecord, StoredEvent, Viewer
-from cellucid_cloud.events.store import BlobStore, EventStore
+from cellucid_cloud.events.store import BlobStore, BundleQuota, EventStore, quota_refusal
 from cellucid_cloud.events.wire import WireError, event_json, parse_event, parse_selection
 from cellucid_cloud.storage.downloads import MAX_DOWNLOAD_URL_SECONDS
 from cellucid_cloud.storage.upload_urls import UploadUrlError, UploadUrls
@@ -165,11 +165,14 @@ class EventsService:
         blobs: BlobStore,
         meta: MetaService,
         clock: Callable[[], float] = time.time,
+        quota: BundleQuota | None = None,
     ) -> None:
         self.store = store
         self.blobs = blobs
         self.meta = meta
         self.clock = clock
+        self.quota = quota or BundleQuota()
+        self._next_expiry = 0.0
 
     # -- viewers -----------------------------------------------------------------------------
 
@@ -203,8 +206,19 @@ class EventsService:
         url = f"{answer['explorer_url']}?viewerId={viewer.viewer_id}&viewerToken={token}"
         return Registration(viewer, token, url)
 
+    def expire(self) -> None:
+        """Remove what expired with its viewer — events, bundle records and quota counts, and
+        the bundles' blobs — at most once a minute (each token-checked request asks)."""
+        now = self.clock()
+        if now < self._next_expiry:
+            return
+        self._next_expiry = now + 60
+        for key in self.store.expire(int(now)):
+            self.blobs.delete(key)
+
     def viewer(self, viewer_id: str | None, token: str | None) -> Viewer:
         """The viewer these credentials open: 404 unknown or expired, 403 wrong token."""
+        self.expire()
         if not viewer_id or not token or len(viewer_id) > 64 or len(token) > 200:
             raise InvalidRequestError("viewerId and viewerToken are required")
         viewer = self.store.get_viewer(viewer_id, int(self.clock()))
@@ -249,12 +263,6 @@ class EventsService:
     def bundle_key(self, viewer: Viewer, request_id: str) -> str:
         return f"sessions/{viewer.viewer_id}/{request_id}.cellucid-session"
 
-    def bundle_upload_key(
-        self, viewer_id: str | None, token: str | None, request_id: str | None
-    ) -> str:
-        """Where a bundle too large to post goes, through an upload URL."""
-        return self.bundle_key(self.viewer(viewer_id, token), _request_id(request_id))
-
     def bundle_upload_url(
         self,
         uploads: UploadUrls,
@@ -264,9 +272,13 @@ class EventsService:
         size: int | None,
         expires_in: int,
     ) -> dict[str, Any]:
-        """A URL for one PUT of a bundle too large to post (``size`` bytes); the bundle is
-        validated when it arrives (:meth:`validate_upload`)."""
-        key = self.bundle_upload_key(viewer_id, token, request_id)
+        """A URL for one PUT of a bundle too large to post (``size`` bytes, counted against
+        the quotas now); the bundle is validated when it arrives (:meth:`validate_upload`)."""
+        viewer = self.viewer(viewer_id, token)
+        key = self.bundle_key(viewer, _request_id(request_id))
+        if size is None:
+            raise InvalidRequestError("size is required: the bundle's length in bytes")
+        self._reserve(viewer, size)
         try:
             grant = uploads.upload_url(
                 key, max_bytes=MAX_BUNDLE_BYTES, expires_in=expires_in, size=size
@@ -323,10 +335,21 @@ class EventsService:
         return self._record(viewer, request_id, frame)
 
     def accept_bundle(self, viewer: Viewer, request_id: str, data: bytes) -> BundleRecord:
-        """Validate a posted bundle, store it and record it; refuse it otherwise."""
+        """Validate a posted bundle, count it against the quotas, store it and record it;
+        refuse it otherwise."""
         frame = check_bundle(io.BytesIO(data))
+        self._reserve(viewer, len(data))
         self.blobs.put(self.bundle_key(viewer, request_id), data)
         return self._record(viewer, request_id, frame)
+
+    def _reserve(self, viewer: Viewer, size: int) -> None:
+        """Count a bundle of ``size`` bytes against the viewer's and the deployment's quotas
+        (413 when over); a bundle arriving through a URL is counted when the URL is issued."""
+        refusal = quota_refusal(self.quota, 0, 0, 0, size) or self.store.reserve_bundle(
+            viewer, size, self.quota, int(self.clock())
+        )
+        if refusal is not None:
+            raise TooLargeError(refusal)
 
     def _record(self, viewer: Viewer, request_id: str, frame: BundleFrame) -> BundleRecord:
         """A checked bundle, now in the sessions store: its record and session_bundle event."""

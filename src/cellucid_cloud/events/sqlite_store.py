@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from cellucid_cloud.events.models import BundleRecord, StoredEvent, Viewer
+from cellucid_cloud.events.store import BundleQuota, quota_refusal
 from cellucid_cloud.events.wire import event_json
 
 __all__ = ["SqliteEventStore"]
@@ -28,14 +28,18 @@ CREATE TABLE IF NOT EXISTS bundles (
     viewer_id TEXT NOT NULL, request_id TEXT NOT NULL, expires_at INTEGER NOT NULL,
     doc TEXT NOT NULL, PRIMARY KEY (viewer_id, request_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bundle_quota (
+    scope TEXT PRIMARY KEY, bundles INTEGER NOT NULL, bytes INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
 """
+DAY = 24 * 3600
 
 
 class SqliteEventStore:
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         self._local = threading.local()
-        self._next_purge = 0.0
         self._db().executescript(SCHEMA)
 
     def _db(self) -> sqlite3.Connection:
@@ -78,10 +82,6 @@ class SqliteEventStore:
                     for i, event in enumerate(events, start=1)
                 ],
             )
-            now = time.monotonic()
-            if now >= self._next_purge:  # expired viewers' events go, once a minute at most
-                self._next_purge = now + 60
-                db.execute("DELETE FROM events WHERE expires_at <= ?", (int(time.time()),))
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -94,6 +94,52 @@ class SqliteEventStore:
             (viewer.viewer_id, after, limit),
         )
         return [StoredEvent(seq=seq, event=json.loads(doc)) for seq, doc in rows]
+
+    def reserve_bundle(self, viewer: Viewer, size: int, quota: BundleQuota, now: int) -> str | None:
+        day = now - now % DAY
+        scopes = (f"viewer:{viewer.viewer_id}", f"day:{day}")
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            used = {
+                scope: (bundles, count)
+                for scope, bundles, count in db.execute(
+                    "SELECT scope, bundles, bytes FROM bundle_quota WHERE scope IN (?, ?)", scopes
+                )
+            }
+            bundles, viewer_bytes = used.get(scopes[0], (0, 0))
+            refusal = quota_refusal(
+                quota, bundles, viewer_bytes, used.get(scopes[1], (0, 0))[1], size
+            )
+            if refusal is None:
+                for scope, expires_at in zip(scopes, (viewer.expires_at, day + DAY), strict=True):
+                    db.execute(
+                        "INSERT INTO bundle_quota (scope, bundles, bytes, expires_at)"
+                        " VALUES (?, 1, ?, ?) ON CONFLICT (scope) DO UPDATE SET"
+                        " bundles = bundles + 1, bytes = bytes + excluded.bytes",
+                        (scope, size, expires_at),
+                    )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return refusal
+
+    def expire(self, now: int) -> list[str]:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            keys = [
+                BundleRecord.model_validate_json(doc).key
+                for (doc,) in db.execute("SELECT doc FROM bundles WHERE expires_at <= ?", (now,))
+            ]
+            for table in ("bundles", "events", "viewers", "bundle_quota"):
+                db.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return keys
 
     def put_bundle(self, record: BundleRecord) -> None:
         self._db().execute(

@@ -115,6 +115,7 @@ class LocalStack:
         self.events = EventsService(
             SqliteEventStore(data / "events.sqlite3"), self.exports, self.meta
         )
+        self.events.expire()  # what expired while up was stopped
         self.api_context = ApiContext(
             catalog=self.catalog,
             meta=self.meta,
