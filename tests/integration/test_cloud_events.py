@@ -55,6 +55,9 @@ from tests.session_bundles import make_bundle
 Host = Callable[[dict[str, Any]], dict[str, Any]]
 COMPARED_HEADERS = ("content-type", "cache-control", "allow", "www-authenticate")
 MiB = 1024 * 1024
+JSON = "application/json"
+BIG_STRING = json.dumps("x" * 600_000)
+"""A data mapping value over DynamoDB's item size, under the 1 MiB post limit."""
 BUNDLE_V1, BUNDLE_V2 = make_bundle(1), make_bundle(2)
 """Built once: gzip stamps the time, and both hosts must get the same bytes."""
 
@@ -159,6 +162,7 @@ def scenario(creds: dict[str, str], dataset_id: str, token: str) -> list[dict[st
             )
             for raw in HOSTILE_MAPPINGS
         ),
+        post_json("/_cellucid/events", data_mapping_event(viewer_id, viewer_token, BIG_STRING)),
         post_json("/_cellucid/viewers", {"dataset_id": "http://[::1/e/x/"}, authorization=bearer),
         post_json("/_cellucid/viewers", b"[" * 100_000, authorization=bearer),
         post_json("/_cellucid/viewers", b'{"ttl_seconds":' + b"9" * 5000, authorization=bearer),
@@ -283,6 +287,18 @@ def test_the_events_function_refuses_what_it_could_not_serve_back(
         assert json.loads(reply["body"])["detail"]
     reply = stack.events(request("GET", "/_cellucid/events", query=creds))
     assert reply["statusCode"] == 200 and json.loads(reply["body"])["events"] == []
+
+
+def test_an_event_larger_than_a_dynamodb_item_is_a_413(
+    stack: CloudStack, dataset_id: str, token: str
+) -> None:
+    """Under the 1 MiB a post may carry but over the 400 KiB a DynamoDB item holds: the
+    function used to fail with an unhandled ValidationException (a 5xx)."""
+    creds = register(stack.events, dataset_id, token)
+    for text, status in ((BIG_STRING, 413), (json.dumps("x" * 390_000), 200)):
+        body = data_mapping_event(creds["viewerId"], creds["viewerToken"], text)
+        reply = stack.events(request("POST", "/_cellucid/events", body=body, content_type=JSON))
+        assert reply["statusCode"] == status, reply
 
 
 def test_a_long_poll_returns_when_an_event_arrives(

@@ -158,6 +158,19 @@ def test_events_that_can_be_served_back_still_are(hosts: Hosts) -> None:
         assert values[2] == int("9" * 4000) and values[3] == -0.5e-300
 
 
+def test_an_event_too_large_to_store_is_a_413(hosts: Hosts) -> None:
+    """The limit is the stored event's (400,000 bytes, a DynamoDB item), the same on every
+    host (test_cloud_events.py has the events function's)."""
+    with hosts.api.client() as client:
+        for text, status in ((json.dumps("x" * 600_000), 413), (json.dumps("x" * 390_000), 200)):
+            reply = client.post(
+                "/_cellucid/events",
+                content=event(hosts.creds, text),
+                headers={"Content-Type": "application/json"},
+            )
+            assert reply.status_code == status, reply.text[:200]
+
+
 def test_a_cursor_past_64_bits(hosts: Hosts) -> None:
     with hosts.api.client() as client:
         for after in ("9223372036854775808", "1" + "0" * 18, NINES[:200]):

@@ -45,6 +45,7 @@ __all__ = [
     "MAX_CURSOR_LENGTH",
     "MAX_DIRECT_BUNDLE_BYTES",
     "MAX_PARAM_LENGTH",
+    "MAX_STORED_EVENT_BYTES",
     "MAX_WAIT",
     "EventsService",
     "Registration",
@@ -66,6 +67,9 @@ MAX_DIRECT_BUNDLE_BYTES = 4_500_000
 holds 6 MB (6,291,456 bytes) at most; 4.5 MB is 6,000,000 bytes encoded, leaving 291 kB for the
 rest of the event. Larger bundles go through an upload URL."""
 MAX_BUNDLE_BYTES = 2 * 1024**3
+MAX_STORED_EVENT_BYTES = 400_000
+"""An event as stored (its JSON without the credentials): a DynamoDB item holds 400 KiB, so a
+larger event, though under the 1 MiB a post may carry, is refused on every host alike."""
 MAX_WAIT = 25.0
 """Long polls end within API Gateway's 29 s integration timeout."""
 READ_LIMIT = 1000
@@ -233,6 +237,11 @@ class EventsService:
     def post_event(self, body: bytes) -> int:
         viewer_id, token, event = parse_event(body)
         viewer = self.viewer(viewer_id, token)
+        stored = len(event_json(event).encode())
+        if stored > MAX_STORED_EVENT_BYTES:
+            raise TooLargeError(
+                f"the event takes {stored:,} bytes stored; at most {MAX_STORED_EVENT_BYTES:,}"
+            )
         return self.store.append(viewer, [event])
 
     def post_selection(
