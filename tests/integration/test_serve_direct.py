@@ -6,6 +6,7 @@ or not.
 """
 
 import gzip
+import json
 import os
 import signal
 import socket
@@ -22,11 +23,20 @@ import numpy as np
 import pytest
 from scipy import sparse
 
+from cellucid_cloud.export import prepare
 from cellucid_cloud.export.gzip_codec import gzip_column
+from cellucid_cloud.export.manifests import (
+    CONNECTIVITY_MANIFEST_FILE,
+    IDENTITY_FILE,
+    OBS_MANIFEST_FILE,
+    VAR_MANIFEST_FILE,
+)
 from cellucid_cloud.export.reader import ExportReader
 from cellucid_cloud.serve import Catalog, create_app
+from cellucid_cloud.serve.cache_folder import FileKey
+from cellucid_cloud.serve.direct import SETTINGS as DIRECT_SETTINGS
 from cellucid_cloud.serve.direct import DirectExport
-from cellucid_cloud.serve.gene_copy import FileKey, build
+from cellucid_cloud.serve.gene_copy import build
 from tests.export_data import make_adata
 from tests.integration.test_serve_folder import running
 
@@ -153,6 +163,119 @@ def test_direct_mode_serves_what_prepare_would(h5ad: Path, tmp_path: Path, cache
         assert reader.manifests.obs.obsSchemas.categorical.outlierExt == "f32"
     finally:
         source.close()
+
+
+MANIFESTS = (IDENTITY_FILE, OBS_MANIFEST_FILE, VAR_MANIFEST_FILE, CONNECTIVITY_MANIFEST_FILE)
+
+
+def _manifests(base: str) -> dict[str, bytes]:
+    answers = {name: httpx.get(f"{base}/{name}", headers=PLAIN) for name in MANIFESTS}
+    assert all(answer.status_code == 200 for answer in answers.values())
+    return {name: answer.content for name, answer in answers.items()}
+
+
+def test_the_identity_is_served_before_the_centroids(
+    h5ad: Path, tmp_path: Path, cache: Path
+) -> None:
+    """The identity waits for no centroid; the obs manifest built later is prepare's."""
+    source = DirectExport(h5ad, cache_dir=cache)
+    try:
+        with running(create_app(Catalog.single(source))) as base:
+            assert httpx.get(f"{base}/dataset_identity.json").status_code == 200
+            assert not source.centroids_started, "the centroids were computed before the identity"
+            served = _manifests(base)
+    finally:
+        source.close()
+    export = tmp_path / "export"
+    prepare(h5ad, export, **DIRECT_SETTINGS)
+    for name in MANIFESTS:
+        assert served[name] == (export / name).read_bytes(), name
+
+
+def _cache_entry(cache: Path) -> Path:
+    entries = list(cache.glob("*.manifests.json"))
+    assert len(entries) == 1, entries
+    return entries[0]
+
+
+def test_a_restart_answers_from_the_cached_manifests(h5ad: Path, cache: Path) -> None:
+    first = DirectExport(h5ad, cache_dir=cache)
+    try:
+        with running(create_app(Catalog.single(first))) as base:
+            built = _manifests(base)  # the obs manifest's centroids: then the entry is written
+            files = {
+                p: httpx.get(f"{base}/{p}", headers=PLAIN).content for p in first.declared_paths()
+            }
+    finally:
+        first.close()
+    _cache_entry(cache)
+    # Another process answers the identity without importing anndata or pandas.
+    probe = (
+        "import sys; from pathlib import Path;"
+        "from cellucid_cloud.serve.direct import DirectExport;"
+        f"s = DirectExport(Path({str(h5ad)!r}), cache_dir=Path({str(cache)!r}));"
+        "print(b''.join(s.read('dataset_identity.json', 0, 1 << 20)).decode());"
+        "print(sorted(m for m in ('anndata', 'pandas', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out == built[IDENTITY_FILE].decode() + "\n[]\n"
+    restarted = DirectExport(h5ad, cache_dir=cache)
+    try:
+        assert restarted.declared_paths() == first.declared_paths()
+        with running(create_app(Catalog.single(restarted))) as base:
+            restarted.start()  # the identity below starts building the payloads
+            assert _manifests(base) == built
+            for path, data in files.items():
+                assert httpx.get(f"{base}/{path}", headers=PLAIN).content == data, path
+    finally:
+        restarted.close()
+
+
+def _misnamed(entry: Path, **fields: Any) -> None:
+    """Rewrite the cached entry with another dataset name (and ``fields`` changed)."""
+    content = json.loads(entry.read_text())
+    identity = json.loads(content["documents"][IDENTITY_FILE])
+    identity["name"] = "not what the file says"
+    content["documents"][IDENTITY_FILE] = json.dumps(identity, indent=2)
+    entry.write_text(json.dumps(content | fields))
+
+
+def test_cached_manifests_are_checked_and_invalidated(tmp_path: Path, cache: Path) -> None:
+    path, _ = _write(tmp_path, "csr", seed=1)
+    first = DirectExport(path, cache_dir=cache)
+    first.gzipped(OBS_MANIFEST_FILE)  # computes the centroids and writes the entry
+    first.close()
+    old = _cache_entry(cache)
+    written = old.read_bytes()
+    _misnamed(old, code="another version of cellucid-cloud")  # built by other code: ignored
+    again = DirectExport(path, cache_dir=cache)
+    assert again.name == "cells-csr"
+    again.close()
+
+    old.write_bytes(written)
+    _misnamed(old)  # the file does not give what the entry says: 409, and the entry is dropped
+    misled = DirectExport(path, cache_dir=cache)
+    try:
+        assert misled.name == "not what the file says"
+        with running(create_app(Catalog.single(misled))) as base:
+            assert httpx.get(f"{base}/embeddings/0_2d.bin").status_code == 409
+        assert not old.exists()
+    finally:
+        misled.close()
+
+    rebuilt = DirectExport(path, cache_dir=cache)
+    rebuilt.gzipped(OBS_MANIFEST_FILE)
+    rebuilt.close()
+    make_adata(n_cells=300, n_genes=30, seed=2).write_h5ad(path)
+    changed = DirectExport(path, cache_dir=cache)  # another version: its own entry
+    try:
+        assert changed.n_cells == 300
+        changed.gzipped(OBS_MANIFEST_FILE)
+        assert _cache_entry(cache) != old and not old.exists()
+    finally:
+        changed.close()
 
 
 def test_a_small_x_gets_no_copy_and_compact_genes(tmp_path: Path, cache: Path) -> None:

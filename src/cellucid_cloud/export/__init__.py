@@ -1,8 +1,8 @@
 """The export engine: AnnData in, Cellucid export folder out (DESIGN §3).
 
-``prepare`` and ``PrepareResult`` are imported on first use, so that hosts which only read or
-validate settings (the API function, given a curator's export options) do not load AnnData and
-its scientific stack.
+Every name but ``PrepareError`` is imported on first use: hosts which only read or validate
+settings (the API function, given a curator's export options) do not load AnnData and its
+scientific stack, and those which only read manifests (``serve``) not even the settings' models.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import types
 from typing import TYPE_CHECKING, Any
 
 from .errors import PrepareError
-from .settings import EmbeddingChoice, ExportOptions, ExportSettings
 
 if TYPE_CHECKING:
     from .prepare import PrepareResult, prepare
+    from .settings import EmbeddingChoice, ExportOptions, ExportSettings
 
 __all__ = [
     "EmbeddingChoice",
@@ -40,7 +40,16 @@ class _Engine(types.ModuleType):
 sys.modules[__name__].__class__ = _Engine
 
 
+_LAZY = {
+    "prepare": ".prepare",
+    "PrepareResult": ".prepare",
+    "EmbeddingChoice": ".settings",
+    "ExportOptions": ".settings",
+    "ExportSettings": ".settings",
+}
+
+
 def __getattr__(name: str) -> Any:
-    if name in ("prepare", "PrepareResult"):
-        return getattr(importlib.import_module(".prepare", __name__), name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

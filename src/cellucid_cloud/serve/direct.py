@@ -1,12 +1,19 @@
 """Direct mode: an AnnData file served as if it had been exported, with no export step.
 
-The manifests and the small payloads (embeddings, obs fields, graph) are built at start by the
-same code as ``prepare``; genes are float32 columns of X, exact, read per request:
+The manifests and the small payloads (embeddings, obs fields, graph) are built by the same code
+as ``prepare``; genes are float32 columns of X, exact, read per request:
 
 * X stored by genes (CSC): the column is read directly;
 * X stored by cells (CSR or dense rows): from the gene-major copy (``gene_copy.py``) once a child
-  process has built it, and until then from X itself, a bounded block at a time, so X is never
-  held whole (the scan is serialised: several at once would multiply that memory).
+  process has built it, and until then from X itself: a CSR X by passes over its stored entries
+  that answer every gene waiting (``csr_columns.py``), so X is never held whole.
+
+Start-up is short because only the identity waits for it: the export engine's outline gives the
+identity without the obs manifest's centroids, which are computed in the background (or when the
+obs manifest is first asked for); the built manifests are kept in the cache folder
+(``manifest_cache.py``), so a restart of the unchanged file answers the identity before anndata
+is imported, and rebuilds the payloads in the background. This module imports the export engine
+(anndata and its stack) only when it needs it.
 
 Every gene is kept as the gzip member an export would hold for it, in a small LRU. Each binary
 payload ``p`` is also served as ``p.gz``, its gzip member, as an export's ``.gz`` file is: raw
@@ -15,15 +22,19 @@ gzip``. Continuous obs fields are 16-bit so that missing values keep a code. Goo
 at a file; a real export (``prepare``) is what should be published.
 """
 
+from __future__ import annotations
+
 import contextlib
 import hashlib
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 from cachetools import LRUCache
@@ -31,20 +42,23 @@ from numpy.typing import NDArray
 from zlib_ng import zlib_ng
 
 from cellucid_cloud.export.errors import PrepareError
-from cellucid_cloud.export.genes import to_csc
 from cellucid_cloud.export.gzip_codec import gzip_column, gzip_payload
-from cellucid_cloud.export.manifests import VarManifest
-from cellucid_cloud.export.prepare import (
-    Payloads,
-    describe_export,
-    manifest_documents,
-    plan_export,
-    var_manifest,
+from cellucid_cloud.export.layout import ExportManifests
+from cellucid_cloud.export.manifests import (
+    IDENTITY_FILE,
+    OBS_MANIFEST_FILE,
+    DatasetIdentity,
+    dump_json,
 )
-from cellucid_cloud.export.settings import ExportSettings
-from cellucid_cloud.export.source import MatrixBlocks, open_source
-from cellucid_cloud.serve.gene_copy import LEVEL, FileKey, GeneCopy
+from cellucid_cloud.serve.cache_folder import FileKey, cache_root
+from cellucid_cloud.serve.csr_columns import CsrColumns, stored_array
+from cellucid_cloud.serve.gene_copy import LEVEL, GeneCopy
+from cellucid_cloud.serve.manifest_cache import ManifestCache
 from cellucid_cloud.serve.sources import FileChangedError, FileInfo, IdentityBacked, PayloadError
+
+if TYPE_CHECKING:
+    from cellucid_cloud.export.prepare import ExportOutline
+    from cellucid_cloud.export.source import AnnDataSource
 
 __all__ = ["DEFAULT_CACHE_BYTES", "DirectExport"]
 
@@ -52,22 +66,99 @@ log = logging.getLogger(__name__)
 
 _GENE = re.compile(r"^var/(\d+)\.values\.f32$")
 DEFAULT_CACHE_BYTES: Final = 64 << 20
-SCAN_ENTRIES: Final = 1 << 22
-"""Stored entries of a CSR X read at a time while there is no gene-major copy (32 MiB)."""
+SCAN_ENTRIES: Final = 1 << 20
+"""Stored entries of a CSR X read at a time while there is no gene-major copy (4 MiB of
+indices): smaller blocks stay in the CPU's caches, larger ones gain nothing."""
 COPY_ABOVE: Final = 1 << 24
 """Cells of X (cells x genes) above which X stored by cells gets a gene-major copy: below it a
 scan or a column read takes milliseconds, and a copy would only cost a process."""
 _SMALL_COLUMN: Final = 1 << 18
 """A gene of at most 256 KiB (64k cells) is compressed at level 9: it costs nothing there."""
 _ROW_MAJOR: Final = frozenset({"csr", "dense"})
+BACKGROUND_AFTER: Final = 2.0
+"""Seconds after :meth:`DirectExport.start` when the background work begins at the latest."""
+SETTINGS: Final = {
+    "compression": 0,
+    "var_quantization": 0,
+    "obs_quantization": 16,
+    "outlier_quantization": 0,
+}
+"""Direct mode's export settings: exact float32 genes, 16-bit continuous obs (missing values
+keep a code), float32 outlier quantiles (they need no range in the manifest, so they are
+computed only when asked for)."""
+
+
+class _Once[T]:
+    """A value computed once: in the background from :meth:`start`, or by its first reader."""
+
+    def __init__(self, compute: Callable[[], T]) -> None:
+        self._compute = compute
+        self._lock = threading.Lock()
+        self._future: Future[T] | None = None
+
+    @classmethod
+    def of(cls, value: T) -> _Once[T]:
+        done = cls(lambda: value)
+        done.get()
+        return done
+
+    def _claim(self) -> Future[T] | None:
+        """The future to fill, when nobody has started computing yet."""
+        with self._lock:
+            if self._future is not None:
+                return None
+            self._future = Future()
+            return self._future
+
+    def _run(self, future: Future[T]) -> None:
+        try:
+            future.set_result(self._compute())
+        except BaseException as error:  # handed to every reader
+            future.set_exception(error)
+
+    @property
+    def started(self) -> bool:
+        return self._future is not None
+
+    def start(self, name: str) -> threading.Thread | None:
+        future = self._claim()
+        if future is None:
+            return None
+        thread = threading.Thread(target=self._run, args=(future,), name=name, daemon=True)
+        thread.start()
+        return thread
+
+    def get(self) -> T:
+        future = self._claim()
+        if future is not None:
+            self._run(future)
+        assert self._future is not None
+        return self._future.result()
+
+
+@dataclass(frozen=True)
+class _Engine:
+    """The opened input and what the export engine decided about it."""
+
+    source: AnnDataSource
+    outline: ExportOutline
+    later: dict[str, Callable[[], NDArray[Any]]]
+    manifests: ExportManifests
+    """With an obs manifest whose centroids are left out: they do not change its paths."""
+
+    @property
+    def layout(self) -> str | None:
+        """How X is stored (None: no X), which decides whether it gets a gene-major copy."""
+        return self.source.matrix.layout if self.source.matrix is not None else None
 
 
 class DirectExport(IdentityBacked):
     """An .h5ad, .zarr or .zarr.zip served through the ExportSource port.
 
-    Call :meth:`start` once the server is up (it starts building the gene-major copy) and
-    :meth:`close` when it stops. ``cache_dir`` overrides where the copy lives
-    (:func:`~cellucid_cloud.serve.gene_copy.cache_root`).
+    Call :meth:`start` once the server is up (it starts the background work: centroids or
+    payloads, and the gene-major copy) and :meth:`close` when it stops. ``cache_dir``
+    overrides where the manifests and the copy live
+    (:func:`~cellucid_cloud.serve.cache_folder.cache_root`).
     """
 
     def __init__(
@@ -83,59 +174,165 @@ class DirectExport(IdentityBacked):
         self._stat = self.path.stat()
         self._key = FileKey.of(self.path)
         self._stack = contextlib.ExitStack()
-        self._source = self._stack.enter_context(open_source(self.path))
-        settings = ExportSettings(
-            compression=0, var_quantization=0, obs_quantization=16, outlier_quantization=0
-        )
-        plan = plan_export(self._source, settings)
         self._files: dict[str, bytes] = {}
-        names = plan.names
-
-        def genes() -> VarManifest | None:
-            if names is None:
-                return None
-            return var_manifest(settings, names, None, self._source.n_cells, "f32")
-
-        with ThreadPoolExecutor(2) as pool:
-            payloads = _OnDemand(self._files, pool)
-            manifests = describe_export(plan, payloads, genes)
-        self._later = payloads.later
+        self._threads: list[threading.Thread] = []
+        self._background_lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._cache = self._manifest_cache(cache_dir)
+        cached = self._cache.load() if self._cache is not None else None
+        self._engine: _Once[_Engine]
+        self._obs_manifest: _Once[bytes]
+        if cached is None:
+            engine = self._open()
+            self._engine = _Once.of(engine)
+            self._obs_manifest = _Once(self._centroids)
+            manifests = engine.manifests
+            layout: str | None = engine.layout
+            self._files.update(self._documents(manifests))
+        else:
+            self._engine = _Once(self._reopen)
+            self._obs_manifest = _Once.of(cached.documents[OBS_MANIFEST_FILE])
+            manifests, layout = cached.manifests, cached.layout
+            self._files.update(cached.documents)
+        self._identity: DatasetIdentity = manifests.identity
+        self._plain = manifests.declared_paths()
+        self._declared = self._plain | {p + ".gz" for p in self._plain if not p.endswith(".json")}
         self._later_lock = threading.Lock()
-        self._files.update(manifest_documents(manifests))
-        self._identity = manifests.identity
-        plain = manifests.declared_paths()
-        self._declared = plain | {p + ".gz" for p in plain if not p.endswith(".json")}
         self._gzipped: dict[str, bytes] = {}
         self._genes: LRUCache[int, bytes] = LRUCache(maxsize=cache_bytes, getsizeof=len)
         self._genes_lock = threading.Lock()
-        self._scan_lock = threading.Lock()
         self._scan_entries = scan_entries
-        self._indptr: NDArray[np.int64] | None = None
-        matrix = self._source.matrix
+        self._csr: _Once[CsrColumns | None] = _Once(self._csr_columns)
         self._copy = (
-            GeneCopy(self.path, self._source.n_genes, key=self._key, cache_dir=cache_dir)
-            if names is not None
-            and matrix is not None
-            and matrix.layout in _ROW_MAJOR
-            and self._source.n_cells * self._source.n_genes > copy_above
+            GeneCopy(self.path, self.n_genes, key=self._key, cache_dir=cache_dir)
+            if self.n_genes and layout in _ROW_MAJOR and self.n_cells * self.n_genes > copy_above
             else None
         )
         self._etag_base = f"{self._key.folder_name()}\0{self._stat.st_ino}\0"
+
+    def _manifest_cache(self, cache_dir: Path | None) -> ManifestCache | None:
+        try:
+            return ManifestCache(cache_root(self.path, cache_dir), self._key)
+        except OSError as error:
+            log.warning("built manifests will not be kept: %s", error)
+            return None
 
     @property
     def gene_copy(self) -> GeneCopy | None:
         """The gene-major copy, for an X stored by cells."""
         return self._copy
 
+    @property
+    def centroids_started(self) -> bool:
+        """Whether the obs manifest is built or being built (found cached: from the start)."""
+        return self._obs_manifest.started
+
     def start(self) -> None:
-        """Start building the gene-major copy in the background, if X needs one."""
+        """Start building the gene-major copy, if X needs one, and arm the background work:
+        the centroids (or, on a restart, the payloads) are computed from the moment a viewer
+        asks for the identity, so that they never delay that answer, or ``BACKGROUND_AFTER``
+        seconds from now if none has."""
         if self._copy is not None:
             self._copy.start()
+        with self._background_lock:
+            self._timer = threading.Timer(BACKGROUND_AFTER, self._background)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _background(self) -> None:
+        with self._background_lock:
+            if self._timer is None:  # not started, or closed
+                return
+            for once, name in ((self._obs_manifest, "centroids"), (self._engine, "payloads")):
+                thread = once.start(f"direct-{name}")
+                if thread is not None:
+                    self._threads.append(thread)
 
     def close(self) -> None:
         if self._copy is not None:
             self._copy.close()
+        with self._background_lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        for thread in self._threads:
+            thread.join()
         self._stack.close()
+
+    # The export engine (anndata and its stack are imported here, not at start).
+
+    def _open(self) -> _Engine:
+        """Open the input and outline its export: payloads are built into ``_files``."""
+        from cellucid_cloud.export.prepare import (
+            Payloads,
+            outline_export,
+            plan_export,
+            var_manifest,
+        )
+        from cellucid_cloud.export.settings import ExportSettings
+        from cellucid_cloud.export.source import open_source
+
+        class OnDemand(Payloads):
+            """Payloads kept as they are; those no manifest needs are built when asked for."""
+
+            def __init__(self, files: dict[str, bytes], pool: ThreadPoolExecutor) -> None:
+                super().__init__(files.__setitem__, 0, pool)
+                self.later: dict[str, Callable[[], NDArray[Any]]] = {}
+
+            def add_later(self, path: str, compute: Callable[[], NDArray[Any]]) -> str:
+                self.later[path] = compute
+                return path
+
+        settings = ExportSettings.model_validate(SETTINGS)
+        source = self._stack.enter_context(open_source(self.path))
+        plan = plan_export(source, settings)
+        with ThreadPoolExecutor(2) as pool:
+            payloads = OnDemand(self._files, pool)
+            outline = outline_export(plan, payloads)
+        var = (
+            var_manifest(settings, plan.names, None, source.n_cells, "f32")
+            if plan.names is not None
+            else None
+        )
+        manifests = ExportManifests(
+            outline.identity, outline.obs_manifest(centroids=False), var, outline.connectivity
+        )
+        return _Engine(source, outline, payloads.later, manifests)
+
+    @staticmethod
+    def _documents(manifests: ExportManifests) -> dict[str, bytes]:
+        """The manifests' JSON files but the obs manifest (its centroids are not computed)."""
+        from cellucid_cloud.export.prepare import manifest_documents
+
+        documents = manifest_documents(manifests)
+        del documents[OBS_MANIFEST_FILE]
+        return documents
+
+    def _centroids(self) -> bytes:
+        """The obs manifest with its centroids; then every manifest is kept for a restart."""
+        engine = self._engine.get()
+        document = dump_json(engine.outline.obs_manifest())
+        if self._cache is not None and FileKey.of(self.path) == self._key:
+            documents = {**self._documents(engine.manifests), OBS_MANIFEST_FILE: document}
+            self._cache.store(documents, engine.layout)
+        return document
+
+    def _reopen(self) -> _Engine:
+        """A restart's engine: the payloads, and a check that it decides what was cached."""
+        engine = self._open()
+        built = self._documents(engine.manifests)
+        if (
+            any(self._files.get(name) != data for name, data in built.items())
+            or engine.manifests.declared_paths() != self._plain
+        ):
+            if self._cache is not None:
+                self._cache.remove()
+            raise FileChangedError(
+                f"{self.path} does not give the manifests cached for it; restart the server"
+            )
+        return engine
+
+    # Serving.
 
     def _check_unchanged(self) -> None:
         now = self.path.stat()
@@ -150,15 +347,24 @@ class DirectExport(IdentityBacked):
         if path not in self._declared:
             raise FileNotFoundError(path)
         self._check_unchanged()
+        if path == IDENTITY_FILE:  # a viewer is here: what it asks for next is computed now
+            self._background()
 
     def _payload(self, path: str) -> bytes | None:
         """A plain declared path's bytes, built now if it was left for later; None for a gene."""
+        if _GENE.match(path):
+            return None
+        if path == OBS_MANIFEST_FILE:
+            return self._obs_manifest.get()
+        if path.endswith(".json"):  # the other manifests are known from the start
+            return self._files[path]
+        later = self._engine.get().later  # on a restart, the payloads are built here
         data = self._files.get(path)
-        if data is None and path in self._later:
+        if data is None:
             with self._later_lock:
                 data = self._files.get(path)
                 if data is None:
-                    data = np.ascontiguousarray(self._later[path]()).tobytes()
+                    data = np.ascontiguousarray(later[path]()).tobytes()
                     self._files[path] = data
         return data
 
@@ -219,64 +425,65 @@ class DirectExport(IdentityBacked):
         return gzip_payload(raw, 9 if column.nbytes <= _SMALL_COLUMN else LEVEL)
 
     def _column(self, index: int) -> NDArray[np.float32]:
-        """Gene ``index`` read from X: the column itself, or a bounded scan of a CSR X."""
-        matrix = self._source.matrix
-        assert matrix is not None, "declared genes imply a matrix"
-        what = f"gene {index}"
+        """Gene ``index`` read from X: a pass over a stored CSR X, else the column itself."""
         try:
-            if matrix.layout != "csr":
-                column = to_csc(matrix.columns(index, index + 1), what).toarray()
-                return np.ascontiguousarray(column, dtype="<f4").ravel()
-            with self._scan_lock:
-                with self._genes_lock:
-                    if index in self._genes:  # another request scanned for it meanwhile
-                        return np.frombuffer(_inflate(self._genes[index]), "<f4")
-                return self._scan(matrix, index, what)
+            csr = self._csr.get()
+            if csr is not None:
+                return csr.column(index)
+            from cellucid_cloud.export.genes import to_csc
+
+            matrix = self._engine.get().source.matrix
+            assert matrix is not None, "declared genes imply a matrix"
+            what = f"gene {index}"
+            if matrix.layout == "csr":  # in memory or an unknown store: through whole rows
+                column = np.zeros(self.n_cells, "<f4")
+                rows = max(1, self._scan_entries // max(1, self.n_genes))
+                for first in range(0, self.n_cells, rows):
+                    block = to_csc(matrix.rows(first, min(first + rows, self.n_cells)), what)
+                    part = block[:, index]
+                    column[first + part.indices] = part.data
+                if not np.isfinite(column).all():
+                    raise PrepareError(f"X has NaN or infinite values ({what})")
+                return column
+            dense = to_csc(matrix.columns(index, index + 1), what).toarray()
+            return np.ascontiguousarray(dense, dtype="<f4").ravel()
         except PrepareError as error:
             raise PayloadError(str(error)) from None
 
-    def _scan(self, matrix: MatrixBlocks, index: int, what: str) -> NDArray[np.float32]:
-        """One column of a CSR X, reading its stored entries a block at a time."""
-        n_cells = self.n_cells
+    def _csr_columns(self) -> CsrColumns | None:
+        """The CSR scanner over X's stored arrays, when X is a stored CSR group."""
+        matrix = self._engine.get().source.matrix
         group = getattr(getattr(matrix, "array", None), "group", None)
-        column = np.zeros(n_cells, "<f4")
-        if group is None:  # not a stored sparse group: go through whole rows
-            rows_per_block = max(1, self._scan_entries // max(1, matrix.shape[1]))
-            for first in range(0, n_cells, rows_per_block):
-                block = to_csc(matrix.rows(first, min(first + rows_per_block, n_cells)), what)
-                part = block[:, index]
-                column[first + part.indices] = part.data
-            return column
-        if self._indptr is None:
-            indptr = np.asarray(group["indptr"][...], dtype=np.int64)
-            if indptr.size != n_cells + 1 or np.any(np.diff(indptr) < 0):
-                raise PrepareError("X is corrupt: its indptr decreases or has the wrong length")
-            self._indptr = indptr
-        indices, data = group["indices"], group["data"]
-        total = int(self._indptr[-1])
-        for start in range(0, total, self._scan_entries):
-            stop = min(start + self._scan_entries, total)
-            hits = np.flatnonzero(np.asarray(indices[start:stop]) == index)
-            if hits.size == 0:
-                continue
-            first, last = start + int(hits[0]), start + int(hits[-1]) + 1
-            values = np.asarray(data[first:last], dtype=np.float32)[hits - int(hits[0])]
-            if not np.isfinite(values).all():
-                raise PrepareError(f"X has NaN or infinite values ({what})")
-            column[np.searchsorted(self._indptr, hits + start, side="right") - 1] = values
-        return column
+        if matrix is None or matrix.layout != "csr" or group is None:
+            return None
+        indptr = np.asarray(group["indptr"][...], dtype=np.int64)
+        if indptr.size != self.n_cells + 1 or np.any(np.diff(indptr) < 0):
+            raise PrepareError("X is corrupt: its indptr decreases or has the wrong length")
+        fd = self._raw_fd(group)
+        return CsrColumns(
+            indptr,
+            stored_array(group["indices"], fd),
+            stored_array(group["data"], fd),
+            self.n_genes,
+            self._scan_entries,
+        )
 
-
-class _OnDemand(Payloads):
-    """Payloads kept in memory as they are; those no manifest needs are built when asked for."""
-
-    def __init__(self, files: dict[str, bytes], pool: ThreadPoolExecutor) -> None:
-        super().__init__(files.__setitem__, 0, pool)
-        self.later: dict[str, Callable[[], NDArray[Any]]] = {}
-
-    def add_later(self, path: str, compute: Callable[[], NDArray[Any]]) -> str:
-        self.later[path] = compute
-        return path
+    def _raw_fd(self, group: Any) -> int | None:
+        """A descriptor of the input for raw reads of X: an HDF5 file without a user block,
+        still the file the server started with."""
+        handle = getattr(group, "file", None)
+        if handle is None or getattr(handle, "userblock_size", None) != 0:
+            return None
+        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        self._stack.callback(os.close, fd)
+        st = os.fstat(fd)
+        if (st.st_ino, st.st_size, st.st_mtime_ns) != (
+            self._stat.st_ino,
+            self._stat.st_size,
+            self._stat.st_mtime_ns,
+        ):
+            raise FileChangedError(f"{self.path} changed since the server started")
+        return fd
 
 
 def _inflate(member: bytes) -> bytes:

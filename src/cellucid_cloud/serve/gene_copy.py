@@ -7,10 +7,9 @@ cache folder. The copy is built by a separate, low-priority process started righ
 server, so the server stays responsive and its own memory stays small; until the copy is complete
 the server reads genes from X itself (see ``direct.py``).
 
-A copy belongs to one version of one file: its folder name carries a digest of the file's resolved
-path, size, modification time and a BLAKE2b of its first and last MiB (for a zarr folder: of every
-file's path, size and modification time). A copy whose digest does not match is never read, and
-the copies of earlier versions of the same file are deleted when a new one is started. A copy is
+A copy belongs to one version of one file (its folder is named by :class:`~.cache_folder.FileKey`):
+a copy of another version is never read, and the copies of earlier versions of the same file are
+deleted when a new one is started. A copy is
 built in a ``.partial-<pid>`` folder (which also holds the engine's spill file) and renamed into
 place only when complete, so a killed build leaves nothing that could be mistaken for a copy.
 
@@ -21,23 +20,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import logging
 import os
-import re
 import shutil
-import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Final
 
-__all__ = ["LEVEL", "FileKey", "GeneCopy", "cache_root", "gene_file"]
+from cellucid_cloud.serve.cache_folder import FileKey, cache_root, remove_other_versions
+
+__all__ = ["LEVEL", "GeneCopy", "gene_file"]
 
 log = logging.getLogger(__name__)
 
@@ -45,98 +42,12 @@ FORMAT: Final = 1
 LEVEL: Final = 6
 """gzip level of the copy's members: the export default, so the bytes are an export's."""
 DEFAULT_BUDGET_MB: Final = 128
-_EDGE: Final = 1 << 20
 _MANIFEST: Final = "copy.json"
-_PARTIAL: Final = re.compile(r"\.partial-(\d+)$")
 
 
 def gene_file(index: int) -> str:
     """A gene's file inside a copy (and inside an export with float32 genes, compressed)."""
     return f"var/{index}.values.f32.gz"
-
-
-@dataclass(frozen=True)
-class FileKey:
-    """What identifies one version of an input file (or zarr folder)."""
-
-    path: str
-    size: int
-    mtime_ns: int
-    content: str
-
-    @classmethod
-    def of(cls, path: Path) -> FileKey:
-        resolved = path.resolve()
-        digest = hashlib.blake2b(digest_size=16)
-        if resolved.is_dir():
-            size = mtime = 0
-            for folder, dirs, files in os.walk(resolved):
-                dirs.sort()
-                for name in sorted(files):
-                    full = os.path.join(folder, name)
-                    st = os.stat(full)
-                    size += st.st_size
-                    mtime = max(mtime, st.st_mtime_ns)
-                    rel = os.path.relpath(full, resolved)
-                    digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-            return cls(str(resolved), size, mtime, digest.hexdigest())
-        with resolved.open("rb") as handle:
-            st = os.fstat(handle.fileno())
-            digest.update(handle.read(_EDGE))
-            if st.st_size > _EDGE:
-                handle.seek(max(_EDGE, st.st_size - _EDGE))
-                digest.update(handle.read(_EDGE))
-        return cls(str(resolved), st.st_size, st.st_mtime_ns, digest.hexdigest())
-
-    def folder_name(self) -> str:
-        """``<stem>.<path digest>.<version digest>``: one prefix per file, one name per version."""
-        stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(self.path).name)[:60] or "data"
-        where = hashlib.blake2b(self.path.encode(), digest_size=6).hexdigest()
-        version = hashlib.blake2b(
-            json.dumps([FORMAT, asdict(self)]).encode(), digest_size=10
-        ).hexdigest()
-        return f"{stem}.{where}.{version}"
-
-
-def _private_folder(folder: Path) -> bool:
-    """Create ``folder`` (0700) if needed; True if it is a real folder of ours we can write."""
-    try:
-        folder.mkdir(mode=0o700, exist_ok=True)
-        st = os.lstat(folder)
-    except OSError:
-        return False
-    return (
-        stat.S_ISDIR(st.st_mode)
-        and st.st_uid == os.getuid()
-        and os.access(folder, os.W_OK | os.X_OK)
-    )
-
-
-def cache_root(path: Path, chosen: Path | None = None) -> Path:
-    """``chosen``, else ``$CELLUCID_CACHE_DIR``, else ``.cellucid-cache`` beside the input, else
-    a private temp folder; each must be a folder of ours (not a symlink), created 0700."""
-    candidates = [Path(tempfile.gettempdir()) / f"cellucid-cloud-{os.getuid()}"]
-    chosen = chosen or (
-        Path(os.environ["CELLUCID_CACHE_DIR"]) if os.environ.get("CELLUCID_CACHE_DIR") else None
-    )
-    if chosen is not None:
-        candidates = [chosen]
-    else:
-        candidates.insert(0, path.resolve().parent / ".cellucid-cache")
-    for folder in candidates:
-        if _private_folder(folder):
-            return folder
-    raise OSError(f"no writable cache folder for the gene-major copy (tried {candidates})")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class GeneCopy:
@@ -215,7 +126,7 @@ class GeneCopy:
         """Build the copy in a child process unless it exists; delete other versions' copies."""
         if self._sizes is not None or self._process is not None:
             return
-        self._remove_stale()
+        remove_other_versions(self.root, self.key)
         partial = self.root / f"{self.folder.name}.partial-{os.getpid()}"
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(mode=0o700)
@@ -236,17 +147,6 @@ class GeneCopy:
         self._partial = partial
         self._process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
         log.info("building the gene-major copy in %s", partial)
-
-    def _remove_stale(self) -> None:
-        """Copies of other versions of this file, and builds whose server has died."""
-        prefix = self.folder.name.rsplit(".", 1)[0] + "."
-        for entry in self.root.iterdir():
-            if not entry.name.startswith(prefix) or entry == self.folder:
-                continue
-            partial = _PARTIAL.search(entry.name)
-            if partial is not None and _alive(int(partial.group(1))):
-                continue
-            shutil.rmtree(entry, ignore_errors=True)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for a running build; True when the copy is ready."""
