@@ -73,7 +73,10 @@ def prepare(
     expression_matrix: option_flags.ExpressionMatrix = None,
     latent_key: option_flags.LatentKey = None,
     created_at: Annotated[str | None, typer.Option(help="UTC timestamp for the identity")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="threads; default all cores")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="worker processes for X's blocks; default threads on all cores"),
+    ] = None,
     memory_budget: Annotated[int, typer.Option(min=16, help="MiB for gene blocks")] = 256,
     legacy_read_limit: Annotated[
         int, typer.Option(min=16, help="MiB a file from anndata < 0.7 may take to read")

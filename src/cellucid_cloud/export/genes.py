@@ -1,302 +1,48 @@
-"""One file per gene from a matrix that never has to fit in memory.
+"""One file per gene on this machine: the blocks of :mod:`.blocks` on threads or processes.
 
-The export wants columns (one dense vector of all cells per gene) while an .h5ad usually stores
-rows (CSR) or dense row-major X. X is read once in row chunks; each chunk is converted to CSC and
-appended to one spill file. Then each block of genes is read back, quantised into a dense block
-and compressed gene by gene, blocks in parallel. CSC or in-memory matrices skip the spill and are
-read a block of columns at a time. Peak memory is a few blocks and chunks, whatever the size of X.
+Row blocks write their spill shards into a scratch folder, then gene blocks read their section
+of every shard and write their genes' files; a CSC or in-memory X is read a block of columns at
+a time instead. Blocks run on a thread pool in this process, or, when X is in a file and
+``processes`` is set, on a pool of worker processes (:mod:`.block_pool`) that open X themselves:
+h5py serialises calls within a process, so processes read X in parallel where threads take
+turns. Either way the files are the same bytes. Peak memory is a few blocks per worker, whatever
+the size of X.
 """
 
 import itertools
 import os
-import queue
 import tempfile
-from collections import deque
+import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 from scipy import sparse
 
-from .errors import PrepareError
-from .gzip_codec import gzip_column
-from .quantize import CODE_DTYPE, MAX_CODE, Bits, quantize_with_per_item_bounds
-from .source import Layout, MatrixBlocks
+from .blocks import (
+    BlockCost,
+    BlockPlan,
+    Progress,
+    encode_gene_block,
+    encode_gene_columns,
+    plan_blocks,
+    spill_row_block,
+)
+from .gene_encoder import GeneBounds, GeneEncoder
+from .matrix import Layout, MatrixBlocks
+from .matrix_checks import check_structure
+from .matrix_files import MatrixLocation, open_matrix, row_entries
+from .quantize import Bits
 
-Progress = Callable[[str, int, int], None]
-"""Called with (stage, units just done, units in the stage)."""
+__all__ = ["GeneWriter", "Progress"]
 
-_CELLS_PER_RECORD: Final = 1 << 22
-"""Cells of X (rows x genes) per spill record; see GeneWriter._chunk_rows."""
-
-
-@dataclass
-class GeneBounds:
-    """Per-gene range and stored-entry count of the exported float32 values."""
-
-    minimum: NDArray[np.float64]
-    maximum: NDArray[np.float64]
-    stored: NDArray[np.int64]
-
-    @classmethod
-    def empty(cls, n_genes: int) -> "GeneBounds":
-        return cls(np.full(n_genes, np.inf), np.full(n_genes, -np.inf), np.zeros(n_genes, np.int64))
-
-    @classmethod
-    def of(cls, columns: sparse.csc_matrix) -> "GeneBounds":
-        """The stored values' bounds of each column (infinite for a column that stores none)."""
-        bounds = cls.empty(columns.shape[1])
-        counts = np.diff(columns.indptr)
-        present = np.nonzero(counts)[0]
-        bounds.stored[:] = counts
-        if present.size:
-            starts = columns.indptr[:-1][present]
-            bounds.minimum[present] = np.minimum.reduceat(columns.data, starts)
-            bounds.maximum[present] = np.maximum.reduceat(columns.data, starts)
-        return bounds
-
-    def fold(self, other: "GeneBounds") -> None:
-        """Widen to cover ``other`` (the same genes, other cells)."""
-        np.minimum(self.minimum, other.minimum, out=self.minimum)
-        np.maximum(self.maximum, other.maximum, out=self.maximum)
-        self.stored += other.stored
-
-    def finish(self, n_cells: int) -> None:
-        """Count the implicit zeros of genes that do not store a value for every cell."""
-        sparse_genes = self.stored < n_cells
-        self.minimum[sparse_genes] = np.minimum(self.minimum[sparse_genes], 0.0)
-        self.maximum[sparse_genes] = np.maximum(self.maximum[sparse_genes], 0.0)
-        self.minimum[~np.isfinite(self.minimum)] = 0.0
-        self.maximum[~np.isfinite(self.maximum)] = 0.0
-
-
-@dataclass(frozen=True)
-class _Block:
-    """The stored entries of a block of genes, one run per record (a row chunk of X) and gene.
-
-    Entries are ordered record by record and, within a record, gene by gene; ``rows`` count from
-    the record's first row. A CSC block is one record starting at row 0.
-    """
-
-    values: NDArray[np.float32]
-    rows: NDArray[np.integer]
-    counts: NDArray[np.int64]
-    first_rows: NDArray[np.int64]
-
-
-def _check_chunk(chunk: Any, what: str) -> None:
-    """Refuse structurally broken sparse data before scipy trusts it."""
-    indptr, indices = chunk.indptr, chunk.indices
-    if indptr.size and (np.any(np.diff(indptr) < 0) or indptr[-1] > indices.size):
-        raise PrepareError(f"X is corrupt: its indptr decreases or overruns the data ({what})")
-    limit = chunk.shape[0] if chunk.format == "csc" else chunk.shape[1]
-    if indices.size and (indices.min() < 0 or indices.max() >= limit):
-        raise PrepareError(f"X is corrupt: an index is outside the matrix ({what})")
-
-
-def to_csc(block: Any, what: str) -> sparse.csc_matrix:
-    """A block of X as float32 CSC, refusing corrupt structure and NaN or infinite values."""
-    return _finite_csc(_checked(block, what), what)
-
-
-def _checked(block: Any, what: str) -> Any:
-    """A dense block, or a sparse one as CSR or CSC whose structure has been checked."""
-    fmt = getattr(block, "format", None)
-    if fmt is None:
-        return block
-    matrix = block if fmt in ("csr", "csc") else block.tocsr()
-    _check_chunk(matrix, what)
-    return matrix
-
-
-def _finite_csc(matrix: Any, what: str) -> sparse.csc_matrix:
-    """float32 CSC of a dense block or of a checked CSR/CSC one, refusing NaN and infinity."""
-    if getattr(matrix, "format", None) is not None:
-        result = sparse.csc_matrix(matrix).astype(np.float32, copy=False)
-    else:
-        result = sparse.csc_matrix(np.asarray(matrix, dtype=np.float32))
-    if not np.isfinite(result.data).all():
-        raise PrepareError(f"X has NaN or infinite values ({what})")
-    return result
-
-
-def _row_range(chunk: Any, start: int, stop: int) -> Any:
-    """Rows start:stop of a checked chunk, sharing its memory (scipy's row slicing copies)."""
-    if getattr(chunk, "format", None) != "csr":
-        return chunk[start:stop]
-    low, high = int(chunk.indptr[start]), int(chunk.indptr[stop])
-    return sparse.csr_matrix(
-        (chunk.data[low:high], chunk.indices[low:high], chunk.indptr[start : stop + 1] - low),
-        shape=(stop - start, chunk.shape[1]),
-    )
-
-
-def _read_into(fd: int, target: NDArray[Any], offset: int) -> None:
-    """Fill ``target`` from the file at ``offset`` without an intermediate bytes object."""
-    view = memoryview(target).cast("B")
-    while view:
-        done = os.preadv(fd, [view], offset)
-        if done <= 0:
-            raise OSError(f"spill file ended early at byte {offset}")
-        view, offset = view[done:], offset + done
-
-
-def _grown(buffer: NDArray[Any], size: int) -> NDArray[Any]:
-    return buffer if buffer.size >= size else np.empty(size, buffer.dtype)
-
-
-@dataclass(frozen=True)
-class _Record:
-    first_row: int
-    nnz: int
-    offset: int
-
-
-_ROW_DTYPE: Final = np.dtype("<u2")
-"""Rows within a record: a record has at most 65,536 rows, so two bytes per entry suffice."""
-
-
-class _Spill:
-    """Row chunks of X, each stored once as CSC, from which any block of genes can be read back.
-
-    One file holds every chunk (pointers, then values, then rows within the chunk), so the number
-    of files does not grow with genes x chunks; a block is read back with positioned reads
-    straight into the reading thread's buffers.
-    """
-
-    def __init__(self, path: Path, n_genes: int) -> None:
-        self.path = path
-        self.n_genes = n_genes
-        self.records: list[_Record] = []
-        self._handle = path.open("wb")
-        self._offset = 0
-        self._fd = -1
-
-    def add(self, first_row: int, chunk: sparse.csc_matrix) -> None:
-        nnz = int(chunk.indptr[-1])
-        self.records.append(_Record(first_row, nnz, self._offset))
-        self._handle.write(chunk.indptr.astype("<i8", copy=False))
-        self._handle.write(chunk.data[:nnz].astype("<f4", copy=False))
-        self._handle.write(chunk.indices[:nnz].astype(_ROW_DTYPE))
-        self._offset += 8 * (self.n_genes + 1) + 6 * nnz
-
-    def finish_writing(self) -> None:
-        self._handle.close()
-        self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-
-    def close(self) -> None:
-        self._handle.close()
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    def read(self, start: int, stop: int, buffers: "_Encoder") -> _Block:
-        pointers = np.empty((len(self.records), stop - start + 1), np.int64)
-        for record, row in zip(self.records, pointers, strict=True):
-            _read_into(self._fd, row, record.offset + 8 * start)
-        lows, highs = pointers[:, 0], pointers[:, -1]
-        total = int((highs - lows).sum())
-        values = buffers.values = _grown(buffers.values, total)
-        rows = buffers.rows = _grown(buffers.rows, total)
-        at = 0
-        for record, low, high in zip(self.records, lows.tolist(), highs.tolist(), strict=True):
-            if high > low:
-                base = record.offset + 8 * (self.n_genes + 1)
-                _read_into(self._fd, values[at : at + high - low], base + 4 * low)
-                _read_into(self._fd, rows[at : at + high - low], base + 4 * record.nnz + 2 * low)
-                at += high - low
-        first_rows = np.array([record.first_row for record in self.records], np.int64)
-        return _Block(values[:total], rows[:total], np.diff(pointers, axis=1), first_rows)
-
-
-def _block_of(columns: sparse.csc_matrix) -> _Block:
-    counts = np.diff(columns.indptr).astype(np.int64)
-    return _Block(columns.data, columns.indices, counts[None, :], np.zeros(1, np.int64))
-
-
-_TILE: Final = 1 << 16
-"""Entries quantised and scattered at a time: the float64 temporaries then stay in cache."""
-
-
-class _Encoder:
-    """One worker's reusable buffers: a dense block of codes, spill reads and float64 work.
-
-    Reusing them, rather than allocating per block, avoids the page faults (and the contention
-    of two threads faulting at once) that fresh megabyte-sized arrays cost on every block.
-    """
-
-    def __init__(self, width: int, n_cells: int, bits: Bits | None) -> None:
-        self.n_cells = n_cells
-        self.bits = bits
-        self.dense: NDArray[Any] = np.empty(
-            (width, n_cells), np.dtype("<f4") if bits is None else CODE_DTYPE[bits]
-        )
-        self.values: NDArray[np.float32] = np.empty(0, np.float32)
-        self.rows: NDArray[np.uint16] = np.empty(0, _ROW_DTYPE)
-        self.work: NDArray[np.float64] = np.empty(_TILE, np.float64)
-
-    def dense_block(
-        self, block: _Block, low: NDArray[np.float64], high: NDArray[np.float64]
-    ) -> NDArray[Any]:
-        """Every cell's value (or code) of each gene of ``block``, one row per gene."""
-        dense = self.dense[: block.counts.shape[1]]
-        flat = dense.reshape(-1)
-        if self.bits is None:
-            dense.fill(0)
-            for cells, values, _, _ in self._batches(block):
-                flat[cells] = values
-            return dense
-        span = high - low
-        scale = np.divide(MAX_CODE[self.bits], span, out=np.zeros_like(span), where=span > 0)
-        zero = quantize_with_per_item_bounds(np.zeros(low.size), low, scale, self.bits)
-        dense[:] = zero[:, None]
-        for cells, values, genes, runs in self._batches(block):
-            if values.size > self.work.size:
-                self.work = np.empty(values.size, np.float64)
-            flat[cells] = quantize_with_per_item_bounds(
-                values,
-                np.repeat(low[genes], runs),
-                np.repeat(scale[genes], runs),
-                self.bits,
-                self.work,
-            )
-        return dense
-
-    def _batches(
-        self, block: _Block
-    ) -> Iterator[
-        tuple[NDArray[np.int64], NDArray[np.float32], NDArray[np.intp], NDArray[np.int64]]
-    ]:
-        """The entries in batches of whole runs, about _TILE entries each: each entry's place in
-        the flattened dense block and its value, and each run's gene and length."""
-        n_records, width = block.counts.shape
-        counts = block.counts.ravel()
-        genes = np.tile(np.arange(width, dtype=np.intp), n_records)
-        starts = genes * self.n_cells + np.repeat(block.first_rows, width)
-        offsets = np.concatenate(([0], np.cumsum(counts)))
-        cuts = np.searchsorted(offsets[1:], np.arange(_TILE, offsets[-1], _TILE)) + 1
-        edges = np.unique(np.concatenate(([0], cuts, [counts.size]))).tolist()
-        for first, last in itertools.pairwise(edges):
-            begin, end = int(offsets[first]), int(offsets[last])
-            runs = counts[first:last]
-            cells = np.repeat(starts[first:last], runs)
-            cells += block.rows[begin:end]
-            yield cells, block.values[begin:end], genes[first:last], runs
-
-
-def _write_file(folder: int, name: str, data: Any) -> None:
-    """Create ``name`` in the open folder ``folder``: no path lookup and no Python file object."""
-    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666, dir_fd=folder)
-    try:
-        view = memoryview(data).cast("B")
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
+Matrix = MatrixBlocks | MatrixLocation
+"""X itself (a thread of this process reads it) or where it is (a worker process opens it)."""
+Span = tuple[str, int, int]
+"""A gene block's section of one shard: the shard's path, first byte, end byte."""
 
 
 class GeneWriter:
@@ -311,6 +57,11 @@ class GeneWriter:
         compression: int,
         workers: int,
         memory_budget: int,
+        *,
+        location: MatrixLocation | None = None,
+        pool: Callable[[], Executor] | None = None,
+        block_rows: int | None = None,
+        block_genes: int | None = None,
     ) -> None:
         self.folder = folder
         self.names = names
@@ -319,145 +70,256 @@ class GeneWriter:
         self.compression = compression
         self.workers = workers
         self.memory_budget = memory_budget
-        itemsize = 4 if bits is None else bits // 8
-        per_gene = max(1, n_cells) * (itemsize + 8)
-        self.width = int(max(1, min(len(names), memory_budget // (2 * workers * per_gene), 1024)))
+        self.location = location
+        """Where X is stored, so that ``pool``'s processes can open it."""
+        self.pool = pool
+        """Makes the process pool the blocks run on; None (or X not in a file): threads."""
+        self.block_rows = block_rows
+        self.block_genes = block_genes
+        self.costs: list[BlockCost] = []
+        """What each block did, in the order they finished."""
 
-    @property
-    def extension(self) -> str:
-        base = "f32" if self.bits is None else f"u{self.bits}"
-        return base + (".gz" if self.compression else "")
+    def plan(self, layout: Layout, matrix: MatrixBlocks) -> BlockPlan:
+        return plan_blocks(
+            (self.n_cells, len(self.names)),
+            layout,
+            bits=self.bits,
+            memory_per_worker=self.memory_budget // max(1, self.workers),
+            row_entries=row_entries(matrix) if layout == "csr" else None,
+            block_rows=self.block_rows,
+            block_genes=self.block_genes,
+        )
 
     def write(self, matrix: MatrixBlocks, progress: Progress) -> GeneBounds:
-        n_genes = len(self.names)
+        """Every gene's file from ``matrix`` (X as the source read it; a file's X is read again
+        from ``location`` by this writer's own reader)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        if _in_memory(matrix) and matrix.layout == "csr":
-            matrix = _ColumnsOfMemoryCsr(cast(Any, matrix).array)
-        starts = list(range(0, n_genes, self.width))
-        if matrix.layout == "csc" or _in_memory(matrix):
-            bounds = GeneBounds.empty(n_genes)
-            self._encode_all(
-                starts,
-                lambda start, stop, _: self._read_columns(matrix, start, stop, bounds),
-                bounds,
-                progress,
-            )
-            return bounds
-        with tempfile.TemporaryDirectory(prefix="cellucid-spill-") as scratch:
-            spill = _Spill(Path(scratch) / "x.spill", n_genes)
-            try:
-                bounds = self._spill_rows(matrix, spill, progress)
-                spill.finish_writing()
-                bounds.finish(self.n_cells)
-                self._encode_all(starts, spill.read, bounds, progress)
-            finally:
-                spill.close()
-        return bounds
+        with ExitStack() as stack:
+            stored: MatrixBlocks = matrix
+            if self.location is not None:
+                stored = stack.enter_context(open_matrix(self.location))
+            columns = _column_source(stored)
+            layout: Layout = "csc" if columns is not None else stored.layout
+            plan = self.plan(layout, stored)
+            source: Matrix = columns if columns is not None else stored
+            if self.pool is not None and self.location is not None:
+                executor = stack.enter_context(self.pool())
+                source = self.location
+            else:
+                executor = stack.enter_context(ThreadPoolExecutor(self.workers))
+            if layout == "csc":
+                return self._genes(executor, plan, source, None, progress)
+            scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="cellucid-spill-"))
+            shards = self._rows(executor, plan, source, Path(scratch), progress)
+            return self._genes(executor, plan, source, shards, progress)
 
-    def _read_columns(
-        self, matrix: MatrixBlocks, start: int, stop: int, bounds: GeneBounds
-    ) -> _Block:
-        block = to_csc(matrix.columns(start, stop), f"genes {start}-{stop}")
-        block_bounds = GeneBounds.of(block)
-        block_bounds.finish(self.n_cells)
-        bounds.minimum[start:stop] = block_bounds.minimum
-        bounds.maximum[start:stop] = block_bounds.maximum
-        bounds.stored[start:stop] = block_bounds.stored
-        return _block_of(block)
+    def _rows(
+        self, executor: Executor, plan: BlockPlan, matrix: Matrix, scratch: Path, progress: Progress
+    ) -> list[tuple[str, list[int]]]:
+        """Run every row block; each shard's path and section offsets, in row block order."""
+        shards: list[tuple[str, list[int]]] = [("", [])] * plan.n_row_blocks
+        tasks = {
+            executor.submit(row_task, matrix, plan, i, str(scratch / f"{i}.shard")): i
+            for i in range(plan.n_row_blocks)
+        }
+        for future in _completed(tasks):
+            offsets, cost = future.result()
+            index = tasks[future]
+            shards[index] = (str(scratch / f"{index}.shard"), offsets)
+            self.costs.append(cost)
+            start, stop = plan.rows(index)
+            progress("reading X", stop - start, self.n_cells)
+        return shards
 
-    def _chunk_rows(self) -> tuple[int, int]:
-        """Rows of X per read and per spill record.
-
-        Reads are as large as the memory budget allows: fewer, larger reads through anndata
-        cost less, and make fewer short-lived allocations for the allocator to hand back to the
-        system and fault in again. Each read is converted to CSC in records of ~4 M cells of X
-        (2,000 rows at 2,000 genes), whose output fits in cache: ~2.5x faster than converting
-        8,000 rows at once. A record has at most 65,536 rows, so a row fits the spill's 2 bytes.
-        """
-        n_genes = max(1, len(self.names))
-        per_read = max(256, min(self.n_cells, self.memory_budget // (16 * n_genes)))
-        per_record = max(256, min(per_read, 1 << 16, _CELLS_PER_RECORD // n_genes))
-        return per_read, per_record
-
-    def _spill_rows(self, matrix: MatrixBlocks, spill: _Spill, progress: Progress) -> GeneBounds:
-        """Read X once in row chunks, converting chunks to CSC on all cores, spilling in order."""
-        bounds = GeneBounds.empty(len(self.names))
-        per_read, per_record = self._chunk_rows()
-
-        def convert(first: int) -> tuple[int, list[tuple[int, sparse.csc_matrix, GeneBounds]]]:
-            last = min(first + per_read, self.n_cells)
-            chunk = _checked(matrix.rows(first, last), f"cells {first}-{last}")
-            records = []
-            for start in range(first, last, per_record):
-                stop = min(start + per_record, last)
-                part = _row_range(chunk, start - first, stop - first)
-                columns = _finite_csc(part, f"cells {start}-{stop}")
-                records.append((start, columns, GeneBounds.of(columns)))
-            return last - first, records
-
-        with ThreadPoolExecutor(self.workers) as pool:
-            firsts = range(0, self.n_cells, per_read)
-            for n_rows, records in _in_order(pool, convert, firsts, self.workers):
-                for first, columns, record_bounds in records:
-                    bounds.fold(record_bounds)
-                    spill.add(first, columns)
-                progress("reading X", n_rows, self.n_cells)
-        return bounds
-
-    def _encode_all(
+    def _genes(
         self,
-        starts: list[int],
-        read: Callable[[int, int, _Encoder], _Block],
-        bounds: GeneBounds,
+        executor: Executor,
+        plan: BlockPlan,
+        matrix: Matrix,
+        shards: list[tuple[str, list[int]]] | None,
         progress: Progress,
-    ) -> None:
-        n_genes = len(self.names)
-        encoders: queue.SimpleQueue[_Encoder] = queue.SimpleQueue()
-        for _ in range(min(self.workers, len(starts))):
-            encoders.put(_Encoder(self.width, self.n_cells, self.bits))
-        folder = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-
-        def run(start: int) -> int:
-            stop = min(start + self.width, n_genes)
-            encoder = encoders.get()
-            try:
-                dense = encoder.dense_block(
-                    read(start, stop, encoder),
-                    bounds.minimum[start:stop],
-                    bounds.maximum[start:stop],
+    ) -> GeneBounds:
+        """Run every gene block, from the spill ``shards`` or, without them, ``matrix``'s
+        columns; the genes' ranges over all cells."""
+        folder = str(self.folder)
+        tasks: dict[Future[Any], int] = {}
+        for b in range(plan.n_gene_blocks):
+            if shards is not None:
+                spans = [(path, offsets[b], offsets[b + 1]) for path, offsets in shards]
+                future = executor.submit(
+                    spill_gene_task, plan, b, spans, folder, self.bits, self.compression
                 )
-                for offset, column in enumerate(dense):
-                    data = memoryview(column)
-                    payload = gzip_column(data, self.compression) if self.compression else data
-                    _write_file(folder, f"{start + offset}.values.{self.extension}", payload)
-            finally:
-                encoders.put(encoder)
-            return stop - start
+            else:
+                future = executor.submit(
+                    columns_gene_task, matrix, plan, b, folder, self.bits, self.compression
+                )
+            tasks[future] = b
+        bounds = GeneBounds.empty(plan.n_genes)
+        for future in _completed(tasks):
+            block, cost = future.result()
+            first, last = plan.genes(tasks[future])
+            bounds.minimum[first:last] = block.minimum
+            bounds.maximum[first:last] = block.maximum
+            bounds.stored[first:last] = block.stored
+            self.costs.append(cost)
+            progress("writing genes", last - first, plan.n_genes)
+        return bounds
 
+
+def _completed[T](tasks: Iterable[Future[T]]) -> Iterator[Future[T]]:
+    """Futures as they finish; the first failure cancels what has not started and raises."""
+    pending = list(tasks)
+    try:
+        for future in as_completed(pending):
+            future.result()
+            yield future
+    except BaseException:
+        for future in pending:
+            future.cancel()
+        raise
+
+
+# -- the tasks: top-level functions, so that worker processes can run them -------------------
+
+_local = threading.local()
+
+
+def _opened(matrix: Matrix) -> MatrixBlocks:
+    """X, opened once per worker process when given by its location."""
+    if not isinstance(matrix, MatrixLocation):
+        return matrix
+    cache: dict[MatrixLocation, tuple[ExitStack, MatrixBlocks]] = _process_files
+    if matrix not in cache:
+        stack = ExitStack()
+        cache[matrix] = (stack, stack.enter_context(open_matrix(matrix)))
+    return cache[matrix][1]
+
+
+_process_files: dict[MatrixLocation, tuple[ExitStack, MatrixBlocks]] = {}
+
+
+def _encoder(plan: BlockPlan, bits: Bits | None) -> GeneEncoder:
+    """This thread's encoder, its buffers kept from one block to the next."""
+    width = max(b - a for a, b in itertools.pairwise(plan.gene_edges))
+    encoder: GeneEncoder | None = getattr(_local, "encoder", None)
+    if (
+        encoder is None
+        or encoder.dense.shape[0] < width
+        or encoder.n_cells != plan.n_cells
+        or encoder.bits != bits
+    ):
+        encoder = _local.encoder = GeneEncoder(width, plan.n_cells, bits)
+    return encoder
+
+
+def row_task(
+    matrix: Matrix, plan: BlockPlan, index: int, shard: str
+) -> tuple[list[int], BlockCost]:
+    """Row block ``index`` into the shard file ``shard``; its section offsets and cost."""
+    parts, offsets, cost = spill_row_block(_opened(matrix), plan, index)
+    fd = os.open(shard, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        _write_all(fd, parts)
+    finally:
+        os.close(fd)
+    return offsets, cost
+
+
+def spill_gene_task(
+    plan: BlockPlan, index: int, spans: list[Span], folder: str, bits: Bits | None, compression: int
+) -> tuple[GeneBounds, BlockCost]:
+    """Gene block ``index`` from the spill shards' sections ``spans``."""
+    encoder = _encoder(plan, bits)
+    with _GeneFolder(folder) as write:
+        return encode_gene_block(plan, index, _read_spans(spans), encoder, write, compression)
+
+
+def columns_gene_task(
+    matrix: Matrix, plan: BlockPlan, index: int, folder: str, bits: Bits | None, compression: int
+) -> tuple[GeneBounds, BlockCost]:
+    """Gene block ``index`` from X's columns."""
+    encoder = _encoder(plan, bits)
+    with _GeneFolder(folder) as write:
+        return encode_gene_columns(_opened(matrix), plan, index, encoder, write, compression)
+
+
+def _read_spans(spans: list[Span]) -> list[memoryview]:
+    """Each span's bytes, read into one buffer of this thread (kept for the next block)."""
+    total = sum(-(stop - start) // 8 * -8 for _, start, stop in spans)
+    buffer: bytearray | None = getattr(_local, "spill_buffer", None)
+    if buffer is None or len(buffer) < total:
+        buffer = _local.spill_buffer = bytearray(total)
+    view = memoryview(buffer)
+    sections = []
+    at = 0
+    for path, start, stop in spans:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            with ThreadPoolExecutor(self.workers) as pool:
-                for done in pool.map(run, starts):
-                    progress("writing genes", done, n_genes)
+            _read_into(fd, view[at : at + stop - start], start)
         finally:
-            os.close(folder)
+            os.close(fd)
+        sections.append(view[at : at + stop - start])
+        at += -(stop - start) // 8 * -8
+    return sections
 
 
-def _in_order[T, R](
-    pool: ThreadPoolExecutor, work: Callable[[T], R], items: Iterable[T], ahead: int
-) -> Iterator[R]:
-    """``pool.map`` with at most ``ahead`` results waiting, so chunks never pile up in memory."""
-    pending: deque[Future[R]] = deque()
-    for item in items:
-        pending.append(pool.submit(work, item))
-        if len(pending) > ahead:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
+def _read_into(fd: int, target: memoryview, offset: int) -> None:
+    """Fill ``target`` from the file at ``offset`` without an intermediate bytes object."""
+    while target:
+        done = os.preadv(fd, [target], offset)
+        if done <= 0:
+            raise OSError(f"spill file ended early at byte {offset}")
+        target, offset = target[done:], offset + done
 
 
-def _in_memory(matrix: MatrixBlocks) -> bool:
+def _write_all(fd: int, parts: list[Any]) -> None:
+    for start in range(0, len(parts), 512):
+        batch = [memoryview(part) for part in parts[start : start + 512]]
+        while batch:
+            done = os.writev(fd, batch)
+            while batch and done >= len(batch[0]):
+                done -= len(batch[0])
+                batch.pop(0)
+            if batch and done:
+                batch[0] = batch[0][done:]
+
+
+class _GeneFolder:
+    """Writes gene files into an open folder: no path lookup and no Python file object."""
+
+    def __init__(self, folder: str) -> None:
+        self.fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def __enter__(self) -> Callable[[str, Any], None]:
+        return self.write
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+    def write(self, name: str, data: Any) -> None:
+        fd = os.open(
+            name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666, dir_fd=self.fd
+        )
+        try:
+            view = memoryview(data).cast("B")
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+
+
+# -- X that is read by columns -----------------------------------------------------------------
+
+
+def _column_source(matrix: MatrixBlocks) -> MatrixBlocks | None:
+    """X read a block of columns at a time (CSC, or in memory), or None: by row blocks."""
     array = getattr(matrix, "array", None)
-    return isinstance(array, np.ndarray) or sparse.issparse(array)
+    in_memory = isinstance(array, np.ndarray) or sparse.issparse(array)
+    if in_memory and matrix.layout == "csr":
+        return _ColumnsOfMemoryCsr(array)
+    if in_memory or matrix.layout == "csc":
+        return matrix
+    return None
 
 
 class _ColumnsOfMemoryCsr:
@@ -466,7 +328,7 @@ class _ColumnsOfMemoryCsr:
     layout: Layout = "csc"
 
     def __init__(self, matrix: Any) -> None:
-        _check_chunk(matrix, "X")
+        check_structure(matrix, "X")
         self.array = sparse.csc_matrix(matrix)
         self.shape = (int(matrix.shape[0]), int(matrix.shape[1]))
 

@@ -18,6 +18,8 @@ from numpy.typing import NDArray
 from pydantic import ValidationError
 
 from .. import __version__
+from .block_pool import process_pool
+from .blocks import BlockCost
 from .centroids import CategoryGroups, centroids, outlier_quantiles
 from .connectivity import Edges, edge_pairs
 from .embeddings import (
@@ -29,8 +31,9 @@ from .embeddings import (
     select_vector_fields,
 )
 from .errors import PrepareError
+from .gene_encoder import GeneBounds, gene_extension
 from .gene_names import GeneNames, gene_names
-from .genes import GeneBounds, GeneWriter
+from .genes import GeneWriter
 from .gzip_codec import gzip_payload
 from .layout import ExportManifests, files_on_disk
 from .manifests import (
@@ -59,6 +62,8 @@ from .manifests import (
     VectorFieldsInfo,
     dump_json,
 )
+from .matrix import MatrixBlocks
+from .matrix_files import MatrixLocation
 from .obs_fields import (
     CODES_DTYPES,
     CategoricalField,
@@ -71,7 +76,7 @@ from .obs_fields import (
 from .quantize import Bits, finite_bounds, quantize
 from .schema_terms import schema_terms
 from .settings import ExportOptions, ExportSettings, dataset_id_from_name, describe_invalid
-from .source import AnnDataSource, MatrixBlocks, default_created_at, open_source
+from .source import AnnDataSource, default_created_at, open_source
 from .staging import staged_folder
 
 Progress = Callable[[str, int, int], None]
@@ -86,6 +91,8 @@ class PrepareResult:
     n_files: int
     n_bytes: int
     warnings: list[str] = field(default_factory=list)
+    block_costs: list[BlockCost] = field(default_factory=list)
+    """What each block of the gene work did (``prepare --costs``)."""
 
 
 def _ignore_progress(stage: str, done: int, total: int) -> None:
@@ -374,7 +381,9 @@ def _write_genes(
 ) -> VarManifest:
     """Runs beside the obs work: both release the GIL for most of their time."""
     bounds = writer.write(matrix, report)
-    return var_manifest(settings, names, bounds, writer.n_cells, writer.extension)
+    return var_manifest(
+        settings, names, bounds, writer.n_cells, gene_extension(writer.bits, writer.compression)
+    )
 
 
 def prepare(
@@ -572,11 +581,22 @@ def manifest_documents(manifests: ExportManifests) -> dict[str, bytes]:
     return {name: data for name, data in documents.items() if data is not None}
 
 
+def matrix_location(src: AnnDataSource) -> MatrixLocation | None:
+    """Where the source's gene values are stored, for block workers to open; None in memory."""
+    node = getattr(src.matrix, "node", None)
+    if src.path is None or src.matrix is None or node is None:
+        return None
+    return MatrixLocation(
+        path=str(src.path), node=node, layout=src.matrix.layout, shape=src.matrix.shape
+    )
+
+
 def _prepare_open(
     src: AnnDataSource, out_dir: Path, settings: ExportSettings, force: bool, report: Progress
 ) -> PrepareResult:
     plan = plan_export(src, settings)
     workers = settings.workers or max(1, len(os.sched_getaffinity(0)))
+    writer: GeneWriter | None = None
     with (
         staged_folder(out_dir, force=force) as stage,
         ThreadPoolExecutor(workers) as pool,
@@ -593,6 +613,10 @@ def _prepare_open(
                 settings.compression,
                 workers,
                 settings.memory_budget_mb << 20,
+                location=matrix_location(src),
+                pool=(lambda: process_pool(workers)) if settings.workers else None,
+                block_rows=settings.block_rows,
+                block_genes=settings.block_genes,
             )
             genes = gene_thread.submit(
                 _write_genes, writer, src.matrix, settings, plan.names, report
@@ -612,5 +636,10 @@ def _prepare_open(
         root = os.fspath(stage)
         n_bytes = sum(os.stat(os.path.join(root, p)).st_size for p in present)
     return PrepareResult(
-        out_dir.absolute(), manifests.identity, len(present), n_bytes, plan.warnings
+        out_dir.absolute(),
+        manifests.identity,
+        len(present),
+        n_bytes,
+        plan.warnings,
+        writer.costs if writer is not None else [],
     )

@@ -115,8 +115,20 @@ class ExportSettings(ExportOptions):
         description="UTC timestamp for the identity; default the input file's mtime, so that "
         "the same file exported twice gives byte-identical output.",
     )
-    workers: Annotated[int, Field(ge=1, le=64)] | None = None
-    memory_budget_mb: Annotated[int, Field(ge=16)] = 256
+    workers: Annotated[int, Field(ge=1, le=64)] | None = Field(
+        default=None,
+        description="worker processes for the blocks of X when X is in a file (threads for "
+        "an AnnData in memory); default: threads on all cores in this process",
+    )
+    memory_budget_mb: Annotated[int, Field(ge=16)] = Field(
+        default=256, description="memory for the blocks of X, shared by the workers"
+    )
+    block_rows: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="cells per row block; default from the memory budget"
+    )
+    block_genes: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="genes per gene block; default from the memory budget"
+    )
     legacy_read_limit_mb: Annotated[int, Field(ge=16)] = Field(
         default=4096,
         description="memory a file written by anndata before 0.7 may take to read its obs, "

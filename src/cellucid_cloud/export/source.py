@@ -17,58 +17,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol, cast
+from typing import Any, cast
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 from anndata._io.specs.registry import IORegistryError
-from numpy.typing import NDArray
 from scipy import sparse
 
-from .errors import PrepareError
+from .errors import PrepareError, one_line
 from .legacy import Annotations, is_legacy, read_legacy
+from .matrix import READ_ERRORS, ArrayBlocks, Layout, MatrixBlocks
 from .settings import ExportSettings
-
-Layout = Literal["csr", "csc", "dense"]
-Block = sparse.csr_matrix | sparse.csc_matrix | NDArray[Any]
-
-
-class MatrixBlocks(Protocol):
-    """Chunked access to X; which direction is cheap depends on ``layout``."""
-
-    @property
-    def layout(self) -> Layout: ...
-
-    @property
-    def shape(self) -> tuple[int, int]: ...
-
-    def rows(self, start: int, stop: int) -> Block: ...
-
-    def columns(self, start: int, stop: int) -> Block: ...
-
-
-@dataclass(frozen=True)
-class _ArrayBlocks:
-    """X as an indexable object: a backed sparse dataset, an HDF5/zarr array, or in memory."""
-
-    array: Any
-    layout: Layout
-    shape: tuple[int, int]
-
-    def rows(self, start: int, stop: int) -> Block:
-        return self._read((slice(start, stop),), f"cells {start}-{stop}")
-
-    def columns(self, start: int, stop: int) -> Block:
-        return self._read((slice(None), slice(start, stop)), f"genes {start}-{stop}")
-
-    def _read(self, where: tuple[slice, ...], what: str) -> Block:
-        """A block of X; a chunk the file cannot deliver (unknown filter, corrupt bytes) is a
-        PrepareError, raised in whichever thread reads it."""
-        try:
-            return self.array[where]  # type: ignore[no-any-return]
-        except _READ_ERRORS as error:
-            raise PrepareError(f"cannot read X ({what}): {_one_line(error)}") from None
 
 
 @dataclass(frozen=True)
@@ -90,6 +50,8 @@ class AnnDataSource:
     """Where ``matrix`` comes from: 'X', 'raw.X' or 'layers/<name>'."""
     stem: str
     modified: datetime | None
+    path: Path | None = None
+    """The file (or zarr folder) read; None for an AnnData in memory."""
 
     def uns_text(self, key: str) -> str | None:
         """``uns[key]`` when it is one non-empty string (also as older files store one: bytes,
@@ -146,7 +108,7 @@ def _from_memory(adata: ad.AnnData, asked: str | None) -> AnnDataSource:
         x, var = matrices[chosen]
         if isinstance(x, np.matrix):
             x = np.asarray(x)
-        matrix = _ArrayBlocks(x, _layout_of(x), (int(x.shape[0]), int(x.shape[1])))
+        matrix = ArrayBlocks(x, _layout_of(x), (int(x.shape[0]), int(x.shape[1])))
     return AnnDataSource(
         n_cells=adata.n_obs,
         n_genes=len(var),
@@ -162,13 +124,8 @@ def _from_memory(adata: ad.AnnData, asked: str | None) -> AnnDataSource:
     )
 
 
-_READ_ERRORS = (
-    OSError,
-    KeyError,
-    ValueError,
-    TypeError,
-    RuntimeError,
-    AttributeError,
+_READ_ERRORS: tuple[type[BaseException], ...] = (
+    *READ_ERRORS,
     IORegistryError,  # an encoding anndata does not know (anndata exports no public class for it)
 )
 
@@ -194,7 +151,7 @@ class _LazyElements(Mapping[str, Any]):
                 value = ad.io.read_elem(self._group[key])
             except _READ_ERRORS as error:
                 raise PrepareError(
-                    f"{self._path}: cannot read {self.where}[{key!r}] ({_one_line(error)})"
+                    f"{self._path}: cannot read {self.where}[{key!r}] ({one_line(error)})"
                 ) from None
             rows = getattr(value, "shape", (None,))[0]
             if self._n_rows is not None and rows != self._n_rows:
@@ -348,6 +305,7 @@ def _read_group(root: Any, path: Path, settings: ExportSettings) -> AnnDataSourc
         expression_matrix=chosen,
         stem=path.name.removesuffix(".zip").removesuffix(".zarr").removesuffix(".h5ad"),
         modified=datetime.fromtimestamp(int(stat.st_mtime), UTC),
+        path=path,
     )
 
 
@@ -361,16 +319,23 @@ def _read_matrix(node: Any, path: Path, name: str) -> MatrixBlocks:
         _check_compressed(node, path, name)
         dataset = ad.io.sparse_dataset(node)
         shape = (int(dataset.shape[0]), int(dataset.shape[1]))
-        matrix = _ArrayBlocks(dataset, "csr" if encoding == "csr_matrix" else "csc", shape)
+        layout: Layout = "csr" if encoding == "csr_matrix" else "csc"
+        matrix = ArrayBlocks(dataset, layout, shape, _node_path(node), _READ_ERRORS)
         dtype = node["data"].dtype
     elif hasattr(node, "shape") and len(node.shape) == 2:
-        matrix = _ArrayBlocks(node, "dense", (int(node.shape[0]), int(node.shape[1])))
+        shape = (int(node.shape[0]), int(node.shape[1]))
+        matrix = ArrayBlocks(node, "dense", shape, _node_path(node), _READ_ERRORS)
         dtype = node.dtype
     else:
         raise PrepareError(f"{path}: {name} has an unsupported encoding {encoding!r}")
     if not (np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)):
         raise PrepareError(f"{path}: {name} holds {dtype} values, not numbers")
     return matrix
+
+
+def _node_path(node: Any) -> str:
+    """The node's absolute path in its HDF5 file or zarr store (both name it ``/X``…)."""
+    return str(node.name)
 
 
 def _check_compressed(node: Any, path: Path, name: str) -> None:
@@ -408,6 +373,9 @@ def _open_store(path: Path) -> Iterator[Any]:
         yield handle
 
 
+_STORE_ERRORS: tuple[type[BaseException], ...] = (*_READ_ERRORS, zipfile.BadZipFile)
+
+
 @contextlib.contextmanager
 def _zarr_group(path: Path, zipped: bool) -> Iterator[Any]:
     import zarr
@@ -419,8 +387,8 @@ def _zarr_group(path: Path, zipped: bool) -> Iterator[Any]:
                 store = zarr.storage.ZipStore(path, mode="r")
                 cleanup.callback(store.close)
             group = zarr.open_group(store, mode="r")
-        except (*_READ_ERRORS, zipfile.BadZipFile) as error:
-            raise PrepareError(f"{path}: not an AnnData zarr store ({_one_line(error)})") from None
+        except _STORE_ERRORS as error:
+            raise PrepareError(f"{path}: not an AnnData zarr store ({one_line(error)})") from None
         yield group
 
 
@@ -441,7 +409,7 @@ def open_source(
         except PrepareError:
             raise
         except _READ_ERRORS as error:
-            raise PrepareError(f"{path}: cannot read AnnData ({_one_line(error)})") from None
+            raise PrepareError(f"{path}: cannot read AnnData ({one_line(error)})") from None
         yield check_shapes(opened)
 
 
@@ -463,8 +431,3 @@ def default_created_at(source: AnnDataSource) -> str:
     """The input file's mtime (deterministic re-exports), or now for an in-memory AnnData."""
     when = source.modified or datetime.now(UTC).replace(microsecond=0)
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")

@@ -430,7 +430,7 @@ class DirectExport(IdentityBacked):
             csr = self._csr.get()
             if csr is not None:
                 return csr.column(index)
-            from cellucid_cloud.export.genes import to_csc
+            from cellucid_cloud.export.matrix_checks import to_csc
 
             matrix = self._engine.get().source.matrix
             assert matrix is not None, "declared genes imply a matrix"
