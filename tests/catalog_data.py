@@ -29,6 +29,9 @@ class FakeExports:
     def exists(self, key: str) -> bool:
         return False
 
+    def delete_prefix(self, prefix: str) -> None:
+        raise AssertionError("not used")
+
 
 def accept(
     catalog: CatalogService, collection_or_version_id: str, dataset_id: str, name: str = ""

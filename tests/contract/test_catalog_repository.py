@@ -18,6 +18,8 @@ from cellucid_cloud.catalog.models import (
     DatasetStats,
     DatasetStatus,
     DatasetVersion,
+    PublishedCatalog,
+    StagedMapping,
     new_id,
 )
 from cellucid_cloud.catalog.repository import (
@@ -86,9 +88,18 @@ def test_every_record_kind_round_trips(repository: CatalogRepository) -> None:
         tombstoned=True,
         tombstone_contact=Contact(name="Ada", email="ada@example.org"),
     )
+    staged = Dataset(
+        dataset_id=new_id(),
+        collection_id=col.collection_id,
+        version_id=dv.version_id,
+        staged=StagedMapping(
+            collection_version_id=version.version_id, version_id=new_id(), export_prefix="x/"
+        ),
+    )
     alias = Alias(alias="pbmc3k", dataset_id=ds.dataset_id)
     key = ApiKeyRecord(key_hash="ab" * 32, curator_id="curator-a", created_at=WHEN)
-    records = [col, version, dv, ds, alias, key]
+    catalog = PublishedCatalog(collections={col.collection_id: version.version_id})
+    records = [col, version, dv, ds, staged, alias, key, catalog]
     repository.commit([Put(r, create=True) for r in records])
     for record in records:
         stored = repository.get(type(record), record.key)

@@ -42,6 +42,22 @@ def test_put_folder_stores_every_file_under_the_prefix(
         assert etag == md5(data)
 
 
+def test_deleting_a_prefix_removes_that_folder_and_nothing_beside_it(
+    object_store: ObjectStore, tmp_path: Path
+) -> None:
+    """A failed attempt's prefix goes; the next attempt's (``exports/v1-2/``) and a prefix
+    that only starts alike stay."""
+    for prefix in ("exports/v1/", "exports/v1-2/", "exports/v10/"):
+        object_store.put_folder(prefix, make_folder(tmp_path / prefix))
+    object_store.delete_prefix("exports/v1/")
+    assert not object_store.exists("exports/v1/")
+    assert not object_store.exists("exports/v1/dataset_identity.json")
+    assert object_store.exists("exports/v1-2/dataset_identity.json")
+    assert object_store.exists("exports/v10/deep/er/still/nested.bin")
+    object_store.delete_prefix("exports/never-stored/")
+    object_store.put_folder("exports/v1/", make_folder(tmp_path / "again"))  # a new prefix again
+
+
 def test_an_existing_prefix_is_never_overwritten(object_store: ObjectStore, tmp_path: Path) -> None:
     object_store.put_folder("exports/v1/", make_folder(tmp_path / "first"))
     other = make_folder(tmp_path / "second", {"dataset_identity.json": b"{}"})

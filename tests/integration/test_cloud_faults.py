@@ -129,9 +129,8 @@ def _uploaded(stack: CloudStack, h5ad: bytes) -> tuple[Curator, str, str, dict[s
     return curator, cid, did, stack.receive(2)
 
 
-def test_an_exception_after_n_stored_files_is_retried_on_a_fresh_prefix(
-    stack: CloudStack, h5ad: bytes
-) -> None:
+def test_an_exception_after_n_stored_files_removes_them(stack: CloudStack, h5ad: bytes) -> None:
+    """An attempt whose storing fails removes what it stored: nothing points to it."""
     curator, cid, did, batch = _uploaded(stack, h5ad)
     failing = FailAfter(5)
     with injected(("before-call.s3.PutObject", failing)):
@@ -139,6 +138,26 @@ def test_an_exception_after_n_stored_files_is_retried_on_a_fresh_prefix(
     put_message = batch["Records"][1]["messageId"]
     assert response == {"batchItemFailures": [{"itemIdentifier": put_message}]}
     assert failing.failed > 0
+    document = curator.dataset(cid, did)
+    assert document["status"] == "failed" and document["export_url"] is None
+    assert document["reason"].startswith("internal error while processing: injected:")
+    assert stack.export_keys() == []
+
+
+def test_a_dead_attempts_partial_prefix_goes_when_the_retry_is_claimed(
+    stack: CloudStack, h5ad: bytes
+) -> None:
+    """An attempt that could not clean up (as one killed while storing) leaves a partial
+    prefix nothing points to; the next claim stores on a fresh prefix and removes it."""
+    curator, cid, did, batch = _uploaded(stack, h5ad)
+    failing, no_delete = FailAfter(5), FailAfter(0)
+    with injected(
+        ("before-call.s3.PutObject", failing), ("before-call.s3.DeleteObjects", no_delete)
+    ):
+        response = stack.deliver(batch)
+    put_message = batch["Records"][1]["messageId"]
+    assert response == {"batchItemFailures": [{"itemIdentifier": put_message}]}
+    assert failing.failed > 0 and no_delete.failed > 0
 
     document = curator.dataset(cid, did)
     version = document["dataset_version_id"]
@@ -154,10 +173,11 @@ def test_an_exception_after_n_stored_files_is_retried_on_a_fresh_prefix(
     retried = f"exports/{version}-2/"
     assert meta(stack, did)[1]["export_url"] == f"{PUBLIC_BASE_URL}/{retried}"
     keys = stack.export_keys()
-    assert [k for k in keys if k.startswith(f"exports/{version}/")] == partial  # untouched
+    assert [k for k in keys if k.startswith(f"exports/{version}/")] == []  # removed
     written = [k.removeprefix(retried) for k in keys if k.startswith(retried)]
     assert "dataset_identity.json" in written
     assert len([k for k in written if k.startswith("var/")]) == make_good().n_vars
+    assert len(keys) == len(written)
 
 
 def test_duplicate_and_out_of_order_events_give_one_export_per_object_version(

@@ -20,7 +20,7 @@ import jwt
 import pytest
 
 from cellucid_cloud.api import auth
-from cellucid_cloud.api.auth import KEY_CHECK_SECONDS, hash_api_key
+from cellucid_cloud.api.auth import hash_api_key
 from cellucid_cloud.aws.events import POLL_INTERVAL
 from cellucid_cloud.catalog.models import (
     ApiKeyRecord,
@@ -168,7 +168,8 @@ def test_curation_token(stack: CloudStack) -> None:
 @pytest.mark.parametrize("revoke", ["delete the key's record", "mark the key revoked"])
 def test_a_revoked_keys_tokens_stop_working_within_a_minute(stack: CloudStack, revoke: str) -> None:
     """docs/deploy.md revokes a key by deleting its record; either way, every token the key
-    was exchanged for is refused at most :data:`KEY_CHECK_SECONDS` (30 s) later."""
+    was exchanged for is refused a minute later at the latest (each process remembers a key's
+    state for ``KEY_CHECK_SECONDS``, 30 s)."""
     clock = ControlledTime()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(auth, "time", clock)
@@ -182,9 +183,7 @@ def test_a_revoked_keys_tokens_stop_working_within_a_minute(stack: CloudStack, r
             stack.repository.commit([Delete(record)])
         else:
             stack.repository.commit([Put(record.model_copy(update={"revoked": True}))])
-        clock.sleep(KEY_CHECK_SECONDS - 1)
-        assert call(stack, "api/curation-list-collections.json", token=token)[0] == 200
-        clock.sleep(1)
+        clock.sleep(60)  # a minute after the revocation
         status, body = call(stack, "api/curation-list-collections.json", token=token)
         assert (status, body["detail"]) == (401, "the API key of this token was revoked")
         assert call(stack, "api/curation-token.json", api_key=api_key)[0] == 401

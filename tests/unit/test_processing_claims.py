@@ -68,7 +68,8 @@ def test_a_worker_that_keeps_dying_gets_its_version_failed(catalog: CatalogServi
 
 
 def test_each_attempt_writes_its_own_prefix(catalog: CatalogService, tmp_path: Path) -> None:
-    """A retry after a half-stored export neither overwrites nor deletes the partial prefix."""
+    """A retry after a half-stored export does not overwrite the partial prefix: it stores
+    its own, then removes the dead attempt's (which no version points to)."""
     uploads = FilesystemObjectStore(tmp_path / "uploads")
     exports = FilesystemObjectStore(tmp_path / "data")
     version = waiting_version(catalog, uploads)
@@ -83,7 +84,33 @@ def test_each_attempt_writes_its_own_prefix(catalog: CatalogService, tmp_path: P
     stored = catalog.repo.get(DatasetVersion, version.version_id)
     assert stored is not None and stored.export_prefix == f"exports/{version.version_id}-2/"
     assert (tmp_path / "data" / stored.export_prefix / "dataset_identity.json").is_file()
+    assert not partial.exists()
     assert export_prefix("v", 1) == "exports/v/" and export_prefix("v", 3) == "exports/v-3/"
+
+
+class FailsWhileStoring(FilesystemObjectStore):
+    """An exports store that dies after storing part of a folder (S3's put is not atomic)."""
+
+    def put_folder(self, prefix: str, folder: Path) -> int:
+        partial = self.path(prefix.rstrip("/"))
+        partial.mkdir(parents=True)
+        (partial / "obs_manifest.json").write_text("{}")
+        raise ConnectionError("the store went away")
+
+
+def test_an_attempt_that_fails_while_storing_removes_what_it_stored(
+    catalog: CatalogService, tmp_path: Path
+) -> None:
+    uploads = FilesystemObjectStore(tmp_path / "uploads")
+    exports = FailsWhileStoring(tmp_path / "data")
+    version = waiting_version(catalog, uploads)
+    processor = Processor(catalog, uploads, exports)
+    with pytest.raises(ConnectionError):
+        processor.process(str(version.source))
+    stored = catalog.repo.get(DatasetVersion, version.version_id)
+    assert stored is not None and stored.status is DatasetStatus.FAILED and stored.retryable
+    assert not exports.path(export_prefix(version.version_id)).exists()
+    assert list((tmp_path / "data").rglob("*.json")) == []
 
 
 def test_a_long_reason_is_cut_to_one_short_line(catalog: CatalogService, tmp_path: Path) -> None:

@@ -242,6 +242,9 @@ def test_write_access_is_where_each_function_writes(template: Template) -> None:
     prepare = statements(template, "PrepareRole")
     assert prepare["WriteExports"]["Resource"] == {"Fn::Sub": "${ExportsBucket.Arn}/exports/*"}
     assert prepare["ReadUploads"]["Action"] == "s3:GetObject"
+    # Partial exports of failed attempts only: the same exports/* prefix, no other bucket.
+    assert prepare["DiscardPartialExports"]["Action"] == "s3:DeleteObject"
+    assert prepare["DiscardPartialExports"]["Resource"] == prepare["WriteExports"]["Resource"]
     assert "dynamodb:DeleteItem" not in prepare["Catalog"]["Action"]
     assert prepare["StoreLinkDownloads"]["Resource"] == [
         {"Fn::Sub": "${UploadsBucket.Arn}/*.h5ad"},

@@ -33,6 +33,7 @@ from cellucid_cloud.catalog.models import (
     OntologyTerm,
     Visibility,
 )
+from cellucid_cloud.catalog.publishing import published_catalog, settled
 from cellucid_cloud.catalog.repository import CatalogRepository
 from cellucid_cloud.catalog.service import CatalogService, CollectionView
 from cellucid_cloud.catalog.urls import collection_page_url, explorer_id, explorer_url
@@ -144,17 +145,22 @@ class MetaService:
         answer = self._resolve(key)
         return (self._hits if answer is not None else self._misses).put(key, answer)
 
+    def _dataset(self, key: str) -> Dataset | None:
+        """A dataset as the public sees it (a publish's staged mapping applied once that
+        publish is in: :mod:`cellucid_cloud.catalog.publishing`)."""
+        return settled(self.repo, self.repo.get(Dataset, key))
+
     def _resolve(self, key: str) -> Document | None:
-        dataset = self.repo.get(Dataset, key)
+        dataset = self._dataset(key)
         if dataset is not None:
             return self._answer(dataset, dataset.version_id, explorer_key=key)
         version = self.repo.get(DatasetVersion, key)
         if version is not None:
-            dataset = self.repo.get(Dataset, version.dataset_id)
+            dataset = self._dataset(version.dataset_id)
             return None if dataset is None else self._answer(dataset, key, key, version)
         alias = self.repo.get(Alias, key)
         if alias is not None:
-            dataset = self.repo.get(Dataset, alias.dataset_id)
+            dataset = self._dataset(alias.dataset_id)
             if dataset is not None:
                 return self._answer(dataset, dataset.version_id, dataset.dataset_id)
         return None
@@ -349,7 +355,7 @@ class MetaService:
     def original(self, dataset_id: str) -> Original:
         """The uploaded file behind a public dataset's current version (never a private one:
         an unpublished, withdrawn or unknown dataset is a 404 alike)."""
-        dataset = self.repo.get(Dataset, dataset_id)
+        dataset = self._dataset(dataset_id)
         if (
             dataset is None
             or dataset.tombstoned
@@ -397,19 +403,23 @@ class MetaService:
         return self._documents.put("datasets.json", document)
 
     def _published(self) -> list[tuple[Collection, CollectionVersion, dict[str, DatasetVersion]]]:
-        """Every published collection with its published version and that version's datasets."""
+        """Every published collection with its published version and that version's datasets,
+        as the last publish left them (the :class:`PublishedCatalog` it switched: a snapshot,
+        whatever the store's indexes show yet). Published versions and ready dataset versions
+        never change, so every part of the answer is of that one state."""
+        published = published_catalog(self.repo).collections
+        collections = self.repo.get_many(Collection, published)
+        versions = self.repo.get_many(CollectionVersion, published.values())
         found = []
-        for collection in self.repo.published_collections():
-            if collection.published_version_id is None:
+        for collection_id, version_id in sorted(published.items()):
+            collection, version = collections.get(collection_id), versions.get(version_id)
+            if collection is None or version is None:
                 continue
-            version = self.repo.get(CollectionVersion, collection.published_version_id)
-            if version is None:
-                continue
-            versions = self.repo.get_many(DatasetVersion, version.datasets.values())
+            dataset_versions = self.repo.get_many(DatasetVersion, version.datasets.values())
             datasets = {
-                dataset_id: versions[version_id]
-                for dataset_id, version_id in version.datasets.items()
-                if version_id in versions
+                dataset_id: dataset_versions[dataset_version_id]
+                for dataset_id, dataset_version_id in version.datasets.items()
+                if dataset_version_id in dataset_versions
             }
             found.append((collection, version, datasets))
         return found

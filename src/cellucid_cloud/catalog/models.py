@@ -46,6 +46,8 @@ __all__ = [
     "DatasetVersion",
     "Link",
     "OntologyTerm",
+    "PublishedCatalog",
+    "StagedMapping",
     "StoredRecord",
     "Upload",
     "Visibility",
@@ -157,6 +159,9 @@ class CollectionVersion(StoredRecord):
     metadata: CollectionMetadata
     datasets: dict[str, str] = {}
     """Canonical dataset id → the dataset version this collection version contains."""
+    withdrawn: tuple[str, ...] = ()
+    """The datasets publishing this version withdrew (its predecessor had them): the next
+    publish settles them too, should this one have stopped before settling them."""
     created_at: datetime
     published_at: datetime | None = None
 
@@ -262,6 +267,18 @@ class Upload(StoredRecord):
     """The uploads store's id of the multipart upload the file is being sent by."""
 
 
+class StagedMapping(Record):
+    """What a publish in progress will make a dataset's canonical URL answer, written before
+    the publish switches its collection's pointer (:mod:`cellucid_cloud.catalog.publishing`).
+    It applies once ``collection_version_id`` is published, and never before."""
+
+    collection_version_id: str
+    version_id: str
+    export_prefix: str | None = None
+    tombstoned: bool = False
+    tombstone_contact: Contact | None = None
+
+
 class Dataset(StoredRecord):
     """A canonical dataset and what its canonical URL answers."""
 
@@ -278,10 +295,33 @@ class Dataset(StoredRecord):
     tombstoned: bool = False
     tombstone_contact: Contact | None = None
     """The collection's contact at the time the dataset was withdrawn."""
+    staged: StagedMapping | None = None
+    """A publish's mapping, written before its switch; see :class:`StagedMapping`."""
 
     @property
     def published(self) -> bool:
         return bool(self.published_versions)
+
+    def with_staged_applied(self) -> Dataset:
+        """This dataset as its staged mapping makes it (once that mapping's publish is in)."""
+        staged = self.staged
+        if staged is None:
+            return self
+        if staged.tombstoned:
+            update: dict[str, object] = {
+                "tombstoned": True,
+                "tombstone_contact": staged.tombstone_contact,
+            }
+        else:
+            versions = self.published_versions
+            if versions[-1:] != (staged.version_id,):
+                versions = (*versions, staged.version_id)
+            update = {
+                "version_id": staged.version_id,
+                "export_prefix": staged.export_prefix,
+                "published_versions": versions,
+            }
+        return self.model_copy(update={**update, "staged": None})
 
 
 class Alias(StoredRecord):
@@ -291,6 +331,18 @@ class Alias(StoredRecord):
     KEY_FIELD: ClassVar[str] = "alias"
     alias: str
     dataset_id: str
+
+
+class PublishedCatalog(StoredRecord):
+    """Which version of each collection is published: one record, switched by every publish
+    in the same commit as the collection's own pointer, so ``datasets.json`` is read from the
+    state one publish left, whatever the store's indexes show (docs/catalog.md)."""
+
+    KIND: ClassVar[str] = "published_catalog"
+    KEY_FIELD: ClassVar[str] = "name"
+    name: str = "catalog"
+    collections: dict[str, str] = {}
+    """Collection id → its published version id."""
 
 
 class ApiKeyRecord(StoredRecord):

@@ -15,9 +15,11 @@ previous version keeps serving throughout.
 A failure of ours (an error storing the export, the catalog unreachable…) marks the version
 failed but ``retryable`` and propagates, so the queue delivers the upload again and the next
 claim retries it, up to :data:`~cellucid_cloud.catalog.service.MAX_ATTEMPTS` claims. Each claim
-writes to its own prefix (``exports/<id>/``, then ``exports/<id>-2/``…): an attempt that died
-half-way through storing leaves a partial prefix that nothing points to, and the retry neither
-overwrites it nor needs to delete anything (exports stay write-once).
+writes to its own prefix (``exports/<id>/``, then ``exports/<id>-2/``…), so no attempt
+overwrites another's files (exports stay write-once). An attempt whose storing fails removes
+what it stored; one that died while storing leaves a partial prefix, which the next claim
+removes: a claimable version is not ready, so no version points to an earlier attempt's
+prefix, and an earlier attempt's worker is dead by the time its version is claimed again.
 """
 
 from __future__ import annotations
@@ -204,6 +206,8 @@ class Processor:
             claimed = self.catalog.start_processing(pending.version_id, self.reclaim_before)
             if claimed is None:
                 return Outcome(key, "skipped", pending.version_id, reason="already processed")
+            for attempt in range(1, claimed.attempts):  # earlier attempts: dead, never ready
+                self.exports.delete_prefix(export_prefix(claimed.version_id, attempt))
             try:
                 return self._prepare(key, parsed, claimed, local, etag)
             except MemoryError:
@@ -245,7 +249,11 @@ class Processor:
             # The curator's name for the file, not our scratch path.
             return self._refuse(key, version, str(exc).replace(str(local), _shown(version, key)))
         prefix = export_prefix(version.version_id, version.attempts)
-        size = self.exports.put_folder(prefix, out)
+        try:
+            size = self.exports.put_folder(prefix, out)
+        except Exception:
+            self._discard(prefix)
+            raise
         terms = identity.ontology_terms or {}
         stats = DatasetStats(
             name=identity.name,
@@ -263,6 +271,14 @@ class Processor:
         )
         log.info("upload %s ready at %s", key, prefix)
         return Outcome(key, "ready", version.version_id)
+
+    def _discard(self, prefix: str) -> None:
+        """Remove a partly stored export (nothing points to it yet), as well as the store lets
+        us now: what stays is removed by the version's next claim."""
+        try:
+            self.exports.delete_prefix(prefix)
+        except Exception:
+            log.warning("partial export %s left for the next claim", prefix, exc_info=True)
 
     def _refuse(self, key: str, version: DatasetVersion, reason: str) -> Outcome:
         reason = _one_line(reason)

@@ -25,6 +25,7 @@ from cellucid_cloud.catalog.models import (
     CollectionVersion,
     Dataset,
     DatasetVersion,
+    PublishedCatalog,
     StoredRecord,
     Upload,
 )
@@ -45,7 +46,16 @@ MAX_WRITES = 100
 
 RECORD_TYPES: dict[str, type[StoredRecord]] = {
     cls.KIND: cls
-    for cls in (Collection, CollectionVersion, Dataset, DatasetVersion, Upload, Alias, ApiKeyRecord)
+    for cls in (
+        Collection,
+        CollectionVersion,
+        Dataset,
+        DatasetVersion,
+        Upload,
+        Alias,
+        ApiKeyRecord,
+        PublishedCatalog,
+    )
 }
 
 

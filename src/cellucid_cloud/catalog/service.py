@@ -41,8 +41,8 @@ from cellucid_cloud.catalog.models import (
     new_id,
     utcnow,
 )
+from cellucid_cloud.catalog.publishing import publish_version, settled, settled_many
 from cellucid_cloud.catalog.repository import (
-    MAX_WRITES,
     CatalogRepository,
     ConflictError,
     Delete,
@@ -229,7 +229,7 @@ class CatalogService:
         resolving); published datasets and every export stay untouched.
         """
         view = self.open_version(curator_id, collection_or_version_id)
-        drafts = self.repo.get_many(Dataset, view.version.datasets)
+        drafts = settled_many(self.repo, self.repo.get_many(Dataset, view.version.datasets))
         writes: list[Write] = [Delete(view.version)]
         writes += [Delete(d) for d in drafts.values() if not d.published]
         if view.collection.is_published:
@@ -276,7 +276,7 @@ class CatalogService:
         self.dataset_in(view, dataset_id)
         datasets = {k: v for k, v in view.version.datasets.items() if k != dataset_id}
         writes: list[Write] = [Put(view.version.model_copy(update={"datasets": datasets}))]
-        dataset = self.repo.get(Dataset, dataset_id)
+        dataset = settled(self.repo, self.repo.get(Dataset, dataset_id))
         if dataset is not None and not dataset.published:
             writes.append(Delete(dataset))
         self._commit(writes)
@@ -654,7 +654,7 @@ class CatalogService:
                 }
             )
             writes: list[Write] = [Put(done)]
-            dataset = self.repo.get(Dataset, version.dataset_id)
+            dataset = settled(self.repo, self.repo.get(Dataset, version.dataset_id))
             if reason is None and dataset is not None and not dataset.published:
                 current = self.repo.get(DatasetVersion, dataset.version_id)
                 if current is None or _order(current) <= _order(version):
@@ -670,9 +670,10 @@ class CatalogService:
     # -- publishing --------------------------------------------------------------------------
 
     def publish(self, curator_id: str, collection_or_version_id: str) -> CollectionView:
-        """Publish the open version atomically: re-point refreshed datasets, map new ones,
-        withdraw removed ones (tombstones carry the contact). One commit, conditional on the
-        collection's revision, so of two concurrent publishes one wins and one gets 409."""
+        """Publish the open version atomically, whatever its size: re-point refreshed
+        datasets, map new ones, withdraw removed ones (tombstones carry the contact). The
+        switch is one commit conditional on the collection's revision, so of two concurrent
+        publishes one wins and one gets 409 (:mod:`cellucid_cloud.catalog.publishing`)."""
         view = self.open_version(curator_id, collection_or_version_id)
         version = view.version
         if not version.datasets:
@@ -691,53 +692,10 @@ class CatalogService:
             if view.collection.published_version_id
             else None
         )
-        removed = sorted(set(previous.datasets) - set(version.datasets)) if previous else []
-        datasets = self.repo.get_many(Dataset, [*version.datasets, *removed])
-        now = self.clock()
-        writes: list[Write] = []
-        for dataset_id, version_id in version.datasets.items():
-            dataset = datasets.get(dataset_id)
-            if dataset is None:
-                raise StateConflictError(f"dataset {dataset_id} disappeared; retry")
-            if dataset.published and dataset.version_id == version_id:
-                continue
-            writes.append(
-                Put(
-                    dataset.model_copy(
-                        update={
-                            "version_id": version_id,
-                            "export_prefix": versions[dataset_id].export_prefix,
-                            "published_versions": (*dataset.published_versions, version_id),
-                        }
-                    )
-                )
-            )
-        contact = version.metadata.contact
-        for dataset_id in removed:
-            writes.append(
-                Put(
-                    datasets[dataset_id].model_copy(
-                        update={"tombstoned": True, "tombstone_contact": contact}
-                    )
-                )
-            )
-        published_version = version.model_copy(update={"published_at": now})
-        collection = view.collection.model_copy(
-            update={
-                "published_version_id": version.version_id,
-                "open_version_id": None,
-                "published_at": view.collection.published_at or now,
-                "revised_at": now if view.collection.is_published else None,
-            }
+        collection, published = publish_version(
+            self.repo, view.collection, version, versions, previous, self.clock()
         )
-        writes += [Put(collection), Put(published_version)]
-        if len(writes) > MAX_WRITES:
-            raise StateConflictError(
-                f"this publish changes {len(writes) - 2} datasets; one publish can change at "
-                f"most {MAX_WRITES - 2}: publish in steps (several revisions)"
-            )
-        self._commit(writes)
-        return CollectionView(_stored(collection), _stored(published_version))
+        return CollectionView(collection, published)
 
     # -- plumbing ----------------------------------------------------------------------------
 

@@ -56,6 +56,9 @@ class FilesystemObjectStore:
     def exists(self, key: str) -> bool:
         return self.path(key.rstrip("/")).exists()
 
+    def delete_prefix(self, prefix: str) -> None:
+        shutil.rmtree(self.path(prefix.rstrip("/")), ignore_errors=True)
+
     def put(self, key: str, data: bytes | BinaryIO) -> None:
         """Store bytes or a stream's bytes (session bundles) atomically: a temporary name,
         then a rename."""

@@ -25,7 +25,7 @@ from cellucid_cloud.storage.upload_urls import MAX_UPLOAD_EXPIRY, UploadUrl, Upl
 if TYPE_CHECKING:
     from boto3.s3.transfer import TransferConfig
     from mypy_boto3_s3.client import S3Client
-    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef, ObjectIdentifierTypeDef
 
 __all__ = [
     "UPLOAD_CONTENT_TYPE",
@@ -161,6 +161,20 @@ class S3ObjectStore:
                 return False
             raise
         return True
+
+    def delete_prefix(self, prefix: str) -> None:
+        prefix = prefix.rstrip("/") + "/"
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        )
+        for page in pages:  # at most 1,000 keys a page, as DeleteObjects takes
+            keys: list[ObjectIdentifierTypeDef] = [
+                {"Key": item["Key"]} for item in page.get("Contents", [])
+            ]
+            if keys:
+                self._client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True}
+                )
 
     def _has_objects(self, prefix: str) -> bool:
         listing = self._client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
