@@ -15,10 +15,12 @@ from cellucid_cloud.export.errors import PrepareError
 from cellucid_cloud.serve.csr_columns import CsrColumns, StoredArray, stored_array
 
 
-def _matrix(n_cells: int = 3000, n_genes: int = 50, seed: int = 0) -> sparse.csr_matrix:
+def _matrix(
+    n_cells: int = 3000, n_genes: int = 50, density: float = 0.2, seed: int = 0
+) -> sparse.csr_matrix:
     rng = np.random.default_rng(seed)
     return sparse.random(
-        n_cells, n_genes, density=0.2, format="csr", dtype=np.float32, random_state=rng
+        n_cells, n_genes, density=density, format="csr", dtype=np.float32, random_state=rng
     )
 
 
@@ -86,11 +88,17 @@ def _columns(handle: h5py.File, fd: int, x: sparse.csr_matrix, block: int) -> Cs
     )
 
 
-def test_one_pass_gives_every_gene_asked(opened: tuple[Path, h5py.File, int]) -> None:
+@pytest.mark.parametrize(
+    ("n_genes", "density"),
+    [(50, 0.2), (3000, 0.01)],  # values read between hits; one by one (far apart)
+)
+def test_one_pass_gives_every_gene_asked(
+    opened: tuple[Path, h5py.File, int], n_genes: int, density: float
+) -> None:
     _, handle, fd = opened
-    x = _matrix()
+    x = _matrix(n_genes=n_genes, density=density)
     columns = _columns(handle, fd, x, block=4096)
-    genes = [0, 7, 8, 49]
+    genes = [0, 7, 8, n_genes - 1]
     found = columns._scan(genes)
     for gene in genes:
         np.testing.assert_array_equal(found[gene], x[:, gene].toarray().ravel())

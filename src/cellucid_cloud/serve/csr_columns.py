@@ -32,6 +32,8 @@ from cellucid_cloud.export.errors import PrepareError
 
 __all__ = ["CsrColumns", "StoredArray", "stored_array"]
 
+SPARSE: Final = 512
+"""Elements to read, per element wanted, above which the wanted ones are read one by one."""
 BATCH_BYTES: Final = 64 << 20
 """Columns built by one pass at most (float32, one per cell): 80 genes at 200,000 cells."""
 
@@ -49,6 +51,11 @@ class StoredArray:
         read in place."""
         return np.asarray(self.array[start:stop])
 
+    def pick(self, positions: NDArray[np.int64], out: NDArray[Any]) -> NDArray[Any]:
+        """The elements at ``positions`` (increasing): read from the first to the last."""
+        first, last = int(positions[0]), int(positions[-1]) + 1
+        return self.read(first, last, out)[positions - first]
+
 
 class _RawStoredArray(StoredArray):
     """An HDF5 array without filters, read at its extents' file offsets with ``preadv``."""
@@ -56,9 +63,30 @@ class _RawStoredArray(StoredArray):
     def __init__(self, array: Any, fd: int, extents: list[tuple[int, int, int]]) -> None:
         super().__init__(array)
         self._fd = fd
-        self._extents = extents
+        item = self.dtype.itemsize
+        merged: list[tuple[int, int, int]] = []
+        for first, offset, count in extents:  # chunks written one after another: one extent
+            if merged and merged[-1][1] + merged[-1][2] * item == offset:
+                merged[-1] = (merged[-1][0], merged[-1][1], merged[-1][2] + count)
+            else:
+                merged.append((first, offset, count))
+        self._extents = merged
         """(first element, file offset, elements), by first element, covering the array."""
-        self._starts = np.array([e[0] for e in extents], dtype=np.int64)
+        self._starts = np.array([e[0] for e in merged], dtype=np.int64)
+        self._offsets = np.array([e[1] for e in merged], dtype=np.int64)
+
+    def pick(self, positions: NDArray[np.int64], out: NDArray[Any]) -> NDArray[Any]:
+        """Few elements far apart (one gene's values among all genes') are read one by one:
+        a read of 4 bytes each instead of everything between them."""
+        if positions.size * SPARSE >= int(positions[-1]) - int(positions[0]):
+            return super().pick(positions, out)
+        item = self.dtype.itemsize
+        extent = np.searchsorted(self._starts, positions, side="right") - 1
+        offsets = self._offsets[extent] + (positions - self._starts[extent]) * item
+        data = b"".join([os.pread(self._fd, item, offset) for offset in offsets.tolist()])
+        if len(data) != positions.size * item:
+            raise OSError(f"short read of X ({len(data)} of {positions.size * item} bytes)")
+        return np.frombuffer(data, self.dtype)
 
     def read(self, start: int, stop: int, out: NDArray[Any]) -> NDArray[Any]:
         if out.dtype != self.dtype or out.size < stop - start:
@@ -195,10 +223,9 @@ class CsrColumns:
                 hits = hits[(block[hits] >= 0) & (block[hits] < self._n_genes)]
             if hits.size == 0:
                 continue
-            first, last = start + int(hits[0]), start + int(hits[-1]) + 1
-            values = self._data.read(first, last, value_buffer)[hits - int(hits[0])]
-            values = values.astype(np.float32, copy=False)
-            cells = np.searchsorted(self._indptr, hits + start, side="right") - 1
+            positions = hits + start
+            values = self._data.pick(positions, value_buffer).astype(np.float32, copy=False)
+            cells = np.searchsorted(self._indptr, positions, side="right") - 1
             owners = block[hits]
             for gene in genes:
                 column = columns[gene]
