@@ -209,13 +209,13 @@ def test_a_restart_answers_from_the_cached_manifests(h5ad: Path, cache: Path) ->
     finally:
         first.close()
     _cache_entry(cache)
-    # Another process answers the identity without importing anndata or pandas.
+    # Another process answers the identity without importing anndata, numpy or pandas.
     probe = (
         "import sys; from pathlib import Path;"
         "from cellucid_cloud.serve.direct import DirectExport;"
         f"s = DirectExport(Path({str(h5ad)!r}), cache_dir=Path({str(cache)!r}));"
         "print(b''.join(s.read('dataset_identity.json', 0, 1 << 20)).decode());"
-        "print(sorted(m for m in ('anndata', 'pandas', 'scipy') if m in sys.modules))"
+        "print(sorted(m for m in ('anndata', 'numpy', 'pandas', 'scipy') if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True

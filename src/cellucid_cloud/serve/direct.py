@@ -13,7 +13,7 @@ identity without the obs manifest's centroids, which are computed in the backgro
 obs manifest is first asked for); the built manifests are kept in the cache folder
 (``manifest_cache.py``), so a restart of the unchanged file answers the identity before anndata
 is imported, and rebuilds the payloads in the background. This module imports the export engine
-(anndata and its stack) only when it needs it.
+(anndata and its stack), and even numpy, only when it needs them.
 
 Every gene is kept as the gzip member an export would hold for it, in a small LRU. Each binary
 payload ``p`` is also served as ``p.gz``, its gzip member, as an export's ``.gz`` file is: raw
@@ -36,9 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-import numpy as np
 from cachetools import LRUCache
-from numpy.typing import NDArray
 from zlib_ng import zlib_ng
 
 from cellucid_cloud.export.errors import PrepareError
@@ -51,14 +49,17 @@ from cellucid_cloud.export.manifests import (
     dump_json,
 )
 from cellucid_cloud.serve.cache_folder import FileKey, cache_root
-from cellucid_cloud.serve.csr_columns import CsrColumns, stored_array
 from cellucid_cloud.serve.gene_copy import LEVEL, GeneCopy
 from cellucid_cloud.serve.manifest_cache import ManifestCache
 from cellucid_cloud.serve.sources import FileChangedError, FileInfo, IdentityBacked, PayloadError
 
 if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
     from cellucid_cloud.export.prepare import ExportOutline
     from cellucid_cloud.export.source import AnnDataSource
+    from cellucid_cloud.serve.csr_columns import CsrColumns
 
 __all__ = ["DEFAULT_CACHE_BYTES", "DirectExport"]
 
@@ -359,6 +360,8 @@ class DirectExport(IdentityBacked):
         if path.endswith(".json"):  # the other manifests are known from the start
             return self._files[path]
         later = self._engine.get().later  # on a restart, the payloads are built here
+        import numpy as np
+
         data = self._files.get(path)
         if data is None:
             with self._later_lock:
@@ -426,6 +429,8 @@ class DirectExport(IdentityBacked):
 
     def _column(self, index: int) -> NDArray[np.float32]:
         """Gene ``index`` read from X: a pass over a stored CSR X, else the column itself."""
+        import numpy as np
+
         try:
             csr = self._csr.get()
             if csr is not None:
@@ -452,6 +457,10 @@ class DirectExport(IdentityBacked):
 
     def _csr_columns(self) -> CsrColumns | None:
         """The CSR scanner over X's stored arrays, when X is a stored CSR group."""
+        import numpy as np
+
+        from cellucid_cloud.serve.csr_columns import CsrColumns, stored_array
+
         matrix = self._engine.get().source.matrix
         group = getattr(getattr(matrix, "array", None), "group", None)
         if matrix is None or matrix.layout != "csr" or group is None:
