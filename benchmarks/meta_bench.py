@@ -258,6 +258,7 @@ def serve_api(backend: str, location: str, port: int, ttl: float) -> None:
     from cellucid_cloud.catalog.meta import MetaService
     from cellucid_cloud.catalog.service import CatalogService
     from cellucid_cloud.local.link_ingest import LocalLinkIngest
+    from cellucid_cloud.storage.downloads import FilesystemDownloads
     from cellucid_cloud.storage.filesystem import FilesystemObjectStore
     from cellucid_cloud.storage.local_upload_urls import LocalUploadUrls
 
@@ -281,6 +282,7 @@ def serve_api(backend: str, location: str, port: int, ttl: float) -> None:
             auth=Authenticator(repository, secret),
             uploads=LocalUploadUrls(base_url, secret),
             links=LocalLinkIngest(catalog, scratch, lambda key: None, max_bytes=1),
+            downloads=FilesystemDownloads(FilesystemObjectStore(scratch)),
         )
         app = build_api(context)
         uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)

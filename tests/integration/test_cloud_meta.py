@@ -80,6 +80,7 @@ def scenario(ids: dict[str, str]) -> list[dict[str, Any]]:
         get(f"/dp/v1/collections/{ids['draft_version']}"),
         get("/dp/v1/collections/no-such-collection"),
         get("/dp/v1/collections/" + "x" * 3000),
+        get("/dp/v1/collections/" + "x" * 3000, visibility="secret"),
         request("PUT", f"/dp/v1/collections/{ids['collection']}", body=b"{}"),
         get("/datasets.json"),
         request("OPTIONS", "/datasets.json"),

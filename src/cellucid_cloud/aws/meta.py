@@ -72,9 +72,10 @@ def meta_resolver(
 
     @route("GET", "/dp/v1/collections/<collection_id>")
     def collection(collection_id: str) -> Answer:
-        collection_id = path(_CollectionPath, collection_id=collection_id).collection_id
-        query(CollectionQuery)
-        return lambda_response(public.collection(meta, collection_id, if_none_match()))
+        checked, _ = routes.path_and_query(
+            _CollectionPath, CollectionQuery, collection_id=collection_id
+        )
+        return lambda_response(public.collection(meta, checked.collection_id, if_none_match()))
 
     @route("GET", "/datasets.json")
     def datasets_json() -> Answer:

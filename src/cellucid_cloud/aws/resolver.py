@@ -80,14 +80,24 @@ class HttpRoutes:
 
     def query[Q: BaseModel](self, model: type[Q]) -> Q:
         """The query parameters (the last value of each, as Starlette reads a query string)."""
-        pairs = dict(parse_qsl(self.app.current_event.raw_query_string, keep_blank_values=True))
-        return _validated(model, pairs, "query")
+        return _valid(*_checked(model, self._query_pairs(), "query"))
 
     def path[P: BaseModel](self, model: type[P], **params: str) -> P:
-        return _validated(model, params, "path")
+        return _valid(*_checked(model, params, "path"))
 
-    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return self.app.resolve(event, context)
+    def path_and_query[P: BaseModel, Q: BaseModel](
+        self, path_model: type[P], query_model: type[Q], **params: str
+    ) -> tuple[P, Q]:
+        """Path and query parameters validated together: a 422 names the first error and
+        counts the others, path first, as FastAPI does."""
+        path, path_errors = _checked(path_model, params, "path")
+        query, query_errors = _checked(query_model, self._query_pairs(), "query")
+        if path is None or query is None:
+            raise InvalidRequestError(validation_message([*path_errors, *query_errors]))
+        return path, query
+
+    def _query_pairs(self) -> dict[str, str]:
+        return dict(parse_qsl(self.app.current_event.raw_query_string, keep_blank_values=True))
 
     def _too_large(self) -> bool:
         path = self.app.current_event.path
@@ -112,9 +122,17 @@ class HttpRoutes:
         return lambda_response(no_route(sorted(methods)))
 
 
-def _validated[M: BaseModel](model: type[M], values: dict[str, str], where: str) -> M:
+def _valid[M: BaseModel](found: M | None, errors: list[dict[str, Any]]) -> M:
+    if found is None:
+        raise InvalidRequestError(validation_message(errors))
+    return found
+
+
+def _checked[M: BaseModel](
+    model: type[M], values: dict[str, str], where: str
+) -> tuple[M | None, list[dict[str, Any]]]:
+    """``values`` as ``model``, or None and the errors, located as FastAPI locates them."""
     try:
-        return model.model_validate(values)
+        return model.model_validate(values), []
     except ValidationError as exc:
-        errors = [{**e, "loc": (where, *e["loc"])} for e in exc.errors()]
-        raise InvalidRequestError(validation_message(errors)) from None
+        return None, [{**e, "loc": (where, *e["loc"])} for e in exc.errors()]
