@@ -876,13 +876,23 @@ def bundle_of(size: int) -> bytes:
     return exact
 
 
+def new_viewer(world: World) -> dict[str, str]:
+    """A viewer of the 40-cell draft dataset of its own: tests that move the events clock may
+    have expired (and swept) the world's viewer."""
+    with world.api.client(FIRST_CURATOR) as curator:
+        reply = curator.post(
+            "/_cellucid/viewers", json={"dataset_id": world.private.draft_dataset_version_id}
+        )
+    assert reply.status_code == 201, reply.text
+    return {"viewerId": reply.json()["viewerId"], "viewerToken": reply.json()["viewerToken"]}
+
+
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_viewer_posts_are_capped_at_the_limit(world: World, chunked: bool) -> None:
     """An event of exactly 1 MiB, a selection of every cell (4 bytes each) and a bundle of
     exactly the direct limit (4.5 MB) are taken; one byte (one cell) more is a 413, declared
     or streamed."""
-    private, base = world.private, world.api.base_url
-    creds = {"viewerId": private.viewer_id, "viewerToken": private.viewer_token}
+    base, creds = world.api.base_url, new_viewer(world)
     n_cells = 40
     event = json.dumps({"type": "pong", "requestId": "r", "t": 1, **creds}).encode()
     cases = [
@@ -918,8 +928,7 @@ def test_binary_viewer_posts_over_the_limit_are_refused_before_the_rest_arrives(
     """A selection or bundle one byte over its limit, by its declared length alone or by the
     bytes streamed so far (a chunked body never finished), is a 413 at once: the route does
     not read on."""
-    private = world.private
-    creds = f"viewerId={private.viewer_id}&viewerToken={private.viewer_token}"
+    creds = "&".join(f"{k}={v}" for k, v in new_viewer(world).items())
     for path, cap in (
         ("/_cellucid/selection?source=lasso&", 160),
         ("/_cellucid/session_bundle?requestId=r&", MAX_DIRECT_BUNDLE_BYTES),

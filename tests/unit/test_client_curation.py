@@ -175,9 +175,12 @@ def test_upload_refuses_other_files_before_any_request(
 def test_upload_url_states_the_limits(curator: CurationClient) -> None:
     collection_id = curator.create_collection("Lung", **CONTACT)
     dataset_id = curator.create_dataset(collection_id)
-    grant = curator.upload_url(collection_id, dataset_id, format="zarr.zip", size=10)
-    assert grant.key == f"{collection_id}/{dataset_id}/{grant.upload_id}.zarr.zip"
-    assert grant.expires_in > 0
+    exact = curator.upload_url(collection_id, dataset_id, format="zarr.zip", size=10)
+    assert exact.key == f"{collection_id}/{dataset_id}/{exact.upload_id}.zarr.zip"
+    assert exact.expires_in > 0
+    assert exact.max_bytes == 10  # a declared size is the exact length the URL takes
+    grant = curator.upload_url(collection_id, dataset_id)
+    assert grant.max_bytes > 10  # without one, the server's cap
     with pytest.raises(ApiError) as too_large:
         curator.upload_url(collection_id, dataset_id, size=grant.max_bytes + 1)
     assert too_large.value.status == 422
