@@ -1,20 +1,21 @@
 """Progress reporting for long work: a rich progress bar on a terminal, silence otherwise."""
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as Bars
 
-Report = Callable[[str, int, int], None]
+from .export.progress import Progress, no_progress
 
 
 @contextmanager
-def terminal_progress() -> Iterator[Report]:
+def terminal_progress() -> Iterator[Progress]:
     """Yield a (stage, done, total) callback drawing one bar per stage on stderr if it is a TTY."""
     if not sys.stderr.isatty():
-        yield lambda stage, done, total: None
+        yield no_progress
         return
     tasks: dict[str, TaskID] = {}
     columns = (
@@ -23,7 +24,7 @@ def terminal_progress() -> Iterator[Report]:
         TextColumn("{task.completed:,}/{task.total:,}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=False) as bars:
+    with Bars(*columns, console=Console(stderr=True), transient=False) as bars:
 
         def report(stage: str, done: int, total: int) -> None:
             if stage not in tasks:

@@ -18,7 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 __all__ = ["exit_with", "process_pool"]
 
-PRELOAD = ["cellucid_cloud.export.genes"]
+PRELOAD = ["cellucid_cloud.export.block_tasks"]
 """What the fork server imports once for every worker."""
 
 

@@ -39,8 +39,6 @@ GENE_BLOCK_MAX: Final = 1024
 ENTRY_BYTES: Final = 6
 """A spilled entry: a float32 value and a 2-byte row."""
 
-Progress = Callable[[str, int, int], None]
-"""Called with (stage, units just done, units in the stage)."""
 GeneFiles = Callable[[str, Any], None]
 """Where a gene block's files go: ``(file name under var/, bytes)``."""
 

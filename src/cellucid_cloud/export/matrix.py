@@ -7,10 +7,12 @@ not pay for importing it.
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
 
 from .errors import PrepareError, one_line
+from .matrix_checks import check_structure
 
 Layout = Literal["csr", "csc", "dense"]
 Block = sparse.csr_matrix | sparse.csc_matrix | NDArray[Any]
@@ -67,3 +69,31 @@ class ArrayBlocks:
             return self.array[where]  # type: ignore[no-any-return]
         except self.errors as error:
             raise PrepareError(f"cannot read X ({what}): {one_line(error)}") from None
+
+
+def by_columns(matrix: MatrixBlocks) -> MatrixBlocks | None:
+    """X read a block of columns at a time (CSC, or in memory), or None: by row blocks."""
+    array = getattr(matrix, "array", None)
+    in_memory = isinstance(array, np.ndarray) or sparse.issparse(array)
+    if in_memory and matrix.layout == "csr":
+        return _ColumnsOfMemoryCsr(array)
+    if in_memory or matrix.layout == "csc":
+        return matrix
+    return None
+
+
+class _ColumnsOfMemoryCsr:
+    """An in-memory CSR X converted to CSC once, instead of slicing columns of CSR per block."""
+
+    layout: Layout = "csc"
+
+    def __init__(self, matrix: Any) -> None:
+        check_structure(matrix, "X")
+        self.array = sparse.csc_matrix(matrix)
+        self.shape = (int(matrix.shape[0]), int(matrix.shape[1]))
+
+    def rows(self, start: int, stop: int) -> Any:
+        return self.array[start:stop]
+
+    def columns(self, start: int, stop: int) -> Any:
+        return self.array[:, start:stop]

@@ -33,7 +33,7 @@ from .embeddings import (
 from .errors import PrepareError
 from .gene_encoder import GeneBounds, gene_extension
 from .gene_names import GeneNames, gene_names
-from .genes import GeneWriter
+from .gene_writer import GeneWriter
 from .gzip_codec import gzip_payload
 from .layout import ExportManifests, files_on_disk
 from .manifests import (
@@ -73,13 +73,12 @@ from .obs_fields import (
     missing_code,
     select_obs_fields,
 )
+from .progress import Progress, no_progress
 from .quantize import Bits, finite_bounds, quantize
 from .schema_terms import schema_terms
 from .settings import ExportOptions, ExportSettings, dataset_id_from_name, describe_invalid
 from .source import AnnDataSource, default_created_at, open_source
 from .staging import staged_folder
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -93,10 +92,6 @@ class PrepareResult:
     warnings: list[str] = field(default_factory=list)
     block_costs: list[BlockCost] = field(default_factory=list)
     """What each block of the gene work did (``prepare --costs``)."""
-
-
-def _ignore_progress(stage: str, done: int, total: int) -> None:
-    del stage, done, total
 
 
 def _bits(value: int) -> Bits | None:
@@ -410,7 +405,7 @@ def prepare(
     elif fields:
         raise TypeError("pass either settings or keyword fields, not both")
     settings = settings.with_options(options)
-    report = progress or _ignore_progress
+    report = progress or no_progress
     with open_source(source, settings) as src:
         return _prepare_open(src, Path(out_dir), settings, force, report)
 
@@ -488,7 +483,7 @@ class ExportOutline:
 
 
 def outline_export(
-    plan: ExportPlan, payloads: Payloads, report: Progress = _ignore_progress
+    plan: ExportPlan, payloads: Payloads, report: Progress = no_progress
 ) -> ExportOutline:
     """Build every payload but the genes into ``payloads``; return the identity, the
     connectivity manifest and what the obs manifest is made of (see :class:`ExportOutline`)."""
@@ -545,7 +540,7 @@ def describe_export(
     plan: ExportPlan,
     payloads: Payloads,
     genes: Callable[[], VarManifest | None],
-    report: Progress = _ignore_progress,
+    report: Progress = no_progress,
 ) -> ExportManifests:
     """Build every payload but the genes into ``payloads`` and return the manifests.
 

@@ -191,7 +191,7 @@ def build(
 
     Exits at once when the server ``parent`` is gone: nobody would read the copy."""
     from cellucid_cloud.export.errors import PrepareError
-    from cellucid_cloud.export.genes import GeneWriter
+    from cellucid_cloud.export.gene_writer import GeneWriter
     from cellucid_cloud.export.source import open_source
 
     def progress(stage: str, done: int, total: int) -> None:

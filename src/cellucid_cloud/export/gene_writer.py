@@ -9,40 +9,20 @@ turns. Either way the files are the same bytes. Peak memory is a few blocks per 
 the size of X.
 """
 
-import itertools
-import os
 import tempfile
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from scipy import sparse
-
-from .blocks import (
-    BlockCost,
-    BlockPlan,
-    Progress,
-    encode_gene_block,
-    encode_gene_columns,
-    plan_blocks,
-    spill_row_block,
-)
-from .gene_encoder import GeneBounds, GeneEncoder
-from .matrix import Layout, MatrixBlocks
-from .matrix_checks import check_structure
+from .block_tasks import Matrix, columns_gene_task, row_task, spill_gene_task
+from .blocks import BlockCost, BlockPlan, plan_blocks
+from .gene_encoder import GeneBounds
+from .matrix import Layout, MatrixBlocks, by_columns
 from .matrix_files import MatrixLocation, open_matrix, row_entries
+from .progress import Progress
 from .quantize import Bits
-
-__all__ = ["GeneWriter", "Progress"]
-
-Matrix = MatrixBlocks | MatrixLocation
-"""X itself (a thread of this process reads it) or where it is (a worker process opens it)."""
-Span = tuple[str, int, int]
-"""A gene block's section of one shard: the shard's path, first byte, end byte."""
 
 
 class GeneWriter:
@@ -98,7 +78,7 @@ class GeneWriter:
             stored: MatrixBlocks = matrix
             if self.location is not None:
                 stored = stack.enter_context(open_matrix(self.location))
-            columns = _column_source(stored)
+            columns = by_columns(stored)
             layout: Layout = "csc" if columns is not None else stored.layout
             plan = self.plan(layout, stored)
             source: Matrix = columns if columns is not None else stored
@@ -177,163 +157,3 @@ def _completed[T](tasks: Iterable[Future[T]]) -> Iterator[Future[T]]:
         for future in pending:
             future.cancel()
         raise
-
-
-# -- the tasks: top-level functions, so that worker processes can run them -------------------
-
-_local = threading.local()
-
-
-def _opened(matrix: Matrix) -> MatrixBlocks:
-    """X, opened once per worker process when given by its location."""
-    if not isinstance(matrix, MatrixLocation):
-        return matrix
-    cache: dict[MatrixLocation, tuple[ExitStack, MatrixBlocks]] = _process_files
-    if matrix not in cache:
-        stack = ExitStack()
-        cache[matrix] = (stack, stack.enter_context(open_matrix(matrix)))
-    return cache[matrix][1]
-
-
-_process_files: dict[MatrixLocation, tuple[ExitStack, MatrixBlocks]] = {}
-
-
-def _encoder(plan: BlockPlan, bits: Bits | None) -> GeneEncoder:
-    """This thread's encoder, its buffers kept from one block to the next."""
-    width = max(b - a for a, b in itertools.pairwise(plan.gene_edges))
-    encoder: GeneEncoder | None = getattr(_local, "encoder", None)
-    if (
-        encoder is None
-        or encoder.dense.shape[0] < width
-        or encoder.n_cells != plan.n_cells
-        or encoder.bits != bits
-    ):
-        encoder = _local.encoder = GeneEncoder(width, plan.n_cells, bits)
-    return encoder
-
-
-def row_task(
-    matrix: Matrix, plan: BlockPlan, index: int, shard: str
-) -> tuple[list[int], BlockCost]:
-    """Row block ``index`` into the shard file ``shard``; its section offsets and cost."""
-    parts, offsets, cost = spill_row_block(_opened(matrix), plan, index)
-    fd = os.open(shard, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        _write_all(fd, parts)
-    finally:
-        os.close(fd)
-    return offsets, cost
-
-
-def spill_gene_task(
-    plan: BlockPlan, index: int, spans: list[Span], folder: str, bits: Bits | None, compression: int
-) -> tuple[GeneBounds, BlockCost]:
-    """Gene block ``index`` from the spill shards' sections ``spans``."""
-    encoder = _encoder(plan, bits)
-    with _GeneFolder(folder) as write:
-        return encode_gene_block(plan, index, _read_spans(spans), encoder, write, compression)
-
-
-def columns_gene_task(
-    matrix: Matrix, plan: BlockPlan, index: int, folder: str, bits: Bits | None, compression: int
-) -> tuple[GeneBounds, BlockCost]:
-    """Gene block ``index`` from X's columns."""
-    encoder = _encoder(plan, bits)
-    with _GeneFolder(folder) as write:
-        return encode_gene_columns(_opened(matrix), plan, index, encoder, write, compression)
-
-
-def _read_spans(spans: list[Span]) -> list[memoryview]:
-    """Each span's bytes, read into one buffer of this thread (kept for the next block)."""
-    total = sum(-(stop - start) // 8 * -8 for _, start, stop in spans)
-    buffer: bytearray | None = getattr(_local, "spill_buffer", None)
-    if buffer is None or len(buffer) < total:
-        buffer = _local.spill_buffer = bytearray(total)
-    view = memoryview(buffer)
-    sections = []
-    at = 0
-    for path, start, stop in spans:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            _read_into(fd, view[at : at + stop - start], start)
-        finally:
-            os.close(fd)
-        sections.append(view[at : at + stop - start])
-        at += -(stop - start) // 8 * -8
-    return sections
-
-
-def _read_into(fd: int, target: memoryview, offset: int) -> None:
-    """Fill ``target`` from the file at ``offset`` without an intermediate bytes object."""
-    while target:
-        done = os.preadv(fd, [target], offset)
-        if done <= 0:
-            raise OSError(f"spill file ended early at byte {offset}")
-        target, offset = target[done:], offset + done
-
-
-def _write_all(fd: int, parts: list[Any]) -> None:
-    for start in range(0, len(parts), 512):
-        batch = [memoryview(part) for part in parts[start : start + 512]]
-        while batch:
-            done = os.writev(fd, batch)
-            while batch and done >= len(batch[0]):
-                done -= len(batch[0])
-                batch.pop(0)
-            if batch and done:
-                batch[0] = batch[0][done:]
-
-
-class _GeneFolder:
-    """Writes gene files into an open folder: no path lookup and no Python file object."""
-
-    def __init__(self, folder: str) -> None:
-        self.fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-
-    def __enter__(self) -> Callable[[str, Any], None]:
-        return self.write
-
-    def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)
-
-    def write(self, name: str, data: Any) -> None:
-        fd = os.open(
-            name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666, dir_fd=self.fd
-        )
-        try:
-            view = memoryview(data).cast("B")
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-
-
-# -- X that is read by columns -----------------------------------------------------------------
-
-
-def _column_source(matrix: MatrixBlocks) -> MatrixBlocks | None:
-    """X read a block of columns at a time (CSC, or in memory), or None: by row blocks."""
-    array = getattr(matrix, "array", None)
-    in_memory = isinstance(array, np.ndarray) or sparse.issparse(array)
-    if in_memory and matrix.layout == "csr":
-        return _ColumnsOfMemoryCsr(array)
-    if in_memory or matrix.layout == "csc":
-        return matrix
-    return None
-
-
-class _ColumnsOfMemoryCsr:
-    """An in-memory CSR X converted to CSC once, instead of slicing columns of CSR per block."""
-
-    layout: Layout = "csc"
-
-    def __init__(self, matrix: Any) -> None:
-        check_structure(matrix, "X")
-        self.array = sparse.csc_matrix(matrix)
-        self.shape = (int(matrix.shape[0]), int(matrix.shape[1]))
-
-    def rows(self, start: int, stop: int) -> Any:
-        return self.array[start:stop]
-
-    def columns(self, start: int, stop: int) -> Any:
-        return self.array[:, start:stop]
