@@ -114,14 +114,20 @@ def test_the_last_issued_upload_wins_whatever_order_its_events_come_in(
     assert meta(stack, did)[1]["dataset_version_id"] == newer["dataset_version_id"]
 
 
-def test_a_refused_upload_url_is_issued_for_nothing_and_changes_nothing(
-    stack: CloudStack, tmp_path: Path
-) -> None:
+def published_dataset(stack: CloudStack, tmp_path: Path) -> tuple[Curator, str, str]:
+    """A curator and their published collection's one ready dataset (30 cells)."""
     curator = Curator(stack)
     cid, did = new_dataset(curator)
     upload_by_url(curator, cid, did, h5ad(tmp_path, 30))
     assert stack.deliver(stack.receive(2)) == {"batchItemFailures": []}
     assert curator.call("curation-publish", collection_id=cid)[0] == 200
+    return curator, cid, did
+
+
+def test_a_refused_upload_url_is_issued_for_nothing_and_changes_nothing(
+    stack: CloudStack, tmp_path: Path
+) -> None:
+    curator, cid, did = published_dataset(stack, tmp_path)
     before = curator.dataset(cid, did)
     status, refused = curator.call(
         "curation-upload-url", {"size": 10}, collection_id=cid, dataset_id=did
@@ -132,6 +138,23 @@ def test_a_refused_upload_url_is_issued_for_nothing_and_changes_nothing(
     )
     assert status == 422 and "too large" in refused["detail"]
     assert curator.dataset(cid, did) == before
+
+
+def test_a_drop_into_a_published_collection_shows_on_its_dataset_as_refused(
+    stack: CloudStack, tmp_path: Path
+) -> None:
+    curator, cid, did = published_dataset(stack, tmp_path)
+    before = curator.dataset(cid, did)
+    stack.s3.put_object(
+        Bucket=stack.uploads_bucket, Key=f"{cid}/{did}.h5ad", Body=h5ad(tmp_path, 31)
+    )
+    assert stack.deliver(stack.receive(1)) == {"batchItemFailures": []}
+    after = curator.dataset(cid, did)
+    refused = after.pop("refused_upload")
+    assert after == {k: v for k, v in before.items() if k != "refused_upload"}
+    assert refused["reason"] == (
+        f"{cid}/{did}.h5ad: this collection is published; start a revision before uploading"
+    )
 
 
 def test_reasons_name_the_curators_file_and_ids_never_a_version_id(

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,6 +108,26 @@ def test_a_good_file_becomes_ready_and_is_published(
     assert (public["collection_visibility"], public["status"]) == ("PUBLIC", "ready")
     listing = "\n".join(ok(curate("collections", "list", up=up, home=home)))
     assert cid in listing and "published" in listing
+
+    # A file dropped into the published collection is not taken: status says so, exit 0.
+    dropped = up.data_dir / "uploads" / cid / f"{did}.h5ad"
+    dropped.parent.mkdir(parents=True, exist_ok=True)
+    dropped.write_bytes(files["newer"].read_bytes())
+    with up.curator() as curator:
+        wait_for_refusal(curator, f"/curation/v1/collections/{cid}/datasets/{did}")
+    status = curate("status", cid, did, up=up, home=home)
+    assert ok(status) == uploaded[1:]
+    assert status.stderr == (
+        f"warning: a newer file was not taken: {cid}/{did}.h5ad: this collection is published; "
+        "start a revision before uploading\n"
+    )
+
+
+def wait_for_refusal(curator: httpx.Client, path: str) -> None:
+    deadline = time.monotonic() + 60
+    while curator.get(path).json()["refused_upload"] is None:
+        assert time.monotonic() < deadline, "the dropped file was never looked at"
+        time.sleep(0.2)
 
 
 def test_a_bad_file_exits_1_with_its_reason_on_one_line(

@@ -80,7 +80,7 @@ def curation_router(ctx: ApiContext) -> APIRouter:
     Curator = Annotated[str, Depends(curator)]  # noqa: N806 - a dependency-injected type
 
     def document(view: CollectionView) -> dict[str, Any]:
-        return ctx.meta.collection_document(view)
+        return ctx.meta.collection_document(view, curator=True)
 
     @router.post("/auth/token", response_model=TokenAnswer)
     def token(x_api_key: Annotated[str | None, Header(max_length=200)] = None) -> TokenAnswer:
@@ -156,10 +156,19 @@ def curation_router(ctx: ApiContext) -> APIRouter:
 
     def dataset_document(view: CollectionView, dataset_id: str) -> dict[str, Any]:
         version = ctx.catalog.dataset_in(view, dataset_id)
-        entry = ctx.meta.dataset_entry(view, dataset_id, version)
+        entry = ctx.meta.dataset_entry(view, dataset_id, version, curator=True)
+        refused = ctx.catalog.refused_upload(version)
         return entry | {
             "collection_id": view.collection.collection_id,
             "collection_version_id": view.version.version_id,
+            "refused_upload": None
+            if refused is None
+            else {
+                "upload_id": refused.upload_id,
+                "file_name": refused.file_name,
+                "reason": refused.reason,
+                "refused_at": refused.at.isoformat(),
+            },
         }
 
     @router.get(

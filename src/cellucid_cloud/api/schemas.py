@@ -247,9 +247,21 @@ class DatasetEntry(BaseModel):
     """Only for the dataset's current public version."""
 
 
+class RefusedUpload(BaseModel):
+    """A file put for the dataset that was not taken (dropped into a published collection
+    with no open revision), newer than the dataset's current upload."""
+
+    upload_id: str
+    file_name: str
+    reason: str
+    refused_at: str
+
+
 class DatasetDocument(DatasetEntry):
     collection_id: str
     collection_version_id: str
+    refused_upload: RefusedUpload | None
+    """Set until an upload accepted later replaces it."""
 
 
 class CollectionLink(BaseModel):

@@ -51,13 +51,16 @@ _SERVER_PATH = re.compile(
 )
 
 
-def public_reason(version: DatasetVersion, dataset: Dataset) -> str:
-    """Why a version failed, fit for anyone holding its URL: what is wrong with the file, with
-    server paths and every id but the dataset's and its collection's taken out (a revision's
-    id opens the whole private revision). A failure of ours says only that."""
+def public_reason(version: DatasetVersion) -> str | None:
+    """Why a version failed, fit for anyone holding its URL (the meta answer and the collection
+    document say it alike): what is wrong with the file, with server paths and every id but
+    the dataset's, its version's and its collection's taken out (a revision's id opens the
+    whole private revision). A failure of ours says only that. None unless failed."""
+    if version.status is not DatasetStatus.FAILED:
+        return None
     if version.retryable or not version.reason:
         return SERVER_FAILURE
-    shown = {dataset.dataset_id, dataset.collection_id, version.version_id}
+    shown = {version.dataset_id, version.collection_id, version.version_id}
     reason = _SERVER_PATH.sub("…", version.reason)
     return _UUID.sub(lambda match: match[0] if match[0] in shown else "…", reason)
 
@@ -190,8 +193,7 @@ class MetaService:
             version = version or self.repo.get(DatasetVersion, version_id)
             status = version.status if version else DatasetStatus.WAITING
             prefix = version.export_prefix if version and status is DatasetStatus.READY else None
-            if version and status is DatasetStatus.FAILED:
-                reason = public_reason(version, dataset)
+            reason = public_reason(version) if version else None
         location = self.export_location(prefix)
         return {
             "dataset_id": dataset.dataset_id,
@@ -236,7 +238,9 @@ class MetaService:
             raise NotFoundError(f"no collection {collection_or_version_id}")
         return self.collection_document(view)
 
-    def collection_document(self, view: CollectionView) -> Document:
+    def collection_document(self, view: CollectionView, *, curator: bool = False) -> Document:
+        """The collection version's document; ``curator``: for its owner, whose datasets
+        carry the full failure reasons (the public's: :func:`public_reason`)."""
         versions = self.catalog.dataset_versions(view)
         published = view.version.published_at is not None
         public_versions = self._public_versions(view)
@@ -259,7 +263,7 @@ class MetaService:
             "updated_at": (view.version.published_at or view.version.created_at).isoformat(),
             "page_url": collection_page_url(self.base_url, public_id),
             "datasets": [
-                self.dataset_entry(view, dataset_id, version, public_versions)
+                self.dataset_entry(view, dataset_id, version, public_versions, curator=curator)
                 for dataset_id, version in versions.items()
             ],
         }
@@ -280,6 +284,8 @@ class MetaService:
         dataset_id: str,
         version: DatasetVersion,
         public_versions: frozenset[str] | None = None,
+        *,
+        curator: bool = False,
     ) -> Document:
         """A dataset as a collection version lists it: canonical URLs, except in a revision,
         where each dataset is reached by its (private) version URL. The portal's names
@@ -300,7 +306,7 @@ class MetaService:
             "n_genes": stats.n_genes if stats else None,
             "cell_count": stats.n_cells if stats else None,
             "status": version.status.value,
-            "reason": version.reason,
+            "reason": version.reason if curator else public_reason(version),
             "explorer_url": url,
             "export_url": f"{self.base_url}/{version.export_prefix}" if ready else None,
             "dataset_deployments": [{"url": url}] if ready else [],

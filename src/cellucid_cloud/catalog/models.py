@@ -50,6 +50,7 @@ __all__ = [
     "StagedMapping",
     "StoredRecord",
     "Upload",
+    "UploadRefusal",
     "Visibility",
     "new_id",
     "utcnow",
@@ -265,6 +266,21 @@ class Upload(StoredRecord):
     from it)."""
     multipart_id: str | None = None
     """The uploads store's id of the multipart upload the file is being sent by."""
+
+
+class UploadRefusal(StoredRecord):
+    """The newest upload of a dataset that was refused when it arrived (a file dropped into a
+    published collection with no open revision): no version shows it, so the dataset's
+    curation document does, until a newer upload is accepted."""
+
+    KIND: ClassVar[str] = "upload_refusal"
+    KEY_FIELD: ClassVar[str] = "dataset_id"
+    dataset_id: str
+    upload_id: str
+    file_name: str
+    reason: str
+    at: datetime
+    """When the refused file was put (the upload's ``accepted_at``)."""
 
 
 class StagedMapping(Record):

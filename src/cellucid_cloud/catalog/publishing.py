@@ -108,7 +108,9 @@ def publish_version(
     staged: list[str] = []
     for chunk in _chunks([*version.datasets, *removed, *earlier]):
         staged += _stage(repo, chunk, version, versions, contact)
-    published_version = version.model_copy(update={"published_at": now, "withdrawn": removed})
+    published_version = version.model_copy(
+        update={"published_at": now, "withdrawn": tuple(removed)}
+    )
     switched = collection.model_copy(
         update={
             "published_version_id": version.version_id,

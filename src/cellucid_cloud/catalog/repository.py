@@ -28,6 +28,7 @@ from cellucid_cloud.catalog.models import (
     PublishedCatalog,
     StoredRecord,
     Upload,
+    UploadRefusal,
 )
 
 __all__ = [
@@ -52,6 +53,7 @@ RECORD_TYPES: dict[str, type[StoredRecord]] = {
         Dataset,
         DatasetVersion,
         Upload,
+        UploadRefusal,
         Alias,
         ApiKeyRecord,
         PublishedCatalog,

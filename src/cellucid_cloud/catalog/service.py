@@ -38,6 +38,7 @@ from cellucid_cloud.catalog.models import (
     DatasetVersion,
     StoredRecord,
     Upload,
+    UploadRefusal,
     new_id,
     utcnow,
 )
@@ -385,7 +386,12 @@ class CatalogService:
             except CatalogError as exc:
                 refused = upload.model_copy(update={"refused": f"{key}: {exc}"})
                 try:
-                    self.repo.commit([Put(refused, create=True)])
+                    self.repo.commit(
+                        [
+                            Put(refused, create=True),
+                            *self._notice(collection_or_version_id, refused),
+                        ]
+                    )
                 except ConflictError:
                     continue
                 return _stored(refused)
@@ -412,6 +418,33 @@ class CatalogService:
             except ConflictError:
                 continue
         raise StateConflictError(f"the collection kept changing while {key} was recorded; retry")
+
+    def _notice(self, collection_or_version_id: str, refused: Upload) -> list[Write]:
+        """The write that shows a refused drop on its dataset (:class:`UploadRefusal`), when
+        the collection it names has that dataset; nothing for unknown ids."""
+        try:
+            view = self.version_for(collection_or_version_id)
+        except NotFoundError:
+            return []
+        if refused.dataset_id not in view.version.datasets or refused.refused is None:
+            return []
+        known = self.repo.get(UploadRefusal, refused.dataset_id)
+        notice = UploadRefusal(
+            dataset_id=refused.dataset_id,
+            upload_id=refused.upload_id,
+            file_name=refused.file_name,
+            reason=refused.refused,
+            at=refused.accepted_at,
+            rev=known.rev if known else 0,
+        )
+        return [Put(notice, create=known is None)]
+
+    def refused_upload(self, dataset: DatasetVersion) -> UploadRefusal | None:
+        """The dataset's newest refused drop, unless an upload accepted since replaced it."""
+        notice = self.repo.get(UploadRefusal, dataset.dataset_id)
+        if notice is None or notice.at <= _order(dataset)[0]:
+            return None
+        return notice
 
     def _record(
         self,

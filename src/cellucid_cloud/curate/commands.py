@@ -142,6 +142,9 @@ def _finished(document: output.Document) -> None:
             f"{document.get('reason') or 'no reason was recorded'}"
         )
     typer.echo(output.dataset_line(document))
+    refused = document.get("refused_upload")
+    if refused:
+        sys.stderr.write(f"warning: a newer file was not taken: {refused['reason']}\n")
 
 
 def _wait(client: CurationClient, collection: str, dataset: str, timeout: float) -> None:
