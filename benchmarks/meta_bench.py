@@ -258,8 +258,7 @@ def serve_api(backend: str, location: str, port: int, ttl: float) -> None:
     from cellucid_cloud.catalog.meta import MetaService
     from cellucid_cloud.catalog.service import CatalogService
     from cellucid_cloud.local.link_ingest import LocalLinkIngest
-    from cellucid_cloud.storage.downloads import FilesystemDownloads
-    from cellucid_cloud.storage.filesystem import FilesystemObjectStore
+    from cellucid_cloud.storage.filesystem import FilesystemDownloads, FilesystemObjectStore
     from cellucid_cloud.storage.local_upload_urls import LocalUploadUrls
 
     repository = open_repository(backend, location)

@@ -593,14 +593,14 @@ MUTANTS: tuple[Mutant, ...] = (
     # -- hostile uploads -----------------------------------------------------------------------
     _m(
         "HDF5 external links followed",
-        SRC + "catalog/upload_checks.py",
+        SRC + "ingest/upload_checks.py",
         "if isinstance(link, h5py.ExternalLink):",
         "if False:",
         f"{HOSTILE}[hdf5-external-link]",
     ),
     _m(
         "zip members named ../ or /absolute",
-        SRC + "catalog/upload_checks.py",
+        SRC + "ingest/upload_checks.py",
         'if "\\\\" in name or name.startswith("/") or ".." in PurePosixPath(name).parts:',
         "if False:",
         f"{HOSTILE}[zarr-path-traversal]",
@@ -608,28 +608,28 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "symbolic links in zips",
-        SRC + "catalog/upload_checks.py",
+        SRC + "ingest/upload_checks.py",
         "if stat.S_ISLNK(member.external_attr >> 16):",
         "if False:",
         f"{HOSTILE}[zarr-symlink-member]",
     ),
     _m(
         "zip members inflating without bound",
-        SRC + "catalog/upload_checks.py",
+        SRC + "ingest/upload_checks.py",
         "if inflated > SMALL + MAX_ZIP_EXPANSION * compressed:",
         "if False:",
         f"{HOSTILE}[zarr-zip-bomb]",
     ),
     _m(
         "the pickle codec allowed",
-        SRC + "catalog/upload_checks.py",
+        SRC + "ingest/upload_checks.py",
         'if "pickle" in _codec_names(entry):',
         "if False:",
         f"{HOSTILE}[zarr-pickle-codec]",
     ),
     _m(
         "arrays may declare what they do not store",
-        SRC + "catalog/upload_checks.py",
+        SRC + "ingest/upload_checks.py",
         "if self.unstored > self.unstored_allowed:",
         "if False:",
         f"{HOSTILE}[zarr-huge-declared-embedding]",
@@ -637,7 +637,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "arrays may declare more than 1,000 times the upload",
-        SRC + "catalog/upload_checks.py",
+        SRC + "ingest/upload_checks.py",
         "if self.total > self.allowed:",
         "if False:",
         f"{HOSTILE}[zarr-bz2-bomb]",

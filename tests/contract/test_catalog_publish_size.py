@@ -16,7 +16,6 @@ from cellucid_cloud.catalog.dynamodb_repository import (
     dynamodb_client,
     stored_item,
 )
-from cellucid_cloud.catalog.errors import StateConflictError
 from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.catalog.models import (
     Collection,
@@ -30,6 +29,7 @@ from cellucid_cloud.catalog.models import (
 )
 from cellucid_cloud.catalog.repository import MAX_WRITES, CatalogRepository, Put, Write
 from cellucid_cloud.catalog.service import CatalogService
+from cellucid_cloud.core.errors import StateConflictError
 from tests.catalog_data import CURATOR, METADATA, FakeExports
 
 N_DATASETS = 500

@@ -24,8 +24,8 @@ import zarr
 from scipy import sparse
 
 from cellucid_cloud import prepare
-from cellucid_cloud.catalog.upload_checks import check_upload
 from cellucid_cloud.export.reader import ExportReader
+from cellucid_cloud.ingest.upload_checks import check_upload
 from tests.anndata_archives import FILES, archives
 from tests.export_check import assert_export_matches
 from tests.export_data import make_adata

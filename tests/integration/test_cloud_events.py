@@ -32,8 +32,7 @@ from cellucid_cloud.catalog.dynamodb_repository import dynamodb_client
 from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.events.dynamodb_store import DynamoDbEventStore
 from cellucid_cloud.events.service import MAX_DIRECT_BUNDLE_BYTES, EventsService
-from cellucid_cloud.storage.downloads import S3Downloads
-from cellucid_cloud.storage.s3 import S3ObjectStore, S3UploadUrls
+from cellucid_cloud.storage.s3 import S3Downloads, S3ObjectStore, S3UploadUrls
 from cellucid_cloud.storage.s3_blobs import S3BlobStore
 from tests.catalog_data import CURATOR, published_collection
 from tests.cloud import (

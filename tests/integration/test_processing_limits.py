@@ -25,8 +25,8 @@ import pytest
 
 from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion
 from cellucid_cloud.catalog.sqlite_repository import SqliteCatalogRepository
-from cellucid_cloud.catalog.upload_checks import check_upload
 from cellucid_cloud.client import CurationClient
+from cellucid_cloud.ingest.upload_checks import check_upload
 from tests.hostile_uploads import bz2_bomb, good_adata
 from tests.local_up import Up, running_up
 

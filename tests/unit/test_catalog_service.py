@@ -6,16 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from cellucid_cloud.catalog.errors import (
+from cellucid_cloud.catalog.meta import MetaService
+from cellucid_cloud.catalog.models import Dataset, DatasetStatus
+from cellucid_cloud.catalog.service import CatalogService
+from cellucid_cloud.catalog.sqlite_repository import SqliteCatalogRepository
+from cellucid_cloud.core.errors import (
     ForbiddenError,
     InvalidRequestError,
     NotFoundError,
     StateConflictError,
 )
-from cellucid_cloud.catalog.meta import MetaService
-from cellucid_cloud.catalog.models import Dataset, DatasetStatus
-from cellucid_cloud.catalog.service import CatalogService
-from cellucid_cloud.catalog.sqlite_repository import SqliteCatalogRepository
 from tests.catalog_data import (
     CURATOR,
     METADATA,

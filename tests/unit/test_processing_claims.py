@@ -13,6 +13,7 @@ from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion, utcnow
 from cellucid_cloud.catalog.processing import Outcome, Processor, export_prefix
 from cellucid_cloud.catalog.service import MAX_ATTEMPTS, CatalogService
 from cellucid_cloud.catalog.sqlite_repository import SqliteCatalogRepository
+from cellucid_cloud.ingest.engine import check_and_prepare
 from cellucid_cloud.storage.filesystem import FilesystemObjectStore
 from tests.catalog_data import CURATOR, METADATA, accept
 from tests.export_data import make_adata
@@ -78,7 +79,13 @@ def test_each_attempt_writes_its_own_prefix(catalog: CatalogService, tmp_path: P
     partial = exports.path(export_prefix(version.version_id))
     partial.mkdir(parents=True)
     (partial / "var").mkdir()  # ... after storing part of its export
-    processor = Processor(catalog, uploads, exports, reclaim_before=utcnow() + timedelta(hours=1))
+    processor = Processor(
+        catalog,
+        uploads,
+        exports,
+        reclaim_before=utcnow() + timedelta(hours=1),
+        run=check_and_prepare,
+    )
     outcome = processor.process(key)
     assert outcome == Outcome(key, "ready", version.version_id)
     stored = catalog.repo.get(DatasetVersion, version.version_id)
@@ -104,7 +111,7 @@ def test_an_attempt_that_fails_while_storing_removes_what_it_stored(
     uploads = FilesystemObjectStore(tmp_path / "uploads")
     exports = FailsWhileStoring(tmp_path / "data")
     version = waiting_version(catalog, uploads)
-    processor = Processor(catalog, uploads, exports)
+    processor = Processor(catalog, uploads, exports, run=check_and_prepare)
     with pytest.raises(ConnectionError):
         processor.process(str(version.source))
     stored = catalog.repo.get(DatasetVersion, version.version_id)
@@ -125,7 +132,9 @@ def test_a_long_reason_is_cut_to_one_short_line(catalog: CatalogService, tmp_pat
     adata.obsm.clear()
     adata.obsm["X_" + "u" * 2000] = umap
     adata.write_h5ad(path)
-    outcome = Processor(catalog, uploads, FilesystemObjectStore(tmp_path / "data")).process(key)
+    outcome = Processor(
+        catalog, uploads, FilesystemObjectStore(tmp_path / "data"), run=check_and_prepare
+    ).process(key)
     assert outcome.status == "failed" and outcome.reason is not None
     assert len(outcome.reason) <= 500 and "\n" not in outcome.reason
     assert outcome.reason.endswith("…")

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from cellucid_cloud.catalog.errors import NotFoundError
 from cellucid_cloud.catalog.meta import MetaService, download_file_name
 from cellucid_cloud.catalog.models import (
     SCHEMA_FIELDS,
@@ -19,6 +18,7 @@ from cellucid_cloud.catalog.models import (
 )
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.catalog.sqlite_repository import SqliteCatalogRepository
+from cellucid_cloud.core.errors import NotFoundError
 from cellucid_cloud.export.schema_terms import SCHEMA_TERM_FIELDS
 from tests.catalog_data import (
     CURATOR,

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cellucid_cloud.catalog.upload_checks import (
+from cellucid_cloud.ingest.upload_checks import (
     SMALL,
     UploadRefusedError,
     check_upload,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from cellucid_cloud.catalog.errors import NotFoundError, StateConflictError
 from cellucid_cloud.catalog.models import Dataset, DatasetStats, DatasetStatus, new_id
 from cellucid_cloud.catalog.service import TRANSFER_GRACE, CatalogService
 from cellucid_cloud.catalog.sqlite_repository import SqliteCatalogRepository
+from cellucid_cloud.core.errors import NotFoundError, StateConflictError
 from tests.catalog_data import CURATOR, METADATA, accept, published_collection
 
 

@@ -17,7 +17,7 @@ from http import HTTPStatus
 from typing import Any
 
 from cellucid_cloud.api.auth import AuthError
-from cellucid_cloud.catalog.errors import CatalogError
+from cellucid_cloud.core.errors import DomainError
 from cellucid_cloud.events.wire import WireError
 from cellucid_cloud.unavailable import RETRY_AFTER_SECONDS, StoreUnavailableError
 
@@ -42,7 +42,7 @@ JSON = "application/json"
 MAX_BODY_BYTES = 1024 * 1024
 """Every request body but the binary routes' (which bound their own) and uploads'."""
 HANDLED_ERRORS: tuple[type[Exception], ...] = (
-    CatalogError,
+    DomainError,
     WireError,
     AuthError,
     StoreUnavailableError,
@@ -94,7 +94,7 @@ def error_answer(status: int, detail: str, **headers: str) -> Answer:
 
 def error_for(exc: Exception) -> Answer:
     """The answer to one of :data:`HANDLED_ERRORS`."""
-    if isinstance(exc, CatalogError):
+    if isinstance(exc, DomainError):
         return error_answer(exc.status, str(exc))
     if isinstance(exc, WireError):
         return error_answer(400, str(exc))

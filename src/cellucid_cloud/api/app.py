@@ -25,7 +25,7 @@ from cellucid_cloud.api.meta_routes import meta_router
 from cellucid_cloud.api.public import package_version
 from cellucid_cloud.api.responses import error_json, response
 from cellucid_cloud.api.schemas import error_response
-from cellucid_cloud.catalog.errors import validation_message
+from cellucid_cloud.core.errors import validation_message
 
 __all__ = ["build_api", "build_fastapi"]
 

@@ -37,9 +37,9 @@ from cellucid_cloud.api.schemas import (
     UploadUrlRequest,
     error_response,
 )
-from cellucid_cloud.catalog.errors import InvalidRequestError, NotFoundError, StateConflictError
 from cellucid_cloud.catalog.models import CollectionMetadata, Upload, new_id
 from cellucid_cloud.catalog.service import LINK_DEADLINE, CollectionView, upload_key
+from cellucid_cloud.core.errors import InvalidRequestError, NotFoundError, StateConflictError
 from cellucid_cloud.export.settings import ExportOptions
 from cellucid_cloud.storage.link_fetch import LinkError, check_link
 from cellucid_cloud.storage.multipart import (

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from cellucid_cloud.api.context import ApiContext
 from cellucid_cloud.api.responses import NO_STORE, response
 from cellucid_cloud.api.schemas import error_response
-from cellucid_cloud.catalog.errors import InvalidRequestError
+from cellucid_cloud.core.errors import InvalidRequestError
 from cellucid_cloud.events.service import (
     CURSOR_PATTERN,
     MAX_BUNDLE_BYTES,

@@ -27,8 +27,7 @@ from cellucid_cloud.aws.links import SqsLinkIngest
 from cellucid_cloud.aws.services import catalog_repository, meta_service, on_first_use
 from cellucid_cloud.aws.snapstart import after_restore, reseed_random
 from cellucid_cloud.catalog.service import CatalogService
-from cellucid_cloud.storage.downloads import S3Downloads
-from cellucid_cloud.storage.s3 import S3MultipartUploads, S3UploadUrls, s3_client
+from cellucid_cloud.storage.s3 import S3Downloads, S3MultipartUploads, S3UploadUrls, s3_client
 
 __all__ = ["api_context", "api_handler"]
 

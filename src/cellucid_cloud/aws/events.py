@@ -25,7 +25,7 @@ from cellucid_cloud.aws.config import EventsSettings
 from cellucid_cloud.aws.resolver import HttpRoutes, lambda_response
 from cellucid_cloud.aws.services import meta_service
 from cellucid_cloud.catalog.dynamodb_repository import DynamoDbCatalogRepository, dynamodb_client
-from cellucid_cloud.catalog.errors import InvalidRequestError, validation_message
+from cellucid_cloud.core.errors import InvalidRequestError, validation_message
 from cellucid_cloud.events.dynamodb_store import DynamoDbEventStore
 from cellucid_cloud.events.service import (
     CURSOR_PATTERN,

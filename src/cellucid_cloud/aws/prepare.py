@@ -68,6 +68,7 @@ from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion, utcnow
 from cellucid_cloud.catalog.processing import Arrival, Processor, UploadKey
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.export import ExportSettings
+from cellucid_cloud.ingest.engine import check_and_prepare
 from cellucid_cloud.storage.link_fetch import LinkError, fetch_link
 from cellucid_cloud.storage.object_store import ObjectStore
 from cellucid_cloud.storage.s3 import S3ObjectStore, s3_client
@@ -227,6 +228,7 @@ class UploadPipeline:
             self.exports,
             self.settings,
             reclaim_before=self.clock() - PROCESSING_LEASE,
+            run=check_and_prepare,
         )
         outcome = processor.process(arrival)
         if outcome.status == "skipped" and outcome.version_id is not None:

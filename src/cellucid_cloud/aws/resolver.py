@@ -5,7 +5,7 @@ Errors answer as :func:`cellucid_cloud.api.answers.error_for` says; a body over 
 a 413 before anything else (as the API app's ``BodyLimit``); an unknown path is a 404 and a
 known path with another method a 405 naming the methods it takes, as the FastAPI app answers;
 query and path parameters are validated by pydantic models and refused with the FastAPI app's
-422 messages (:func:`cellucid_cloud.catalog.errors.validation_message`).
+422 messages (:func:`cellucid_cloud.core.errors.validation_message`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from cellucid_cloud.api.answers import (
     no_route,
     too_large,
 )
-from cellucid_cloud.catalog.errors import InvalidRequestError, validation_message
+from cellucid_cloud.core.errors import InvalidRequestError, validation_message
 
 __all__ = ["HttpRoutes", "lambda_response"]
 

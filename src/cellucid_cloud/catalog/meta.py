@@ -19,7 +19,6 @@ from typing import Any
 
 from cachetools import TTLCache
 
-from cellucid_cloud.catalog.errors import InvalidRequestError, NotFoundError
 from cellucid_cloud.catalog.models import (
     SCHEMA_FIELDS,
     Alias,
@@ -37,6 +36,7 @@ from cellucid_cloud.catalog.publishing import published_catalog, settled
 from cellucid_cloud.catalog.repository import CatalogRepository
 from cellucid_cloud.catalog.service import CatalogService, CollectionView
 from cellucid_cloud.catalog.urls import collection_page_url, explorer_id, explorer_url
+from cellucid_cloud.core.errors import InvalidRequestError, NotFoundError
 from cellucid_cloud.storage.object_store import ObjectStore
 
 __all__ = ["Cached", "MetaService", "Original", "download_file_name", "public_reason"]

@@ -8,7 +8,7 @@ on the upload's pending version (``docs/catalog.md``, "Uploads"): a finished upl
 newer upload replaced, is skipped without reading the file, so a redelivered event or a restart
 never makes a version again. Processing prepares the export in a scratch folder, stores it under
 the new prefix ``exports/<dataset version id>/`` and only then marks the version ready. A file
-prepare refuses (or :mod:`~cellucid_cloud.catalog.upload_checks` refuses before it is opened)
+prepare refuses (or :mod:`~cellucid_cloud.ingest.upload_checks` refuses before it is opened)
 marks the version failed with a one-line reason naming the curator's file; the dataset's
 previous version keeps serving throughout.
 
@@ -33,7 +33,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from cellucid_cloud.catalog.errors import CatalogError
 from cellucid_cloud.catalog.models import (
     SCHEMA_FIELDS,
     DatasetStats,
@@ -42,10 +41,10 @@ from cellucid_cloud.catalog.models import (
     Upload,
 )
 from cellucid_cloud.catalog.service import CatalogService
-from cellucid_cloud.catalog.upload_checks import check_upload
-from cellucid_cloud.export import ExportSettings, PrepareError, prepare
+from cellucid_cloud.core.errors import DomainError
+from cellucid_cloud.export.errors import PrepareError
 from cellucid_cloud.export.manifests import DatasetIdentity
-from cellucid_cloud.export.settings import read_options
+from cellucid_cloud.export.settings import ExportSettings, read_options
 from cellucid_cloud.storage.object_store import ObjectStore
 
 __all__ = [
@@ -55,7 +54,6 @@ __all__ = [
     "Outcome",
     "Processor",
     "UploadKey",
-    "check_and_prepare",
     "export_prefix",
 ]
 
@@ -76,17 +74,10 @@ MAX_REASON = 500
 
 
 PrepareRun = Callable[[Path, Path, str, ExportSettings], DatasetIdentity]
-"""How a processor reads an upload into an export folder: :func:`check_and_prepare` itself
-(in this process, as on AWS), or the same in a limited child process (``up``)."""
-
-
-def check_and_prepare(
-    upload: Path, out: Path, suffix: str, settings: ExportSettings
-) -> DatasetIdentity:
-    """The only code that parses an untrusted file: check it, then prepare its export into
-    ``out``. A file that is refused raises :class:`PrepareError` with the reason."""
-    check_upload(upload, suffix)
-    return prepare(upload, out, settings).identity
+"""The export engine port: how a processor reads an upload into an export folder. A refused
+file raises :class:`PrepareError` with the reason. Its implementation is
+:func:`~cellucid_cloud.ingest.engine.check_and_prepare`, in this process (AWS) or in a
+limited child process (``up``)."""
 
 
 def export_prefix(version_id: str, attempt: int = 1) -> str:
@@ -151,7 +142,8 @@ class Processor:
         settings: ExportSettings | None = None,
         scratch: Path | None = None,
         reclaim_before: datetime | None = None,
-        run: PrepareRun = check_and_prepare,
+        *,
+        run: PrepareRun,
     ) -> None:
         self.catalog = catalog
         self.uploads = uploads
@@ -176,7 +168,7 @@ class Processor:
             )
         try:
             upload = self._upload(parsed, arrival)
-        except CatalogError as exc:
+        except DomainError as exc:
             log.warning("upload %s ignored: %s", key, exc)
             return Outcome(key, "ignored", reason=str(exc))
         if upload is None:

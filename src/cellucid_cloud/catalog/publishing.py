@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from cellucid_cloud.catalog.errors import StateConflictError
 from cellucid_cloud.catalog.models import (
     Collection,
     CollectionVersion,
@@ -43,6 +42,7 @@ from cellucid_cloud.catalog.repository import (
     Put,
     Write,
 )
+from cellucid_cloud.core.errors import StateConflictError
 
 __all__ = ["ATTEMPTS", "publish_version", "published_catalog", "settled", "settled_many"]
 

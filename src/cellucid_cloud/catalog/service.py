@@ -21,13 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cellucid_cloud.catalog.errors import (
-    CatalogError,
-    ForbiddenError,
-    InvalidRequestError,
-    NotFoundError,
-    StateConflictError,
-)
 from cellucid_cloud.catalog.models import (
     Collection,
     CollectionMetadata,
@@ -49,6 +42,13 @@ from cellucid_cloud.catalog.repository import (
     Delete,
     Put,
     Write,
+)
+from cellucid_cloud.core.errors import (
+    DomainError,
+    ForbiddenError,
+    InvalidRequestError,
+    NotFoundError,
+    StateConflictError,
 )
 
 __all__ = [
@@ -383,7 +383,7 @@ class CatalogService:
             try:
                 view = self._open_for_upload(collection_or_version_id)
                 current = self.dataset_in(view, dataset_id)
-            except CatalogError as exc:
+            except DomainError as exc:
                 refused = upload.model_copy(update={"refused": f"{key}: {exc}"})
                 try:
                     self.repo.commit(

@@ -23,14 +23,16 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from cellucid_cloud.api.answers import NO_STORE, Answer
-from cellucid_cloud.catalog.errors import (
-    CatalogError,
+from cellucid_cloud.catalog.meta import MetaService
+from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion, new_id
+from cellucid_cloud.core.errors import (
+    DomainError,
     ForbiddenError,
     InvalidRequestError,
     NotFoundError,
+    TooLargeError,
+    UnsupportedMediaTypeError,
 )
-from cellucid_cloud.catalog.meta import MetaService
-from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion, new_id
 from cellucid_cloud.events.bundle import BundleFrame, check_bundle
 from cellucid_cloud.events.models import BundleRecord, StoredEvent, Viewer
 from cellucid_cloud.events.store import BlobStore, BundleQuota, EventStore, quota_refusal
@@ -49,8 +51,6 @@ __all__ = [
     "MAX_WAIT",
     "EventsService",
     "Registration",
-    "TooLargeError",
-    "UnsupportedMediaTypeError",
     "ViewerRequest",
     "check_size",
     "delivered",
@@ -80,14 +80,6 @@ MAX_CURSOR_LENGTH = 18
 """Digits of a cursor: every such number fits the stores' signed 64-bit sequence numbers."""
 JSON = "application/json"
 OCTET_STREAM = "application/octet-stream"
-
-
-class TooLargeError(CatalogError):
-    status = 413
-
-
-class UnsupportedMediaTypeError(CatalogError):
-    status = 415
 
 
 class ViewerRequest(BaseModel):
@@ -323,7 +315,7 @@ class EventsService:
                 frame = check_bundle(stream)
         except FileNotFoundError:  # a second notification of an upload already refused
             return None
-        except (WireError, CatalogError) as exc:
+        except (WireError, DomainError) as exc:
             source.delete(key)
             rejected = {
                 "type": "session_bundle",

@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from cellucid_cloud.core.paths import is_safe_relative_path
+
 from .manifests import (
     CODES_EXT,
     CONNECTIVITY_MANIFEST_FILE,
@@ -34,13 +36,6 @@ log = logging.getLogger(__name__)
 
 class ExportFolderError(ValueError):
     """The folder is not a readable export (missing or malformed manifest)."""
-
-
-def is_safe_relative_path(path: str) -> bool:
-    """True for a plain relative POSIX path: no ``.``/``..``/empty segments, no ``\\`` or NUL."""
-    if not path or path.startswith("/") or "\\" in path or "\x00" in path:
-        return False
-    return all(seg not in ("", ".", "..") for seg in path.split("/"))
 
 
 def _fill(pattern: str, index: object, ext: str) -> str:

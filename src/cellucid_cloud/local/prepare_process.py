@@ -4,7 +4,7 @@ On AWS the platform bounds each upload's processing (the prepare function's memo
 900 s timeout) and a file that exceeds them takes down one invocation, nothing else. ``up``
 used to read uploads in its own process, so one honest-looking file (a bz2 chunk inflating a
 million-fold) could grow the server by gigabytes or get it killed. Now the part that reads the
-untrusted file — :func:`~cellucid_cloud.catalog.processing.check_and_prepare` — runs in a
+untrusted file — :func:`~cellucid_cloud.ingest.engine.check_and_prepare` — runs in a
 child process that, as it starts,
 
 * limits its own address space (``RLIMIT_AS``) to :attr:`ProcessLimits.memory_bytes`, so an
@@ -80,7 +80,7 @@ def _forkserver() -> ForkServerContext:
     """The fork server, which imports the export engine (and a main script, which children
     would otherwise import again each) once."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["__main__", "cellucid_cloud.catalog.processing"])
+    context.set_forkserver_preload(["__main__", "cellucid_cloud.ingest.engine"])
     return context
 
 
@@ -213,7 +213,7 @@ def _child(request: dict[str, Any]) -> None:
     """The child's whole work: limit itself, read the upload, write what came of it."""
     _exit_with(int(request["server"]))
     _limit_self(int(request["memory_bytes"]), request["log"])
-    from cellucid_cloud.catalog.processing import check_and_prepare
+    from cellucid_cloud.ingest.engine import check_and_prepare
 
     try:
         settings = ExportSettings.model_validate(request["settings"])

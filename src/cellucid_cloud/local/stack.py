@@ -39,8 +39,7 @@ from cellucid_cloud.local.permissions import private_data_dir
 from cellucid_cloud.local.prepare_process import ChildPrepare, ProcessLimits
 from cellucid_cloud.local.upload_claims import UploadClaims
 from cellucid_cloud.local.worker import UploadWorker
-from cellucid_cloud.storage.downloads import FilesystemDownloads
-from cellucid_cloud.storage.filesystem import FilesystemObjectStore
+from cellucid_cloud.storage.filesystem import FilesystemDownloads, FilesystemObjectStore
 from cellucid_cloud.storage.local_multipart import LocalMultipartUploads
 from cellucid_cloud.storage.local_upload_urls import LocalUploadUrls
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from cellucid_cloud.export.layout import ExportFolderError, is_safe_relative_path, read_manifests
+from cellucid_cloud.core.paths import is_safe_relative_path
+from cellucid_cloud.export.layout import ExportFolderError, read_manifests
 from cellucid_cloud.export.manifests import DatasetIdentity
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""Filesystem adapter of the object store: the local stack's buckets are folders.
+"""Filesystem adapters: the local stack's buckets are folders, and their originals are handed
+out from an open file.
 
 A folder is published by copying it into a hidden staging name beside the target and renaming
 it into place, so the prefix appears complete or not at all, even across a crash.
@@ -9,13 +10,17 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import threading
 import uuid
 from pathlib import Path
 from typing import BinaryIO
 
-from cellucid_cloud.export.layout import is_safe_relative_path
+from cachetools import LRUCache
 
-__all__ = ["FilesystemObjectStore"]
+from cellucid_cloud.core.paths import is_safe_relative_path
+from cellucid_cloud.storage.downloads import OpenFile, Redirect
+
+__all__ = ["FilesystemDownloads", "FilesystemObjectStore"]
 
 
 class FilesystemObjectStore:
@@ -89,10 +94,47 @@ class FilesystemObjectStore:
         del key, file_name, expires_in
 
 
+class FilesystemDownloads:
+    """Originals from an open file (:mod:`~cellucid_cloud.storage.downloads`)."""
+
+    def __init__(self, store: FilesystemObjectStore, max_remembered: int = 1024) -> None:
+        self.store = store
+        self._digests: LRUCache[tuple[int, int, int, int], str] = LRUCache(max_remembered)
+        self._lock = threading.Lock()
+
+    def locate(self, key: str, etag: str, file_name: str) -> OpenFile | Redirect | None:
+        del file_name  # the route names the file
+        try:
+            handle = self.store.path(key).open("rb")
+        except (OSError, ValueError):
+            return None
+        try:
+            stat = os.fstat(handle.fileno())
+            identity = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+            with self._lock:
+                digest = self._digests.get(identity)
+            if digest is None:
+                digest = _md5(handle)
+                handle.seek(0)
+                with self._lock:
+                    self._digests[identity] = digest
+            if digest != etag:
+                handle.close()
+                return None
+            return OpenFile(handle, stat.st_size)
+        except BaseException:
+            handle.close()
+            raise
+
+
 def file_etag(path: Path) -> str:
     """A content identity like S3's ETag for single-part uploads (MD5 of the bytes)."""
-    digest = hashlib.md5(usedforsecurity=False)
     with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
+        return _md5(f)
+
+
+def _md5(handle: BinaryIO) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    while chunk := handle.read(1 << 20):
+        digest.update(chunk)
     return digest.hexdigest()

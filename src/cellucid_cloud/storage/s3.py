@@ -1,4 +1,5 @@
-"""S3 adapters: the object store behind the uploads and exports buckets, and presigned uploads.
+"""S3 adapters: the object store behind the uploads and exports buckets, presigned uploads, and
+originals handed out by presigned GET.
 
 An export is thousands of small files (one per gene), so a folder goes up through one
 s3transfer manager: a shared thread pool over one thread-safe client, multipart only for the
@@ -13,6 +14,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cellucid_cloud.storage.downloads import (
+    MAX_DOWNLOAD_URL_SECONDS,
+    OpenFile,
+    Redirect,
+    attachment,
+)
 from cellucid_cloud.storage.multipart import (
     MultipartError,
     PartPlan,
@@ -29,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "UPLOAD_CONTENT_TYPE",
+    "S3Downloads",
     "S3MultipartUploads",
     "S3ObjectStore",
     "S3UploadUrls",
@@ -303,3 +311,39 @@ class S3MultipartUploads:
                 raise
             return False
         return True
+
+
+class S3Downloads:
+    """Originals by presigned GET (:mod:`~cellucid_cloud.storage.downloads`)."""
+
+    def __init__(
+        self, bucket: str, client: S3Client, expires_in: int = MAX_DOWNLOAD_URL_SECONDS
+    ) -> None:
+        if not 0 < expires_in <= MAX_DOWNLOAD_URL_SECONDS:
+            raise ValueError(f"download URLs live at most {MAX_DOWNLOAD_URL_SECONDS} seconds")
+        self.bucket = bucket
+        self._client = client
+        self.expires_in = expires_in
+
+    def locate(self, key: str, etag: str, file_name: str) -> OpenFile | Redirect | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self._client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in NOT_FOUND:
+                return None
+            raise
+        if str(head.get("ETag", "")).strip('"') != etag:
+            return None
+        url = self._client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ResponseContentDisposition": attachment(file_name),
+                "ResponseContentType": "application/octet-stream",
+            },
+            ExpiresIn=self.expires_in,
+        )
+        return Redirect(url, self.expires_in)

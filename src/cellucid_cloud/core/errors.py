@@ -1,4 +1,5 @@
-"""Domain errors of the catalog; the API maps each to one HTTP status."""
+"""The errors the core's services raise for a request they refuse (the catalog's and the
+events'); every host maps each to one HTTP status."""
 
 from __future__ import annotations
 
@@ -6,37 +7,47 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
-    "CatalogError",
+    "DomainError",
     "ForbiddenError",
     "InvalidRequestError",
     "NotFoundError",
     "StateConflictError",
+    "TooLargeError",
+    "UnsupportedMediaTypeError",
     "validation_message",
 ]
 
 
-class CatalogError(Exception):
+class DomainError(Exception):
     """Base class; the message is shown to the caller as is."""
 
     status = 400
 
 
-class NotFoundError(CatalogError):
+class NotFoundError(DomainError):
     status = 404
 
 
-class ForbiddenError(CatalogError):
+class ForbiddenError(DomainError):
     status = 403
 
 
-class StateConflictError(CatalogError):
+class StateConflictError(DomainError):
     """The request cannot apply to the current state (publish races, open revisions...)."""
 
     status = 409
 
 
-class InvalidRequestError(CatalogError):
+class InvalidRequestError(DomainError):
     status = 422
+
+
+class TooLargeError(DomainError):
+    status = 413
+
+
+class UnsupportedMediaTypeError(DomainError):
+    status = 415
 
 
 def validation_message(errors: Sequence[Mapping[str, Any]]) -> str:
