@@ -40,6 +40,7 @@ __all__ = [
     "S3MultipartUploads",
     "S3ObjectStore",
     "S3UploadUrls",
+    "presigned_download",
     "s3_client",
 ]
 
@@ -336,14 +337,23 @@ class S3Downloads:
             raise
         if str(head.get("ETag", "")).strip('"') != etag:
             return None
-        url = self._client.generate_presigned_url(
-            "get_object",
-            Params={
-                "Bucket": self.bucket,
-                "Key": key,
-                "ResponseContentDisposition": attachment(file_name),
-                "ResponseContentType": "application/octet-stream",
-            },
-            ExpiresIn=self.expires_in,
-        )
+        url = presigned_download(self._client, self.bucket, key, file_name, self.expires_in)
         return Redirect(url, self.expires_in)
+
+
+def presigned_download(
+    client: S3Client, bucket: str, key: str, file_name: str, expires_in: int
+) -> str:
+    """A presigned GET of this one key, as an attachment named ``file_name``."""
+    if not 0 < expires_in <= MAX_DOWNLOAD_URL_SECONDS:
+        raise ValueError(f"download URLs live at most {MAX_DOWNLOAD_URL_SECONDS} seconds")
+    return client.generate_presigned_url(
+        "get_object",
+        Params={
+            "Bucket": bucket,
+            "Key": key,
+            "ResponseContentDisposition": attachment(file_name),
+            "ResponseContentType": "application/octet-stream",
+        },
+        ExpiresIn=expires_in,
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, BinaryIO, cast
 
-from cellucid_cloud.storage.downloads import MAX_DOWNLOAD_URL_SECONDS, attachment
+from cellucid_cloud.storage.s3 import NOT_FOUND, presigned_download
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -20,7 +20,6 @@ __all__ = ["S3BlobStore"]
 
 MARK = ("stored-by", "cellucid-events")
 """Object metadata (``x-amz-meta-stored-by``) of bundles that were validated before storing."""
-NOT_FOUND = ("404", "NoSuchKey", "NotFound")
 
 
 class S3BlobStore:
@@ -60,18 +59,7 @@ class S3BlobStore:
     def download_url(self, key: str, file_name: str, expires_in: int) -> str:
         """A presigned GET of this one key, as an attachment named ``file_name``: a bundle of
         any size is fetched from S3, never through a Lambda response (6 MB at most)."""
-        if not 0 < expires_in <= MAX_DOWNLOAD_URL_SECONDS:
-            raise ValueError(f"download URLs live at most {MAX_DOWNLOAD_URL_SECONDS} seconds")
-        return self.client.generate_presigned_url(
-            "get_object",
-            Params={
-                "Bucket": self.bucket,
-                "Key": key,
-                "ResponseContentDisposition": attachment(file_name),
-                "ResponseContentType": "application/octet-stream",
-            },
-            ExpiresIn=expires_in,
-        )
+        return presigned_download(self.client, self.bucket, key, file_name, expires_in)
 
     def stored_here(self, key: str) -> bool | None:
         """Whether :meth:`put` wrote the object (None: it is gone). An upload URL signs no
