@@ -1,5 +1,6 @@
 """The viewer's JavaScript decoder gives exactly what the Python reader gives, payload by payload,
-for every encoding the format has: float32 or 8/16-bit values, u8/u16/u32 codes, gzip or not."""
+for every encoding the format declares (``export/format.py``): float32 or quantised values,
+every width of categorical codes, gzip or not."""
 
 from __future__ import annotations
 
@@ -11,21 +12,34 @@ import pytest
 from playwright.sync_api import Page, Route
 
 from cellucid_cloud.export import prepare
+from cellucid_cloud.export.format import GENE_VALUES, OBS_CODES, OBS_VALUES
 from cellucid_cloud.export.reader import ExportReader
 from tests.e2e.browser import open_viewer
 from tests.e2e.conftest import World
 from tests.export_data import make_adata
 
-VARIANTS = {
-    "raw": {"compression": 0, "var_quantization": 0, "obs_quantization": 0},
-    "u16": {
-        "compression": 6,
-        "var_quantization": 16,
-        "obs_quantization": 8,
-        "obs_categorical_dtype": "uint16",
-    },
-    "u32": {"compression": 1, "obs_categorical_dtype": "uint32"},
-}
+
+def _variants() -> dict[str, dict[str, Any]]:
+    """Export settings that between them write every encoding the format declares for genes,
+    continuous obs fields and categorical codes, compressed and not."""
+    genes, values, codes = GENE_VALUES.encodings, OBS_VALUES.encodings, OBS_CODES.encodings
+    variants = {}
+    for i in range(max(len(genes), len(values), len(codes))):
+        gene, value, code = (
+            genes[i % len(genes)],
+            values[(i + 1) % len(values)],
+            codes[i % len(codes)],
+        )
+        variants[f"genes-{gene.ext}-obs-{value.ext}-codes-{code.ext}"] = {
+            "compression": 6 * (i % 2),
+            "var_quantization": gene.quantization,
+            "obs_quantization": value.quantization,
+            "obs_categorical_dtype": code.dtype,
+        }
+    return variants
+
+
+VARIANTS = _variants()
 
 # Decodes every payload of the export at `base` with the viewer's own module.
 _DECODE_ALL = """async (base) => {
@@ -37,6 +51,7 @@ _DECODE_ALL = """async (base) => {
   const n = identity.stats.n_cells;
   const bytes = (path) => data.fetchBytes(base + path);
   const out = { embeddings: {}, continuous: {}, categorical: {}, genes: [] };
+  out.codesExt = data.CODES_EXT;
   for (const id of Object.keys(identity.embeddings.items)) {
     const spec = data.embeddingSpec(identity, id);
     const values = data.decodeEmbedding(await bytes(spec.path), n, spec.dimension);
@@ -67,6 +82,7 @@ def _same(js: list[float], py: np.ndarray) -> None:
 
 
 def _check(decoded: dict[str, Any], reader: ExportReader) -> None:
+    assert decoded["codesExt"] == {e.dtype: e.ext for e in OBS_CODES.encodings}
     identity = reader.manifests.identity
     for embedding_id in identity.embeddings.items:
         _same(decoded["embeddings"][embedding_id], reader.embedding(embedding_id).ravel())

@@ -22,7 +22,9 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict
 
-from .gene_encoder import Entries, GeneBounds, GeneEncoder, gene_extension, gene_payload
+from .format import GENE_VALUES
+from .gene_encoder import Entries, GeneBounds, GeneEncoder
+from .gzip_codec import gzip_member
 from .matrix import MatrixBlocks
 from .matrix_checks import checked, finite_csc, row_range, to_csc
 from .quantize import Bits
@@ -40,7 +42,7 @@ ENTRY_BYTES: Final = 6
 """A spilled entry: a float32 value and a 2-byte row."""
 
 GeneFiles = Callable[[str, Any], None]
-"""Where a gene block's files go: ``(file name under var/, bytes)``."""
+"""Where a gene block's files go: ``(path in the export, bytes)``."""
 
 
 class BlockPlan(BaseModel):
@@ -244,10 +246,10 @@ def _encode(
         encoder.add(entries)
         cost.entries += int(entries.values.size)
     began = cost.timed("quantise", began)
-    extension = gene_extension(encoder.bits, compression)
     for offset, column in enumerate(dense):
-        payload = gene_payload(column, compression)
+        data = memoryview(column)
+        payload = gzip_member(GENE_VALUES, data, compression) if compression else data
         began = cost.timed("compress", began)
-        write(f"{first + offset}.values.{extension}", payload)
+        write(GENE_VALUES.path(encoder.encoding, compression, index=first + offset), payload)
         cost.bytes_out += len(payload)
         began = cost.timed("write", began)

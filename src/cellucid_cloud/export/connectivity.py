@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from scipy import sparse
 
 from .errors import PrepareError
+from .format import EDGE_SOURCES, EDGE_WEIGHTS, Encoding
 
 
 @dataclass(frozen=True)
@@ -21,10 +22,8 @@ class Edges:
     destinations: NDArray[np.unsignedinteger]
     weights: NDArray[np.float64]
     max_neighbors: int
-
-    @property
-    def index_dtype(self) -> str:
-        return "uint16" if self.sources.dtype.itemsize == 2 else "uint32"
+    index: Encoding
+    """The encoding of the sources and destinations."""
 
 
 def edge_pairs(connectivities: Any, n_cells: int) -> Edges:
@@ -42,10 +41,11 @@ def edge_pairs(connectivities: Any, n_cells: int) -> Edges:
     upper = sparse.triu(symmetric, k=1).tocsr()
     upper.sort_indices()
     rows = np.repeat(np.arange(n_cells, dtype=np.int64), np.diff(upper.indptr))
-    dtype = np.dtype("<u2") if n_cells <= 65536 else np.dtype("<u4")
+    index = EDGE_SOURCES.narrowest(max(0, n_cells - 1))
     return Edges(
-        sources=rows.astype(dtype),
-        destinations=upper.indices.astype(dtype),
-        weights=upper.data.astype("<f8"),
+        sources=rows.astype(index.array_dtype),
+        destinations=upper.indices.astype(index.array_dtype),
+        weights=upper.data.astype(EDGE_WEIGHTS.sole_encoding.array_dtype),
         max_neighbors=int(degree.max()) if degree.size else 0,
+        index=index,
     )

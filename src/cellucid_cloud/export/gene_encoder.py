@@ -16,8 +16,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
 
-from .gzip_codec import gzip_column
-from .quantize import CODE_DTYPE, MAX_CODE, Bits, quantize_with_per_item_bounds
+from .format import GENE_VALUES, Encoding
+from .quantize import MAX_CODE, Bits, quantize_with_per_item_bounds
 
 TILE: Final = 1 << 16
 """Entries quantised and scattered at a time: the float64 temporaries then stay in cache."""
@@ -93,9 +93,8 @@ class GeneEncoder:
     def __init__(self, width: int, n_cells: int, bits: Bits | None) -> None:
         self.n_cells = n_cells
         self.bits = bits
-        self.dense: NDArray[Any] = np.empty(
-            (width, n_cells), np.dtype("<f4") if bits is None else CODE_DTYPE[bits]
-        )
+        self.encoding: Encoding = GENE_VALUES.for_quantization(bits or 0)
+        self.dense: NDArray[Any] = np.empty((width, n_cells), self.encoding.array_dtype)
         self.work: NDArray[np.float64] = np.empty(TILE, np.float64)
         self._block: NDArray[Any] = self.dense[:0]
         self._low: NDArray[np.float64] = np.zeros(0)
@@ -153,15 +152,3 @@ class GeneEncoder:
             cells = np.repeat(starts[first:last], runs)
             cells += entries.rows[begin:end]
             yield cells, entries.values[begin:end], genes[first:last], runs
-
-
-def gene_payload(column: NDArray[Any], compression: int) -> Any:
-    """The bytes of one gene's file: its column, gzip-compressed unless ``compression`` is 0."""
-    data = memoryview(column)
-    return gzip_column(data, compression) if compression else data
-
-
-def gene_extension(bits: Bits | None, compression: int) -> str:
-    """The extension of gene files: ``u8``, ``u16`` or ``f32``, with ``.gz`` when compressed."""
-    base = "f32" if bits is None else f"u{bits}"
-    return base + (".gz" if compression else "")

@@ -18,6 +18,7 @@ from typing import Any
 
 from .block_tasks import Matrix, columns_gene_task, row_task, spill_gene_task
 from .blocks import BlockCost, BlockPlan, plan_blocks
+from .format import GENE_VALUES
 from .gene_encoder import GeneBounds
 from .matrix import Layout, MatrixBlocks, by_columns
 from .matrix_files import MatrixLocation, open_matrix, row_entries
@@ -26,7 +27,8 @@ from .quantize import Bits
 
 
 class GeneWriter:
-    """Writes var/{g}.values.<ext>[.gz] for every gene and returns their value ranges."""
+    """Writes every gene's file (``GENE_VALUES``) into an export folder and returns their value
+    ranges."""
 
     def __init__(
         self,
@@ -73,7 +75,7 @@ class GeneWriter:
     def write(self, matrix: MatrixBlocks, progress: Progress) -> GeneBounds:
         """Every gene's file from ``matrix`` (X as the source read it; a file's X is read again
         from ``location`` by this writer's own reader)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / GENE_VALUES.folder).mkdir(parents=True, exist_ok=True)
         with ExitStack() as stack:
             stored: MatrixBlocks = matrix
             if self.location is not None:

@@ -15,6 +15,8 @@ from typing import Final
 
 from zlib_ng import zlib_ng
 
+from .format import PayloadKind
+
 _GZIP_WBITS: Final = 16 + 15
 _TRY_BOTH_BELOW: Final = 8 << 20
 _HEADER: Final = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
@@ -38,3 +40,8 @@ def gzip_payload(data: bytes | memoryview, level: int) -> bytes:
         return rle
     lz = _gzip(data, level, zlib_ng.Z_DEFAULT_STRATEGY)
     return lz if len(lz) < len(rle) else rle
+
+
+def gzip_member(kind: PayloadKind, data: bytes | memoryview, level: int) -> bytes:
+    """A payload of ``kind`` compressed as the format declares it: columns run-length only."""
+    return gzip_column(data, level) if kind.column else gzip_payload(data, level)

@@ -19,8 +19,8 @@ from pydantic import BaseModel, ValidationError
 
 from cellucid_cloud.core.paths import is_safe_relative_path
 
+from .format import OBS_CODES, fill
 from .manifests import (
-    CODES_EXT,
     CONNECTIVITY_MANIFEST_FILE,
     IDENTITY_FILE,
     OBS_MANIFEST_FILE,
@@ -36,11 +36,6 @@ log = logging.getLogger(__name__)
 
 class ExportFolderError(ValueError):
     """The folder is not a readable export (missing or malformed manifest)."""
-
-
-def _fill(pattern: str, index: object, ext: str) -> str:
-    # str.replace, not str.format: a pattern from a manifest must not be able to index attributes.
-    return pattern.replace("{index}", str(index)).replace("{ext}", ext)
 
 
 def _entries(entries: list[list[Any]], needed: int, manifest: str, key: str) -> Iterator[list[Any]]:
@@ -88,24 +83,27 @@ class ExportManifests:
                 for f in _entries(
                     self.obs.continuousFields, 1, OBS_MANIFEST_FILE, "_continuousFields"
                 ):
-                    paths.add(_fill(cont.pathPattern, f[0], cont.ext))
+                    paths.add(fill(cont.pathPattern, index=f[0], ext=cont.ext))
             if (cat := schemas.categorical) is not None:
                 for f in _entries(
                     self.obs.categoricalFields, 4, OBS_MANIFEST_FILE, "_categoricalFields"
                 ):
                     index, codes_dtype = f[0], str(f[3])
-                    if codes_dtype not in CODES_EXT:
+                    try:
+                        codes = OBS_CODES.encoding(codes_dtype)
+                    except KeyError:
+                        known = ", ".join(e.dtype for e in OBS_CODES.encodings)
                         raise ExportFolderError(
                             f"{OBS_MANIFEST_FILE}: malformed manifest: unknown codes dtype "
-                            f"{codes_dtype!r} (expected one of {', '.join(CODES_EXT)})"
-                        )
-                    paths.add(_fill(cat.codesPathPattern, index, CODES_EXT[codes_dtype]))
-                    paths.add(_fill(cat.outlierPathPattern, index, cat.outlierExt))
+                            f"{codes_dtype!r} (expected one of {known})"
+                        ) from None
+                    paths.add(fill(cat.codesPathPattern, index=index, ext=codes.ext))
+                    paths.add(fill(cat.outlierPathPattern, index=index, ext=cat.outlierExt))
         if self.var is not None:
             paths.add(VAR_MANIFEST_FILE)
             schema = self.var.varSchema
             for f in _entries(self.var.fields, 1, VAR_MANIFEST_FILE, "fields"):
-                paths.add(_fill(schema.pathPattern, f[0], schema.ext))
+                paths.add(fill(schema.pathPattern, index=f[0], ext=schema.ext))
         if self.connectivity is not None:
             paths.add(CONNECTIVITY_MANIFEST_FILE)
             c = self.connectivity

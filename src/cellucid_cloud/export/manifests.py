@@ -6,18 +6,17 @@ because the format stores heterogeneous arrays ([index, key, min, max]).
 """
 
 import json
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import PrepareError
+from .format import GENE_VALUES, OBS_CODES, OBS_OUTLIERS, OBS_VALUES, Encoding, PayloadKind
 
 IDENTITY_FILE = "dataset_identity.json"
 OBS_MANIFEST_FILE = "obs_manifest.json"
 VAR_MANIFEST_FILE = "var_manifest.json"
 CONNECTIVITY_MANIFEST_FILE = "connectivity_manifest.json"
-CODES_EXT: dict[str, str] = {"uint8": "u8", "uint16": "u16", "uint32": "u32"}
-"""File extension of categorical codes by their dtype (``{ext}`` in ``codesPathPattern``)."""
 
 
 class _Model(BaseModel):
@@ -107,12 +106,28 @@ class DatasetIdentity(_Model):
     format, absent when the obs does not follow the schema."""
 
 
+def _value_schema(kind: PayloadKind, encoding: Encoding, compression: int) -> dict[str, Any]:
+    """The schema fields of a kind of values written in ``encoding``."""
+    return {
+        "pathPattern": kind.manifest_pattern(encoding, compression),
+        "ext": encoding.ext,
+        "dtype": encoding.dtype,
+        "quantized": not encoding.is_float,
+        "quantizationBits": encoding.quantization or None,
+    }
+
+
 class ContinuousSchema(_Model):
     pathPattern: str  # noqa: N815 - the format's own spelling
     ext: str
     dtype: str
     quantized: bool
     quantizationBits: int | None = None  # noqa: N815
+
+    @classmethod
+    def of(cls, encoding: Encoding, compression: int) -> Self:
+        """The schema of continuous obs fields written in ``encoding``."""
+        return cls(**_value_schema(OBS_VALUES, encoding, compression))
 
 
 class CategoricalSchema(_Model):
@@ -121,6 +136,18 @@ class CategoricalSchema(_Model):
     outlierExt: str  # noqa: N815
     outlierDtype: str  # noqa: N815
     outlierQuantized: bool  # noqa: N815
+
+    @classmethod
+    def of(cls, outliers: Encoding, compression: int) -> Self:
+        """The schema of categorical obs fields whose outlier quantiles are in ``outliers``
+        (each field names its codes' encoding)."""
+        return cls(
+            codesPathPattern=OBS_CODES.manifest_pattern(None, compression),
+            outlierPathPattern=OBS_OUTLIERS.manifest_pattern(outliers, compression),
+            outlierExt=outliers.ext,
+            outlierDtype=outliers.dtype,
+            outlierQuantized=not outliers.is_float,
+        )
 
 
 class ObsSchemas(_Model):
@@ -149,6 +176,11 @@ class VarSchema(_Model):
     dtype: str
     quantized: bool
     quantizationBits: int | None = None  # noqa: N815
+
+    @classmethod
+    def of(cls, encoding: Encoding, compression: int) -> Self:
+        """The schema of genes written in ``encoding``."""
+        return cls(**_value_schema(GENE_VALUES, encoding, compression))
 
 
 class GeneNameSet(_Model):

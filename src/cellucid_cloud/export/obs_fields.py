@@ -10,25 +10,15 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from .errors import PrepareError
+from .format import OBS_CODES, Encoding
 from .settings import CategoricalDtype
-
-CODES_DTYPES: Final[dict[str, np.dtype[Any]]] = {
-    "uint8": np.dtype("<u1"),
-    "uint16": np.dtype("<u2"),
-    "uint32": np.dtype("<u4"),
-}
-
-
-def missing_code(dtype_name: str) -> int:
-    """The largest value of a code width, which marks a missing category."""
-    return (1 << (8 * CODES_DTYPES[dtype_name].itemsize)) - 1
 
 
 @dataclass(frozen=True)
@@ -45,23 +35,24 @@ class CategoricalField:
     categories: list[Any]
     codes: NDArray[np.int64]
 
-    def codes_dtype(self, requested: CategoricalDtype) -> str:
-        """The code width: the narrowest that fits under 'auto', else the requested one."""
+    def codes_encoding(self, requested: CategoricalDtype) -> Encoding:
+        """The code width: the narrowest that fits under 'auto', else the requested one. The
+        dtype maximum marks a missing category, so it is no category's code."""
         n = len(self.categories)
-        fits = [name for name in CODES_DTYPES if n <= missing_code(name)]
+        narrowest = OBS_CODES.narrowest(n)
         if requested == "auto":
-            return fits[0]
-        if requested not in fits:
+            return narrowest
+        encoding = OBS_CODES.encoding(requested)
+        if n > encoding.max_value:
             raise PrepareError(
                 f"obs field {self.key!r} has {n:,} categories, more than {requested} can hold; "
-                f"use a wider categorical dtype ({fits[0]}) or 'auto'"
+                f"use a wider categorical dtype ({narrowest.dtype}) or 'auto'"
             )
-        return requested
+        return encoding
 
-    def encoded_codes(self, dtype_name: str) -> NDArray[np.unsignedinteger]:
-        dtype = CODES_DTYPES[dtype_name]
-        out: NDArray[np.unsignedinteger] = np.empty(self.codes.size, dtype)
-        out.fill(missing_code(dtype_name))
+    def encoded_codes(self, encoding: Encoding) -> NDArray[np.unsignedinteger]:
+        out: NDArray[np.unsignedinteger] = np.empty(self.codes.size, encoding.array_dtype)
+        out.fill(encoding.max_value)
         present = self.codes >= 0
         out[present] = self.codes[present]
         return out

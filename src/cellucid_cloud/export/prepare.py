@@ -14,7 +14,6 @@ from typing import Any, cast
 
 import anndata as ad
 import numpy as np
-from numpy.typing import NDArray
 from pydantic import ValidationError
 
 from .. import __version__
@@ -31,14 +30,24 @@ from .embeddings import (
     select_vector_fields,
 )
 from .errors import PrepareError
-from .gene_encoder import GeneBounds, gene_extension
+from .format import (
+    EDGE_DESTINATIONS,
+    EDGE_SOURCES,
+    EDGE_WEIGHTS,
+    EMBEDDING,
+    GENE_VALUES,
+    OBS_CODES,
+    OBS_OUTLIERS,
+    OBS_VALUES,
+    VECTORS,
+    Encoding,
+)
+from .gene_encoder import GeneBounds
 from .gene_names import GeneNames, gene_names
 from .gene_writer import GeneWriter
-from .gzip_codec import gzip_payload
 from .layout import ExportManifests, files_on_disk
 from .manifests import (
     CELLUCID_DATA_VERSION,
-    CODES_EXT,
     CONNECTIVITY_MANIFEST_FILE,
     IDENTITY_FILE,
     OBS_MANIFEST_FILE,
@@ -65,14 +74,13 @@ from .manifests import (
 from .matrix import MatrixBlocks
 from .matrix_files import MatrixLocation
 from .obs_fields import (
-    CODES_DTYPES,
     CategoricalField,
     ContinuousField,
     ObsField,
     category_colours,
-    missing_code,
     select_obs_fields,
 )
+from .payloads import Payloads, folder_store
 from .progress import Progress, no_progress
 from .quantize import Bits, finite_bounds, quantize
 from .schema_terms import schema_terms
@@ -98,55 +106,9 @@ def _bits(value: int) -> Bits | None:
     return None if value == 0 else cast(Bits, value)
 
 
-def _outlier_bits(settings: ExportSettings) -> Bits | None:
+def _outlier_encoding(settings: ExportSettings) -> Encoding:
     chosen = settings.outlier_quantization
-    return _bits(settings.obs_quantization if chosen is None else chosen)
-
-
-Store = Callable[[str, bytes], None]
-"""Where finished payloads go: files in a staging folder, or memory for direct serving."""
-
-
-def folder_store(root: Path) -> Store:
-    def store(name: str, data: bytes) -> None:
-        target = root / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-
-    return store
-
-
-class Payloads:
-    """Compresses and stores the small payloads on a thread pool (zlib-ng releases the GIL)."""
-
-    def __init__(self, store: Store, compression: int, pool: ThreadPoolExecutor) -> None:
-        self.store = store
-        self.compression = compression
-        self.pool = pool
-        self.pending: list[Future[None]] = []
-
-    def name(self, path: str) -> str:
-        return path + (".gz" if self.compression else "")
-
-    def add(self, path: str, array: NDArray[Any]) -> str:
-        name = self.name(path)
-        self.pending.append(self.pool.submit(self._write, name, np.ascontiguousarray(array)))
-        return name
-
-    def add_later(self, path: str, compute: Callable[[], NDArray[Any]]) -> str:
-        """A payload that no manifest needs: built now here; a store that builds files when
-        they are asked for (direct serving) may keep ``compute`` for then instead."""
-        return self.add(path, compute())
-
-    def _write(self, name: str, array: NDArray[Any]) -> None:
-        data = array.tobytes()
-        if self.compression:
-            data = gzip_payload(data, self.compression)
-        self.store(name, data)
-
-    def wait(self) -> None:
-        for future in self.pending:
-            future.result()
+    return OBS_OUTLIERS.for_quantization(settings.obs_quantization if chosen is None else chosen)
 
 
 def _latent(source: AnnDataSource, settings: ExportSettings, default: Embedding) -> tuple[str, Any]:
@@ -193,27 +155,27 @@ def _write_obs(
     latent: Any,
     payloads: Payloads,
 ) -> tuple[list[list[Any]], list[_CategoricalEntry]]:
-    bits = _bits(settings.obs_quantization)
-    value_ext = "f32" if bits is None else f"u{bits}"
+    encoding = OBS_VALUES.for_quantization(settings.obs_quantization)
     continuous: list[list[Any]] = []
     categorical: list[_CategoricalEntry] = []
     for obs_field in fields:
         if isinstance(obs_field, ContinuousField):
             values = obs_field.values
-            if bits is None:
+            if encoding.is_float:
                 if np.isnan(values).any():
                     raise PrepareError(
                         f"obs field {obs_field.key!r} has {int(np.isnan(values).sum())} missing "
                         "(NaN) values, which float32 output cannot mark; use --obs-quantization "
                         "8 or 16 (missing values get the missing code)"
                     )
-                payloads.add(f"obs/{obs_field.index}.values.{value_ext}", values.astype("<f4"))
+                payloads.add(
+                    OBS_VALUES, values.astype(encoding.array_dtype), encoding, index=obs_field.index
+                )
                 continuous.append([obs_field.index, obs_field.key])
             else:
                 low, high = finite_bounds(values)
-                payloads.add(
-                    f"obs/{obs_field.index}.values.{value_ext}", quantize(values, low, high, bits)
-                )
+                codes = quantize(values, low, high, cast(Bits, encoding.bits))
+                payloads.add(OBS_VALUES, codes, encoding, index=obs_field.index)
                 continuous.append([obs_field.index, obs_field.key, low, high])
             continue
         categorical.append(_write_categorical(obs_field, settings, latent, payloads))
@@ -223,59 +185,44 @@ def _write_obs(
 def _write_categorical(
     obs_field: CategoricalField, settings: ExportSettings, latent: Any, payloads: Payloads
 ) -> _CategoricalEntry:
-    bits = _outlier_bits(settings)
-    dtype = obs_field.codes_dtype(settings.obs_categorical_dtype)
-    payloads.add(f"obs/{obs_field.index}.codes.{CODES_EXT[dtype]}", obs_field.encoded_codes(dtype))
+    outliers = _outlier_encoding(settings)
+    codes = obs_field.codes_encoding(settings.obs_categorical_dtype)
+    payloads.add(OBS_CODES, obs_field.encoded_codes(codes), codes, index=obs_field.index)
     groups = CategoryGroups.of(obs_field.codes, len(obs_field.categories))
-    head = [obs_field.index, obs_field.key, obs_field.categories, dtype, missing_code(dtype)]
+    head = [obs_field.index, obs_field.key, obs_field.categories, codes.dtype, codes.max_value]
     tail: list[Any] = []
-    if bits is None:
+    if outliers.is_float:
         payloads.add_later(
-            f"obs/{obs_field.index}.outliers.f32",
-            lambda: outlier_quantiles(groups, latent, settings.centroid_min_points).astype("<f4"),
+            OBS_OUTLIERS,
+            lambda: outlier_quantiles(groups, latent, settings.centroid_min_points).astype(
+                outliers.array_dtype
+            ),
+            outliers,
+            index=obs_field.index,
         )
     else:
         quantiles = outlier_quantiles(groups, latent, settings.centroid_min_points)
         low, high = finite_bounds(quantiles)
-        payloads.add(
-            f"obs/{obs_field.index}.outliers.u{bits}", quantize(quantiles, low, high, bits)
-        )
+        quantised = quantize(quantiles, low, high, cast(Bits, outliers.bits))
+        payloads.add(OBS_OUTLIERS, quantised, outliers, index=obs_field.index)
         tail = [low, high]
     return _CategoricalEntry(head, tail, groups)
 
 
 def _obs_schemas(settings: ExportSettings, continuous: bool, categorical: bool) -> ObsSchemas:
-    bits = _bits(settings.obs_quantization)
-    gz = ".gz" if settings.compression else ""
-    ext = "f32" if bits is None else f"u{bits}"
-    dtype = "float32" if bits is None else f"uint{bits}"
+    values = OBS_VALUES.for_quantization(settings.obs_quantization)
     return ObsSchemas(
-        continuous=ContinuousSchema(
-            pathPattern=f"obs/{{index}}.values.{ext}{gz}",
-            ext=ext,
-            dtype=dtype,
-            quantized=bits is not None,
-            quantizationBits=bits,
-        )
-        if continuous
-        else None,
-        categorical=_categorical_schema(_outlier_bits(settings), gz) if categorical else None,
-    )
-
-
-def _categorical_schema(bits: Bits | None, gz: str) -> CategoricalSchema:
-    ext = "f32" if bits is None else f"u{bits}"
-    return CategoricalSchema(
-        codesPathPattern=f"obs/{{index}}.codes.{{ext}}{gz}",
-        outlierPathPattern=f"obs/{{index}}.outliers.{ext}{gz}",
-        outlierExt=ext,
-        outlierDtype="float32" if bits is None else f"uint{bits}",
-        outlierQuantized=bits is not None,
+        continuous=ContinuousSchema.of(values, settings.compression) if continuous else None,
+        categorical=(
+            CategoricalSchema.of(_outlier_encoding(settings), settings.compression)
+            if categorical
+            else None
+        ),
     )
 
 
 def var_manifest(
-    settings: ExportSettings, names: GeneNames, bounds: GeneBounds | None, n_cells: int, ext: str
+    settings: ExportSettings, names: GeneNames, bounds: GeneBounds | None, n_cells: int
 ) -> VarManifest:
     """The var manifest; ``bounds`` are only needed (and only used) for quantised genes."""
     bits = _bits(settings.var_quantization)
@@ -292,12 +239,8 @@ def var_manifest(
         n_points=n_cells,
         compression=settings.compression or None,
         quantization=bits,
-        varSchema=VarSchema(
-            pathPattern=f"var/{{index}}.values.{ext}",
-            ext=ext.removesuffix(".gz"),
-            dtype="float32" if bits is None else f"uint{bits}",
-            quantized=bits is not None,
-            quantizationBits=bits,
+        varSchema=VarSchema.of(
+            GENE_VALUES.for_quantization(settings.var_quantization), settings.compression
         ),
         fields=fields,
         gene_name_sets=[
@@ -343,7 +286,7 @@ def _vector_fields_info(
     for vector_field in fields:
         files = {
             embedding_id: payloads.add(
-                f"vectors/{vector_field.index}_{index_of[embedding_id]}.bin", vectors
+                VECTORS, vectors, field=vector_field.index, embedding=index_of[embedding_id]
             )
             for embedding_id, vectors in vector_field.by_embedding.items()
         }
@@ -358,11 +301,11 @@ def _write_edges(
         n_cells=n_cells,
         n_edges=int(edges.sources.size),
         max_neighbors=edges.max_neighbors,
-        index_bytes=edges.sources.dtype.itemsize,
-        index_dtype=edges.index_dtype,
-        sourcesPath=payloads.add("connectivity/edges.src.bin", edges.sources),
-        destinationsPath=payloads.add("connectivity/edges.dst.bin", edges.destinations),
-        weightsPath=payloads.add("connectivity/edges.weights.f64.bin", edges.weights),
+        index_bytes=edges.index.bits // 8,
+        index_dtype=edges.index.dtype,
+        sourcesPath=payloads.add(EDGE_SOURCES, edges.sources),
+        destinationsPath=payloads.add(EDGE_DESTINATIONS, edges.destinations),
+        weightsPath=payloads.add(EDGE_WEIGHTS, edges.weights),
         compression=settings.compression or None,
     )
 
@@ -376,9 +319,7 @@ def _write_genes(
 ) -> VarManifest:
     """Runs beside the obs work: both release the GIL for most of their time."""
     bounds = writer.write(matrix, report)
-    return var_manifest(
-        settings, names, bounds, writer.n_cells, gene_extension(writer.bits, writer.compression)
-    )
+    return var_manifest(settings, names, bounds, writer.n_cells)
 
 
 def prepare(
@@ -492,7 +433,7 @@ def outline_export(
     latent_key, latent = _latent(src, settings, plan.defaults.default)
     edges = edge_pairs(src.connectivities, n_cells) if src.connectivities is not None else None
     embedding_files = {
-        e.id: payloads.add(f"embeddings/{e.index}_{e.dimension}d.bin", e.coordinates)
+        e.id: payloads.add(EMBEDDING, e.coordinates, index=e.index, dimension=e.dimension)
         for e in plan.embeddings
     }
     vector_info = _vector_fields_info(plan.vector_fields, plan.embeddings, payloads)
@@ -559,8 +500,8 @@ def _categorical_dtype(settings: ExportSettings, categorical: list[_CategoricalE
     own width), and the identity names the widest one used."""
     if settings.obs_categorical_dtype != "auto":
         return settings.obs_categorical_dtype
-    used = {str(field.head[3]) for field in categorical}
-    return max(used, key=list(CODES_DTYPES).index, default="uint8")
+    used = {OBS_CODES.encoding(field.head[3]) for field in categorical}
+    return max(used, key=OBS_CODES.encodings.index, default=OBS_CODES.encodings[0]).dtype
 
 
 def manifest_documents(manifests: ExportManifests) -> dict[str, bytes]:
@@ -601,7 +542,7 @@ def _prepare_open(
         genes: Future[VarManifest] | None = None
         if plan.names is not None and src.matrix is not None:
             writer = GeneWriter(
-                stage / "var",
+                stage,
                 plan.names.names,
                 src.n_cells,
                 _bits(settings.var_quantization),

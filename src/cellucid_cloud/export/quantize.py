@@ -2,7 +2,8 @@
 
 Writer and reader share these functions so their arithmetic cannot drift apart: codes are
 ``floor((v - min) * maxQ / (max - min) + 1e-8)`` clipped to ``[0, maxQ]``, computed in float64;
-the dtype maximum marks a missing value; equal bounds give all-zero codes.
+the dtype maximum marks a missing value; equal bounds give all-zero codes. The encodings and
+their codes are declared in :mod:`.format`.
 """
 
 from typing import Final, Literal
@@ -10,13 +11,14 @@ from typing import Final, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from .format import QUANTISED
+
 Bits = Literal[8, 16]
 
-MAX_CODE: Final[dict[int, int]] = {8: 254, 16: 65534}
-MISSING_CODE: Final[dict[int, int]] = {8: 255, 16: 65535}
+MAX_CODE: Final[dict[int, int]] = {e.bits: e.max_code for e in QUANTISED}
+MISSING_CODE: Final[dict[int, int]] = {e.bits: e.max_value for e in QUANTISED}
 CODE_DTYPE: Final[dict[int, np.dtype[np.unsignedinteger]]] = {
-    8: np.dtype("<u1"),
-    16: np.dtype("<u2"),
+    e.bits: np.dtype(e.array_dtype) for e in QUANTISED
 }
 _EPSILON: Final = 1e-8
 

@@ -6,17 +6,24 @@ who wants the numbers back out of an export (e.g. a notebook reading a hosted da
 
 import gzip
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
+from .format import (
+    EDGE_SOURCES,
+    EDGE_WEIGHTS,
+    EMBEDDING,
+    ENCODINGS,
+    GZIP_SUFFIX,
+    OBS_CODES,
+    VECTORS,
+    Encoding,
+    fill,
+)
 from .layout import ExportManifests, read_manifests
-from .manifests import CODES_EXT
-from .obs_fields import CODES_DTYPES
 from .quantize import Bits, dequantize
-
-_DTYPES = {"f32": "<f4", "u8": "<u1", "u16": "<u2", "u32": "<u4"}
 
 
 class ExportReader:
@@ -29,10 +36,10 @@ class ExportReader:
     def raw(self, relative: str) -> bytes:
         """A payload's bytes, gunzipped when its name ends in .gz."""
         data = (self.folder / relative).read_bytes()
-        return gzip.decompress(data) if relative.endswith(".gz") else data
+        return gzip.decompress(data) if relative.endswith(GZIP_SUFFIX) else data
 
-    def _array(self, relative: str, dtype: str) -> NDArray[Any]:
-        return np.frombuffer(self.raw(relative), dtype=dtype)
+    def _array(self, relative: str, encoding: Encoding) -> NDArray[Any]:
+        return np.frombuffer(self.raw(relative), dtype=encoding.array_dtype)
 
     @property
     def n_cells(self) -> int:
@@ -40,14 +47,14 @@ class ExportReader:
 
     def embedding(self, embedding_id: str) -> NDArray[np.float32]:
         item = self.manifests.identity.embeddings.items[embedding_id]
-        return self._array(item.file, "<f4").reshape(self.n_cells, item.dimension)
+        return self._array(item.file, EMBEDDING.sole_encoding).reshape(self.n_cells, item.dimension)
 
     def vectors(self, field_id: str, embedding_id: str) -> NDArray[np.float32]:
         fields = self.manifests.identity.vector_fields
         assert fields is not None, "export has no vector fields"
         dimension = self.manifests.identity.embeddings.items[embedding_id].dimension
         path = fields.fields[field_id].files[embedding_id]
-        return self._array(path, "<f4").reshape(self.n_cells, dimension)
+        return self._array(path, VECTORS.sole_encoding).reshape(self.n_cells, dimension)
 
     def _obs_entry(self, key: str, categorical: bool) -> list[Any]:
         obs = self.manifests.obs
@@ -71,9 +78,9 @@ class ExportReader:
         obs = self.manifests.obs
         assert obs is not None and obs.obsSchemas.categorical is not None
         entry = self._obs_entry(key, categorical=True)
-        dtype = CODES_DTYPES[entry[3]]
-        path = obs.obsSchemas.categorical.codesPathPattern.replace("{index}", str(entry[0]))
-        codes = self._array(path.replace("{ext}", CODES_EXT[entry[3]]), dtype.str).astype(np.int64)
+        encoding = OBS_CODES.encoding(entry[3])
+        path = fill(obs.obsSchemas.categorical.codesPathPattern, index=entry[0], ext=encoding.ext)
+        codes = self._array(path, encoding).astype(np.int64)
         codes[codes == entry[4]] = -1
         return list(entry[2]), codes
 
@@ -108,18 +115,19 @@ class ExportReader:
         self, pattern: str, index: int, ext: str, bounds: list[Any]
     ) -> NDArray[np.float32]:
         """A value payload as float32: as stored, or dequantised with its manifest bounds."""
-        values = self._array(pattern.replace("{index}", str(index)), _DTYPES[ext])
-        if ext == "f32":
+        encoding = ENCODINGS[ext]
+        values = self._array(fill(pattern, index=index), encoding)
+        if encoding.is_float:
             return values
-        bits: Bits = 8 if ext == "u8" else 16
+        bits = cast(Bits, encoding.bits)
         return dequantize(values, float(bounds[0]), float(bounds[1]), bits)
 
     def edges(self) -> tuple[NDArray[np.integer], NDArray[np.integer], NDArray[np.float64]]:
         manifest = self.manifests.connectivity
         assert manifest is not None, "export has no connectivity"
-        dtype = "<u2" if manifest.index_bytes == 2 else "<u4"
+        index = EDGE_SOURCES.encoding(manifest.index_dtype)
         return (
-            self._array(manifest.sourcesPath, dtype),
-            self._array(manifest.destinationsPath, dtype),
-            self._array(manifest.weightsPath, "<f8"),
+            self._array(manifest.sourcesPath, index),
+            self._array(manifest.destinationsPath, index),
+            self._array(manifest.weightsPath, EDGE_WEIGHTS.sole_encoding),
         )

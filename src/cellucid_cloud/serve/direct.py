@@ -28,7 +28,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import re
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,6 +39,7 @@ from cachetools import LRUCache
 from zlib_ng import zlib_ng
 
 from cellucid_cloud.export.errors import PrepareError
+from cellucid_cloud.export.format import FLOAT32, GENE_VALUES, Encoding, PayloadKind
 from cellucid_cloud.export.gzip_codec import gzip_column, gzip_payload
 from cellucid_cloud.export.layout import ExportManifests
 from cellucid_cloud.export.manifests import (
@@ -65,7 +65,7 @@ __all__ = ["DEFAULT_CACHE_BYTES", "DirectExport"]
 
 log = logging.getLogger(__name__)
 
-_GENE = re.compile(r"^var/(\d+)\.values\.f32$")
+_GENE = GENE_VALUES.matcher(FLOAT32)
 DEFAULT_CACHE_BYTES: Final = 64 << 20
 SCAN_ENTRIES: Final = 1 << 20
 """Stored entries of a CSR X read at a time while there is no gene-major copy (4 MiB of
@@ -264,12 +264,8 @@ class DirectExport(IdentityBacked):
 
     def _open(self) -> _Engine:
         """Open the input and outline its export: payloads are built into ``_files``."""
-        from cellucid_cloud.export.prepare import (
-            Payloads,
-            outline_export,
-            plan_export,
-            var_manifest,
-        )
+        from cellucid_cloud.export.payloads import Payloads
+        from cellucid_cloud.export.prepare import outline_export, plan_export, var_manifest
         from cellucid_cloud.export.settings import ExportSettings
         from cellucid_cloud.export.source import open_source
 
@@ -280,7 +276,14 @@ class DirectExport(IdentityBacked):
                 super().__init__(files.__setitem__, 0, pool)
                 self.later: dict[str, Callable[[], NDArray[Any]]] = {}
 
-            def add_later(self, path: str, compute: Callable[[], NDArray[Any]]) -> str:
+            def add_later(
+                self,
+                kind: PayloadKind,
+                compute: Callable[[], NDArray[Any]],
+                encoding: Encoding | None = None,
+                **fields: object,
+            ) -> str:
+                path = kind.path(encoding, self.compression, **fields)
                 self.later[path] = compute
                 return path
 
@@ -291,7 +294,7 @@ class DirectExport(IdentityBacked):
             payloads = OnDemand(self._files, pool)
             outline = outline_export(plan, payloads)
         var = (
-            var_manifest(settings, plan.names, None, source.n_cells, "f32")
+            var_manifest(settings, plan.names, None, source.n_cells)
             if plan.names is not None
             else None
         )

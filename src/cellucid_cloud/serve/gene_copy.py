@@ -32,6 +32,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Final
 
+from cellucid_cloud.export.format import FLOAT32, GENE_VALUES
 from cellucid_cloud.serve.cache_folder import FileKey, cache_root, remove_other_versions
 
 __all__ = ["LEVEL", "GeneCopy", "gene_file"]
@@ -47,7 +48,7 @@ _MANIFEST: Final = "copy.json"
 
 def gene_file(index: int) -> str:
     """A gene's file inside a copy (and inside an export with float32 genes, compressed)."""
-    return f"var/{index}.values.f32.gz"
+    return GENE_VALUES.path(FLOAT32, LEVEL, index=index)
 
 
 class GeneCopy:
@@ -205,7 +206,7 @@ def build(
         if src.matrix is None:
             raise PrepareError(f"{source} has no X")
         writer = GeneWriter(
-            partial / "var",
+            partial,
             [str(name) for name in src.var.index],
             src.n_cells,
             None,
