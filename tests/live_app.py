@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import uvicorn
 
+from cellucid_cloud.http.hosts import DEFAULT_ALLOWED_HOSTS
 from cellucid_cloud.local.app import build_local_app
 from cellucid_cloud.local.stack import LocalStack, StackSettings
-from cellucid_cloud.serve.app import DEFAULT_ALLOWED_HOSTS
 
 
 class ManualClock:

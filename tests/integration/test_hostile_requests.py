@@ -97,6 +97,50 @@ def test_range_positions_past_the_int_limit(hosts: Hosts) -> None:
             assert leading_zeros.content == whole.content[1:]
 
 
+def test_every_host_answers_validators_ranges_and_preflights_alike(hosts: Hosts) -> None:
+    """One rule each (:mod:`cellucid_cloud.http`) on ``up``'s /exports/ and both serve modes:
+    If-None-Match compares weakly, If-Range strongly, a multi-range is ignored, a range past
+    the end is a 416 naming the size, and the CORS headers are the same."""
+    targets = [
+        hosts.api.base_url + hosts.export_file,
+        f"{hosts.folder}/dataset_identity.json",
+        f"{hosts.direct}/dataset_identity.json",
+    ]
+    origin = {"Origin": "https://cellucid.com", "Accept-Encoding": "identity"}
+    cors = ("allow-origin", "allow-methods", "allow-headers", "expose-headers", "max-age")
+    seen: list[tuple[object, ...]] = []
+    with httpx.Client(timeout=30, headers=origin) as client:
+        for url in targets:
+            whole = client.get(url)
+            etag, size = whole.headers["etag"], len(whole.content)
+            revalidations = [
+                client.get(url, headers={"If-None-Match": tag}).status_code
+                for tag in (etag, f"W/{etag}", f'"other", {etag}', "*", '"other"')
+            ]
+            ranged = client.get(url, headers={"Range": "bytes=0-3", "If-Range": etag})
+            assert ranged.content == whole.content[:4], url
+            past_end = client.get(url, headers={"Range": f"bytes={size}-"})
+            preflight = client.options(url, headers={"Access-Control-Request-Method": "GET"})
+            seen.append(
+                (
+                    revalidations,
+                    ranged.status_code,
+                    ranged.headers["content-range"] == f"bytes 0-3/{size}",
+                    client.get(
+                        url, headers={"Range": "bytes=0-3", "If-Range": f"W/{etag}"}
+                    ).status_code,
+                    client.get(url, headers={"Range": "bytes=0-1,3-4"}).status_code,
+                    past_end.status_code,
+                    past_end.headers["content-range"] == f"bytes */{size}",
+                    preflight.status_code,
+                    {h: preflight.headers.get(f"access-control-{h}") for h in cors},
+                    whole.headers["access-control-expose-headers"],
+                )
+            )
+    assert seen[0][:8] == ([304, 304, 304, 304, 200], 206, True, 200, 200, 416, True, 204)
+    assert seen[1] == seen[0] and seen[2] == seen[0], seen
+
+
 def test_an_explorer_url_urlsplit_cannot_parse(hosts: Hosts) -> None:
     """``http://[::1/e/x/`` (urlsplit: "Invalid IPv6 URL") on the meta route and on viewer
     registration: 422 saying what an explorer URL looks like."""

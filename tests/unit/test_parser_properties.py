@@ -26,7 +26,7 @@ from cellucid_cloud.aws.events import _FollowQuery, _UploadUrlQuery
 from cellucid_cloud.catalog.urls import explorer_id
 from cellucid_cloud.events.bundle import SESSION_MAGIC_V2, check_bundle
 from cellucid_cloud.events.wire import WireError, event_json, load_json, parse_event
-from cellucid_cloud.serve.http import UNSATISFIABLE, parse_range
+from cellucid_cloud.http.ranges import UNSATISFIABLE, parse_range
 from tests.hostile_requests import (
     HOSTILE_MAPPINGS,
     data_mapping_event,

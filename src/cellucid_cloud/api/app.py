@@ -14,18 +14,17 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Scope
 
-from cellucid_cloud.api.answers import HANDLED_ERRORS, error_for
 from cellucid_cloud.api.cellucid_routes import cellucid_router
 from cellucid_cloud.api.context import ApiContext
 from cellucid_cloud.api.curation_routes import curation_router
 from cellucid_cloud.api.docs_routes import docs_router
 from cellucid_cloud.api.events_routes import BINARY_PATHS, events_router
-from cellucid_cloud.api.limits import BodyLimit
 from cellucid_cloud.api.meta_routes import meta_router
 from cellucid_cloud.api.public import package_version
-from cellucid_cloud.api.responses import error_json, response
 from cellucid_cloud.api.schemas import error_response
-from cellucid_cloud.core.errors import validation_message
+from cellucid_cloud.http.asgi import BodyLimit, error_json, response
+from cellucid_cloud.http.errors import HANDLED_ERRORS, error_for
+from cellucid_cloud.http.validation import validation_message
 
 __all__ = ["build_api", "build_fastapi"]
 

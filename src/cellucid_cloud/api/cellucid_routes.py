@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from cellucid_cloud.api import public
 from cellucid_cloud.api.context import ApiContext
-from cellucid_cloud.api.responses import response
+from cellucid_cloud.http.asgi import response
 
 __all__ = ["cellucid_router"]
 

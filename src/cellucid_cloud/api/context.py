@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cellucid_cloud.api.answers import MAX_BODY_BYTES
 from cellucid_cloud.api.auth import Authenticator
 from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.events.service import EventsService
+from cellucid_cloud.http.bodies import MAX_BODY_BYTES
 from cellucid_cloud.storage.downloads import OriginalDownloads
 from cellucid_cloud.storage.multipart import MultipartUploads
 from cellucid_cloud.storage.upload_urls import LinkIngest, Reprocessing, UploadUrls

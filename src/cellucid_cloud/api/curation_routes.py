@@ -16,7 +16,6 @@ from starlette.responses import Response
 
 from cellucid_cloud.api.auth import AuthError
 from cellucid_cloud.api.context import ApiContext
-from cellucid_cloud.api.responses import cached_json
 from cellucid_cloud.api.schemas import (
     CollectionCreated,
     CollectionDocument,
@@ -41,6 +40,7 @@ from cellucid_cloud.catalog.models import CollectionMetadata, Upload, new_id
 from cellucid_cloud.catalog.service import LINK_DEADLINE, CollectionView, upload_key
 from cellucid_cloud.core.errors import InvalidRequestError, NotFoundError, StateConflictError
 from cellucid_cloud.export.settings import ExportOptions
+from cellucid_cloud.http.asgi import cached_json
 from cellucid_cloud.storage.link_fetch import LinkError, check_link
 from cellucid_cloud.storage.multipart import (
     MAX_PART_URLS,

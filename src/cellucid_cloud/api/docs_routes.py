@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.responses import HTMLResponse, Response
 
-from cellucid_cloud.api.responses import error_json
+from cellucid_cloud.http.asgi import error_json
 
 __all__ = ["DOCS_ASSETS_PATH", "docs_router"]
 

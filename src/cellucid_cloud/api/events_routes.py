@@ -18,7 +18,6 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from cellucid_cloud.api.context import ApiContext
-from cellucid_cloud.api.responses import NO_STORE, response
 from cellucid_cloud.api.schemas import error_response
 from cellucid_cloud.core.errors import InvalidRequestError
 from cellucid_cloud.events.service import (
@@ -30,13 +29,13 @@ from cellucid_cloud.events.service import (
     MAX_WAIT,
     EventsService,
     ViewerRequest,
-    check_size,
     delivered,
     events_page,
-    require_binary,
-    require_json,
 )
 from cellucid_cloud.events.wire import MAX_EVENT_BYTES, WireError
+from cellucid_cloud.http.answers import NO_STORE
+from cellucid_cloud.http.asgi import response
+from cellucid_cloud.http.bodies import check_size, require_binary, require_json
 
 __all__ = ["BINARY_PATHS", "events_router"]
 

@@ -12,7 +12,6 @@ from starlette.responses import Response, StreamingResponse
 from cellucid_cloud.api import public
 from cellucid_cloud.api.context import ApiContext
 from cellucid_cloud.api.public import META_PATHS, ExplorerUrl, FileAnswer, PublicId, VisibilityParam
-from cellucid_cloud.api.responses import response
 from cellucid_cloud.api.schemas import (
     CollectionDocument,
     CollectionList,
@@ -20,6 +19,7 @@ from cellucid_cloud.api.schemas import (
     MetaAnswer,
     error_response,
 )
+from cellucid_cloud.http.asgi import response
 
 __all__ = ["meta_router"]
 

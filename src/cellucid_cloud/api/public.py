@@ -15,9 +15,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from cellucid_cloud.api.answers import NO_STORE, Answer, cached_json, error_answer
 from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.catalog.urls import MAX_URL_LENGTH
+from cellucid_cloud.http.answers import NO_STORE, Answer
+from cellucid_cloud.http.conditional import cached_json
+from cellucid_cloud.http.errors import error_answer
 from cellucid_cloud.storage.downloads import OpenFile, OriginalDownloads, Redirect, attachment
 
 __all__ = [

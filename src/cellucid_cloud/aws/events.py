@@ -18,14 +18,13 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.parameters import get_secret
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from cellucid_cloud.api.auth import Authenticator
 from cellucid_cloud.aws.config import EventsSettings
 from cellucid_cloud.aws.resolver import HttpRoutes, lambda_response
 from cellucid_cloud.aws.services import meta_service
 from cellucid_cloud.catalog.dynamodb_repository import DynamoDbCatalogRepository, dynamodb_client
-from cellucid_cloud.core.errors import InvalidRequestError, validation_message
 from cellucid_cloud.events.dynamodb_store import DynamoDbEventStore
 from cellucid_cloud.events.service import (
     CURSOR_PATTERN,
@@ -36,13 +35,11 @@ from cellucid_cloud.events.service import (
     MAX_WAIT,
     EventsService,
     ViewerRequest,
-    check_size,
     delivered,
     events_page,
-    require_binary,
-    require_json,
 )
-from cellucid_cloud.events.wire import WireError
+from cellucid_cloud.http.bodies import check_size, require_binary, require_json
+from cellucid_cloud.http.validation import json_body
 from cellucid_cloud.storage.s3 import S3UploadUrls, s3_client
 from cellucid_cloud.storage.s3_blobs import S3BlobStore
 from cellucid_cloud.storage.upload_urls import UploadUrls
@@ -96,24 +93,6 @@ def _bearer(authorization: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def _viewer_request(body: bytes) -> ViewerRequest:
-    """The registration body, refused with FastAPI's 422 messages."""
-    if not body:
-        raise InvalidRequestError(validation_message([{"loc": ("body",), "msg": "Field required"}]))
-    try:
-        document = json.loads(body)
-    except json.JSONDecodeError as exc:
-        error = {"type": "json_invalid", "loc": ("body", exc.pos), "ctx": {"error": exc.msg}}
-        raise InvalidRequestError(validation_message([error])) from None
-    except (ValueError, RecursionError):  # not UTF-8, a 5,000-digit integer, deep nesting
-        raise WireError("There was an error parsing the body") from None
-    try:
-        return ViewerRequest.model_validate(document)
-    except ValidationError as exc:
-        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
-        raise InvalidRequestError(validation_message(errors)) from None
-
-
 def events_resolver(
     events: EventsService,
     auth: Callable[[], Authenticator],
@@ -132,7 +111,7 @@ def events_resolver(
     @route("POST", "/_cellucid/viewers")
     def register() -> Answer:
         curator_id = auth().curator_for_bearer(_bearer(header("authorization")))
-        request = _viewer_request(body())
+        request = json_body(ViewerRequest, body())
         registration = events.register(curator_id, request.dataset_id, request.ttl_seconds)
         return _json(201, registration.answer())
 

@@ -4,7 +4,7 @@ HTTP API resolver.
 
 Without FastAPI its cold start is a fraction of the API function's (docs/benchmarks.md, "Meta
 function cold start"). The answers, their cache headers and their 4xx are
-:mod:`cellucid_cloud.api.public`'s and :mod:`cellucid_cloud.api.answers`'s, which the FastAPI
+:mod:`cellucid_cloud.api.public`'s and :mod:`cellucid_cloud.http`'s, which the FastAPI
 routes use as well; ``tests/integration/test_cloud_meta.py`` sends the same HTTP API events to
 both functions and compares the answers. Nothing here reaches AWS before the first request:
 the boto3 clients are made on first use (:func:`cellucid_cloud.aws.services.on_first_use`).
@@ -20,7 +20,6 @@ from mangum.handlers.utils import get_server_and_port
 from pydantic import BaseModel
 
 from cellucid_cloud.api import public
-from cellucid_cloud.api.answers import json_answer
 from cellucid_cloud.api.public import (
     META_PATHS,
     CollectionQuery,
@@ -32,6 +31,7 @@ from cellucid_cloud.aws.config import SiteSettings
 from cellucid_cloud.aws.resolver import HttpRoutes, lambda_response
 from cellucid_cloud.aws.services import catalog_repository, meta_service, on_first_use
 from cellucid_cloud.catalog.meta import MetaService
+from cellucid_cloud.http.answers import json_answer
 from cellucid_cloud.storage.downloads import OriginalDownloads
 from cellucid_cloud.storage.s3 import S3Downloads, s3_client
 

@@ -1,11 +1,12 @@
 """Powertools' HTTP API resolver with the project's HTTP rules: the small Lambda functions'
 routing (the events function, the meta function).
 
-Errors answer as :func:`cellucid_cloud.api.answers.error_for` says; a body over the limit is
-a 413 before anything else (as the API app's ``BodyLimit``); an unknown path is a 404 and a
-known path with another method a 405 naming the methods it takes, as the FastAPI app answers;
-query and path parameters are validated by pydantic models and refused with the FastAPI app's
-422 messages (:func:`cellucid_cloud.core.errors.validation_message`).
+The adapter of :mod:`cellucid_cloud.http` for these functions, as :mod:`cellucid_cloud.http.asgi`
+is for the FastAPI app: errors answer as :func:`~cellucid_cloud.http.errors.error_for` says; a
+body over the limit is a 413 before anything else (as the ASGI ``BodyLimit``); an unknown path
+is a 404 and a known path with another method a 405 naming the methods it takes, as the FastAPI
+app answers; query and path parameters are validated by pydantic models and refused with the
+FastAPI app's 422 messages (:mod:`cellucid_cloud.http.validation`).
 """
 
 from __future__ import annotations
@@ -19,18 +20,13 @@ from urllib.parse import parse_qsl
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as NoRouteError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from cellucid_cloud.api.answers import (
-    HANDLED_ERRORS,
-    JSON,
-    MAX_BODY_BYTES,
-    Answer,
-    error_for,
-    no_route,
-    too_large,
-)
-from cellucid_cloud.core.errors import InvalidRequestError, validation_message
+from cellucid_cloud.core.errors import InvalidRequestError
+from cellucid_cloud.http.answers import JSON, Answer
+from cellucid_cloud.http.bodies import MAX_BODY_BYTES, too_large
+from cellucid_cloud.http.errors import HANDLED_ERRORS, error_for, no_route
+from cellucid_cloud.http.validation import checked, valid, validation_message
 
 __all__ = ["HttpRoutes", "lambda_response"]
 
@@ -80,18 +76,18 @@ class HttpRoutes:
 
     def query[Q: BaseModel](self, model: type[Q]) -> Q:
         """The query parameters (the last value of each, as Starlette reads a query string)."""
-        return _valid(*_checked(model, self._query_pairs(), "query"))
+        return valid(*checked(model, self._query_pairs(), "query"))
 
     def path[P: BaseModel](self, model: type[P], **params: str) -> P:
-        return _valid(*_checked(model, params, "path"))
+        return valid(*checked(model, params, "path"))
 
     def path_and_query[P: BaseModel, Q: BaseModel](
         self, path_model: type[P], query_model: type[Q], **params: str
     ) -> tuple[P, Q]:
         """Path and query parameters validated together: a 422 names the first error and
         counts the others, path first, as FastAPI does."""
-        path, path_errors = _checked(path_model, params, "path")
-        query, query_errors = _checked(query_model, self._query_pairs(), "query")
+        path, path_errors = checked(path_model, params, "path")
+        query, query_errors = checked(query_model, self._query_pairs(), "query")
         if path is None or query is None:
             raise InvalidRequestError(validation_message([*path_errors, *query_errors]))
         return path, query
@@ -120,19 +116,3 @@ class HttpRoutes:
         path = self.app.current_event.path
         methods = [m for p, ms in self._allowed.items() if re.match(p, path) for m in ms]
         return lambda_response(no_route(sorted(methods)))
-
-
-def _valid[M: BaseModel](found: M | None, errors: list[dict[str, Any]]) -> M:
-    if found is None:
-        raise InvalidRequestError(validation_message(errors))
-    return found
-
-
-def _checked[M: BaseModel](
-    model: type[M], values: dict[str, str], where: str
-) -> tuple[M | None, list[dict[str, Any]]]:
-    """``values`` as ``model``, or None and the errors, located as FastAPI locates them."""
-    try:
-        return model.model_validate(values), []
-    except ValidationError as exc:
-        return None, [{**e, "loc": (where, *e["loc"])} for e in exc.errors()]

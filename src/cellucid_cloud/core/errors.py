@@ -3,9 +3,6 @@ events'); every host maps each to one HTTP status."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
 __all__ = [
     "DomainError",
     "ForbiddenError",
@@ -14,7 +11,6 @@ __all__ = [
     "StateConflictError",
     "TooLargeError",
     "UnsupportedMediaTypeError",
-    "validation_message",
 ]
 
 
@@ -48,20 +44,3 @@ class TooLargeError(DomainError):
 
 class UnsupportedMediaTypeError(DomainError):
     status = 415
-
-
-def validation_message(errors: Sequence[Mapping[str, Any]]) -> str:
-    """The detail of a 422 from pydantic-style errors (FastAPI's, or a Lambda handler's own):
-    the first error's location and message, and how many more there are. Every host says it
-    the same way."""
-    if not errors:
-        return "invalid request"
-    first = errors[0]
-    if first.get("type") == "json_invalid":
-        position = first["loc"][-1]
-        return f"malformed JSON body: {first['ctx']['error']} (character {position})"
-    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
-    message = f"{where}: {first.get('msg', 'invalid')}"
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more)"
-    return message

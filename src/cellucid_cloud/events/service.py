@@ -22,7 +22,6 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cellucid_cloud.api.answers import NO_STORE, Answer
 from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion, new_id
 from cellucid_cloud.core.errors import (
@@ -31,12 +30,12 @@ from cellucid_cloud.core.errors import (
     InvalidRequestError,
     NotFoundError,
     TooLargeError,
-    UnsupportedMediaTypeError,
 )
 from cellucid_cloud.events.bundle import BundleFrame, check_bundle
 from cellucid_cloud.events.models import BundleRecord, StoredEvent, Viewer
 from cellucid_cloud.events.store import BlobStore, BundleQuota, EventStore, quota_refusal
 from cellucid_cloud.events.wire import WireError, event_json, parse_event, parse_selection
+from cellucid_cloud.http.answers import NO_STORE, OCTET_STREAM, Answer
 from cellucid_cloud.storage.downloads import MAX_DOWNLOAD_URL_SECONDS
 from cellucid_cloud.storage.upload_urls import UploadUrlError, UploadUrls
 
@@ -52,12 +51,9 @@ __all__ = [
     "EventsService",
     "Registration",
     "ViewerRequest",
-    "check_size",
     "delivered",
     "download_headers",
     "events_page",
-    "require_binary",
-    "require_json",
 ]
 
 DEFAULT_VIEWER_TTL = 24 * 3600
@@ -78,8 +74,6 @@ MAX_PARAM_LENGTH = 200
 CURSOR_PATTERN = r"^[0-9]+$"
 MAX_CURSOR_LENGTH = 18
 """Digits of a cursor: every such number fits the stores' signed 64-bit sequence numbers."""
-JSON = "application/json"
-OCTET_STREAM = "application/octet-stream"
 
 
 class ViewerRequest(BaseModel):
@@ -105,27 +99,6 @@ class Registration:
             "viewer_url": self.viewer_url,
             "expires_at": datetime.fromtimestamp(self.viewer.expires_at, UTC).isoformat(),
         }
-
-
-def _media_type(content_type: str) -> str:
-    return content_type.split(";", maxsplit=1)[0].strip()
-
-
-def require_json(content_type: str | None) -> None:
-    """Events are JSON, declared as such (parameters such as charset are ignored)."""
-    if _media_type(content_type or "") != JSON:
-        raise UnsupportedMediaTypeError("send the event as application/json")
-
-
-def require_binary(content_type: str | None) -> None:
-    """Selections and bundles are octet streams; a body without a type is taken as one."""
-    if _media_type(content_type or OCTET_STREAM) != OCTET_STREAM:
-        raise UnsupportedMediaTypeError("send the body as application/octet-stream")
-
-
-def check_size(size: int, cap: int) -> None:
-    if size > cap:
-        raise TooLargeError(f"body larger than {cap} bytes")
 
 
 def delivered(cursor: int | None) -> dict[str, Any]:

@@ -15,39 +15,30 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from cellucid_cloud.api.app import build_fastapi
 from cellucid_cloud.api.events_routes import BINARY_PATHS
-from cellucid_cloud.api.limits import BodyLimit
-from cellucid_cloud.api.responses import error_json
-from cellucid_cloud.local.cors import PublicReadCors
+from cellucid_cloud.http.asgi import BodyLimit, HostCheck, PublicReadCors, error_json
 from cellucid_cloud.local.exports import ExportFiles
 from cellucid_cloud.local.stack import LocalStack
 from cellucid_cloud.local.uploads import UploadRoute
 from cellucid_cloud.portal import portal_routes
-from cellucid_cloud.serve.http import host_allowed, host_name
 from cellucid_cloud.viewer import viewer_routes
 
-__all__ = ["HostCheck", "build_local_app"]
+__all__ = ["PUBLIC_READ_PREFIXES", "build_local_app"]
 
 UPLOAD_PATH = "/_cellucid/upload"
-
-
-class HostCheck:
-    def __init__(self, app: ASGIApp, allowed_hosts: list[str], allow_ip_hosts: bool) -> None:
-        self.app = app
-        self.allowed = frozenset(host_name(h) for h in allowed_hosts)
-        self.allow_ip_hosts = allow_ip_hosts
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
-            if not host_allowed(host, self.allowed, ip_literals=self.allow_ip_hosts):
-                message = f"Host {host!r} is not served here (DNS-rebinding protection)"
-                await error_json(421, message)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+PUBLIC_READ_PREFIXES = (
+    "/exports/",
+    "/datasets.json",
+    "/dp/",
+    "/_cellucid/health",
+    "/_cellucid/info",
+    "/_cellucid/datasets",
+)
+"""The reads the Cellucid web app on another origin makes, which carry CORS; curation,
+uploads and event posts stay same-origin."""
 
 
 def build_local_app(
@@ -77,7 +68,7 @@ def build_local_app(
     limited = BodyLimit(
         app, stack.api_context.max_body_bytes, exempt_paths=(UPLOAD_PATH, *BINARY_PATHS)
     )
-    return HostCheck(PublicReadCors(limited), allowed_hosts, allow_ip_hosts)
+    return HostCheck(PublicReadCors(limited, PUBLIC_READ_PREFIXES), allowed_hosts, allow_ip_hosts)
 
 
 async def _json_error(request: Request, exc: Exception) -> Response:

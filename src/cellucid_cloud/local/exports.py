@@ -14,9 +14,8 @@ from cachetools import LRUCache
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cellucid_cloud.api.responses import error_json
+from cellucid_cloud.http.asgi import error_json, request_segments
 from cellucid_cloud.serve.app import file_response
-from cellucid_cloud.serve.http import split_request_path
 from cellucid_cloud.serve.sources import ExportFolderError, FolderExport
 
 __all__ = ["ExportFiles"]
@@ -49,11 +48,7 @@ class ExportFiles:
     async def __call__(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
             return error_json(405, "exports are read-only", Allow="GET, HEAD")
-        raw: bytes = request.scope.get("raw_path") or request.scope["path"].encode()
-        try:
-            segments = split_request_path(raw.decode("ascii"))
-        except UnicodeDecodeError:
-            segments = None
+        segments = request_segments(request.scope)
         if segments is None or len(segments) < 3 or segments[0] != "exports":
             return error_json(404, "not found")
         version_id, rest = segments[1], "/".join(segments[2:])

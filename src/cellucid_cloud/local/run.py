@@ -10,12 +10,12 @@ from pathlib import Path
 
 import uvicorn
 
+from cellucid_cloud.http.hosts import Binding
 from cellucid_cloud.local.app import build_local_app
 from cellucid_cloud.local.permissions import PRIVATE_UMASK
 from cellucid_cloud.local.prepare_process import ProcessLimits
 from cellucid_cloud.local.stack import LocalStack, StackSettings
 from cellucid_cloud.serve.access_log import log_config
-from cellucid_cloud.serve.app import DEFAULT_ALLOWED_HOSTS
 
 __all__ = ["run_up"]
 
@@ -33,9 +33,8 @@ def run_up(
     processing: ProcessLimits | None = None,
 ) -> None:
     os.umask(PRIVATE_UMASK)  # everything up writes is its own (local/permissions.py)
-    url_host = f"[{host}]" if ":" in host else host
-    wildcard = host in ("0.0.0.0", "::")
-    base_url = f"http://{'127.0.0.1' if wildcard else url_host}:{port}"
+    binding = Binding(host)
+    base_url = binding.base_url(port)
     stack = LocalStack(
         StackSettings(
             data_dir=data_dir,
@@ -45,7 +44,7 @@ def run_up(
             processing=processing or ProcessLimits(),
         )
     )
-    app = build_local_app(stack, [*DEFAULT_ALLOWED_HOSTS, url_host], allow_ip_hosts=wildcard)
+    app = build_local_app(stack, binding.allowed_hosts, allow_ip_hosts=binding.wildcard)
     server = uvicorn.Server(
         uvicorn.Config(app, host=host, port=port, log_config=log_config(), lifespan="on")
     )

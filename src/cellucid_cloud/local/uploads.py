@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from cellucid_cloud.api.responses import error_json
+from cellucid_cloud.http.asgi import error_json
 from cellucid_cloud.local.upload_claims import UploadClaims
 from cellucid_cloud.storage.filesystem import FilesystemObjectStore
 from cellucid_cloud.storage.local_multipart import LocalMultipartUploads

@@ -6,15 +6,15 @@ See ``docs/serve.md`` for the URL layout, the HTTP behaviour and how direct mode
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import sys
 from pathlib import Path
 
 import uvicorn
 
+from cellucid_cloud.http.hosts import Binding
 from cellucid_cloud.serve.access_log import log_config
-from cellucid_cloud.serve.app import DEFAULT_ALLOWED_HOSTS, ServeApp
+from cellucid_cloud.serve.app import ServeApp
 from cellucid_cloud.serve.catalog import Catalog, Mount
 from cellucid_cloud.serve.sources import (
     ExportFolderError,
@@ -59,40 +59,28 @@ def create_app(
     return ServeApp(catalog, allowed_hosts=allowed_hosts, allow_ip_hosts=allow_ip_hosts)
 
 
-def _is_wildcard(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_unspecified
-    except ValueError:
-        return False
-
-
 def run_server(root: Path | Catalog, host: str = "127.0.0.1", port: int = 8765) -> None:
     """Serve until interrupted. Loopback by default; binding elsewhere is an explicit choice.
 
     The bind host joins the ``Host`` allow-list; a wildcard bind (``0.0.0.0``/``::``) also
     admits IP-literal hosts, so the server is reachable by address but not via a rebinding name.
     """
-    bracketed = f"[{host}]" if ":" in host and not host.startswith("[") else host
-    app = create_app(
-        root,
-        allowed_hosts=[*DEFAULT_ALLOWED_HOSTS, bracketed],
-        allow_ip_hosts=_is_wildcard(host),
-    )
+    binding = Binding(host)
+    app = create_app(root, allowed_hosts=binding.allowed_hosts, allow_ip_hosts=binding.wildcard)
     config = uvicorn.Config(app, host=host, port=port, log_config=log_config(), lifespan="on")
     server = uvicorn.Server(config)
     # uvicorn configures logging when the Config is created, so our lines go through its handler.
-    url_host = "127.0.0.1" if _is_wildcard(host) else bracketed
+    base_url = binding.base_url(port)
     for mount in app.catalog.mounts:
         log.info(
-            "dataset %r (%s cells, %s genes) at http://%s:%d%s",
+            "dataset %r (%s cells, %s genes) at %s%s",
             mount.source.dataset_id,
             mount.source.n_cells,
             mount.source.n_genes,
-            url_host,
-            port,
+            base_url,
             mount.url_path,
         )
-    log.info("serving on http://%s:%d/ (catalog: /datasets.json)", url_host, port)
+    log.info("serving on %s/ (catalog: /datasets.json)", base_url)
     server.run()
 
 

@@ -23,37 +23,21 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from cellucid_cloud.export.manifests import IDENTITY_FILE
+from cellucid_cloud.http.asgi import request_segments
+from cellucid_cloud.http.codings import accepts_gzip, gzip_etag
+from cellucid_cloud.http.conditional import if_none_match, if_range
+from cellucid_cloud.http.cors import ALLOWED_METHODS, PREFLIGHT_HEADERS, PUBLIC_READ_HEADERS
+from cellucid_cloud.http.hosts import DEFAULT_ALLOWED_HOSTS, host_allowed, host_name, refusal
+from cellucid_cloud.http.ranges import UNSATISFIABLE, content_range, parse_range
 from cellucid_cloud.serve.catalog import Catalog
-from cellucid_cloud.serve.http import (
-    UNSATISFIABLE,
-    accepts_gzip,
-    gzip_etag,
-    host_allowed,
-    host_name,
-    if_none_match,
-    parse_range,
-    split_request_path,
-)
 from cellucid_cloud.serve.sources import ExportSource, FileChangedError, PayloadError
 
-__all__ = ["DEFAULT_ALLOWED_HOSTS", "ServeApp", "file_response"]
+__all__ = ["ServeApp", "file_response"]
 
-DEFAULT_ALLOWED_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache"
-ALLOWED_METHODS = "GET, HEAD, OPTIONS"
-CORS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": ALLOWED_METHODS,
-    "Access-Control-Expose-Headers": (
-        "Content-Length, Content-Range, ETag, Accept-Ranges, Content-Encoding"
-    ),
-    "X-Content-Type-Options": "nosniff",
-}
-PREFLIGHT = {
-    "Access-Control-Allow-Headers": "Range, If-None-Match, If-Range, Content-Type",
-    "Access-Control-Max-Age": "86400",
-}
+CORS = {**PUBLIC_READ_HEADERS, "X-Content-Type-Options": "nosniff"}
+"""Every answer is a public read: CORS everywhere (and no content sniffing)."""
 
 
 def _package_version() -> str:
@@ -116,22 +100,15 @@ class ServeApp:
     async def _handle(self, request: Request, scope: Scope) -> Response:
         host = request.headers.get("host")
         if not host_allowed(host, self.allowed_hosts, ip_literals=self.allow_ip_hosts):
-            return _error(
-                421,
-                f"Host {host!r} is not served here (DNS-rebinding protection); "
-                "use http://127.0.0.1 or localhost",
-            )
+            return _error(421, refusal(host))
         method = request.method
         if method == "OPTIONS":
-            return Response(status_code=204, headers={**CORS, **PREFLIGHT})
+            return Response(status_code=204, headers={**CORS, **PREFLIGHT_HEADERS})
         if method not in ("GET", "HEAD"):
-            return _error(405, f"method {method} not allowed", Allow=ALLOWED_METHODS)
+            allowed = ", ".join(ALLOWED_METHODS)
+            return _error(405, f"method {method} not allowed", Allow=allowed)
 
-        raw: bytes = scope.get("raw_path") or scope["path"].encode()
-        try:
-            segments = split_request_path(raw.decode("ascii"))
-        except UnicodeDecodeError:
-            segments = None
+        segments = request_segments(scope)
         if segments is None:
             return _error(400, "invalid path")
 
@@ -244,20 +221,18 @@ async def _file_response(request: Request, source: ExportSource, path: str) -> R
                 headers["ETag"] = gzip_etag(info.etag)
                 headers["Content-Encoding"] = "gzip"
                 return _whole(request, headers, body)
-    inm = request.headers.get("if-none-match")
-    if inm is not None and if_none_match(inm, info.etag):
+    if if_none_match(request.headers.get("if-none-match"), info.etag):
         del headers["Content-Type"]
         return Response(status_code=304, headers=headers)
 
     wanted = parse_range(range_header, info.size)
-    if_range = request.headers.get("if-range")
-    if if_range is not None and if_range.strip() != info.etag:
-        wanted = None  # stale partial copy, weak tag or a date (we send none): send it all
+    if not if_range(request.headers.get("if-range"), info.etag):
+        wanted = None  # a stale partial copy: send it all
     if wanted == UNSATISFIABLE:
         return _error(416, "range not satisfiable", **{"Content-Range": f"bytes */{info.size}"})
     status, (start, stop) = (200, (0, info.size)) if wanted is None else (206, wanted)
     if status == 206:
-        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{info.size}"
+        headers["Content-Range"] = content_range(start, stop, info.size)
     headers["Content-Length"] = str(stop - start)
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers)
@@ -267,8 +242,7 @@ async def _file_response(request: Request, source: ExportSource, path: str) -> R
 
 def _whole(request: Request, headers: dict[str, str], body: bytes) -> Response:
     """A whole encoded representation (never ranged: ranges apply to the bytes as they are)."""
-    inm = request.headers.get("if-none-match")
-    if inm is not None and if_none_match(inm, headers["ETag"]):
+    if if_none_match(request.headers.get("if-none-match"), headers["ETag"]):
         del headers["Content-Type"]
         return Response(status_code=304, headers=headers)
     headers["Content-Length"] = str(len(body))
