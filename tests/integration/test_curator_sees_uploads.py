@@ -2,11 +2,13 @@
 known gaps), over real HTTP against the local stack's app: a failed version's reason reads the
 same in its collection's document as in the meta answer, with no id the reader should not
 learn; a file dropped into a published collection with no open revision shows on its dataset
-as refused, with the reason, until a newer upload replaces it."""
+as refused, with the reason, until a newer upload replaces it; an upload whose PUT failed
+waits while its URL may be used again and fails as soon as it has expired."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -98,3 +100,38 @@ def test_a_drop_into_a_published_collection_shows_on_its_dataset_as_refused(
     ok(curator.post(f"{in_revision}/upload-url", json={"size": 10, "file_name": "again.h5ad"}))
     assert ok(curator.get(in_revision))["refused_upload"] is None
     assert curator.delete(f"/curation/v1/collections/{rid}").status_code == 204
+
+
+def test_an_upload_whose_put_failed_fails_as_its_url_expires(
+    api: SeededApi, curator: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``up`` sees every PUT, so it needs no grace after the URL's expiry (AWS allows an hour
+    for a PUT S3 may still be receiving): a URL whose PUT failed can be used again until it
+    expires, and then the dataset says the file never came. A file that did arrive waits for
+    the worker however long that takes (no worker runs here)."""
+    cid = ok(curator.post("/curation/v1/collections", json={"name": "Cut", **CONTACT}), 201)[
+        "collection_id"
+    ]
+    datasets = f"/curation/v1/collections/{cid}/datasets"
+    cut, whole = (ok(curator.post(datasets, json={}), 201)["dataset_id"] for _ in range(2))
+    issued = datetime.now(UTC)
+    monkeypatch.setattr(api.stack.catalog, "clock", lambda: issued)
+    grants = {
+        did: ok(curator.post(f"{datasets}/{did}/upload-url", json={"size": 10, "file_name": name}))
+        for did, name in ((cut, "cut.h5ad"), (whole, "whole.h5ad"))
+    }
+    sent = httpx.put(grants[cut]["url"], content=b"12345", headers=grants[cut]["headers"])
+    assert sent.status_code == 400, sent.text
+    assert ok(curator.get(f"{datasets}/{cut}"))["status"] == "waiting"  # the URL can be reused
+    sent = httpx.put(grants[whole]["url"], content=b"0123456789", headers=grants[whole]["headers"])
+    assert sent.status_code == 200, sent.text
+
+    expired = issued + timedelta(seconds=int(grants[cut]["expires_in"]))
+    monkeypatch.setattr(api.stack.catalog, "clock", lambda: expired)
+    failed = ok(curator.get(f"{datasets}/{cut}"))
+    assert (failed["status"], failed["reason"]) == (
+        "failed",
+        "cut.h5ad: no file arrived before the upload URL expired; upload it again",
+    )
+    monkeypatch.setattr(api.stack.catalog, "clock", lambda: issued + timedelta(days=1))
+    assert ok(curator.get(f"{datasets}/{whole}"))["status"] == "waiting"

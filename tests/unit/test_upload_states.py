@@ -104,6 +104,32 @@ def test_an_abandoned_upload_url_fails_after_its_expiry_and_a_late_file_still_co
     assert ready.status is DatasetStatus.READY
 
 
+def test_a_file_that_arrived_is_never_failed_as_abandoned(
+    catalog: CatalogService, clock: Clock
+) -> None:
+    """What ``up``'s upload route reports as a PUT completes: the version waits for the
+    worker past any expiry, and one failed as abandoned meanwhile waits again."""
+    cid, did = draft_dataset(catalog)
+    arrived = accept(catalog, cid, did, "in-time.h5ad")
+    catalog.file_arrived(str(arrived.upload_id))
+    clock.now += timedelta(days=1)
+    assert catalog.dataset_in(catalog.version_for(cid), did).status is DatasetStatus.WAITING
+
+    late = accept(catalog, cid, did, "late.h5ad")
+    clock.now += timedelta(seconds=900) + TRANSFER_GRACE
+    assert catalog.dataset_in(catalog.version_for(cid), did).status is DatasetStatus.FAILED
+    catalog.file_arrived(str(late.upload_id))
+    waiting = catalog.dataset_in(catalog.version_for(cid), did)
+    assert (waiting.version_id, waiting.status, waiting.reason) == (
+        late.version_id,
+        DatasetStatus.WAITING,
+        None,
+    )
+    finish(catalog, late.version_id)
+    catalog.file_arrived(str(late.upload_id))  # a finished upload stays as it is
+    assert catalog.dataset_in(catalog.version_for(cid), did).status is DatasetStatus.READY
+
+
 def test_direct_drops_are_ordered_by_the_store_and_recorded_once(
     catalog: CatalogService, clock: Clock
 ) -> None:

@@ -114,9 +114,18 @@ class UploadTarget:
 
 
 class CatalogService:
-    def __init__(self, repository: CatalogRepository, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        repository: CatalogRepository,
+        clock: Clock = utcnow,
+        transfer_grace: timedelta = TRANSFER_GRACE,
+    ) -> None:
         self.repo = repository
         self.clock = clock
+        self.transfer_grace = transfer_grace
+        """How long after its URL expired an upload's file may still arrive: on AWS a PUT
+        started in time may still be running; ``up`` sees its own PUTs (:meth:`file_arrived`)
+        and needs none."""
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -321,7 +330,7 @@ class CatalogService:
         """Accept an upload before its file is sent: its own key, its record and a new
         version (waiting) that is the dataset's current one from now on. ``expires_in``: the
         seconds the upload URL is valid; the file must arrive within that plus
-        :data:`TRANSFER_GRACE`, else the version fails (an abandoned upload). ``upload_id``
+        ``transfer_grace``, else the version fails (an abandoned upload). ``upload_id``
         names the key the URL was signed for (:func:`upload_key`); ``multipart_id`` the
         store's multipart upload to that key, if the file goes up in parts."""
         for _ in range(5):
@@ -340,7 +349,7 @@ class CatalogService:
                 size=size,
                 multipart_id=multipart_id,
             )
-            expires_at = now + timedelta(seconds=expires_in) + TRANSFER_GRACE
+            expires_at = now + timedelta(seconds=expires_in) + self.transfer_grace
             try:
                 return self._record(view, current, upload, expires_at)
             except ConflictError:
@@ -513,6 +522,34 @@ class CatalogService:
         if collection_version.datasets.get(upload.dataset_id) != version.version_id:
             return None
         return version if _claimable(version, stale_before) else None
+
+    def file_arrived(self, upload_id: str) -> None:
+        """The upload's file is whole in the uploads store (``up``'s upload route says so as
+        its PUT completes): its version waits for processing however long the queue takes,
+        also if a read at the URL's expiry had failed it as abandoned meanwhile."""
+        for _ in range(5):
+            upload = self.repo.get(Upload, upload_id)
+            version = self.pending_version(upload) if upload else None
+            if (
+                version is None
+                or version.attempts
+                or (version.status is DatasetStatus.WAITING and version.expires_at is None)
+            ):
+                return
+            arrived = version.model_copy(
+                update={
+                    "status": DatasetStatus.WAITING,
+                    "reason": None,
+                    "retryable": False,
+                    "expires_at": None,
+                    "updated_at": self.clock(),
+                }
+            )
+            try:
+                self.repo.commit([Put(arrived)])
+            except ConflictError:
+                continue
+            return
 
     def fail_upload(self, upload: Upload, reason: str) -> DatasetVersion | None:
         """The upload's file never came (a link that could not be downloaded; a put replaced

@@ -22,6 +22,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from cellucid_cloud.api.auth import Authenticator, new_secret
@@ -77,7 +78,7 @@ class LocalStack:
         self.uploads = FilesystemObjectStore(data / "uploads")
         self.exports = FilesystemObjectStore(data)
         secret = _private_file(data / "secret", new_secret)
-        self.catalog = CatalogService(self.repository)
+        self.catalog = CatalogService(self.repository, transfer_grace=timedelta(0))
         self.meta = MetaService(
             self.repository,
             self.exports,
@@ -152,12 +153,16 @@ class LocalStack:
         return None
 
     def on_upload(self, key: str) -> None:
-        """A PUT through an upload URL completed: a session bundle is validated now (it is
-        small work), a dataset goes to the processing worker."""
+        """A PUT through an upload URL (or a multipart upload) completed: a session bundle is
+        validated now (it is small work); a dataset's upload is marked arrived, so it is not
+        failed as abandoned while it waits, and goes to the processing worker."""
         if key.startswith("sessions/"):
             self.events.validate_upload(key, self.uploads, in_place=False)
-        else:
-            self.worker.submit(key)
+            return
+        parsed = UploadKey.parse(key)
+        if parsed is not None and parsed.upload_id is not None:
+            self.catalog.file_arrived(parsed.upload_id)
+        self.worker.submit(key)
 
 
 def _remove_leftovers(data: Path) -> None:

@@ -106,7 +106,7 @@ class UploadRoute:
             return error_json(400, "the upload was interrupted")
         finally:
             partial.unlink(missing_ok=True)
-        self.on_upload(grant.key)
+        await run_in_threadpool(self.on_upload, grant.key)
         return Response(status_code=200, headers={"ETag": f'"{digest.hexdigest()}"'})
 
     async def _part(self, request: Request, grant: UploadGrant) -> Response:
