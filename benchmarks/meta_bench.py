@@ -66,7 +66,8 @@ from cellucid_cloud.catalog.models import (
     DatasetVersion,
     new_id,
 )
-from cellucid_cloud.catalog.repository import MAX_WRITES, CatalogRepository, Put, Write
+from cellucid_cloud.catalog.repository import MAX_WRITES, Put, Write
+from cellucid_cloud.core.ports import CatalogRepository
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / ".bench"

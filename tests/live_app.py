@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from starlette.types import ASGIApp
 
 from cellucid_cloud.http.hosts import DEFAULT_ALLOWED_HOSTS
 from cellucid_cloud.local.app import build_local_app
@@ -101,7 +102,13 @@ def serving(
             data_dir=data_dir, base_url=base_url, meta_ttl=meta_ttl, meta_miss_ttl=meta_miss_ttl
         )
     )
-    app = build_local_app(stack, list(DEFAULT_ALLOWED_HOSTS))
+    with serving_app(build_local_app(stack, list(DEFAULT_ALLOWED_HOSTS)), sock):
+        yield Served(base_url, stack)
+
+
+@contextmanager
+def serving_app(app: ASGIApp, sock: socket.socket) -> Iterator[None]:
+    """Serve ``app`` with uvicorn in a thread on ``sock`` until the block ends."""
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -111,7 +118,7 @@ def serving(
             assert thread.is_alive(), "the server thread died"
             assert time.monotonic() < deadline, "the server did not start"
             time.sleep(0.01)
-        yield Served(base_url, stack)
+        yield
     finally:
         server.should_exit = True
         thread.join(30)

@@ -14,10 +14,9 @@ from cellucid_cloud.catalog.dynamodb_repository import (
     dynamodb_client,
     ensure_table,
 )
-from cellucid_cloud.catalog.repository import CatalogRepository
 from cellucid_cloud.catalog.sqlite_repository import SqliteCatalogRepository
+from cellucid_cloud.core.ports import CatalogRepository, ObjectStore
 from cellucid_cloud.storage.filesystem import FilesystemObjectStore
-from cellucid_cloud.storage.object_store import ObjectStore
 from cellucid_cloud.storage.s3 import S3ObjectStore, s3_client
 from tests.aws import empty_bucket
 

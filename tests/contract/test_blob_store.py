@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from cellucid_cloud.events.store import BlobStore
+from cellucid_cloud.core.ports import BlobStore
 from cellucid_cloud.storage.filesystem import FilesystemObjectStore
 from cellucid_cloud.storage.s3 import s3_client
 from cellucid_cloud.storage.s3_blobs import S3BlobStore

@@ -27,9 +27,10 @@ from cellucid_cloud.catalog.models import (
     StoredRecord,
     new_id,
 )
-from cellucid_cloud.catalog.repository import MAX_WRITES, CatalogRepository, Put, Write
+from cellucid_cloud.catalog.repository import MAX_WRITES, Put, Write
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.core.errors import StateConflictError
+from cellucid_cloud.core.ports import CatalogRepository
 from tests.catalog_data import CURATOR, METADATA, FakeExports
 
 N_DATASETS = 500

@@ -24,12 +24,12 @@ from cellucid_cloud.catalog.models import (
 )
 from cellucid_cloud.catalog.repository import (
     MAX_WRITES,
-    CatalogRepository,
     ConflictError,
     Delete,
     Put,
     TooManyWritesError,
 )
+from cellucid_cloud.core.ports import CatalogRepository
 
 WHEN = datetime(2026, 11, 23, 8, 0, 0, 123456, tzinfo=UTC)
 

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from cellucid_cloud.catalog.dynamodb_repository import dynamodb_client, ensure_table
+from cellucid_cloud.core.ports import EventStore
 from cellucid_cloud.events.dynamodb_store import GAP_GRACE, DynamoDbEventStore
 from cellucid_cloud.events.models import BundleRecord, Viewer
 from cellucid_cloud.events.sqlite_store import SqliteEventStore
-from cellucid_cloud.events.store import BundleQuota, EventStore
+from cellucid_cloud.events.store import BundleQuota
 
 NOW = int(time.time())
 

@@ -13,7 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from cellucid_cloud.storage.multipart import MiB, MultipartError, MultipartUploads, PartPlan
+from cellucid_cloud.core.ports import MultipartUploads
+from cellucid_cloud.storage.multipart import MiB, MultipartError, PartPlan
 from cellucid_cloud.storage.s3 import S3MultipartUploads, s3_client
 from tests.aws import empty_bucket
 from tests.integration.test_s3_storage import s3_accepts

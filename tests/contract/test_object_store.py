@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from cellucid_cloud.core.ports import ObjectStore
 from cellucid_cloud.storage.filesystem import FilesystemObjectStore
-from cellucid_cloud.storage.object_store import ObjectStore
 
 FILES = {
     "dataset_identity.json": b'{"version":3,"id":"d1"}',

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from cellucid_cloud.catalog.meta import MetaService
-from cellucid_cloud.catalog.repository import CatalogRepository
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.catalog.sqlite_repository import SqliteCatalogRepository
+from cellucid_cloud.core.ports import CatalogRepository
 from tests.catalog_data import CURATOR, FakeExports, published_collection, upload_ready
 
 TTL, MISS_TTL = 60.0, 5.0

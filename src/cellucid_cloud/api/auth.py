@@ -15,12 +15,12 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
 
 from cachetools import TTLCache
 
 from cellucid_cloud.catalog.models import ApiKeyRecord, utcnow
-from cellucid_cloud.catalog.repository import CatalogRepository, Put
+from cellucid_cloud.catalog.repository import Put
+from cellucid_cloud.core.ports import CatalogRepository, Clock
 from cellucid_cloud.signed_tokens import ExpiredTokenError, InvalidTokenError, decode_token
 
 __all__ = ["KEY_CHECK_SECONDS", "AuthError", "Authenticator", "hash_api_key", "new_secret"]
@@ -54,7 +54,7 @@ class Authenticator:
         repository: CatalogRepository,
         signing_secret: str | Callable[[], str],
         token_ttl: int = 3600,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self.repo = repository
         self._read_secret = signing_secret if callable(signing_secret) else None

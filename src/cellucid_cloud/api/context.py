@@ -7,11 +7,15 @@ from dataclasses import dataclass
 from cellucid_cloud.api.auth import Authenticator
 from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.catalog.service import CatalogService
+from cellucid_cloud.core.ports import (
+    LinkIngest,
+    MultipartUploads,
+    OriginalDownloads,
+    Reprocessing,
+    UploadUrls,
+)
 from cellucid_cloud.events.service import EventsService
 from cellucid_cloud.http.bodies import MAX_BODY_BYTES
-from cellucid_cloud.storage.downloads import OriginalDownloads
-from cellucid_cloud.storage.multipart import MultipartUploads
-from cellucid_cloud.storage.upload_urls import LinkIngest, Reprocessing, UploadUrls
 
 __all__ = ["ApiContext"]
 

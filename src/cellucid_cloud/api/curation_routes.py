@@ -39,6 +39,7 @@ from cellucid_cloud.api.schemas import (
 from cellucid_cloud.catalog.models import CollectionMetadata, Upload, new_id
 from cellucid_cloud.catalog.service import LINK_DEADLINE, CollectionView, upload_key
 from cellucid_cloud.core.errors import InvalidRequestError, NotFoundError, StateConflictError
+from cellucid_cloud.core.ports import MultipartUploads
 from cellucid_cloud.export.settings import ExportOptions
 from cellucid_cloud.http.asgi import cached_json
 from cellucid_cloud.storage.link_fetch import LinkError, check_link
@@ -46,7 +47,6 @@ from cellucid_cloud.storage.multipart import (
     MAX_PART_URLS,
     MULTIPART_LIFETIME,
     MultipartError,
-    MultipartUploads,
     PartPlan,
     UnknownMultipartError,
 )

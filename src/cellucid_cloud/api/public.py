@@ -17,10 +17,11 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.catalog.urls import MAX_URL_LENGTH
+from cellucid_cloud.core.ports import OriginalDownloads
 from cellucid_cloud.http.answers import NO_STORE, Answer
 from cellucid_cloud.http.conditional import cached_json
 from cellucid_cloud.http.errors import error_answer
-from cellucid_cloud.storage.downloads import OpenFile, OriginalDownloads, Redirect, attachment
+from cellucid_cloud.storage.downloads import OpenFile, Redirect, attachment
 
 __all__ = [
     "META_PATHS",

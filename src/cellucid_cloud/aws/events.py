@@ -25,6 +25,7 @@ from cellucid_cloud.aws.config import EventsSettings
 from cellucid_cloud.aws.resolver import HttpRoutes, lambda_response
 from cellucid_cloud.aws.services import meta_service
 from cellucid_cloud.catalog.dynamodb_repository import DynamoDbCatalogRepository, dynamodb_client
+from cellucid_cloud.core.ports import UploadUrls
 from cellucid_cloud.events.dynamodb_store import DynamoDbEventStore
 from cellucid_cloud.events.service import (
     CURSOR_PATTERN,
@@ -42,7 +43,6 @@ from cellucid_cloud.http.bodies import check_size, require_binary, require_json
 from cellucid_cloud.http.validation import json_body
 from cellucid_cloud.storage.s3 import S3UploadUrls, s3_client
 from cellucid_cloud.storage.s3_blobs import S3BlobStore
-from cellucid_cloud.storage.upload_urls import UploadUrls
 
 __all__ = ["POLL_INTERVAL", "events_app", "events_resolver"]
 

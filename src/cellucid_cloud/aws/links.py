@@ -88,8 +88,8 @@ def sqs_client() -> SQSClient:
 
 
 class SqsLinkIngest:
-    """The :class:`~cellucid_cloud.storage.upload_urls.LinkIngest` and
-    :class:`~cellucid_cloud.storage.upload_urls.Reprocessing` ports on AWS: messages to the
+    """The :class:`~cellucid_cloud.core.ports.LinkIngest` and
+    :class:`~cellucid_cloud.core.ports.Reprocessing` ports on AWS: messages to the
     prepare queue."""
 
     def __init__(self, queue_url: str, client: SQSClient | None = None) -> None:

@@ -31,8 +31,8 @@ from cellucid_cloud.aws.config import SiteSettings
 from cellucid_cloud.aws.resolver import HttpRoutes, lambda_response
 from cellucid_cloud.aws.services import catalog_repository, meta_service, on_first_use
 from cellucid_cloud.catalog.meta import MetaService
+from cellucid_cloud.core.ports import OriginalDownloads
 from cellucid_cloud.http.answers import json_answer
-from cellucid_cloud.storage.downloads import OriginalDownloads
 from cellucid_cloud.storage.s3 import S3Downloads, s3_client
 
 __all__ = ["meta_app", "meta_resolver"]

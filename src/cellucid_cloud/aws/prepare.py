@@ -36,7 +36,6 @@ from __future__ import annotations
 import functools
 import logging
 import tempfile
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -67,10 +66,10 @@ from cellucid_cloud.catalog.dynamodb_repository import dynamodb_client
 from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion, utcnow
 from cellucid_cloud.catalog.processing import Arrival, Processor, UploadKey
 from cellucid_cloud.catalog.service import CatalogService
+from cellucid_cloud.core.ports import Clock, ObjectStore
 from cellucid_cloud.export import ExportSettings
 from cellucid_cloud.ingest.engine import check_and_prepare
 from cellucid_cloud.storage.link_fetch import LinkError, fetch_link
-from cellucid_cloud.storage.object_store import ObjectStore
 from cellucid_cloud.storage.s3 import S3ObjectStore, s3_client
 
 __all__ = [
@@ -156,7 +155,7 @@ class UploadPipeline:
         persistence: BasePersistenceLayer,
         links: LinkDownloader,
         settings: ExportSettings | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self.uploads_bucket = uploads_bucket
         self.catalog = catalog

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 from cellucid_cloud.aws.config import SiteSettings, StoreSettings
 from cellucid_cloud.catalog.dynamodb_repository import DynamoDbCatalogRepository, dynamodb_client
 from cellucid_cloud.catalog.meta import MetaService
-from cellucid_cloud.catalog.repository import CatalogRepository
+from cellucid_cloud.core.ports import CatalogRepository
 from cellucid_cloud.storage.s3 import S3ObjectStore
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,15 +33,13 @@ from cellucid_cloud.catalog.models import (
     Visibility,
 )
 from cellucid_cloud.catalog.publishing import published_catalog, settled
-from cellucid_cloud.catalog.repository import CatalogRepository
 from cellucid_cloud.catalog.service import CatalogService, CollectionView
 from cellucid_cloud.catalog.urls import collection_page_url, explorer_id, explorer_url
 from cellucid_cloud.core.errors import InvalidRequestError, NotFoundError
-from cellucid_cloud.storage.object_store import ObjectStore
+from cellucid_cloud.core.ports import CatalogRepository, ObjectStore, Timer
 
 __all__ = ["Cached", "MetaService", "Original", "download_file_name", "public_reason"]
 
-Clock = Callable[[], float]
 Document = dict[str, Any]
 
 SERVER_FAILURE = "processing failed because of an error on the server, not in the file"
@@ -76,7 +74,7 @@ class Cached:
 class _TtlCache:
     """A thread-safe absolute-expiry cache that also reports the time left on an entry."""
 
-    def __init__(self, ttl: float, clock: Clock, maxsize: int) -> None:
+    def __init__(self, ttl: float, clock: Timer, maxsize: int) -> None:
         self.ttl = ttl
         self.clock = clock
         self._cache: TTLCache[str, tuple[float, Document | None]] | None = (
@@ -115,7 +113,7 @@ class MetaService:
         *,
         ttl: float = 60.0,
         miss_ttl: float = 5.0,
-        clock: Clock,
+        clock: Timer,
         maxsize: int = 100_000,
     ) -> None:
         self.repo = repository

@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,10 +41,9 @@ from cellucid_cloud.catalog.models import (
 )
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.core.errors import DomainError
+from cellucid_cloud.core.ports import ObjectStore, PrepareRun
 from cellucid_cloud.export.errors import PrepareError
-from cellucid_cloud.export.manifests import DatasetIdentity
 from cellucid_cloud.export.settings import ExportSettings, read_options
-from cellucid_cloud.storage.object_store import ObjectStore
 
 __all__ = [
     "SCRATCH_PREFIX",
@@ -71,13 +69,6 @@ SCRATCH_PREFIX = "cellucid-upload-"
 """Name prefix of the scratch folder each upload is processed in."""
 MAX_REASON = 500
 """Characters of a failure reason kept (a reason may quote names from the file)."""
-
-
-PrepareRun = Callable[[Path, Path, str, ExportSettings], DatasetIdentity]
-"""The export engine port: how a processor reads an upload into an export folder. A refused
-file raises :class:`PrepareError` with the reason. Its implementation is
-:func:`~cellucid_cloud.ingest.engine.check_and_prepare`, in this process (AWS) or in a
-limited child process (``up``)."""
 
 
 def export_prefix(version_id: str, attempt: int = 1) -> str:

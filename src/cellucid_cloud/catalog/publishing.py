@@ -35,14 +35,9 @@ from cellucid_cloud.catalog.models import (
     PublishedCatalog,
     StagedMapping,
 )
-from cellucid_cloud.catalog.repository import (
-    MAX_WRITES,
-    CatalogRepository,
-    ConflictError,
-    Put,
-    Write,
-)
+from cellucid_cloud.catalog.repository import MAX_WRITES, ConflictError, Put, Write
 from cellucid_cloud.core.errors import StateConflictError
+from cellucid_cloud.core.ports import CatalogRepository
 
 __all__ = ["ATTEMPTS", "publish_version", "published_catalog", "settled", "settled_many"]
 

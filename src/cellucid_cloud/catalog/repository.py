@@ -1,4 +1,5 @@
-"""The catalog repository port: keyed records and one atomic, conditional commit.
+"""What the catalog repository port (:class:`~cellucid_cloud.core.ports.CatalogRepository`)
+speaks: keyed records and one atomic, conditional commit.
 
 Everything the catalog does is built from two primitives, so that the SQLite and DynamoDB
 adapters stay small and provably equivalent (``tests/contract/test_catalog_repository.py``):
@@ -14,9 +15,8 @@ A commit holds at most :data:`MAX_WRITES` writes: DynamoDB's transaction limit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from cellucid_cloud.catalog.models import (
     Alias,
@@ -34,7 +34,6 @@ from cellucid_cloud.catalog.models import (
 __all__ = [
     "MAX_WRITES",
     "RECORD_TYPES",
-    "CatalogRepository",
     "ConflictError",
     "Delete",
     "Put",
@@ -86,31 +85,6 @@ class Delete:
 
 
 type Write = Put | Delete
-
-
-class CatalogRepository(Protocol):
-    """Keyed storage of catalog records (see the module docstring)."""
-
-    def get[R: StoredRecord](self, kind: type[R], key: str) -> R | None:
-        """The record, read strongly consistent, or None."""
-        ...
-
-    def get_many[R: StoredRecord](self, kind: type[R], keys: Iterable[str]) -> dict[str, R]:
-        """The records that exist among ``keys``, by key."""
-        ...
-
-    def collections_of(self, owner: str) -> list[Collection]:
-        """The collections a curator owns, by collection id."""
-        ...
-
-    def published_collections(self) -> list[Collection]:
-        """The collections with a published version, by collection id."""
-        ...
-
-    def commit(self, writes: Sequence[Write]) -> None:
-        """Apply every write or none. Raises :class:`ConflictError` when a condition fails and
-        :class:`TooManyWritesError` beyond :data:`MAX_WRITES` writes or with a key twice."""
-        ...
 
 
 def check_writes(writes: Sequence[Write]) -> None:

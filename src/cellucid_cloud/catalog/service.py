@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,13 +36,7 @@ from cellucid_cloud.catalog.models import (
     utcnow,
 )
 from cellucid_cloud.catalog.publishing import publish_version, settled, settled_many
-from cellucid_cloud.catalog.repository import (
-    CatalogRepository,
-    ConflictError,
-    Delete,
-    Put,
-    Write,
-)
+from cellucid_cloud.catalog.repository import ConflictError, Delete, Put, Write
 from cellucid_cloud.core.errors import (
     DomainError,
     ForbiddenError,
@@ -50,6 +44,7 @@ from cellucid_cloud.core.errors import (
     NotFoundError,
     StateConflictError,
 )
+from cellucid_cloud.core.ports import CatalogRepository, Clock
 
 __all__ = [
     "LINK_DEADLINE",
@@ -61,7 +56,6 @@ __all__ = [
     "upload_key",
 ]
 
-Clock = Callable[[], datetime]
 
 MAX_ATTEMPTS = 2
 """How many times one dataset version's processing may be claimed: a first try and one retry.

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from cellucid_cloud.core.ports import Timer
 from cellucid_cloud.events.models import BundleRecord, StoredEvent, Viewer
 from cellucid_cloud.events.store import BundleQuota, quota_refusal
 from cellucid_cloud.events.wire import event_json
@@ -46,9 +47,7 @@ def _event_sk(seq: int) -> dict[str, str]:
 
 
 class DynamoDbEventStore:
-    def __init__(
-        self, table_name: str, client: DynamoDBClient, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, table_name: str, client: DynamoDBClient, clock: Timer = time.time) -> None:
         self.table = table_name
         self.client = client
         self.clock = clock

@@ -15,7 +15,6 @@ import io
 import secrets
 import string
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -31,13 +30,14 @@ from cellucid_cloud.core.errors import (
     NotFoundError,
     TooLargeError,
 )
+from cellucid_cloud.core.ports import BlobStore, EventStore, Timer, UploadUrls
 from cellucid_cloud.events.bundle import BundleFrame, check_bundle
 from cellucid_cloud.events.models import BundleRecord, StoredEvent, Viewer
-from cellucid_cloud.events.store import BlobStore, BundleQuota, EventStore, quota_refusal
+from cellucid_cloud.events.store import BundleQuota, quota_refusal
 from cellucid_cloud.events.wire import WireError, event_json, parse_event, parse_selection
 from cellucid_cloud.http.answers import NO_STORE, OCTET_STREAM, Answer
 from cellucid_cloud.storage.downloads import MAX_DOWNLOAD_URL_SECONDS
-from cellucid_cloud.storage.upload_urls import UploadUrlError, UploadUrls
+from cellucid_cloud.storage.upload_urls import UploadUrlError
 
 __all__ = [
     "CURSOR_PATTERN",
@@ -133,7 +133,7 @@ class EventsService:
         store: EventStore,
         blobs: BlobStore,
         meta: MetaService,
-        clock: Callable[[], float] = time.time,
+        clock: Timer = time.time,
         quota: BundleQuota | None = None,
     ) -> None:
         self.store = store

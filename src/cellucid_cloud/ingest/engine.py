@@ -1,4 +1,4 @@
-"""The export engine behind the processing port (``catalog.processing.PrepareRun``).
+"""The export engine behind the processing port (``core.ports.PrepareRun``).
 
 Importing this module loads the engine (AnnData and its scientific stack): ``up``'s fork server
 preloads it once so that each processing child starts in milliseconds.

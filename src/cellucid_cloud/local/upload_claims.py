@@ -13,16 +13,16 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
+from cellucid_cloud.core.ports import Timer
 from cellucid_cloud.storage.upload_urls import MAX_UPLOAD_EXPIRY
 
 __all__ = ["UploadClaims"]
 
 
 class UploadClaims:
-    def __init__(self, folder: Path, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, folder: Path, clock: Timer = time.time) -> None:
         self.folder = folder
         self.clock = clock
         folder.mkdir(mode=0o700, exist_ok=True)

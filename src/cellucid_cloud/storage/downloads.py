@@ -1,4 +1,5 @@
-"""Handing out an uploaded original: the port (its filesystem and S3 adapters are
+"""Handing out an uploaded original (the port is
+:class:`~cellucid_cloud.core.ports.OriginalDownloads`; its filesystem and S3 adapters are
 :class:`~cellucid_cloud.storage.filesystem.FilesystemDownloads` and
 :class:`~cellucid_cloud.storage.s3.S3Downloads`).
 
@@ -19,12 +20,11 @@ still equal the one recorded when the version was processed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
 __all__ = [
     "MAX_DOWNLOAD_URL_SECONDS",
     "OpenFile",
-    "OriginalDownloads",
     "Redirect",
     "attachment",
 ]
@@ -46,13 +46,6 @@ class Redirect:
 
     url: str
     expires_in: int
-
-
-class OriginalDownloads(Protocol):
-    def locate(self, key: str, etag: str, file_name: str) -> OpenFile | Redirect | None:
-        """The original under ``key`` if it still has ``etag``; None when it is gone or was
-        replaced."""
-        ...
 
 
 def attachment(file_name: str) -> str:

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
 import jwt
 
+from cellucid_cloud.core.ports import Timer
 from cellucid_cloud.signed_tokens import ExpiredTokenError, InvalidTokenError, decode_token
 from cellucid_cloud.storage.upload_urls import MAX_UPLOAD_EXPIRY, UploadUrl
 
@@ -51,7 +51,7 @@ class UploadGrant:
 
 
 class LocalUploadUrls:
-    def __init__(self, base_url: str, secret: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, base_url: str, secret: str, clock: Timer = time.time) -> None:
         self.base_url = base_url.rstrip("/")
         self._secret = secret
         self.clock = clock

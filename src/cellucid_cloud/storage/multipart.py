@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from cellucid_cloud.storage.upload_urls import UploadUrlError
 
@@ -22,7 +21,6 @@ __all__ = [
     "MULTIPART_LIFETIME",
     "PART_SIZE",
     "MultipartError",
-    "MultipartUploads",
     "PartPlan",
     "PartUrl",
     "UnknownMultipartError",
@@ -101,36 +99,6 @@ class PartUrl:
     url: str
     size: int
     headers: dict[str, str] = field(default_factory=dict)
-
-
-class MultipartUploads(Protocol):
-    def start_multipart(self, key: str, plan: PartPlan) -> str:
-        """Begin an upload of ``plan.size`` bytes to ``key``; returns the store's id for it."""
-        ...
-
-    def part_urls(
-        self,
-        key: str,
-        multipart_id: str,
-        plan: PartPlan,
-        numbers: Sequence[int],
-        *,
-        expires_in: int,
-    ) -> list[PartUrl]:
-        """URLs for the given parts, each capped at its exact length."""
-        ...
-
-    def complete_multipart(
-        self, key: str, multipart_id: str, plan: PartPlan, etags: Mapping[int, str]
-    ) -> None:
-        """Assemble every part into the object at ``key`` (which then counts as uploaded);
-        :class:`MultipartError` when a part is missing or its ETag does not match."""
-        ...
-
-    def abort_multipart(self, key: str, multipart_id: str) -> bool:
-        """Drop the parts sent so far; False (not an error) when there was no unfinished
-        upload to drop (unknown, completed, or aborted already)."""
-        ...
 
 
 def _numbers(numbers: Sequence[int]) -> str:
