@@ -82,10 +82,10 @@ def test_gene_colouring_changes_the_picture(page: Page, world: World, png_decode
     # The colour bar shows the manifest's bounds for the gene.
     var = world.clusters.reader().manifests.var
     assert var is not None
-    entry = next(f for f in var.fields if f[1] == "MARK2")
+    entry = next(f for f in var.fields if f.key == "MARK2")
     bar = page.locator(".colorbar")
-    assert float(bar.get_attribute("data-min") or "nan") == entry[2]
-    assert float(bar.get_attribute("data-max") or "nan") == entry[3]
+    assert float(bar.get_attribute("data-min") or "nan") == entry.low
+    assert float(bar.get_attribute("data-max") or "nan") == entry.high
     # Cells of gamma (which express MARK2) are bright; the others sit at the dark end.
     gamma = _patch(after, _cluster_centre(page, world, "gamma"), half=4).astype(int)
     alpha = _patch(after, _cluster_centre(page, world, "alpha"), half=4).astype(int)

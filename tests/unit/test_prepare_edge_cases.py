@@ -34,7 +34,7 @@ def test_constant_zero_and_negative_genes(tmp_path: Path) -> None:
     reader = ExportReader(tmp_path / "out")
     var = reader.manifests.var
     assert var is not None
-    assert var.fields[0][2:] == [2.5, 2.5] and var.fields[1][2:] == [0.0, 0.0]
+    assert var.fields[0].bounds == (2.5, 2.5) and var.fields[1].bounds == (0.0, 0.0)
     np.testing.assert_array_equal(reader.gene(0), np.full(50, 2.5, np.float32))
     np.testing.assert_array_equal(reader.gene(1), np.zeros(50, np.float32))
     np.testing.assert_allclose(reader.gene(2), x[:, 2], atol=4 / 254 + 1e-6)
@@ -71,7 +71,7 @@ def test_wide_category_fields_get_wider_codes(tmp_path: Path) -> None:
     prepare(adata, tmp_path / "out")
     reader = ExportReader(tmp_path / "out")
     obs = reader.manifests.obs
-    assert obs is not None and obs.categoricalFields[0][3] == "uint32"
+    assert obs is not None and obs.categoricalFields[0].codes_dtype == "uint32"
     categories, codes = reader.categorical("barcode")
     assert len(categories) == n and codes.max() == n - 1
     with pytest.raises(PrepareError, match="more than uint16 can hold"):

@@ -1,5 +1,6 @@
 """Every payload of an export decodes back to the AnnData it came from."""
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from scipy import sparse
 
 from cellucid_cloud import prepare
 from cellucid_cloud.export.layout import files_on_disk
+from cellucid_cloud.export.manifests import ObsManifest, VarManifest, dump_json
 from cellucid_cloud.export.quantize import MAX_CODE
 from cellucid_cloud.export.reader import ExportReader
 from tests.export_data import make_adata
@@ -146,14 +148,22 @@ def test_manifest_tuples_follow_the_format(tmp_path: Path) -> None:
     obs = reader.manifests.obs
     assert obs is not None
     assert obs.latent_key == "X_pca"
-    keys = [entry[1] for entry in obs.continuousFields + obs.categoricalFields]
-    indices = [entry[0] for entry in obs.continuousFields + obs.categoricalFields]
+    raw = json.loads((tmp_path / "out" / "obs_manifest.json").read_bytes())
+    keys = [entry[1] for entry in raw["_continuousFields"] + raw["_categoricalFields"]]
+    indices = [entry[0] for entry in raw["_continuousFields"] + raw["_categoricalFields"]]
     assert sorted(indices) == list(range(5))
     assert dict(zip(keys, indices, strict=True))["cell_type"] == 0
-    cell_type = next(e for e in obs.categoricalFields if e[1] == "cell_type")
+    cell_type = next(e for e in raw["_categoricalFields"] if e[1] == "cell_type")
     assert cell_type[3] == "uint8" and cell_type[4] == 255
     assert set(cell_type[5]) == set(embeddings.items)
     assert len(cell_type) == 8
+    # The typed records hold the same items, and the one serialiser writes them back exactly.
+    record = next(e for e in obs.categoricalFields if e.key == "cell_type")
+    assert [record.index, record.codes_dtype, record.missing] == [0, "uint8", 255]
+    assert record.centroids == cell_type[5] and record.outlier_bounds == tuple(cell_type[6:])
+    for name, model in (("obs_manifest.json", ObsManifest), ("var_manifest.json", VarManifest)):
+        written = (tmp_path / "out" / name).read_bytes()
+        assert dump_json(model.model_validate_json(written)) == written, name
 
 
 def test_spilled_rows_match_columns_read_in_memory(tmp_path: Path) -> None:

@@ -9,11 +9,9 @@ declared.
 import json
 import logging
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -24,6 +22,7 @@ from .manifests import (
     CONNECTIVITY_MANIFEST_FILE,
     IDENTITY_FILE,
     OBS_MANIFEST_FILE,
+    SHORT_ENTRY,
     VAR_MANIFEST_FILE,
     ConnectivityManifest,
     DatasetIdentity,
@@ -36,17 +35,6 @@ log = logging.getLogger(__name__)
 
 class ExportFolderError(ValueError):
     """The folder is not a readable export (missing or malformed manifest)."""
-
-
-def _entries(entries: list[list[Any]], needed: int, manifest: str, key: str) -> Iterator[list[Any]]:
-    """The field tuples of ``key``, each checked to hold the ``needed`` leading items."""
-    for position, entry in enumerate(entries):
-        if len(entry) < needed:
-            raise ExportFolderError(
-                f"{manifest}: malformed manifest: {key}.{position} has {len(entry)} item(s), "
-                f"needs at least {needed}"
-            )
-        yield entry
 
 
 @dataclass(frozen=True)
@@ -64,8 +52,8 @@ class ExportManifests:
         Embeddings and vector fields come from the identity, obs payloads from the
         ``_obsSchemas`` patterns (codes ``{ext}`` from each field's codes dtype), genes from
         ``_varSchema.pathPattern`` for each ``fields`` index, edges from the connectivity
-        manifest. Unsafe paths are dropped (logged once). Raises :class:`ExportFolderError` when
-        a field entry is too short to name its file or has an unknown codes dtype.
+        manifest. Unsafe paths are dropped (logged once). Raises :class:`ExportFolderError` for
+        a categorical field with an unknown codes dtype.
         """
         return self._declared_paths
 
@@ -80,30 +68,27 @@ class ExportManifests:
             paths.add(OBS_MANIFEST_FILE)
             schemas = self.obs.obsSchemas
             if (cont := schemas.continuous) is not None:
-                for f in _entries(
-                    self.obs.continuousFields, 1, OBS_MANIFEST_FILE, "_continuousFields"
-                ):
-                    paths.add(fill(cont.pathPattern, index=f[0], ext=cont.ext))
+                for value in self.obs.continuousFields:
+                    paths.add(fill(cont.pathPattern, index=value.index, ext=cont.ext))
             if (cat := schemas.categorical) is not None:
-                for f in _entries(
-                    self.obs.categoricalFields, 4, OBS_MANIFEST_FILE, "_categoricalFields"
-                ):
-                    index, codes_dtype = f[0], str(f[3])
+                for category in self.obs.categoricalFields:
                     try:
-                        codes = OBS_CODES.encoding(codes_dtype)
+                        codes = OBS_CODES.encoding(category.codes_dtype)
                     except KeyError:
                         known = ", ".join(e.dtype for e in OBS_CODES.encodings)
                         raise ExportFolderError(
                             f"{OBS_MANIFEST_FILE}: malformed manifest: unknown codes dtype "
-                            f"{codes_dtype!r} (expected one of {known})"
+                            f"{category.codes_dtype!r} (expected one of {known})"
                         ) from None
-                    paths.add(fill(cat.codesPathPattern, index=index, ext=codes.ext))
-                    paths.add(fill(cat.outlierPathPattern, index=index, ext=cat.outlierExt))
+                    paths.add(fill(cat.codesPathPattern, index=category.index, ext=codes.ext))
+                    paths.add(
+                        fill(cat.outlierPathPattern, index=category.index, ext=cat.outlierExt)
+                    )
         if self.var is not None:
             paths.add(VAR_MANIFEST_FILE)
             schema = self.var.varSchema
-            for f in _entries(self.var.fields, 1, VAR_MANIFEST_FILE, "fields"):
-                paths.add(fill(schema.pathPattern, index=f[0], ext=schema.ext))
+            for gene in self.var.fields:
+                paths.add(fill(schema.pathPattern, index=gene.index, ext=schema.ext))
         if self.connectivity is not None:
             paths.add(CONNECTIVITY_MANIFEST_FILE)
             c = self.connectivity
@@ -135,12 +120,14 @@ def _load[M: BaseModel](folder: Path, name: str, model: type[M], required: bool)
 
 
 def _describe(error: ValidationError) -> str:
-    """The first problem pydantic found, as ``where: what`` (plus how many more)."""
+    """The first problem pydantic found, as ``where: what`` (plus how many more); a short field
+    entry as ``fields.0 has 0 item(s), needs at least 1``."""
     problems = error.errors(include_url=False)
     first = problems[0]
     where = ".".join(str(part) for part in first["loc"]) or "(top level)"
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    return f"{where}: {first['msg']}{more}"
+    separator = " " if first["type"] == SHORT_ENTRY else ": "
+    return f"{where}{separator}{first['msg']}{more}"
 
 
 def read_manifests(folder: Path) -> ExportManifests:

@@ -1,14 +1,19 @@
 """The JSON documents of an export folder (Cellucid identity v3 and compact_v2 manifests).
 
 One set of models serves the writer, the reader and the servers, so a field renamed in one
-place is renamed everywhere. Field order follows the reference format; tuples stay lists
-because the format stores heterogeneous arrays ([index, key, min, max]).
+place is renamed everywhere. Field order follows the reference format. The format stores each
+field of the obs and var manifests as a heterogeneous array (``[index, key, min, max]``); here
+each is a typed record (:class:`ValueFieldEntry`, :class:`CategoricalFieldEntry`), read from
+and written as that array by one pair of functions.
 """
 
 import json
-from typing import Any, Literal, Self
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Annotated, Any, Final, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic_core import PydanticCustomError
 
 from .errors import PrepareError
 from .format import GENE_VALUES, OBS_CODES, OBS_OUTLIERS, OBS_VALUES, Encoding, PayloadKind
@@ -117,6 +122,89 @@ def _value_schema(kind: PayloadKind, encoding: Encoding, compression: int) -> di
     }
 
 
+@dataclass(frozen=True, slots=True)
+class ValueFieldEntry:
+    """A continuous obs field or a gene: ``[index, key]``, or ``[index, key, min, max]`` when
+    its values are quantised (the range of its codes)."""
+
+    index: int | str
+    """Written as a number; what another exporter wrote is read as given, since it only fills
+    ``{index}`` in a path (which is then checked like any other)."""
+    key: str | None = None
+    low: float | None = None
+    high: float | None = None
+
+    @property
+    def bounds(self) -> tuple[float, float] | None:
+        """The range of a quantised field's codes."""
+        return None if self.low is None or self.high is None else (self.low, self.high)
+
+
+@dataclass(frozen=True, slots=True)
+class CategoricalFieldEntry:
+    """A categorical obs field: ``[index, key, categories, codes dtype, missing code,
+    centroids by embedding]``, then ``min, max`` of its outlier quantiles when quantised."""
+
+    index: int | str
+    key: str
+    categories: list[Any]
+    codes_dtype: str
+    missing: int | None = None
+    centroids: dict[str, Any] | None = None
+    outlier_low: float | None = None
+    outlier_high: float | None = None
+
+    @property
+    def outlier_bounds(self) -> tuple[float, float] | None:
+        """The range of quantised outlier quantiles' codes."""
+        if self.outlier_low is None or self.outlier_high is None:
+            return None
+        return (self.outlier_low, self.outlier_high)
+
+
+SHORT_ENTRY: Final = "short_entry"
+"""The pydantic error type of a field entry too short to name its payload."""
+
+
+def _from_array(entry: type[Any], needed: int) -> Callable[[Any], Any]:
+    """Reads an ``entry`` from the format's array: at least ``needed`` items (what names its
+    payload); items past the record's ignored, as the format may grow."""
+    names = [item.name for item in fields(entry)]
+
+    def read(data: Any) -> Any:
+        if not isinstance(data, list):
+            return data
+        if len(data) < needed:
+            raise PydanticCustomError(
+                SHORT_ENTRY,
+                "has {found} item(s), needs at least {needed}",
+                {"found": len(data), "needed": needed},
+            )
+        return dict(zip(names, data, strict=False))
+
+    return read
+
+
+def _to_array(entry: ValueFieldEntry | CategoricalFieldEntry) -> list[Any]:
+    """An entry as the format's array: its items up to the last one present."""
+    items = [getattr(entry, item.name) for item in fields(entry)]
+    while items and items[-1] is None:
+        items.pop()
+    return items
+
+
+_ValueField = Annotated[
+    ValueFieldEntry,
+    BeforeValidator(_from_array(ValueFieldEntry, 1)),
+    PlainSerializer(_to_array),
+]
+_CategoricalField = Annotated[
+    CategoricalFieldEntry,
+    BeforeValidator(_from_array(CategoricalFieldEntry, 4)),
+    PlainSerializer(_to_array),
+]
+
+
 class ContinuousSchema(_Model):
     pathPattern: str  # noqa: N815 - the format's own spelling
     ext: str
@@ -162,8 +250,8 @@ class ObsManifest(_Model):
     latent_key: str
     compression: int | None
     obsSchemas: ObsSchemas = Field(alias="_obsSchemas")  # noqa: N815
-    continuousFields: list[list[Any]] = Field(alias="_continuousFields")  # noqa: N815
-    categoricalFields: list[list[Any]] = Field(alias="_categoricalFields")  # noqa: N815
+    continuousFields: list[_ValueField] = Field(alias="_continuousFields")  # noqa: N815
+    categoricalFields: list[_CategoricalField] = Field(alias="_categoricalFields")  # noqa: N815
     category_colors: dict[str, list[str]] | None = None
     """Ours, ignored by the Cellucid app: '#rrggbb' per category of a field, from
     uns['<field>_colors']."""
@@ -196,7 +284,7 @@ class VarManifest(_Model):
     compression: int | None
     quantization: int | None
     varSchema: VarSchema = Field(alias="_varSchema")  # noqa: N815
-    fields: list[list[Any]]
+    fields: list[_ValueField]
     gene_name_sets: list[GeneNameSet]
 
 

@@ -8,7 +8,7 @@ folder is checked against what its manifests declare, and only then renamed into
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -52,6 +52,7 @@ from .manifests import (
     IDENTITY_FILE,
     OBS_MANIFEST_FILE,
     VAR_MANIFEST_FILE,
+    CategoricalFieldEntry,
     CategoricalSchema,
     ConnectivityManifest,
     ContinuousSchema,
@@ -65,6 +66,7 @@ from .manifests import (
     ObsManifest,
     ObsSchemas,
     Stats,
+    ValueFieldEntry,
     VarManifest,
     VarSchema,
     VectorFieldInfo,
@@ -126,27 +128,27 @@ def _latent(source: AnnDataSource, settings: ExportSettings, default: Embedding)
 
 
 @dataclass(frozen=True)
-class _CategoricalEntry:
-    """A categorical field's obs manifest tuple but for its centroids, which cost a pass over
-    every embedding: ``head`` (index, key, categories, codes dtype, missing code), the
-    centroids by embedding, then ``tail`` (the outliers' range when quantised)."""
+class _Categorical:
+    """A categorical field's obs manifest entry with its centroids left empty: they cost a
+    pass over every embedding (:meth:`complete`)."""
 
-    head: list[Any]
-    tail: list[Any]
+    entry: CategoricalFieldEntry
     groups: CategoryGroups
 
-    def complete(self, embeddings: Sequence[Embedding], settings: ExportSettings) -> list[Any]:
+    def complete(
+        self, embeddings: Sequence[Embedding], settings: ExportSettings
+    ) -> CategoricalFieldEntry:
         by_embedding = {
             e.id: centroids(
                 self.groups,
                 e.coordinates,
-                self.head[2],
+                self.entry.categories,
                 settings.centroid_outlier_quantile,
                 settings.centroid_min_points,
             )
             for e in embeddings
         }
-        return [*self.head, by_embedding, *self.tail]
+        return replace(self.entry, centroids=by_embedding)
 
 
 def _write_obs(
@@ -154,10 +156,10 @@ def _write_obs(
     settings: ExportSettings,
     latent: Any,
     payloads: Payloads,
-) -> tuple[list[list[Any]], list[_CategoricalEntry]]:
+) -> tuple[list[ValueFieldEntry], list[_Categorical]]:
     encoding = OBS_VALUES.for_quantization(settings.obs_quantization)
-    continuous: list[list[Any]] = []
-    categorical: list[_CategoricalEntry] = []
+    continuous: list[ValueFieldEntry] = []
+    categorical: list[_Categorical] = []
     for obs_field in fields:
         if isinstance(obs_field, ContinuousField):
             values = obs_field.values
@@ -171,12 +173,12 @@ def _write_obs(
                 payloads.add(
                     OBS_VALUES, values.astype(encoding.array_dtype), encoding, index=obs_field.index
                 )
-                continuous.append([obs_field.index, obs_field.key])
+                continuous.append(ValueFieldEntry(obs_field.index, obs_field.key))
             else:
                 low, high = finite_bounds(values)
                 codes = quantize(values, low, high, cast(Bits, encoding.bits))
                 payloads.add(OBS_VALUES, codes, encoding, index=obs_field.index)
-                continuous.append([obs_field.index, obs_field.key, low, high])
+                continuous.append(ValueFieldEntry(obs_field.index, obs_field.key, low, high))
             continue
         categorical.append(_write_categorical(obs_field, settings, latent, payloads))
     return continuous, categorical
@@ -184,13 +186,14 @@ def _write_obs(
 
 def _write_categorical(
     obs_field: CategoricalField, settings: ExportSettings, latent: Any, payloads: Payloads
-) -> _CategoricalEntry:
+) -> _Categorical:
     outliers = _outlier_encoding(settings)
     codes = obs_field.codes_encoding(settings.obs_categorical_dtype)
     payloads.add(OBS_CODES, obs_field.encoded_codes(codes), codes, index=obs_field.index)
     groups = CategoryGroups.of(obs_field.codes, len(obs_field.categories))
-    head = [obs_field.index, obs_field.key, obs_field.categories, codes.dtype, codes.max_value]
-    tail: list[Any] = []
+    entry = CategoricalFieldEntry(
+        obs_field.index, obs_field.key, obs_field.categories, codes.dtype, codes.max_value, {}
+    )
     if outliers.is_float:
         payloads.add_later(
             OBS_OUTLIERS,
@@ -205,8 +208,8 @@ def _write_categorical(
         low, high = finite_bounds(quantiles)
         quantised = quantize(quantiles, low, high, cast(Bits, outliers.bits))
         payloads.add(OBS_OUTLIERS, quantised, outliers, index=obs_field.index)
-        tail = [low, high]
-    return _CategoricalEntry(head, tail, groups)
+        entry = replace(entry, outlier_low=low, outlier_high=high)
+    return _Categorical(entry, groups)
 
 
 def _obs_schemas(settings: ExportSettings, continuous: bool, categorical: bool) -> ObsSchemas:
@@ -227,10 +230,10 @@ def var_manifest(
     """The var manifest; ``bounds`` are only needed (and only used) for quantised genes."""
     bits = _bits(settings.var_quantization)
     if bits is None or bounds is None:
-        fields: list[list[Any]] = [[i, name] for i, name in enumerate(names.names)]
+        fields = [ValueFieldEntry(i, name) for i, name in enumerate(names.names)]
     else:
         fields = [
-            [i, name, float(low), float(high)]
+            ValueFieldEntry(i, name, float(low), float(high))
             for i, (name, low, high) in enumerate(
                 zip(names.names, bounds.minimum, bounds.maximum, strict=True)
             )
@@ -398,8 +401,8 @@ class ExportOutline:
     connectivity: ConnectivityManifest | None
     plan: ExportPlan
     latent_key: str
-    continuous: list[list[Any]]
-    categorical: list[_CategoricalEntry]
+    continuous: list[ValueFieldEntry]
+    categorical: list[_Categorical]
     colours: dict[str, list[str]]
 
     def obs_manifest(self, *, centroids: bool = True) -> ObsManifest:
@@ -414,10 +417,8 @@ class ExportOutline:
             obsSchemas=_obs_schemas(settings, bool(self.continuous), bool(self.categorical)),
             continuousFields=self.continuous,
             categoricalFields=[
-                entry.complete(self.plan.embeddings, settings)
-                if centroids
-                else [*entry.head, {}, *entry.tail]
-                for entry in self.categorical
+                pending.complete(self.plan.embeddings, settings) if centroids else pending.entry
+                for pending in self.categorical
             ],
             category_colors=self.colours or None,
         )
@@ -460,9 +461,9 @@ def outline_export(
             n_edges=connectivity.n_edges if connectivity else None,
         ),
         embeddings=_embeddings_info(plan.embeddings, plan.defaults, embedding_files),
-        obs_fields=[ObsFieldInfo(key=f[1], kind="continuous") for f in continuous]
+        obs_fields=[ObsFieldInfo(key=str(f.key), kind="continuous") for f in continuous]
         + [
-            ObsFieldInfo(key=f.head[1], kind="category", n_categories=len(f.head[2]))
+            ObsFieldInfo(key=f.entry.key, kind="category", n_categories=len(f.entry.categories))
             for f in categorical
         ],
         export_settings=ExportSettingsInfo(
@@ -494,13 +495,13 @@ def describe_export(
     return ExportManifests(outline.identity, obs, var, outline.connectivity)
 
 
-def _categorical_dtype(settings: ExportSettings, categorical: list[_CategoricalEntry]) -> str:
+def _categorical_dtype(settings: ExportSettings, categorical: list[_Categorical]) -> str:
     """The identity's ``obs_categorical_dtype``: one of the widths Cellucid 0.9.4 writes and
     accepts. Under 'auto' each field's codes are as narrow as fit (its manifest tuple names its
     own width), and the identity names the widest one used."""
     if settings.obs_categorical_dtype != "auto":
         return settings.obs_categorical_dtype
-    used = {OBS_CODES.encoding(field.head[3]) for field in categorical}
+    used = {OBS_CODES.encoding(field.entry.codes_dtype) for field in categorical}
     return max(used, key=OBS_CODES.encodings.index, default=OBS_CODES.encodings[0]).dtype
 
 

@@ -23,6 +23,7 @@ from .format import (
     fill,
 )
 from .layout import ExportManifests, read_manifests
+from .manifests import CategoricalFieldEntry, ValueFieldEntry
 from .quantize import Bits, dequantize
 
 
@@ -56,48 +57,52 @@ class ExportReader:
         path = fields.fields[field_id].files[embedding_id]
         return self._array(path, VECTORS.sole_encoding).reshape(self.n_cells, dimension)
 
-    def _obs_entry(self, key: str, categorical: bool) -> list[Any]:
+    def _continuous_entry(self, key: str) -> ValueFieldEntry:
         obs = self.manifests.obs
         assert obs is not None, "export has no obs manifest"
-        entries = obs.categoricalFields if categorical else obs.continuousFields
-        for entry in entries:
-            if entry[1] == key:
-                return entry
-        raise KeyError(key)
+        return _named(obs.continuousFields, key)
+
+    def _categorical_entry(self, key: str) -> CategoricalFieldEntry:
+        obs = self.manifests.obs
+        assert obs is not None, "export has no obs manifest"
+        return _named(obs.categoricalFields, key)
 
     def continuous(self, key: str) -> NDArray[np.float32]:
         """A continuous obs field as float32, missing values as NaN."""
         obs = self.manifests.obs
         assert obs is not None and obs.obsSchemas.continuous is not None
         schema = obs.obsSchemas.continuous
-        entry = self._obs_entry(key, categorical=False)
-        return self._decoded(schema.pathPattern, entry[0], schema.ext, entry[2:4])
+        entry = self._continuous_entry(key)
+        return self._decoded(schema.pathPattern, entry.index, schema.ext, entry.bounds)
 
     def categorical(self, key: str) -> tuple[list[Any], NDArray[np.int64]]:
         """Categories and per-cell codes, missing as -1."""
         obs = self.manifests.obs
         assert obs is not None and obs.obsSchemas.categorical is not None
-        entry = self._obs_entry(key, categorical=True)
-        encoding = OBS_CODES.encoding(entry[3])
-        path = fill(obs.obsSchemas.categorical.codesPathPattern, index=entry[0], ext=encoding.ext)
-        codes = self._array(path, encoding).astype(np.int64)
-        codes[codes == entry[4]] = -1
-        return list(entry[2]), codes
+        entry = self._categorical_entry(key)
+        encoding = OBS_CODES.encoding(entry.codes_dtype)
+        pattern = obs.obsSchemas.categorical.codesPathPattern
+        codes = self._array(fill(pattern, index=entry.index, ext=encoding.ext), encoding)
+        codes = codes.astype(np.int64)
+        codes[codes == entry.missing] = -1
+        return list(entry.categories), codes
 
     def centroids(self, key: str) -> dict[str, list[dict[str, Any]]]:
-        return dict(self._obs_entry(key, categorical=True)[5])
+        return dict(self._categorical_entry(key).centroids or {})
 
     def outliers(self, key: str) -> NDArray[np.float32]:
         obs = self.manifests.obs
         assert obs is not None and obs.obsSchemas.categorical is not None
         schema = obs.obsSchemas.categorical
-        entry = self._obs_entry(key, categorical=True)
-        return self._decoded(schema.outlierPathPattern, entry[0], schema.outlierExt, entry[6:8])
+        entry = self._categorical_entry(key)
+        return self._decoded(
+            schema.outlierPathPattern, entry.index, schema.outlierExt, entry.outlier_bounds
+        )
 
     @property
     def gene_names(self) -> list[str]:
         var = self.manifests.var
-        return [] if var is None else [str(f[1]) for f in var.fields]
+        return [] if var is None else [str(f.key) for f in var.fields]
 
     def gene(self, name_or_index: str | int) -> NDArray[np.float32]:
         """One gene's values for every cell (dequantised when the export is quantised)."""
@@ -109,18 +114,21 @@ class ExportReader:
             else self.gene_names.index(name_or_index)
         )
         entry = var.fields[index]
-        return self._decoded(var.varSchema.pathPattern, entry[0], var.varSchema.ext, entry[2:4])
+        return self._decoded(
+            var.varSchema.pathPattern, entry.index, var.varSchema.ext, entry.bounds
+        )
 
     def _decoded(
-        self, pattern: str, index: int, ext: str, bounds: list[Any]
+        self, pattern: str, index: int | str, ext: str, bounds: tuple[float, float] | None
     ) -> NDArray[np.float32]:
         """A value payload as float32: as stored, or dequantised with its manifest bounds."""
         encoding = ENCODINGS[ext]
         values = self._array(fill(pattern, index=index), encoding)
         if encoding.is_float:
             return values
-        bits = cast(Bits, encoding.bits)
-        return dequantize(values, float(bounds[0]), float(bounds[1]), bits)
+        if bounds is None:
+            raise ValueError(f"{fill(pattern, index=index)}: quantised, but its range is missing")
+        return dequantize(values, bounds[0], bounds[1], cast(Bits, encoding.bits))
 
     def edges(self) -> tuple[NDArray[np.integer], NDArray[np.integer], NDArray[np.float64]]:
         manifest = self.manifests.connectivity
@@ -131,3 +139,11 @@ class ExportReader:
             self._array(manifest.destinationsPath, index),
             self._array(manifest.weightsPath, EDGE_WEIGHTS.sole_encoding),
         )
+
+
+def _named[E: (ValueFieldEntry, CategoricalFieldEntry)](entries: list[E], key: str) -> E:
+    """The entry of the field ``key``; KeyError when there is none."""
+    for entry in entries:
+        if entry.key == key:
+            return entry
+    raise KeyError(key)
