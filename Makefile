@@ -54,9 +54,15 @@ lint: venv
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 
-# The SAM template, translated offline and linted (also run by tests/unit/test_template.py).
-lint-template: venv
-	$(PY) infra/lint_template.py
+# The SAM template, translated offline and linted (also run by tests/unit/test_template.py),
+# and its state machines' definitions checked by asl-validator (npm; installed when missing).
+ASL_VALIDATOR := $(VENV)/npm/node_modules/.bin/asl-validator
+
+$(ASL_VALIDATOR):
+	npm install --prefix $(VENV)/npm --no-save --no-audit --no-fund asl-validator@4.0.0
+
+lint-template: venv $(ASL_VALIDATOR)
+	$(PY) infra/lint_template.py --asl-validator $(ASL_VALIDATOR)
 
 test: venv browser
 	$(MAKE) lint

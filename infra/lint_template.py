@@ -9,9 +9,15 @@ The translation needs no AWS account: local CodeUri/ContentUri paths are replace
 placeholder S3 location (as ``sam validate`` does), the region is us-east-1 and managed policy
 names are not looked up (the template names none).
 
-    .venv/bin/python infra/lint_template.py [template.yaml] [--output translated.json]
+cfn-lint does not look inside a SAM state machine's definition, so each one is also taken out
+of the template (its ``DefinitionSubstitutions`` filled in with placeholders of the right
+shape) and checked by ``asl-validator`` (npm), given with ``--asl-validator``; ``make
+lint-template`` installs it when missing.
 
-Exit status 0 when both lints report nothing (errors, warnings or informational), 1 otherwise.
+    .venv/bin/python infra/lint_template.py [template.yaml] [--output translated.json]
+        [--asl-validator PATH]
+
+Exit status 0 when every check reports nothing (errors, warnings or informational), 1 otherwise.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import argparse
 import copy
 import json
 import os
+import re
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -79,11 +87,58 @@ def lint(path: Path) -> list[str]:
     return [str(match) for match in lint_file(path, config=config)]
 
 
-def check(template_path: Path = TEMPLATE, output: Path | None = None) -> list[str]:
-    """Every finding on the SAM template and on its translation (empty when clean)."""
+def state_machine_definition(
+    template: dict[str, Any], name: str, substitutions: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The definition of state machine ``name`` as Step Functions gets it: every
+    ``${Key}`` of its DefinitionSubstitutions replaced by ``substitutions[Key]`` (default a
+    placeholder ARN, or bucket name for keys ending in Bucket)."""
+    properties = template["Resources"][name]["Properties"]
+    values = {
+        key: "placeholder-bucket"
+        if key.endswith("Bucket")
+        else f"arn:aws:lambda:{REGION}:123456789012:function:{key}"
+        for key in properties.get("DefinitionSubstitutions", {})
+    }
+    values.update(substitutions or {})
+    text = re.sub(r"\$\{(\w+)\}", lambda m: values[m[1]], json.dumps(properties["Definition"]))
+    definition: dict[str, Any] = json.loads(text)
+    return definition
+
+
+def validate_state_machines(template: dict[str, Any], validator: Path) -> list[str]:
+    """asl-validator's findings on every state machine of the template."""
+    findings = []
+    for name, resource in template.get("Resources", {}).items():
+        if resource.get("Type") != "AWS::Serverless::StateMachine":
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"{name}.json"
+            path.write_text(json.dumps(state_machine_definition(template, name)))
+            result = subprocess.run(
+                [str(validator), "--json-path", str(path)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        if result.returncode != 0:
+            findings.append(f"{name}: {(result.stdout + result.stderr).strip()}")
+    return findings
+
+
+def check(
+    template_path: Path = TEMPLATE, output: Path | None = None, asl_validator: Path | None = None
+) -> list[str]:
+    """Every finding on the SAM template, its translation and (given ``asl_validator``) its
+    state machines' definitions (empty when clean)."""
     from samtranslator.model.exceptions import InvalidDocumentException
 
     findings = [f"SAM template: {f}" for f in lint(template_path)]
+    if asl_validator is not None:
+        findings += [
+            f"state machine {f}"
+            for f in validate_state_machines(load_template(template_path), asl_validator)
+        ]
     try:
         translated = translate(load_template(template_path))
     except InvalidDocumentException as exc:
@@ -102,8 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("template", nargs="?", type=Path, default=TEMPLATE)
     parser.add_argument("--output", type=Path, help="also keep the translated template here")
+    parser.add_argument("--asl-validator", type=Path, help="asl-validator's executable")
     args = parser.parse_args(argv)
-    findings = check(args.template, args.output)
+    findings = check(args.template, args.output, args.asl_validator)
     for finding in findings:
         print(finding, file=sys.stderr)
     if findings:

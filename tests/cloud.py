@@ -34,6 +34,7 @@ import pytest
 from cellucid_cloud.api.auth import Authenticator, new_secret
 from cellucid_cloud.aws.api import api_handler
 from cellucid_cloud.aws.events import events_app
+from cellucid_cloud.aws.export_steps import export_steps
 from cellucid_cloud.aws.meta import meta_app
 from cellucid_cloud.aws.prepare import upload_pipeline
 from cellucid_cloud.aws.sessions import session_uploads
@@ -339,6 +340,7 @@ def reset_function_caches() -> None:
     meta_app.cache_clear()
     session_uploads.cache_clear()
     upload_pipeline.cache_clear()
+    export_steps.cache_clear()
 
 
 @contextmanager

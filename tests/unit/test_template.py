@@ -215,14 +215,28 @@ FUNCTIONS = {
     "EventsFunction": "EventsRole",
     "MetaFunction": "MetaRole",
     "SessionsFunction": "SessionsRole",
+    "ExportPlanFunction": "ExportPlanRole",
+    "ExportRowBlocksFunction": "ExportRowBlocksRole",
+    "ExportGeneBlocksFunction": "ExportGeneBlocksRole",
+    "ExportFinalizeFunction": "ExportFinalizeRole",
 }
+STATE_MACHINE_ROLES = {"ExportStateMachineRole"}
+EXPORT_STEPS = {
+    "ExportPlanFunction": "app.plan",
+    "ExportRowBlocksFunction": "app.row_blocks",
+    "ExportGeneBlocksFunction": "app.gene_blocks",
+    "ExportFinalizeFunction": "app.finalize",
+}
+"""The distributed export's functions: one code folder, one handler each."""
 
 
 def test_function_roles_name_their_resources(translated: Template) -> None:
     roles = of_type(translated, "AWS::IAM::Role")
-    assert set(roles) == set(FUNCTIONS.values()), "no SAM-generated roles"
+    assert set(roles) == set(FUNCTIONS.values()) | STATE_MACHINE_ROLES, "no SAM-generated roles"
     functions = of_type(translated, "AWS::Lambda::Function")
-    assert {f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()} == set(roles)
+    assert {f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()} == set(
+        FUNCTIONS.values()
+    )
     for name, role in roles.items():
         assert "ManagedPolicyArns" not in role["Properties"], name
         for policy in role["Properties"]["Policies"]:
@@ -386,11 +400,8 @@ def test_every_function_gets_the_contract_environment(translated: Template) -> N
         p = function["Properties"]
         assert set(p["Environment"]["Variables"]) >= CONTRACT_ENV, name
         services.add(p["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"])
-        assert (p["Runtime"], p["Architectures"], p["Handler"]) == (
-            "python3.12",
-            ["x86_64"],
-            "app.handler",
-        )
+        assert (p["Runtime"], p["Architectures"]) == ("python3.12", ["x86_64"])
+        assert p["Handler"] == EXPORT_STEPS.get(name, "app.handler"), name
         assert p["TracingConfig"] == {"Mode": "Active"}
     assert len(services) == len(functions)
 
@@ -586,6 +597,7 @@ def test_alarms_watch_the_dead_letter_queue_and_every_function(template: Templat
     }
     assert set(alarms) == {
         ("ApproximateNumberOfMessagesVisible", "PrepareDeadLetterQueue"),
+        ("ExecutionsFailed", "ExportStateMachine"),
         *(("Errors", function) for function in FUNCTIONS),
     }
     for alarm in alarms.values():
@@ -624,6 +636,7 @@ def modules(layer: str) -> set[str]:
         ("events", "api", "scientific"),
         ("meta", "api", "scientific"),
         ("sessions", "api", "scientific"),
+        ("export", "scientific", "api"),
     ],
 )
 def test_each_function_imports_only_what_its_layer_ships(
@@ -656,6 +669,7 @@ def test_the_template_sets_every_variable_the_functions_read(translated: Templat
     from cellucid_cloud.aws.config import (
         ApiSettings,
         EventsSettings,
+        ExportStepSettings,
         PrepareSettings,
         SessionsSettings,
         SiteSettings,
@@ -668,13 +682,22 @@ def test_the_template_sets_every_variable_the_functions_read(translated: Templat
         ("EventsFunction", EventsSettings),
         ("SessionsFunction", SessionsSettings),
         ("MetaFunction", SiteSettings),
+        ("ExportPlanFunction", ExportStepSettings),
+        ("ExportRowBlocksFunction", ExportStepSettings),
+        ("ExportGeneBlocksFunction", ExportStepSettings),
+        ("ExportFinalizeFunction", ExportStepSettings),
     ):
         variables = set(functions[name]["Properties"]["Environment"]["Variables"])
         read = {field.alias for field in settings.model_fields.values()}
-        assert read - {"ALLOW_PRIVATE_LINKS"} <= variables, name
+        optional = {"ALLOW_PRIVATE_LINKS", "BLOCK_MEMORY_MB"}  # only Plan cuts blocks
+        assert read - optional <= variables, name
         assert "ALLOW_PRIVATE_LINKS" not in variables, name
     api = functions["ApiFunction"]["Properties"]["Environment"]["Variables"]
     assert api["PREPARE_QUEUE_URL"] == {"Ref": "PrepareQueue"}
+    prepare = functions["PrepareFunction"]["Properties"]["Environment"]["Variables"]
+    assert prepare["EXPORT_STATE_MACHINE_ARN"] == {"Ref": "ExportStateMachine"}
+    plan = functions["ExportPlanFunction"]["Properties"]["Environment"]["Variables"]
+    assert plan["BLOCK_MEMORY_MB"] == {"Ref": "ExportBlockMemory"}
     events = functions["EventsFunction"]["Properties"]["Environment"]["Variables"]
     assert events["SESSIONS_BUCKET"] == {"Ref": "SessionsBucket"}
 
@@ -692,3 +715,62 @@ def test_the_viewer_page_gets_the_headers_it_gets_locally(template: Template) ->
     assert headers["ReferrerPolicy"]["ReferrerPolicy"] == PAGE_HEADERS["Referrer-Policy"]
     assert PAGE_HEADERS["X-Content-Type-Options"] == "nosniff"
     assert headers["ContentTypeOptions"] == {"Override": True}
+
+
+def test_the_distributed_export_runs_on_its_own_functions_with_least_privilege(
+    template: Template, translated: Template
+) -> None:
+    """A fixed name lets the state machine's role name its own child executions; it invokes
+    exactly the four step functions and reads only the work prefix (its map items). Block
+    functions write gene files and work files only; only Finalize commits to the catalog
+    and deletes, and the prepare function may only start it."""
+    machine = props(template, "ExportStateMachine")
+    assert machine["Name"] == {"Fn::Sub": "cellucid-${Stage}-export"}
+    role = statements(template, "ExportStateMachineRole")
+    assert role["InvokeSteps"]["Resource"] == [
+        {"Fn::GetAtt": [name, "Arn"]}
+        for name in (
+            "ExportPlanFunction",
+            "ExportRowBlocksFunction",
+            "ExportGeneBlocksFunction",
+            "ExportFinalizeFunction",
+        )
+    ]
+    assert role["ReadMapItems"]["Resource"] == {"Fn::Sub": "${ExportsBucket.Arn}/work/*"}
+    children = role["WatchMapChildren"]["Resource"]["Fn::Sub"]
+    assert children.endswith(":execution:cellucid-${Stage}-export/*")
+    assert role["RunMapChildren"]["Resource"]["Fn::Sub"].endswith(
+        ":stateMachine:cellucid-${Stage}-export"
+    )
+    (sfn,) = of_type(translated, "AWS::StepFunctions::StateMachine").values()
+    assert sfn["Properties"]["RoleArn"] == {"Fn::GetAtt": ["ExportStateMachineRole", "Arn"]}
+    work = {"Fn::Sub": "${ExportsBucket.Arn}/work/*"}
+    exports = {"Fn::Sub": "${ExportsBucket.Arn}/exports/*"}
+    written = {
+        role: {
+            str(s["Resource"]["Fn::Sub"])
+            for s in statements(template, role).values()
+            if "s3:PutObject" in as_list(s["Action"])
+        }
+        for role in ("ExportPlanRole", "ExportRowBlocksRole", "ExportGeneBlocksRole")
+    }
+    assert written == {
+        "ExportPlanRole": {exports["Fn::Sub"], work["Fn::Sub"]},
+        "ExportRowBlocksRole": {work["Fn::Sub"]},
+        "ExportGeneBlocksRole": {exports["Fn::Sub"], work["Fn::Sub"]},
+    }
+    for name in ("ExportPlanRole", "ExportRowBlocksRole", "ExportGeneBlocksRole"):
+        actions = {a for s in statements(template, name).values() for a in as_list(s["Action"])}
+        assert not any(a.startswith("dynamodb:") or a == "s3:DeleteObject" for a in actions)
+    start = statements(template, "PrepareRole")["StartDistributedExport"]
+    assert (start["Action"], start["Resource"]) == (
+        "states:StartExecution",
+        {"Ref": "ExportStateMachine"},
+    )
+    exports_bucket = props(template, "ExportsBucket")["LifecycleConfiguration"]["Rules"]
+    assert {
+        "Id": "expire-distributed-export-work",
+        "Status": "Enabled",
+        "Prefix": "work/",
+        "ExpirationInDays": 7,
+    } in exports_bucket

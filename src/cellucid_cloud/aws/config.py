@@ -16,6 +16,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 __all__ = [
     "ApiSettings",
     "EventsSettings",
+    "ExportStepSettings",
     "IngestSettings",
     "PrepareSettings",
     "SessionsSettings",
@@ -52,6 +53,17 @@ class IngestSettings(StoreSettings):
 class PrepareSettings(IngestSettings):
     idempotency_table: Name = Field(alias="IDEMPOTENCY_TABLE")
     """Powertools' idempotency records (partition key ``id``, TTL attribute ``expiration``)."""
+    export_state_machine_arn: Name | None = Field(None, alias="EXPORT_STATE_MACHINE_ARN")
+    """The distributed export, for uploads too large for one function; unset: every upload
+    is exported by the prepare function."""
+
+
+class ExportStepSettings(StoreSettings):
+    """The functions of the distributed export's steps (plan, blocks, finalize)."""
+
+    block_memory_mb: Annotated[int, Field(ge=16)] = Field(1536, alias="BLOCK_MEMORY_MB")
+    """What one block may use: the block functions' memory less the runtime, the upload's
+    read cache and the buffers in flight."""
 
 
 class SiteSettings(StoreSettings):

@@ -59,6 +59,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cellucid_cloud.aws.config import PrepareSettings
+from cellucid_cloud.aws.executions import StateMachineExecutions, stepfunctions_client
 from cellucid_cloud.aws.links import LinkRequest, ReprocessRequest
 from cellucid_cloud.aws.s3_events import created_objects
 from cellucid_cloud.aws.services import catalog_repository
@@ -66,11 +67,13 @@ from cellucid_cloud.catalog.dynamodb_repository import dynamodb_client
 from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion, utcnow
 from cellucid_cloud.catalog.processing import Arrival, Processor, UploadKey
 from cellucid_cloud.catalog.service import CatalogService
-from cellucid_cloud.core.ports import Clock, ObjectStore
+from cellucid_cloud.core.ports import Clock, LargeUploads, ObjectStore
+from cellucid_cloud.distributed.route import DistributedExport
 from cellucid_cloud.export import ExportSettings
 from cellucid_cloud.ingest.engine import check_and_prepare
 from cellucid_cloud.storage.link_fetch import LinkError, fetch_link
 from cellucid_cloud.storage.s3 import S3ObjectStore, s3_client
+from cellucid_cloud.storage.s3_objects import S3Objects
 
 __all__ = [
     "IDEMPOTENCY_EXPIRY",
@@ -156,8 +159,11 @@ class UploadPipeline:
         links: LinkDownloader,
         settings: ExportSettings | None = None,
         clock: Clock = utcnow,
+        large: LargeUploads | None = None,
     ) -> None:
         self.uploads_bucket = uploads_bucket
+        self.large = large
+        """Where uploads too large for this function go (the export state machine)."""
         self.catalog = catalog
         self.uploads = uploads
         self.exports = exports
@@ -228,6 +234,7 @@ class UploadPipeline:
             self.settings,
             reclaim_before=self.clock() - PROCESSING_LEASE,
             run=check_and_prepare,
+            large=self.large,
         )
         outcome = processor.process(arrival)
         if outcome.status == "skipped" and outcome.version_id is not None:
@@ -253,7 +260,13 @@ def upload_pipeline() -> UploadPipeline:
     settings = PrepareSettings.from_env()
     s3 = s3_client()
     catalog = CatalogService(catalog_repository(settings))
-    uploads = S3ObjectStore(settings.uploads_bucket, s3)
+    uploads = S3Objects(settings.uploads_bucket, s3)
+    large = None
+    if settings.export_state_machine_arn:
+        executions = StateMachineExecutions(
+            settings.export_state_machine_arn, stepfunctions_client()
+        )
+        large = DistributedExport(uploads, executions)
     return UploadPipeline(
         settings.uploads_bucket,
         catalog,
@@ -268,4 +281,5 @@ def upload_pipeline() -> UploadPipeline:
             max_bytes=settings.max_upload_bytes,
             allow_private=settings.allow_private_links,
         ),
+        large=large,
     )

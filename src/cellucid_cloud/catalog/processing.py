@@ -30,7 +30,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from cellucid_cloud.catalog.models import (
     SCHEMA_FIELDS,
@@ -41,18 +41,24 @@ from cellucid_cloud.catalog.models import (
 )
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.core.errors import DomainError
-from cellucid_cloud.core.ports import ObjectStore, PrepareRun
+from cellucid_cloud.core.ports import LargeUploads, ObjectStore, PrepareRun
 from cellucid_cloud.export.errors import PrepareError
+from cellucid_cloud.export.manifests import DatasetIdentity
 from cellucid_cloud.export.settings import ExportSettings, read_options
 
 __all__ = [
     "SCRATCH_PREFIX",
     "UPLOAD_SUFFIXES",
     "Arrival",
+    "LargeExport",
     "Outcome",
     "Processor",
+    "StoredUpload",
     "UploadKey",
     "export_prefix",
+    "export_stats",
+    "reason_line",
+    "refusal_reason",
 ]
 
 UPLOAD_SUFFIXES = (".h5ad", ".zarr.zip")
@@ -76,7 +82,7 @@ def export_prefix(version_id: str, attempt: int = 1) -> str:
     return f"exports/{version_id}/" if attempt <= 1 else f"exports/{version_id}-{attempt}/"
 
 
-def _one_line(reason: str) -> str:
+def reason_line(reason: str) -> str:
     """A reason as the curator reads it: its first line, at most :data:`MAX_REASON` long."""
     lines = reason.strip().splitlines()
     line = lines[0] if lines else "unknown error"
@@ -119,9 +125,31 @@ class Arrival:
 @dataclass(frozen=True, slots=True)
 class Outcome:
     key: str
-    status: Literal["ready", "failed", "skipped", "refused", "ignored"]
+    status: Literal["ready", "failed", "skipped", "refused", "ignored", "distributed"]
     version_id: str | None = None
     reason: str | None = None
+
+
+class StoredUpload(NamedTuple):
+    """An upload as stored: what the distributed export reads it by."""
+
+    etag: str
+    size: int
+    modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LargeExport:
+    """A claimed version whose upload the distributed export reads."""
+
+    version_id: str
+    attempt: int
+    key: str
+    upload: StoredUpload
+    file_name: str
+    """What reasons call the file (the curator's name for it)."""
+    export_prefix: str
+    settings: ExportSettings
 
 
 class Processor:
@@ -135,8 +163,10 @@ class Processor:
         reclaim_before: datetime | None = None,
         *,
         run: PrepareRun,
+        large: LargeUploads | None = None,
     ) -> None:
         self.catalog = catalog
+        self.large = large
         self.uploads = uploads
         self.exports = exports
         self.settings = settings or ExportSettings()
@@ -172,6 +202,8 @@ class Processor:
         if pending is None:
             newest = upload.versions[-1] if upload.versions else None
             return Outcome(key, "skipped", newest, reason="already processed or replaced")
+        if self.large is not None and (stored := self.large.inspect(key, parsed.suffix)):
+            return self._distribute(arrival, parsed, upload, pending, stored)
         with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=self.scratch) as tmp:
             local = Path(tmp) / f"upload{parsed.suffix}"
             try:
@@ -182,26 +214,87 @@ class Processor:
                 reason = f"{_shown(pending, key)}: the file was deleted before it was read"
                 self.catalog.fail_upload(upload, reason)
                 return Outcome(key, "failed", pending.version_id, reason=reason)
-            if arrival.etag and etag != arrival.etag and parsed.upload_id is None:
-                reason = f"{key}: replaced by a newer file before it was read"
-                self.catalog.fail_upload(upload, reason)
-                return Outcome(key, "failed", pending.version_id, reason=reason)
-            claimed = self.catalog.start_processing(pending.version_id, self.reclaim_before)
-            if claimed is None:
-                return Outcome(key, "skipped", pending.version_id, reason="already processed")
-            for attempt in range(1, claimed.attempts):  # earlier attempts: dead, never ready
-                self.exports.delete_prefix(export_prefix(claimed.version_id, attempt))
+            claimed = self._claim(arrival, parsed, upload, pending, etag)
+            if isinstance(claimed, Outcome):
+                return claimed
             try:
                 return self._prepare(key, parsed, claimed, local, etag)
             except MemoryError:
                 return self._refuse(key, claimed, "the file needs more memory than processing has")
             except Exception as exc:
-                self.catalog.finish_processing(
-                    claimed.version_id,
-                    reason=_one_line(f"internal error while processing: {exc}"),
-                    retryable=True,
-                )
+                self._failed(claimed, exc)
                 raise
+
+    def _claim(
+        self,
+        arrival: Arrival,
+        parsed: UploadKey,
+        upload: Upload,
+        pending: DatasetVersion,
+        etag: str,
+    ) -> DatasetVersion | Outcome:
+        """Claim ``pending`` for the file read at ``etag``; the outcome instead when a direct
+        drop's key holds other bytes than its event announced (failed), or another worker
+        claimed it (skipped). Earlier attempts' prefixes go: their workers are dead."""
+        if arrival.etag and etag != arrival.etag and parsed.upload_id is None:
+            reason = f"{arrival.key}: replaced by a newer file before it was read"
+            self.catalog.fail_upload(upload, reason)
+            return Outcome(arrival.key, "failed", pending.version_id, reason=reason)
+        claimed = self.catalog.start_processing(pending.version_id, self.reclaim_before)
+        if claimed is None:
+            return Outcome(arrival.key, "skipped", pending.version_id, reason="already processed")
+        for attempt in range(1, claimed.attempts):  # earlier attempts: dead, never ready
+            self.exports.delete_prefix(export_prefix(claimed.version_id, attempt))
+        return claimed
+
+    def _failed(self, version: DatasetVersion, error: Exception) -> None:
+        self.catalog.finish_processing(
+            version.version_id,
+            reason=reason_line(f"internal error while processing: {error}"),
+            retryable=True,
+        )
+
+    def _settings(self, version: DatasetVersion, upload: UploadKey) -> ExportSettings:
+        """This host's settings with the curator's export options and the dataset's names."""
+        return self.settings.with_options(read_options(version.export_options)).model_copy(
+            update={"dataset_id": upload.dataset_id, "name": version.name or None}
+        )
+
+    def _distribute(
+        self,
+        arrival: Arrival,
+        parsed: UploadKey,
+        upload: Upload,
+        pending: DatasetVersion,
+        stored: StoredUpload,
+    ) -> Outcome:
+        """Claim the version and hand the upload to the distributed export, which finishes
+        the version (ready, or failed with the reason) itself."""
+        assert self.large is not None
+        key = arrival.key
+        claimed = self._claim(arrival, parsed, upload, pending, stored.etag)
+        if isinstance(claimed, Outcome):
+            return claimed
+        try:
+            settings = self._settings(claimed, parsed)
+        except PrepareError as exc:
+            return self._refuse(key, claimed, str(exc))
+        export = LargeExport(
+            version_id=claimed.version_id,
+            attempt=claimed.attempts,
+            key=key,
+            upload=stored,
+            file_name=_shown(claimed, key),
+            export_prefix=export_prefix(claimed.version_id, claimed.attempts),
+            settings=settings,
+        )
+        try:
+            self.large.start(export)
+        except Exception as exc:
+            self._failed(claimed, exc)
+            raise
+        log.info("upload %s: distributed export of attempt %d started", key, claimed.attempts)
+        return Outcome(key, "distributed", claimed.version_id)
 
     def _upload(self, parsed: UploadKey, arrival: Arrival) -> Upload | None:
         upload_id = arrival.upload_id or parsed.upload_id
@@ -224,10 +317,7 @@ class Processor:
     ) -> Outcome:
         out = local.parent / "export"
         try:
-            settings = self.settings.with_options(read_options(version.export_options)).model_copy(
-                update={"dataset_id": upload.dataset_id, "name": version.name or None}
-            )
-            identity = self.run(local, out, upload.suffix, settings)
+            identity = self.run(local, out, upload.suffix, self._settings(version, upload))
         except PrepareError as exc:
             # The curator's name for the file, not our scratch path.
             return self._refuse(key, version, str(exc).replace(str(local), _shown(version, key)))
@@ -237,18 +327,7 @@ class Processor:
         except Exception:
             self._discard(prefix)
             raise
-        terms = identity.ontology_terms or {}
-        stats = DatasetStats(
-            name=identity.name,
-            n_cells=identity.stats.n_cells,
-            n_genes=identity.stats.n_genes,
-            bytes=size,
-            source_bytes=local.stat().st_size,
-            **{
-                field: tuple(OntologyTerm(**t.model_dump()) for t in terms.get(field, ()))
-                for field in SCHEMA_FIELDS
-            },
-        )
+        stats = export_stats(identity, size, local.stat().st_size)
         self.catalog.finish_processing(
             version.version_id, export_prefix=prefix, stats=stats, etag=etag
         )
@@ -264,12 +343,32 @@ class Processor:
             log.warning("partial export %s left for the next claim", prefix, exc_info=True)
 
     def _refuse(self, key: str, version: DatasetVersion, reason: str) -> Outcome:
-        reason = _one_line(reason)
-        if not reason.startswith(_shown(version, key)):
-            reason = _one_line(f"{_shown(version, key)}: {reason}")
+        reason = refusal_reason(_shown(version, key), reason)
         self.catalog.finish_processing(version.version_id, reason=reason)
         log.info("upload %s failed: %s", key, reason)
         return Outcome(key, "failed", version.version_id, reason=reason)
+
+
+def refusal_reason(shown: str, reason: str) -> str:
+    """Why a file was refused, one line, naming the file as the curator knows it."""
+    reason = reason_line(reason)
+    return reason if reason.startswith(shown) else reason_line(f"{shown}: {reason}")
+
+
+def export_stats(identity: DatasetIdentity, size: int, source_bytes: int) -> DatasetStats:
+    """The catalog's figures of an export (what the collection pages show)."""
+    terms = identity.ontology_terms or {}
+    return DatasetStats(
+        name=identity.name,
+        n_cells=identity.stats.n_cells,
+        n_genes=identity.stats.n_genes,
+        bytes=size,
+        source_bytes=source_bytes,
+        **{
+            field: tuple(OntologyTerm(**t.model_dump()) for t in terms.get(field, ()))
+            for field in SCHEMA_FIELDS
+        },
+    )
 
 
 def _shown(version: DatasetVersion, key: str) -> str:

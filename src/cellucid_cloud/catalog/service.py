@@ -42,6 +42,7 @@ from cellucid_cloud.core.errors import (
     ForbiddenError,
     InvalidRequestError,
     NotFoundError,
+    StaleClaimError,
     StateConflictError,
 )
 from cellucid_cloud.core.ports import CatalogRepository, Clock
@@ -695,9 +696,15 @@ class CatalogService:
         reason: str | None = None,
         retryable: bool = False,
         etag: str | None = None,
+        attempt: int | None = None,
     ) -> DatasetVersion:
         """Mark a version ready (with its export) or failed (with ``reason``; ``retryable``
         when the failure was ours, not the file's).
+
+        ``attempt``: record the result only if the version is still ``processing`` under that
+        claim (the commit is conditional on the version as read), else raise
+        :class:`StaleClaimError`: a worker that outlived its claim never overwrites the
+        result of the claim that replaced it.
 
         A dataset never published maps its canonical URL to its newest ready version; a
         published one keeps its published version until the next publish.
@@ -706,6 +713,12 @@ class CatalogService:
             version = self.repo.get(DatasetVersion, version_id)
             if version is None:
                 raise NotFoundError(f"no dataset version {version_id}")
+            if attempt is not None and (
+                version.status is not DatasetStatus.PROCESSING or version.attempts != attempt
+            ):
+                raise StaleClaimError(
+                    f"dataset version {version_id} is no longer processing claim {attempt}"
+                )
             done = version.model_copy(
                 update={
                     "status": DatasetStatus.FAILED if reason else DatasetStatus.READY,

@@ -8,6 +8,7 @@ __all__ = [
     "ForbiddenError",
     "InvalidRequestError",
     "NotFoundError",
+    "StaleClaimError",
     "StateConflictError",
     "TooLargeError",
     "UnsupportedMediaTypeError",
@@ -32,6 +33,11 @@ class StateConflictError(DomainError):
     """The request cannot apply to the current state (publish races, open revisions...)."""
 
     status = 409
+
+
+class StaleClaimError(StateConflictError):
+    """A worker finished a claim that is no longer the version's (claimed again since): its
+    result is not recorded."""
 
 
 class InvalidRequestError(DomainError):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 if TYPE_CHECKING:
     from cellucid_cloud.catalog.models import Collection, StoredRecord
+    from cellucid_cloud.catalog.processing import LargeExport, StoredUpload
     from cellucid_cloud.catalog.repository import Write
     from cellucid_cloud.events.models import BundleRecord, StoredEvent, Viewer
     from cellucid_cloud.events.store import BundleQuota
@@ -29,6 +30,7 @@ __all__ = [
     "CatalogRepository",
     "Clock",
     "EventStore",
+    "LargeUploads",
     "LinkIngest",
     "MultipartUploads",
     "ObjectStore",
@@ -182,6 +184,21 @@ class PrepareRun(Protocol):
     def __call__(
         self, upload: Path, out: Path, suffix: str, settings: ExportSettings
     ) -> DatasetIdentity: ...
+
+
+class LargeUploads(Protocol):
+    """Uploads too large for one worker go to the distributed export (on AWS, a state
+    machine; :mod:`cellucid_cloud.distributed`) instead of being read by :class:`PrepareRun`.
+    Implemented by :class:`~cellucid_cloud.distributed.route.DistributedExport`."""
+
+    def inspect(self, key: str, suffix: str) -> StoredUpload | None:
+        """The stored upload if it is too large for one worker, else None (process it there;
+        also when it is gone, which processing there reports)."""
+        ...
+
+    def start(self, export: LargeExport) -> None:
+        """Start the export; it records its own result in the catalog."""
+        ...
 
 
 # -- events --------------------------------------------------------------------------------------

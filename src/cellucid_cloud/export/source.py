@@ -280,8 +280,11 @@ def _read_current(root: Any, var_node: Any, path: Path) -> Annotations:
     )
 
 
-def _read_group(root: Any, path: Path, settings: ExportSettings) -> AnnDataSource:
-    """Read an opened HDF5 file or zarr group laid out as AnnData."""
+def _read_group(
+    root: Any, path: Path, settings: ExportSettings, modified: datetime | None = None
+) -> AnnDataSource:
+    """Read an opened HDF5 file or zarr group laid out as AnnData; ``path`` names it in
+    messages and ``modified`` is its time (default the file's mtime)."""
     for required in ("obs", "var"):
         if required not in root:
             raise PrepareError(f"{path}: not an AnnData file (no '{required}' group)")
@@ -292,7 +295,8 @@ def _read_group(root: Any, path: Path, settings: ExportSettings) -> AnnDataSourc
         parts = read_legacy(root, var_node, path, settings.legacy_read_limit_mb)
     else:
         parts = _read_current(root, var_node, path)
-    stat = path.stat()
+    if modified is None:
+        modified = datetime.fromtimestamp(int(path.stat().st_mtime), UTC)
     return AnnDataSource(
         n_cells=len(parts.obs),
         n_genes=len(parts.var),
@@ -304,7 +308,7 @@ def _read_group(root: Any, path: Path, settings: ExportSettings) -> AnnDataSourc
         matrix=_read_matrix(x_node, path, chosen) if chosen is not None else None,
         expression_matrix=chosen,
         stem=path.name.removesuffix(".zip").removesuffix(".zarr").removesuffix(".h5ad"),
-        modified=datetime.fromtimestamp(int(stat.st_mtime), UTC),
+        modified=modified,
         path=path,
     )
 
@@ -404,13 +408,35 @@ def open_source(
         return
     path = Path(source)
     with _open_store(path) as root:
-        try:
-            opened = _read_group(root, path, settings)
-        except PrepareError:
-            raise
-        except _READ_ERRORS as error:
-            raise PrepareError(f"{path}: cannot read AnnData ({one_line(error)})") from None
-        yield check_shapes(opened)
+        yield opened_source(root, path, settings)
+
+
+def opened_source(
+    root: Any, name: Path, settings: ExportSettings, modified: datetime | None = None
+) -> AnnDataSource:
+    """The readable parts of an opened HDF5 file or zarr group (also one read from S3 by
+    byte ranges); ``name`` is what messages call it, ``modified`` its time (default: the
+    file's mtime). X is read through ``root`` while it is open."""
+    try:
+        opened = _read_group(root, name, settings, modified)
+    except PrepareError:
+        raise
+    except _READ_ERRORS as error:
+        raise PrepareError(f"{name}: cannot read AnnData ({one_line(error)})") from None
+    return check_shapes(opened)
+
+
+def stored_values(root: Any, expression_matrix: str | None) -> int:
+    """How many values the matrix of gene values stores (every cell of a dense one), read
+    from its metadata alone; 0 without one."""
+    matrices = _matrices(root)
+    chosen = pick_matrix(list(matrices), expression_matrix)
+    if chosen is None:
+        return 0
+    node = matrices[chosen][0]
+    if hasattr(node, "shape"):
+        return int(np.prod(node.shape, dtype=np.int64))
+    return int(node["data"].shape[0]) if "data" in node else 0
 
 
 def check_shapes(source: AnnDataSource) -> AnnDataSource:

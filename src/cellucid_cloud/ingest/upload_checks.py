@@ -48,7 +48,7 @@ import numpy as np
 
 from cellucid_cloud.export import PrepareError
 
-__all__ = ["UploadRefusedError", "check_upload"]
+__all__ = ["UploadRefusedError", "check_upload", "hdf5_problem"]
 
 MAX_ZIP_EXPANSION = 100
 SMALL = 64 << 20
@@ -131,11 +131,17 @@ def _hdf5_problem(path: Path) -> str | None:
         handle = h5py.File(path, "r")
     except OSError:
         return None
-    declared = _Declared(path.stat().st_size)
     with handle:
-        found = handle.visititems_links(lambda name, link: _link_problem(handle, name, link))
-        if found is None:
-            handle.visititems(lambda name, node: _count(declared, name, node))
+        return hdf5_problem(handle, path.stat().st_size)
+
+
+def hdf5_problem(handle: Any, size: int) -> str | None:
+    """What is wrong with an opened HDF5 file of ``size`` bytes (also one read from S3 by
+    byte ranges), or None."""
+    declared = _Declared(size)
+    found = handle.visititems_links(lambda name, link: _link_problem(handle, name, link))
+    if found is None:
+        handle.visititems(lambda name, node: _count(declared, name, node))
     return found if found is not None else declared.problem()
 
 

@@ -82,7 +82,7 @@ def s3_client(endpoint_url: str | None = None, region: str | None = None) -> S3C
     )
 
 
-def _transfer_config() -> TransferConfig:
+def transfer_config() -> TransferConfig:
     from boto3.s3.transfer import TransferConfig
 
     return TransferConfig(
@@ -111,7 +111,7 @@ class S3ObjectStore:
         if self._has_objects(prefix):
             raise FileExistsError(f"{prefix} already exists; exports are never overwritten")
         files = sorted(p for p in Path(folder).rglob("*") if p.is_file())
-        with create_transfer_manager(self._client, _transfer_config()) as manager:
+        with create_transfer_manager(self._client, transfer_config()) as manager:
             futures = [
                 manager.upload(
                     str(path),
@@ -132,7 +132,7 @@ class S3ObjectStore:
         """Store one local file (a downloaded dataset), in parallel parts when large."""
         from boto3.s3.transfer import create_transfer_manager
 
-        with create_transfer_manager(self._client, _transfer_config()) as manager:
+        with create_transfer_manager(self._client, transfer_config()) as manager:
             manager.upload(
                 str(path), self.bucket, key, extra_args={"ContentType": UPLOAD_CONTENT_TYPE}
             ).result()
@@ -145,7 +145,7 @@ class S3ObjectStore:
         from botocore.exceptions import ClientError
 
         try:
-            with create_transfer_manager(self._client, _transfer_config()) as manager:
+            with create_transfer_manager(self._client, transfer_config()) as manager:
                 future = manager.download(self.bucket, key, str(destination))
                 future.result()
         except ClientError as exc:

@@ -1,0 +1,36 @@
+"""An upload in S3 opened by h5py through byte ranges, checked before anything reads it."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from cellucid_cloud.export import PrepareError
+from cellucid_cloud.ingest.upload_checks import UploadRefusedError, hdf5_problem
+
+from .ports import ByteRanges
+from .range_file import RangeFile
+
+__all__ = ["open_upload"]
+
+
+@contextlib.contextmanager
+def open_upload(ranges: ByteRanges, name: Path, *, check: bool = True) -> Iterator[Any]:
+    """The upload as an open h5py File. ``check``: refuse what the small path's upload checks
+    refuse (:mod:`cellucid_cloud.ingest.upload_checks`); a block step reads a file its plan
+    checked already."""
+    import h5py
+
+    with contextlib.ExitStack() as stack:
+        file = stack.enter_context(RangeFile(ranges))
+        if ranges.size == 0:
+            raise UploadRefusedError(f"{name}: the file is empty (0 bytes)")
+        try:
+            root = stack.enter_context(h5py.File(file, "r"))
+        except OSError as error:
+            raise PrepareError(f"{name}: not an HDF5 AnnData file or truncated ({error})") from None
+        if check and (problem := hdf5_problem(root, ranges.size)) is not None:
+            raise UploadRefusedError(f"{name}: {problem}")
+        yield root
