@@ -127,10 +127,10 @@ def public_versions(meta: MetaService, dataset_ids: list[str]) -> dict[str, str 
     for dataset_id in dataset_ids:
         answer = meta.lookup(f"/e/{dataset_id}/").value
         assert answer is not None
-        if answer["tombstoned"]:
+        if answer.tombstoned:
             shown[dataset_id] = "tombstoned"
-        elif answer["collection_visibility"] == "PUBLIC":
-            shown[dataset_id] = answer["dataset_version_id"]
+        elif answer.collection_visibility == "PUBLIC":
+            shown[dataset_id] = answer.dataset_version_id
         else:
             shown[dataset_id] = None
     return shown
@@ -172,7 +172,7 @@ def test_500_datasets_publish_and_revise_atomically(
     stored = repository.get_many(Dataset, ids)
     assert all(d.staged is None and d.published for d in stored.values())
     listed = meta.datasets_json().value
-    assert listed is not None and len(listed["datasets"]) == N_DATASETS
+    assert listed is not None and len(listed.datasets) == N_DATASETS
 
     # A revision refreshing half the datasets and withdrawing the other half: 500 changes.
     revision = catalog.start_revision(CURATOR, cid).version
@@ -186,7 +186,7 @@ def test_500_datasets_publish_and_revise_atomically(
     assert public_versions(meta, ids) == mapping | dict.fromkeys(withdrawn, "tombstoned")
     listed = meta.datasets_json().value
     assert listed is not None
-    assert {d["id"]: d["path"] for d in listed["datasets"]} == {
+    assert {d.id: d.path for d in listed.datasets} == {
         v.dataset_id: v.export_prefix for v in refreshed
     }
 
@@ -234,7 +234,7 @@ def test_a_publish_stopped_after_its_switch_is_public_whole(
     assert public_versions(meta, ids) == expected  # every reader applies the staged mappings
     assert any(d.staged is not None for d in repository.get_many(Dataset, ids).values())
     listed = meta.datasets_json().value
-    assert listed is not None and {d["id"] for d in listed["datasets"]} == set(mapping)
+    assert listed is not None and {d.id for d in listed.datasets} == set(mapping)
     # The collection's next publish settles what the stopped one left.
     unchanged = catalog.start_revision(CURATOR, cid).version.version_id
     catalog.publish(CURATOR, unchanged)

@@ -15,7 +15,7 @@ def test_the_demo_is_published_once(tmp_path: Path) -> None:
         url = seed_demo(stack, n_cells=300, n_genes=20)
         answer = stack.meta.lookup(url).value
         assert answer is not None
-        assert answer["collection_visibility"] == "PUBLIC" and answer["export_url"]
+        assert answer.collection_visibility == "PUBLIC" and answer.export_url
         assert seed_demo(stack, n_cells=300, n_genes=20) == url
         assert len(stack.repository.published_collections()) == 1
     finally:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from cellucid_cloud.catalog.documents import as_json
 from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.catalog.models import Dataset, DatasetStatus
 from cellucid_cloud.catalog.service import CatalogService
@@ -42,13 +43,13 @@ def test_a_draft_is_private_and_resolves_to_its_newest_ready_version(
     dataset_id = catalog.add_dataset(CURATOR, cid).dataset_id
     meta = meta_of(catalog)
     waiting = meta.lookup(f"/e/{dataset_id}/").value
-    assert waiting is not None and waiting["export_url"] is None
+    assert waiting is not None and waiting.export_url is None
     v1 = upload_ready(catalog, cid, dataset_id, "one")
     answer = meta.lookup(f"/e/{dataset_id}/").value
     assert answer is not None
-    assert answer["dataset_version_id"] == v1
-    assert answer["collection_visibility"] == "PRIVATE"
-    assert answer["explorer_s3_uri"] == f"s3://exports-bucket/exports/{v1}/"
+    assert answer.dataset_version_id == v1
+    assert answer.collection_visibility == "PRIVATE"
+    assert answer.explorer_s3_uri == f"s3://exports-bucket/exports/{v1}/"
 
 
 def test_a_failed_upload_keeps_the_previous_version_serving(catalog: CatalogService) -> None:
@@ -62,7 +63,7 @@ def test_a_failed_upload_keeps_the_previous_version_serving(catalog: CatalogServ
     current = catalog.dataset_in(view, dataset_id)
     assert current.status is DatasetStatus.FAILED and current.reason == "not an AnnData file"
     answer = meta_of(catalog).lookup(f"/e/{dataset_id}/").value
-    assert answer is not None and answer["dataset_version_id"] == v1
+    assert answer is not None and answer.dataset_version_id == v1
 
 
 def test_publishing_needs_datasets_all_ready(catalog: CatalogService) -> None:
@@ -121,14 +122,14 @@ def test_publishing_a_revision_repoints_and_tombstones_together(catalog: Catalog
     catalog.publish(CURATOR, rid)
     after_a = meta.lookup(f"/e/{a}/").value
     after_b = meta.lookup(f"/e/{b}/").value
-    assert after_a is not None and after_a["dataset_version_id"] == a2
-    assert after_b is not None and after_b["tombstoned"] is True
-    assert after_b["contact"] == {"name": "Ada Lovelace", "email": "ada@example.org"}
+    assert after_a is not None and after_a.dataset_version_id == a2
+    assert after_b is not None and after_b.tombstoned is True
+    assert as_json(after_b)["contact"] == {"name": "Ada Lovelace", "email": "ada@example.org"}
     # Every URL of the withdrawn dataset says so, its old version URL included.
     old_b = before[b]
     assert old_b is not None
-    by_version = meta.lookup(f"/e/{old_b['dataset_version_id']}/").value
-    assert by_version is not None and by_version["tombstoned"] is True
+    by_version = meta.lookup(f"/e/{old_b.dataset_version_id}/").value
+    assert by_version is not None and by_version.tombstoned is True
 
 
 def test_a_revision_removing_every_dataset_cannot_be_published(catalog: CatalogService) -> None:

@@ -68,7 +68,7 @@ def test_staleness_after_a_publish_is_bounded_by_the_ttl(
     cid, [a] = published_collection(catalog, 1)
     first = meta.lookup(f"/e/{a}/")
     assert first.value is not None and first.max_age == TTL
-    old_version = first.value["dataset_version_id"]
+    old_version = first.value.dataset_version_id
 
     clock.now += 10
     rid = catalog.start_revision(CURATOR, cid).version.version_id
@@ -81,11 +81,11 @@ def test_staleness_after_a_publish_is_bounded_by_the_ttl(
     for offset in (0.0, 20.0, TTL - 10 - 0.001):
         clock.now = published_at + offset
         stale = meta.lookup(f"/e/{a}/")
-        assert stale.value is not None and stale.value["dataset_version_id"] == old_version
+        assert stale.value is not None and stale.value.dataset_version_id == old_version
         assert clock.now + stale.max_age <= published_at + TTL
     clock.now = published_at + TTL - 10  # TTL after the entry was stored
     fresh = meta.lookup(f"/e/{a}/")
-    assert fresh.value is not None and fresh.value["dataset_version_id"] == new_version
+    assert fresh.value is not None and fresh.value.dataset_version_id == new_version
     assert fresh.max_age == TTL
 
 
@@ -130,7 +130,7 @@ def test_errors_are_never_cached(
         meta.lookup(f"/e/{a}/")
     repo.fail = False
     answer = meta.lookup(f"/e/{a}/")
-    assert answer.value is not None and answer.value["dataset_id"] == a
+    assert answer.value is not None and answer.value.dataset_id == a
 
 
 def test_ttl_zero_turns_the_cache_off(tmp_path: Path) -> None:

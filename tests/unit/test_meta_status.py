@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cellucid_cloud.catalog.documents import as_json
 from cellucid_cloud.catalog.meta import SERVER_FAILURE, MetaService
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.catalog.sqlite_repository import SqliteCatalogRepository
@@ -29,7 +30,7 @@ def lookup(catalog: CatalogService, explorer_id: str) -> dict[str, object]:
     meta = MetaService(catalog.repo, FakeExports(), "https://h", ttl=0, clock=lambda: 0.0)
     answer = meta.lookup(f"/e/{explorer_id}/").value
     assert answer is not None
-    return answer
+    return as_json(answer)
 
 
 def fail(catalog: CatalogService, cid: str, dataset_id: str, reason: str, *, ours: bool) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cellucid_cloud.catalog.documents import as_json
 from cellucid_cloud.catalog.meta import MetaService, download_file_name
 from cellucid_cloud.catalog.models import (
     SCHEMA_FIELDS,
@@ -74,7 +75,7 @@ def test_a_published_collection_in_our_names_and_the_portals(catalog: CatalogSer
     dataset_id = catalog.add_dataset(CURATOR, cid, "Lung").dataset_id
     version_id = ready_with_terms(catalog, cid, dataset_id, "one")
     catalog.publish(CURATOR, cid)
-    document = meta_of(catalog).collection(cid)
+    document = as_json(meta_of(catalog).collection(cid))
     assert (document["id"], document["collection_id"]) == (cid, cid)
     assert document["visibility"] == "PUBLIC"
     assert document["page_url"] == f"https://h/collections/{cid}"
@@ -113,17 +114,17 @@ def test_an_unpublished_collection_shows_only_by_its_private_id(catalog: Catalog
     meta = meta_of(catalog)
     with pytest.raises(NotFoundError):
         meta.collection(cid)
-    document = meta.collection(private_id)
+    document = as_json(meta.collection(private_id))
     assert (document["id"], document["visibility"]) == (private_id, "PRIVATE")
     assert document["page_url"] == f"https://h/collections/{private_id}"
     [entry] = document["datasets"]
     assert (entry["published"], entry["download"]) == (False, None)
     # The meta answer of its dataset names that private id, so the explorer can read it.
     answer = meta.lookup(f"https://h/e/{dataset_id}/").value
-    assert answer is not None and answer["collection_visibility"] == "PRIVATE"
-    assert answer["collection_id"] == private_id
-    assert answer["s3_uri"] == answer["explorer_s3_uri"] is not None
-    assert meta.collections().value == {"collections": []}
+    assert answer is not None and answer.collection_visibility == "PRIVATE"
+    assert answer.collection_id == private_id
+    assert answer.s3_uri == answer.explorer_s3_uri is not None
+    assert as_json(meta.collections().value) == {"collections": []}
     assert meta.datasets_json().value is None
     with pytest.raises(NotFoundError):
         meta.original(dataset_id)
@@ -136,7 +137,7 @@ def test_a_revision_is_private_and_offers_only_the_published_download(
     revision = catalog.start_revision(CURATOR, cid).version.version_id
     new_version = upload_ready(catalog, revision, replaced, "v2")
     meta = meta_of(catalog)
-    document = meta.collection(revision)
+    document = as_json(meta.collection(revision))
     assert (document["id"], document["revision_of"]) == (revision, cid)
     entries = {e["id"]: e for e in document["datasets"]}
     assert entries[kept]["published"] is True
@@ -144,10 +145,10 @@ def test_a_revision_is_private_and_offers_only_the_published_download(
     assert entries[replaced]["dataset_version_id"] == new_version
     assert (entries[replaced]["published"], entries[replaced]["download"]) == (False, None)
     private = meta.lookup(f"/e/{new_version}/").value
-    assert private is not None and private["collection_id"] == revision
+    assert private is not None and private.collection_id == revision
     public = meta.lookup(f"/e/{replaced}/").value
-    assert public is not None and public["collection_id"] == cid
-    assert meta.collection(cid)["id"] == cid
+    assert public is not None and public.collection_id == cid
+    assert meta.collection(cid).id == cid
 
 
 def test_the_collection_list_is_public_newest_first_with_counts(catalog: CatalogService) -> None:
@@ -160,7 +161,7 @@ def test_the_collection_list_is_public_newest_first_with_counts(catalog: Catalog
     ready_with_terms(catalog, newer, dataset_id, "a")
     catalog.publish(CURATOR, newer)
     catalog.create_collection(CURATOR, METADATA)  # a draft: never listed
-    listed = meta_of(catalog).collections().value
+    listed = as_json(meta_of(catalog).collections().value)
     assert listed is not None
     assert [c["id"] for c in listed["collections"]] == [newer, older]
     first, second = listed["collections"]

@@ -374,7 +374,7 @@ def test_catalog_single_and_several(tmp_path: Path) -> None:
         assert rel == "var/0.values.u8.gz"
         assert source is mount.source
     assert single.resolve(["one", "var", "0.values.u8.gz"]) is None
-    assert single.datasets_json()["datasets"][0]["path"] == f"{mount.segment}/"
+    assert single.datasets_json().datasets[0].path == f"{mount.segment}/"
 
     root = tmp_path / "root"
     _write_folder(root / "z", "aaa")
@@ -384,7 +384,7 @@ def test_catalog_single_and_several(tmp_path: Path) -> None:
     several = Catalog.from_path(root)
     assert not any(m.at_root for m in several.mounts)
     assert [m.segment for m in several.mounts] == ["z", "a"]  # sorted by dataset id
-    assert several.datasets_json()["default"] == "aaa"
+    assert several.datasets_json().default == "aaa"
     assert several.resolve(["a", "dataset_identity.json"]) is not None
     assert several.resolve(["dataset_identity.json"]) is None
     assert several.resolve(["a"]) is None

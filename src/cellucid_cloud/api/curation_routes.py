@@ -18,11 +18,9 @@ from cellucid_cloud.api.auth import AuthError
 from cellucid_cloud.api.context import ApiContext
 from cellucid_cloud.api.schemas import (
     CollectionCreated,
-    CollectionDocument,
     CollectionPatch,
     DatasetCreate,
     DatasetCreated,
-    DatasetDocument,
     LinkAccepted,
     LinkIngest,
     MultipartAnswer,
@@ -36,6 +34,7 @@ from cellucid_cloud.api.schemas import (
     UploadUrlRequest,
     error_response,
 )
+from cellucid_cloud.catalog.documents import CollectionDocument, DatasetDocument, as_json
 from cellucid_cloud.catalog.models import CollectionMetadata, Upload, new_id
 from cellucid_cloud.catalog.service import LINK_DEADLINE, CollectionView, upload_key
 from cellucid_cloud.core.errors import InvalidRequestError, NotFoundError, StateConflictError
@@ -79,7 +78,7 @@ def curation_router(ctx: ApiContext) -> APIRouter:
 
     Curator = Annotated[str, Depends(curator)]  # noqa: N806 - a dependency-injected type
 
-    def document(view: CollectionView) -> dict[str, Any]:
+    def document(view: CollectionView) -> CollectionDocument:
         return ctx.meta.collection_document(view, curator=True)
 
     @router.post("/auth/token", response_model=TokenAnswer)
@@ -89,7 +88,7 @@ def curation_router(ctx: ApiContext) -> APIRouter:
         return TokenAnswer(access_token=access_token, expires_in=ctx.auth.token_ttl)
 
     @router.get("/collections", response_model=list[CollectionDocument])
-    def list_collections(curator_id: Curator) -> list[dict[str, Any]]:
+    def list_collections(curator_id: Curator) -> list[CollectionDocument]:
         """The caller's collections, each as its open version (or published one)."""
         views = []
         for collection in ctx.catalog.repo.collections_of(curator_id):
@@ -104,13 +103,13 @@ def curation_router(ctx: ApiContext) -> APIRouter:
         return CollectionCreated(collection_id=view.collection.collection_id)
 
     @router.get("/collections/{collection_id}", response_model=CollectionDocument)
-    def get_collection(curator_id: Curator, collection_id: Id) -> dict[str, Any]:
+    def get_collection(curator_id: Curator, collection_id: Id) -> CollectionDocument:
         return document(ctx.catalog.owned(curator_id, collection_id))
 
     @router.patch("/collections/{collection_id}", response_model=CollectionDocument)
     def patch_collection(
         curator_id: Curator, collection_id: Id, body: CollectionPatch
-    ) -> dict[str, Any]:
+    ) -> CollectionDocument:
         changes = body.model_dump(mode="json", exclude_unset=True)
         if any(value is None for value in changes.values()):
             raise InvalidRequestError("fields cannot be set to null")
@@ -130,7 +129,7 @@ def curation_router(ctx: ApiContext) -> APIRouter:
         return CollectionCreated(collection_id=view.version.version_id)
 
     @router.post("/collections/{collection_id}/publish", response_model=CollectionDocument)
-    def publish(curator_id: Curator, collection_id: Id) -> dict[str, Any]:
+    def publish(curator_id: Curator, collection_id: Id) -> CollectionDocument:
         """Publish a private collection or a revision, atomically."""
         return document(ctx.catalog.publish(curator_id, collection_id))
 
@@ -152,24 +151,10 @@ def curation_router(ctx: ApiContext) -> APIRouter:
         request: Request, curator_id: Curator, collection_id: Id, dataset_id: Id
     ) -> Response:
         view = ctx.catalog.owned(curator_id, collection_id)
-        return cached_json(request, dataset_document(view, dataset_id), 0)
+        return cached_json(request, as_json(dataset_document(view, dataset_id)), 0)
 
-    def dataset_document(view: CollectionView, dataset_id: str) -> dict[str, Any]:
-        version = ctx.catalog.dataset_in(view, dataset_id)
-        entry = ctx.meta.dataset_entry(view, dataset_id, version, curator=True)
-        refused = ctx.catalog.refused_upload(version)
-        return entry | {
-            "collection_id": view.collection.collection_id,
-            "collection_version_id": view.version.version_id,
-            "refused_upload": None
-            if refused is None
-            else {
-                "upload_id": refused.upload_id,
-                "file_name": refused.file_name,
-                "reason": refused.reason,
-                "refused_at": refused.at.isoformat(),
-            },
-        }
+    def dataset_document(view: CollectionView, dataset_id: str) -> DatasetDocument:
+        return ctx.meta.dataset_document(view, ctx.catalog.dataset_in(view, dataset_id))
 
     @router.get(
         "/collections/{collection_id}/datasets/{dataset_id}/export-options",
@@ -188,7 +173,7 @@ def curation_router(ctx: ApiContext) -> APIRouter:
     )
     def set_export_options(
         curator_id: Curator, collection_id: Id, dataset_id: Id, body: ExportOptions
-    ) -> dict[str, Any]:
+    ) -> DatasetDocument:
         """Set what ``prepare``'s flags set, for this dataset: embeddings and their columns,
         the default embedding, obs fields, the gene name column... (fields left out keep the
         defaults). Before processing starts they apply to the upload waiting; after, the

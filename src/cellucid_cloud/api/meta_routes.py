@@ -12,12 +12,13 @@ from starlette.responses import Response, StreamingResponse
 from cellucid_cloud.api import public
 from cellucid_cloud.api.context import ApiContext
 from cellucid_cloud.api.public import META_PATHS, ExplorerUrl, FileAnswer, PublicId, VisibilityParam
-from cellucid_cloud.api.schemas import (
+from cellucid_cloud.api.schemas import error_response
+from cellucid_cloud.catalog.documents import (
     CollectionDocument,
     CollectionList,
     DatasetsJson,
     MetaAnswer,
-    error_response,
+    PublishedEntry,
 )
 from cellucid_cloud.http.asgi import response
 
@@ -93,7 +94,7 @@ def meta_router(ctx: ApiContext) -> APIRouter:
     @router.get(
         "/datasets.json",
         tags=["catalog"],
-        response_model=DatasetsJson,
+        response_model=DatasetsJson[PublishedEntry],
         responses={404: error_response("nothing is published yet")},
     )
     def datasets_json(request: Request) -> Response:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from cellucid_cloud.catalog.documents import as_json
 from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.catalog.urls import MAX_URL_LENGTH
 from cellucid_cloud.core.ports import OriginalDownloads
@@ -76,16 +77,16 @@ def meta(service: MetaService, url: str, if_none_match: str | None) -> Answer:
     if answer.value is None:
         body = {"detail": "no dataset at this URL", "status": 404}
         return cached_json(body, answer.max_age, if_none_match, 404)
-    return cached_json(answer.value, answer.max_age, if_none_match)
+    return cached_json(as_json(answer.value), answer.max_age, if_none_match)
 
 
 def collections(service: MetaService, if_none_match: str | None) -> Answer:
     document = service.collections()
-    return cached_json(document.value, document.max_age, if_none_match)
+    return cached_json(as_json(document.value), document.max_age, if_none_match)
 
 
 def collection(service: MetaService, collection_id: str, if_none_match: str | None) -> Answer:
-    return cached_json(service.collection(collection_id), 0, if_none_match)
+    return cached_json(as_json(service.collection(collection_id)), 0, if_none_match)
 
 
 def datasets_json(service: MetaService, if_none_match: str | None) -> Answer:
@@ -93,14 +94,14 @@ def datasets_json(service: MetaService, if_none_match: str | None) -> Answer:
     if document.value is None:
         body = {"detail": "no dataset is published yet", "status": 404}
         return cached_json(body, document.max_age, if_none_match, 404)
-    return cached_json(document.value, document.max_age, if_none_match)
+    return cached_json(as_json(document.value), document.max_age, if_none_match)
 
 
 def cellucid_datasets(service: MetaService, if_none_match: str | None) -> Answer:
     document = service.datasets_json()
     listed = [
-        {"id": d["id"], "path": d["path"], "name": d["name"]}
-        for d in (document.value or {}).get("datasets", [])
+        {"id": d.id, "path": d.path, "name": d.name}
+        for d in (document.value.datasets if document.value else [])
     ]
     return cached_json({"datasets": listed}, document.max_age, if_none_match)
 

@@ -1,4 +1,5 @@
-"""Request and response bodies of the HTTP API (they also make the OpenAPI document).
+"""Request and response bodies of the HTTP API (they also make the OpenAPI document); the
+public documents are :mod:`cellucid_cloud.catalog.documents`.
 
 Request bodies forbid unknown fields: a typo in a curator's script is a 422 naming the field,
 not a silently ignored setting.
@@ -11,22 +12,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from cellucid_cloud.catalog.models import Contact, Link
+from cellucid_cloud.catalog.models import Link
 
 __all__ = [
     "CollectionCreated",
-    "CollectionDocument",
-    "CollectionList",
     "CollectionPatch",
     "CompletedPart",
     "DatasetCreate",
     "DatasetCreated",
-    "DatasetDocument",
-    "DatasetEntry",
-    "DatasetsJson",
     "ErrorBody",
     "LinkIngest",
-    "MetaAnswer",
     "MultipartAnswer",
     "MultipartComplete",
     "MultipartRequest",
@@ -171,168 +166,3 @@ class PartUrlsAnswer(BaseModel):
     parts: list[PartUrlAnswer]
     expires_in: int
     """Seconds each URL stays valid."""
-
-
-class MetaAnswer(BaseModel):
-    """A live dataset has the locations; a withdrawn one has ``tombstoned`` and the contact.
-
-    ``s3_uri`` is the data portal's name for the export's location (the cellxgene explorer
-    reads it), ``explorer_s3_uri`` the RFC's: the same value. A private answer's
-    ``collection_id`` is the id of the unpublished collection version the dataset is in, as the
-    portal answers it."""
-
-    dataset_id: str
-    dataset_version_id: str | None = None
-    collection_id: str
-    collection_visibility: Literal["PUBLIC", "PRIVATE"]
-    explorer_url: str
-    explorer_s3_uri: str | None = None
-    s3_uri: str | None = None
-    export_url: str | None = None
-    tombstoned: bool
-    status: Literal["waiting", "processing", "ready", "failed"] | None = None
-    """The version's state (live datasets only): the viewer says "processing" or "failed"."""
-    reason: str | None = None
-    """Why it failed, without server paths or private ids."""
-    contact: Contact | None = None
-
-
-class OntologyTermOut(BaseModel):
-    """A CELLxGENE schema value as the portal lists it."""
-
-    label: str
-    ontology_term_id: str
-    """Empty when the file has the label column but not the ontology id column."""
-
-
-class Deployment(BaseModel):
-    url: str
-
-
-class Download(BaseModel):
-    """The original uploaded file of a public dataset."""
-
-    url: str
-    """``GET`` it: the file itself (``up``) or a redirect to a short-lived URL (AWS)."""
-    file_name: str
-    size_bytes: int | None
-    """Known before the click (None only for datasets processed before sizes were kept)."""
-
-
-class DatasetEntry(BaseModel):
-    """A dataset in a collection: our fields and, beside them, the portal's names."""
-
-    id: str
-    """The canonical dataset id (the portal's name; the same as ``dataset_id``)."""
-    dataset_id: str
-    dataset_version_id: str
-    name: str
-    n_cells: int | None
-    n_genes: int | None
-    cell_count: int | None
-    """The portal's name for ``n_cells``."""
-    status: Literal["waiting", "processing", "ready", "failed"]
-    reason: str | None
-    explorer_url: str
-    export_url: str | None
-    dataset_deployments: list[Deployment]
-    """The portal's list of explorer URLs: one once the export is ready, else empty."""
-    published: bool
-    tombstone: Literal[False]
-    organism: list[OntologyTermOut]
-    tissue: list[OntologyTermOut]
-    assay: list[OntologyTermOut]
-    disease: list[OntologyTermOut]
-    download: Download | None
-    """Only for the dataset's current public version."""
-
-
-class RefusedUpload(BaseModel):
-    """A file put for the dataset that was not taken (dropped into a published collection
-    with no open revision), newer than the dataset's current upload."""
-
-    upload_id: str
-    file_name: str
-    reason: str
-    refused_at: str
-
-
-class DatasetDocument(DatasetEntry):
-    collection_id: str
-    collection_version_id: str
-    refused_upload: RefusedUpload | None
-    """Set until an upload accepted later replaces it."""
-
-
-class CollectionLink(BaseModel):
-    name: str
-    type: str
-    url: str
-    link_name: str
-    link_type: str
-    link_url: str
-
-
-class CollectionDocument(BaseModel):
-    id: str
-    """The id this document is published under: the canonical collection id for a published
-    version, the version id for an unpublished one (the portal's ``id``)."""
-    collection_id: str
-    collection_version_id: str
-    visibility: Literal["PUBLIC", "PRIVATE"]
-    revision_of: str | None
-    name: str
-    description: str
-    contact_name: str
-    contact_email: str
-    links: list[CollectionLink]
-    created_at: str
-    published_at: str | None
-    revised_at: str | None
-    updated_at: str
-    page_url: str
-    """The collection's page for people."""
-    datasets: list[DatasetEntry]
-
-
-class CollectionSummary(BaseModel):
-    id: str
-    name: str
-    description: str
-    contact_name: str
-    contact_email: str
-    visibility: Literal["PUBLIC"]
-    published_at: str | None
-    revised_at: str | None
-    dataset_count: int
-    cell_count: int
-    page_url: str
-    organism: list[OntologyTermOut]
-    tissue: list[OntologyTermOut]
-    assay: list[OntologyTermOut]
-    disease: list[OntologyTermOut]
-
-
-class CollectionList(BaseModel):
-    """The public collections, newest first (by first publication)."""
-
-    collections: list[CollectionSummary]
-
-
-class CatalogEntry(BaseModel):
-    id: str
-    path: str
-    """Relative to the server root: ``exports/<dataset version id>/``."""
-    name: str
-    description: str
-    n_cells: int
-    n_genes: int
-    collection_id: str
-
-
-class DatasetsJson(BaseModel):
-    """The Cellucid web app's catalog (``?exportsBaseUrl=<this server>``)."""
-
-    version: Literal[1]
-    default: str
-    datasets: Annotated[list[CatalogEntry], Field(min_length=1)]

@@ -15,10 +15,25 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from cachetools import TTLCache
 
+from cellucid_cloud.catalog.documents import (
+    CollectionDocument,
+    CollectionLink,
+    CollectionList,
+    CollectionSummary,
+    DatasetDocument,
+    DatasetEntry,
+    DatasetsJson,
+    Deployment,
+    Download,
+    LiveAnswer,
+    MetaAnswer,
+    PublishedEntry,
+    RefusedUpload,
+    TombstoneAnswer,
+)
 from cellucid_cloud.catalog.models import (
     SCHEMA_FIELDS,
     Alias,
@@ -40,7 +55,6 @@ from cellucid_cloud.core.ports import CatalogRepository, ObjectStore, Timer
 
 __all__ = ["Cached", "MetaService", "Original", "download_file_name", "public_reason"]
 
-Document = dict[str, Any]
 
 SERVER_FAILURE = "processing failed because of an error on the server, not in the file"
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
@@ -64,25 +78,25 @@ def public_reason(version: DatasetVersion) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Cached:
-    """An answer (None: not found) and how many more seconds it may be reused."""
+class Cached[T]:
+    """An answer and how many more seconds it may be reused."""
 
-    value: Document | None
+    value: T
     max_age: int
 
 
-class _TtlCache:
+class _TtlCache[T]:
     """A thread-safe absolute-expiry cache that also reports the time left on an entry."""
 
     def __init__(self, ttl: float, clock: Timer, maxsize: int) -> None:
         self.ttl = ttl
         self.clock = clock
-        self._cache: TTLCache[str, tuple[float, Document | None]] | None = (
+        self._cache: TTLCache[str, tuple[float, T]] | None = (
             TTLCache(maxsize=maxsize, ttl=ttl, timer=clock) if ttl > 0 else None
         )
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> Cached | None:
+    def get(self, key: str) -> Cached[T] | None:
         if self._cache is None:
             return None
         with self._lock:
@@ -92,7 +106,7 @@ class _TtlCache:
         stored_at, value = hit
         return Cached(value, max(0, int(stored_at + self.ttl - self.clock())))
 
-    def put(self, key: str, value: Document | None) -> Cached:
+    def put(self, key: str, value: T) -> Cached[T]:
         if self._cache is not None:
             with self._lock:
                 self._cache[key] = (self.clock(), value)
@@ -120,19 +134,20 @@ class MetaService:
         self.store = store
         self.base_url = base_url.rstrip("/")
         self.catalog = CatalogService(repository)
-        self._hits = _TtlCache(ttl, clock, maxsize)
-        self._misses = _TtlCache(min(miss_ttl, ttl), clock, maxsize)
-        self._documents = _TtlCache(ttl, clock, 64)
+        self._hits: _TtlCache[MetaAnswer | None] = _TtlCache(ttl, clock, maxsize)
+        self._misses: _TtlCache[MetaAnswer | None] = _TtlCache(min(miss_ttl, ttl), clock, maxsize)
+        self._collections: _TtlCache[CollectionList] = _TtlCache(ttl, clock, 1)
+        self._catalog: _TtlCache[DatasetsJson[PublishedEntry] | None] = _TtlCache(ttl, clock, 1)
 
     def forget(self) -> None:
         """Drop every cached answer (after a SnapStart restore: entries stamped by the
         snapshot's clock would live on the restored one)."""
-        for cache in (self._hits, self._misses, self._documents):
+        for cache in (self._hits, self._misses, self._collections, self._catalog):
             cache.clear()
 
     # -- meta --------------------------------------------------------------------------------
 
-    def lookup(self, url: str) -> Cached:
+    def lookup(self, url: str) -> Cached[MetaAnswer | None]:
         """The meta answer for an explorer URL (value None: unknown, cached briefly)."""
         key = explorer_id(url)
         if key is None:
@@ -151,7 +166,7 @@ class MetaService:
         publish is in: :mod:`cellucid_cloud.catalog.publishing`)."""
         return settled(self.repo, self.repo.get(Dataset, key))
 
-    def _resolve(self, key: str) -> Document | None:
+    def _resolve(self, key: str) -> MetaAnswer | None:
         dataset = self._dataset(key)
         if dataset is not None:
             return self._answer(dataset, dataset.version_id, explorer_key=key)
@@ -172,17 +187,14 @@ class MetaService:
         version_id: str,
         explorer_key: str,
         version: DatasetVersion | None = None,
-    ) -> Document:
+    ) -> MetaAnswer:
         if dataset.tombstoned:
-            contact = dataset.tombstone_contact
-            return {
-                "dataset_id": dataset.dataset_id,
-                "collection_id": dataset.collection_id,
-                "collection_visibility": Visibility.PUBLIC.value,
-                "explorer_url": explorer_url(self.base_url, dataset.dataset_id),
-                "tombstoned": True,
-                "contact": contact.model_dump() if contact else None,
-            }
+            return TombstoneAnswer(
+                dataset_id=dataset.dataset_id,
+                collection_id=dataset.collection_id,
+                explorer_url=explorer_url(self.base_url, dataset.dataset_id),
+                contact=dataset.tombstone_contact,
+            )
         public = version_id in dataset.published_versions
         status, reason = DatasetStatus.READY, None
         if version_id == dataset.version_id and dataset.export_prefix:
@@ -193,19 +205,18 @@ class MetaService:
             prefix = version.export_prefix if version and status is DatasetStatus.READY else None
             reason = public_reason(version) if version else None
         location = self.export_location(prefix)
-        return {
-            "dataset_id": dataset.dataset_id,
-            "dataset_version_id": version_id,
-            "collection_id": dataset.collection_id if public else self._private_home(dataset),
-            "collection_visibility": (Visibility.PUBLIC if public else Visibility.PRIVATE).value,
-            "explorer_url": explorer_url(self.base_url, explorer_key),
-            "explorer_s3_uri": location,
-            "s3_uri": location,
-            "export_url": f"{self.base_url}/{prefix}" if prefix else None,
-            "tombstoned": False,
-            "status": status.value,
-            "reason": reason,
-        }
+        return LiveAnswer(
+            dataset_id=dataset.dataset_id,
+            dataset_version_id=version_id,
+            collection_id=dataset.collection_id if public else self._private_home(dataset),
+            collection_visibility=Visibility.PUBLIC if public else Visibility.PRIVATE,
+            explorer_url=explorer_url(self.base_url, explorer_key),
+            explorer_s3_uri=location,
+            s3_uri=location,
+            export_url=f"{self.base_url}/{prefix}" if prefix else None,
+            status=status,
+            reason=reason,
+        )
 
     def export_location(self, prefix: str | None) -> str | None:
         """Where an export lives, as the meta answer names it (``explorer_s3_uri`` and the
@@ -223,7 +234,7 @@ class MetaService:
 
     # -- collections -------------------------------------------------------------------------
 
-    def collection(self, collection_or_version_id: str) -> Document:
+    def collection(self, collection_or_version_id: str) -> CollectionDocument:
         """A collection as the public sees it: a canonical id shows the published version (and
         nothing before the first publish); a version id shows that version (the id of an
         unpublished version is the capability to see it). Not cached: curators expect to see
@@ -236,7 +247,9 @@ class MetaService:
             raise NotFoundError(f"no collection {collection_or_version_id}")
         return self.collection_document(view)
 
-    def collection_document(self, view: CollectionView, *, curator: bool = False) -> Document:
+    def collection_document(
+        self, view: CollectionView, *, curator: bool = False
+    ) -> CollectionDocument:
         """The collection version's document; ``curator``: for its owner, whose datasets
         carry the full failure reasons (the public's: :func:`public_reason`)."""
         versions = self.catalog.dataset_versions(view)
@@ -244,27 +257,27 @@ class MetaService:
         public_versions = self._public_versions(view)
         meta = view.version.metadata
         public_id = view.collection.collection_id if published else view.version.version_id
-        return {
-            "id": public_id,
-            "collection_id": view.collection.collection_id,
-            "collection_version_id": view.version.version_id,
-            "visibility": (Visibility.PUBLIC if published else Visibility.PRIVATE).value,
-            "revision_of": view.collection.collection_id if view.is_revision else None,
-            "name": meta.name,
-            "description": meta.description,
-            "contact_name": meta.contact_name,
-            "contact_email": meta.contact_email,
-            "links": [_link(link) for link in meta.links],
-            "created_at": view.version.created_at.isoformat(),
-            "published_at": _iso(view.collection.published_at),
-            "revised_at": _iso(view.collection.revised_at),
-            "updated_at": (view.version.published_at or view.version.created_at).isoformat(),
-            "page_url": collection_page_url(self.base_url, public_id),
-            "datasets": [
+        return CollectionDocument(
+            id=public_id,
+            collection_id=view.collection.collection_id,
+            collection_version_id=view.version.version_id,
+            visibility=Visibility.PUBLIC if published else Visibility.PRIVATE,
+            revision_of=view.collection.collection_id if view.is_revision else None,
+            name=meta.name,
+            description=meta.description,
+            contact_name=meta.contact_name,
+            contact_email=meta.contact_email,
+            links=[_link(link) for link in meta.links],
+            created_at=view.version.created_at.isoformat(),
+            published_at=_iso(view.collection.published_at),
+            revised_at=_iso(view.collection.revised_at),
+            updated_at=(view.version.published_at or view.version.created_at).isoformat(),
+            page_url=collection_page_url(self.base_url, public_id),
+            datasets=[
                 self.dataset_entry(view, dataset_id, version, public_versions, curator=curator)
                 for dataset_id, version in versions.items()
             ],
-        }
+        )
 
     def _public_versions(self, view: CollectionView) -> frozenset[str]:
         """The dataset versions the collection's current published version shows."""
@@ -284,7 +297,7 @@ class MetaService:
         public_versions: frozenset[str] | None = None,
         *,
         curator: bool = False,
-    ) -> Document:
+    ) -> DatasetEntry:
         """A dataset as a collection version lists it: canonical URLs, except in a revision,
         where each dataset is reached by its (private) version URL. The portal's names
         (``id``, ``cell_count``, ``dataset_deployments``, ``published``...) sit beside ours."""
@@ -295,64 +308,77 @@ class MetaService:
         url = explorer_url(self.base_url, dataset_id if canonical else version.version_id)
         stats = version.stats
         current = version.version_id in public_versions
-        return {
-            "id": dataset_id,
-            "dataset_id": dataset_id,
-            "dataset_version_id": version.version_id,
-            "name": stats.name if stats else version.name,
-            "n_cells": stats.n_cells if stats else None,
-            "n_genes": stats.n_genes if stats else None,
-            "cell_count": stats.n_cells if stats else None,
-            "status": version.status.value,
-            "reason": version.reason if curator else public_reason(version),
-            "explorer_url": url,
-            "export_url": f"{self.base_url}/{version.export_prefix}" if ready else None,
-            "dataset_deployments": [{"url": url}] if ready else [],
-            "published": current or view.version.published_at is not None,
-            "tombstone": False,
-            **{field: _terms(stats, field) for field in SCHEMA_FIELDS},
-            "download": self._download_entry(dataset_id, version) if current else None,
-        }
+        return DatasetEntry(
+            id=dataset_id,
+            dataset_id=dataset_id,
+            dataset_version_id=version.version_id,
+            name=stats.name if stats else version.name,
+            n_cells=stats.n_cells if stats else None,
+            n_genes=stats.n_genes if stats else None,
+            cell_count=stats.n_cells if stats else None,
+            status=version.status,
+            reason=version.reason if curator else public_reason(version),
+            explorer_url=url,
+            export_url=f"{self.base_url}/{version.export_prefix}" if ready else None,
+            dataset_deployments=[Deployment(url=url)] if ready else [],
+            published=current or view.version.published_at is not None,
+            **_terms(stats),
+            download=self._download_entry(dataset_id, version) if current else None,
+        )
 
-    def _download_entry(self, dataset_id: str, version: DatasetVersion) -> Document | None:
+    def dataset_document(self, view: CollectionView, version: DatasetVersion) -> DatasetDocument:
+        """A dataset's version in ``view`` as its curator sees it (:class:`DatasetDocument`)."""
+        entry = self.dataset_entry(view, version.dataset_id, version, curator=True)
+        refused = self.catalog.refused_upload(version)
+        return DatasetDocument(
+            **dict(entry),
+            collection_id=view.collection.collection_id,
+            collection_version_id=view.version.version_id,
+            refused_upload=None
+            if refused is None
+            else RefusedUpload(
+                upload_id=refused.upload_id,
+                file_name=refused.file_name,
+                reason=refused.reason,
+                refused_at=refused.at.isoformat(),
+            ),
+        )
+
+    def _download_entry(self, dataset_id: str, version: DatasetVersion) -> Download | None:
         if version.source is None or version.status is not DatasetStatus.READY:
             return None
-        return {
-            "url": f"{self.base_url}/dp/v1/datasets/{dataset_id}/download",
-            "file_name": download_file_name(version),
-            "size_bytes": version.stats.source_bytes if version.stats else None,
-        }
+        return Download(
+            url=f"{self.base_url}/dp/v1/datasets/{dataset_id}/download",
+            file_name=download_file_name(version),
+            size_bytes=version.stats.source_bytes if version.stats else None,
+        )
 
-    def collections(self) -> Cached:
+    def collections(self) -> Cached[CollectionList]:
         """Every published collection, newest first (by first publication), with what the
         collections index shows: counts, cells and the schema terms of its datasets."""
-        cached = self._documents.get("collections")
+        cached = self._collections.get("collections")
         if cached is not None:
             return cached
         listed = []
         for collection, version, datasets in self._published():
-            ready = [dv for dv in datasets.values() if dv.stats is not None]
+            ready = [dv.stats for dv in datasets.values() if dv.stats is not None]
             listed.append(
-                {
-                    "id": collection.collection_id,
-                    "name": version.metadata.name,
-                    "description": version.metadata.description,
-                    "contact_name": version.metadata.contact_name,
-                    "contact_email": version.metadata.contact_email,
-                    "visibility": Visibility.PUBLIC.value,
-                    "published_at": _iso(collection.published_at),
-                    "revised_at": _iso(collection.revised_at),
-                    "dataset_count": len(datasets),
-                    "cell_count": sum(dv.stats.n_cells for dv in ready if dv.stats),
-                    "page_url": collection_page_url(self.base_url, collection.collection_id),
-                    **{
-                        field: _union(_terms(dv.stats, field) for dv in ready)
-                        for field in SCHEMA_FIELDS
-                    },
-                }
+                CollectionSummary(
+                    id=collection.collection_id,
+                    name=version.metadata.name,
+                    description=version.metadata.description,
+                    contact_name=version.metadata.contact_name,
+                    contact_email=version.metadata.contact_email,
+                    published_at=_iso(collection.published_at),
+                    revised_at=_iso(collection.revised_at),
+                    dataset_count=len(datasets),
+                    cell_count=sum(stats.n_cells for stats in ready),
+                    page_url=collection_page_url(self.base_url, collection.collection_id),
+                    **_union(ready),
+                )
             )
-        listed.sort(key=lambda c: (c["published_at"] or "", c["id"]), reverse=True)
-        return self._documents.put("collections", {"collections": listed})
+        listed.sort(key=lambda c: (c.published_at or "", c.id), reverse=True)
+        return self._collections.put("collections", CollectionList(collections=listed))
 
     # -- downloads ---------------------------------------------------------------------------
 
@@ -377,34 +403,36 @@ class MetaService:
 
     # -- the public catalog ------------------------------------------------------------------
 
-    def datasets_json(self) -> Cached:
+    def datasets_json(self) -> Cached[DatasetsJson[PublishedEntry] | None]:
         """The Cellucid ``datasets.json`` of every published dataset (paths relative to the
         server root, where exports live under ``exports/<dataset_version_id>/``); None when
         nothing is published (the web app's loader refuses an empty list)."""
-        cached = self._documents.get("datasets.json")
+        cached = self._catalog.get("datasets.json")
         if cached is not None:
             return cached
-        entries: list[Document] = []
+        entries: list[PublishedEntry] = []
         for collection, version, datasets in self._published():
             for dataset_id, dv in datasets.items():
                 if dv.export_prefix is None or dv.stats is None:
                     continue
                 entries.append(
-                    {
-                        "id": dataset_id,
-                        "path": dv.export_prefix,
-                        "name": dv.stats.name,
-                        "description": version.metadata.name,
-                        "n_cells": dv.stats.n_cells,
-                        "n_genes": dv.stats.n_genes,
-                        "collection_id": collection.collection_id,
-                    }
+                    PublishedEntry(
+                        id=dataset_id,
+                        path=dv.export_prefix,
+                        name=dv.stats.name,
+                        description=version.metadata.name,
+                        n_cells=dv.stats.n_cells,
+                        n_genes=dv.stats.n_genes,
+                        collection_id=collection.collection_id,
+                    )
                 )
-        entries.sort(key=lambda e: str(e["id"]))
+        entries.sort(key=lambda e: e.id)
         document = (
-            {"version": 1, "default": entries[0]["id"], "datasets": entries} if entries else None
+            DatasetsJson[PublishedEntry](default=entries[0].id, datasets=entries)
+            if entries
+            else None
         )
-        return self._documents.put("datasets.json", document)
+        return self._catalog.put("datasets.json", document)
 
     def _published(self) -> list[tuple[Collection, CollectionVersion, dict[str, DatasetVersion]]]:
         """Every published collection with its published version and that version's datasets,
@@ -452,30 +480,32 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def _link(link: Link) -> Document:
-    """A link in our names and the portal's (``link_name``, ``link_type``, ``link_url``: the
-    explorer shows those)."""
+def _link(link: Link) -> CollectionLink:
     url = str(link.url)
+    return CollectionLink(
+        name=link.name,
+        type=link.type,
+        url=url,
+        link_name=link.name,
+        link_type=link.type,
+        link_url=url,
+    )
+
+
+def _terms(stats: DatasetStats | None) -> dict[str, tuple[OntologyTerm, ...]]:
+    """A dataset's schema terms, field by field, as its file lists them."""
+    return {field: getattr(stats, field) if stats else () for field in SCHEMA_FIELDS}
+
+
+def _union(stats: Iterable[DatasetStats]) -> dict[str, tuple[OntologyTerm, ...]]:
+    """Several datasets' schema terms, field by field: each term once, sorted."""
+    listed = list(stats)
     return {
-        "name": link.name,
-        "type": link.type,
-        "url": url,
-        "link_name": link.name,
-        "link_type": link.type,
-        "link_url": url,
+        field: tuple(
+            sorted(
+                {term for one in listed for term in getattr(one, field)},
+                key=lambda t: (t.label, t.ontology_term_id),
+            )
+        )
+        for field in SCHEMA_FIELDS
     }
-
-
-def _terms(stats: DatasetStats | None, field: str) -> list[Document]:
-    if stats is None:
-        return []
-    terms: tuple[OntologyTerm, ...] = getattr(stats, field)
-    return [term.model_dump() for term in terms]
-
-
-def _union(term_lists: Iterable[list[Document]]) -> list[Document]:
-    seen: dict[tuple[str, str], Document] = {}
-    for terms in term_lists:
-        for term in terms:
-            seen.setdefault((term["label"], term["ontology_term_id"]), term)
-    return sorted(seen.values(), key=lambda t: (t["label"], t["ontology_term_id"]))

@@ -170,8 +170,11 @@ class CollectionVersion(StoredRecord):
 class OntologyTerm(Record):
     """A CELLxGENE schema value: its label and, when the file carries it, the ontology id."""
 
+    # The public documents list terms: every field is written, so the response schemas say so.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
     label: str
     ontology_term_id: str = ""
+    """Empty when the file has the label column but not the ontology id column."""
 
 
 SCHEMA_FIELDS = ("organism", "tissue", "assay", "disease")

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cellucid_cloud.catalog.documents import TombstoneAnswer
 from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion, new_id
 from cellucid_cloud.core.errors import (
@@ -154,9 +155,9 @@ class EventsService:
         answer = self.meta.lookup(dataset).value
         if answer is None:
             raise NotFoundError(f"no dataset {dataset}")
-        if answer["tombstoned"]:
+        if isinstance(answer, TombstoneAnswer):
             raise InvalidRequestError("this dataset was withdrawn")
-        version = self.meta.repo.get(DatasetVersion, answer["dataset_version_id"])
+        version = self.meta.repo.get(DatasetVersion, answer.dataset_version_id)
         if version is None or version.status is not DatasetStatus.READY or version.stats is None:
             raise InvalidRequestError("the dataset has no ready export yet")
         token = secrets.token_urlsafe(32)
@@ -165,14 +166,14 @@ class EventsService:
             viewer_id=new_id(),
             token_hash=_token_hash(token),
             curator_id=curator_id,
-            dataset_id=answer["dataset_id"],
+            dataset_id=answer.dataset_id,
             dataset_version_id=version.version_id,
             n_cells=version.stats.n_cells,
             created_at=datetime.fromtimestamp(now, UTC),
             expires_at=int(now) + ttl,
         )
         self.store.put_viewer(viewer)
-        url = f"{answer['explorer_url']}?viewerId={viewer.viewer_id}&viewerToken={token}"
+        url = f"{answer.explorer_url}?viewerId={viewer.viewer_id}&viewerToken={token}"
         return Registration(viewer, token, url)
 
     def expire(self) -> None:

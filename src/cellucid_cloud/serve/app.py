@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from cellucid_cloud.catalog.documents import as_json
 from cellucid_cloud.export.manifests import IDENTITY_FILE
 from cellucid_cloud.http.asgi import request_segments
 from cellucid_cloud.http.codings import accepts_gzip, gzip_etag
@@ -131,7 +132,7 @@ class ServeApp:
                     headers={**CORS, "Cache-Control": NO_CACHE},
                 )
             case ["datasets.json"]:
-                return _json(200, self.catalog.datasets_json())
+                return _json(200, as_json(self.catalog.datasets_json()))
             case ["_cellucid", "health"]:
                 return _json(200, {"status": "ok", "type": "exported", "version": self.version})
             case ["_cellucid", "info"]:

@@ -21,9 +21,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
+from cellucid_cloud.catalog.documents import CatalogEntry, DatasetsJson
 from cellucid_cloud.export.manifests import IDENTITY_FILE
 from cellucid_cloud.serve.sources import ExportFolderError, ExportSource, FolderExport
 
@@ -123,20 +123,19 @@ class Catalog:
                 return self._root.source, rel
         return None
 
-    def datasets_json(self) -> dict[str, Any]:
+    def datasets_json(self) -> DatasetsJson[CatalogEntry]:
         """The Cellucid ``datasets.json`` catalog document."""
-        return {
-            "version": 1,
-            "default": self.mounts[0].source.dataset_id,
-            "datasets": [
-                {
-                    "id": m.source.dataset_id,
-                    "path": m.catalog_path,
-                    "name": m.source.name,
-                    "description": m.source.description,
-                    "n_cells": m.source.n_cells,
-                    "n_genes": m.source.n_genes,
-                }
+        return DatasetsJson[CatalogEntry](
+            default=self.mounts[0].source.dataset_id,
+            datasets=[
+                CatalogEntry(
+                    id=m.source.dataset_id,
+                    path=m.catalog_path,
+                    name=m.source.name,
+                    description=m.source.description,
+                    n_cells=m.source.n_cells,
+                    n_genes=m.source.n_genes,
+                )
                 for m in self.mounts
             ],
-        }
+        )
