@@ -61,11 +61,15 @@ def prepare(
     name: Annotated[
         str | None, typer.Option(help="display name; default uns['title'], else the id")
     ] = None,
-    description: Annotated[str, typer.Option(help="dataset description")] = "",
-    compression: option_flags.Compression = 6,
-    var_quantization: option_flags.VarQuantization = 8,
-    obs_quantization: option_flags.ObsQuantization = 16,
-    obs_categorical_dtype: option_flags.ObsCategoricalDtype = "auto",
+    description: Annotated[
+        str, typer.Option(help="dataset description")
+    ] = option_flags.DEFAULTS.description,
+    compression: option_flags.Compression = option_flags.DEFAULTS.compression,
+    var_quantization: option_flags.VarQuantization = option_flags.DEFAULTS.var_quantization,
+    obs_quantization: option_flags.ObsQuantization = option_flags.DEFAULTS.obs_quantization,
+    obs_categorical_dtype: option_flags.ObsCategoricalDtype = (
+        option_flags.DEFAULTS.obs_categorical_dtype
+    ),
     embedding: option_flags.Embedding = None,
     default_embedding: option_flags.DefaultEmbedding = None,
     obs: option_flags.Obs = None,
@@ -77,10 +81,12 @@ def prepare(
         int | None,
         typer.Option(min=1, help="worker processes for X's blocks; default threads on all cores"),
     ] = None,
-    memory_budget: Annotated[int, typer.Option(min=16, help="MiB for gene blocks")] = 256,
+    memory_budget: Annotated[
+        int, typer.Option(min=16, help="MiB for gene blocks")
+    ] = option_flags.DEFAULTS.memory_budget_mb,
     legacy_read_limit: Annotated[
         int, typer.Option(min=16, help="MiB a file from anndata < 0.7 may take to read")
-    ] = 4096,
+    ] = option_flags.DEFAULTS.legacy_read_limit_mb,
     force: Annotated[bool, typer.Option(help="replace OUT_DIR if it exists")] = False,
 ) -> None:
     """Export an AnnData file to a Cellucid export folder."""

@@ -2,20 +2,21 @@
 ``prepare`` takes them for one export, ``curate options`` for a dataset's uploads.
 
 Only the flags a user gave count (not their defaults), laid over an options file, laid over
-what was set before; the defaults shown in ``--help`` are the host's.
+what was set before; the defaults shown in ``--help`` are the host's, taken from the settings
+model (:data:`DEFAULTS`) rather than written again here.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, Final
 
 import typer
 
-if TYPE_CHECKING:
-    from cellucid_cloud.export.settings import ExportOptions
+from cellucid_cloud.export.settings import ExportOptions, ExportSettings
 
 __all__ = [
+    "DEFAULTS",
     "FLAGS",
     "Compression",
     "DefaultEmbedding",
@@ -31,6 +32,9 @@ __all__ = [
     "export_options",
     "given",
 ]
+
+DEFAULTS: Final = ExportSettings()
+"""Every export setting at its default: what a flag left out means, as ``--help`` shows it."""
 
 OptionsFile = Annotated[
     Path | None,

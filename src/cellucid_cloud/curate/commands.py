@@ -346,10 +346,12 @@ def options(
     collection: CollectionId,
     dataset: DatasetId,
     options_file: option_flags.OptionsFile = None,
-    compression: option_flags.Compression = 6,
-    var_quantization: option_flags.VarQuantization = 8,
-    obs_quantization: option_flags.ObsQuantization = 16,
-    obs_categorical_dtype: option_flags.ObsCategoricalDtype = "auto",
+    compression: option_flags.Compression = option_flags.DEFAULTS.compression,
+    var_quantization: option_flags.VarQuantization = option_flags.DEFAULTS.var_quantization,
+    obs_quantization: option_flags.ObsQuantization = option_flags.DEFAULTS.obs_quantization,
+    obs_categorical_dtype: option_flags.ObsCategoricalDtype = (
+        option_flags.DEFAULTS.obs_categorical_dtype
+    ),
     embedding: option_flags.Embedding = None,
     default_embedding: option_flags.DefaultEmbedding = None,
     obs: option_flags.Obs = None,
