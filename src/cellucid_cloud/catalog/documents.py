@@ -8,7 +8,8 @@ declared in the order the JSON lists them; the portal's names (``id``, ``cell_co
 ``link_url``...) sit beside ours, as clients read either.
 """
 
-from typing import Annotated, Any, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -230,8 +231,18 @@ class PublishedEntry(CatalogEntry):
 
 
 class DatasetsJson[E: CatalogEntry](Document):
-    """The Cellucid web app's catalog (``?exportsBaseUrl=<this server>``)."""
+    """The Cellucid web app's catalog (``?exportsBaseUrl=<this server>``): ``up``, the meta
+    function and ``serve`` all make it with :meth:`listing`."""
 
     version: Literal[1] = 1
     default: str
     datasets: Annotated[list[E], Field(min_length=1)]
+
+    @classmethod
+    def listing(cls, entries: Sequence[E]) -> Self:
+        """The catalog of ``entries`` (one at least: the web app refuses an empty list),
+        sorted by id, the first being the default."""
+        if not entries:
+            raise ValueError("datasets.json lists one dataset at least")
+        listed = sorted(entries, key=lambda entry: entry.id)
+        return cls(default=listed[0].id, datasets=listed)

@@ -426,12 +426,7 @@ class MetaService:
                         collection_id=collection.collection_id,
                     )
                 )
-        entries.sort(key=lambda e: e.id)
-        document = (
-            DatasetsJson[PublishedEntry](default=entries[0].id, datasets=entries)
-            if entries
-            else None
-        )
+        document = DatasetsJson.listing(entries) if entries else None
         return self._catalog.put("datasets.json", document)
 
     def _published(self) -> list[tuple[Collection, CollectionVersion, dict[str, DatasetVersion]]]:

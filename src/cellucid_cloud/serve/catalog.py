@@ -125,9 +125,8 @@ class Catalog:
 
     def datasets_json(self) -> DatasetsJson[CatalogEntry]:
         """The Cellucid ``datasets.json`` catalog document."""
-        return DatasetsJson[CatalogEntry](
-            default=self.mounts[0].source.dataset_id,
-            datasets=[
+        return DatasetsJson.listing(
+            [
                 CatalogEntry(
                     id=m.source.dataset_id,
                     path=m.catalog_path,
@@ -137,5 +136,5 @@ class Catalog:
                     n_genes=m.source.n_genes,
                 )
                 for m in self.mounts
-            ],
+            ]
         )
