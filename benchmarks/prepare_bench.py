@@ -15,9 +15,16 @@ psutil and reports that peak too. Output size is the sum of the regular files in
 The input (default 200,000 cells x 2,000 genes, 10 % dense float32 CSR) is generated once with
 ``cellucid_cloud.demo.synthetic`` into ``.bench/`` and reused. It has no kNN graph: the
 reference call exports none, so neither side does. Targets: ours >= 8x faster, peak RSS no
-higher, output no larger. Results also go to ``.bench/results-<cells>.json``.
+higher, output no larger. Results also go to ``.bench/results-<cells>x<genes>.json``.
 
-Run: ``.venv/bin/python benchmarks/prepare_bench.py [--cells N] [--genes G] [--ours-only]``
+``--workers N`` runs ours' blocks of X on N worker processes (``prepare --workers``), and
+``--memory-budget MIB`` sizes them. Ours writes what each block cost (``prepare --costs``) and
+the runner prints it per kind of block: the inputs of the AWS projection (docs/benchmarks.md,
+"Projecting the distributed export"). Inputs beyond 2^28 stored values are generated streamed.
+
+Run: ``.venv/bin/python benchmarks/prepare_bench.py [--cells N] [--genes G] [--density D]
+[--workers N] [--memory-budget MIB] [--ours-only]``; the 1M x 20k case of issue 18:
+``--cells 1000000 --genes 20000 --density 0.05 --workers 2 --ours-only``.
 """
 
 from __future__ import annotations
@@ -152,9 +159,15 @@ def ensure_reference() -> Path:
     return python
 
 
-def ours_command(src: Path, out: Path) -> list[str]:
+def ours_command(
+    src: Path, out: Path, costs: Path, workers: int | None, memory_budget: int | None
+) -> list[str]:
     exe = Path(sys.executable).parent / "cellucid-cloud"
-    cmd = [str(exe), "prepare", str(src), str(out)]
+    cmd = [str(exe), "prepare", str(src), str(out), "--costs", str(costs)]
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
+    if memory_budget is not None:
+        cmd += ["--memory-budget", str(memory_budget)]
     cmd += ["--dataset-id", DATASET_ID, "--name", DATASET_NAME]
     cmd += ["--compression", "6", "--var-quantization", "8", "--obs-quantization", "8"]
     cmd += ["--obs-categorical-dtype", "uint8", "--embedding", EMBEDDING, "--latent-key", EMBEDDING]
@@ -209,6 +222,43 @@ def measure(label: str, cmd: list[str], src: Path, out: Path, keep: bool) -> dic
     return result
 
 
+def block_costs(path: Path) -> dict[str, dict[str, Any]]:
+    """Per kind of block: how many, their totals, and seconds per step (sum, mean, max)."""
+    costs = [json.loads(line) for line in path.read_text().splitlines() if line]
+    summary: dict[str, dict[str, Any]] = {}
+    for kind in ("rows", "genes"):
+        blocks = [c for c in costs if c["kind"] == kind]
+        if not blocks:
+            continue
+        steps = sorted({step for c in blocks for step in c["seconds"]})
+        per_step = {
+            step: [c["seconds"].get(step, 0.0) for c in blocks] for step in [*steps, "total"]
+        }
+        per_step["total"] = [sum(c["seconds"].values()) for c in blocks]
+        summary[kind] = {
+            "blocks": len(blocks),
+            "entries": sum(c["entries"] for c in blocks),
+            "bytes_in": sum(c["bytes_in"] for c in blocks),
+            "bytes_out": sum(c["bytes_out"] for c in blocks),
+            "seconds": {
+                step: {"sum": sum(v), "mean": sum(v) / len(v), "max": max(v)}
+                for step, v in per_step.items()
+            },
+        }
+    return summary
+
+
+def print_block_costs(summary: dict[str, dict[str, Any]]) -> None:
+    for kind, s in summary.items():
+        print(
+            f"\n{kind} blocks: {s['blocks']:,}, {s['entries']:,} entries, "
+            f"{s['bytes_in'] / 2**20:,.1f} MiB in, {s['bytes_out'] / 2**20:,.1f} MiB out"
+        )
+        print(f"  {'step':<10} {'sum s':>9} {'mean s':>9} {'max s':>9}")
+        for step, t in s["seconds"].items():
+            print(f"  {step:<10} {t['sum']:>9.2f} {t['mean']:>9.3f} {t['max']:>9.3f}")
+
+
 def _row(name: str, r: dict[str, Any]) -> str:
     return (
         f"{name:<10} {r['wall_s']:>9.2f} {r['peak_rss_kib'] / 1024:>10.1f} "
@@ -259,13 +309,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ours-only", action="store_true", help="skip the reference run")
     parser.add_argument("--keep", action="store_true", help="keep both export folders")
+    parser.add_argument("--workers", type=int, help="ours: worker processes for X's blocks")
+    parser.add_argument("--memory-budget", type=int, help="ours: MiB for the blocks of X")
     args = parser.parse_args(argv)
 
     BENCH.mkdir(parents=True, exist_ok=True)
     src = ensure_input(args.cells, args.genes, args.density, args.seed)
     results: dict[str, dict[str, Any]] = {}
     ours_out = BENCH / f"out-ours-{args.cells}"
-    results["ours"] = measure("ours", ours_command(src, ours_out), src, ours_out, args.keep)
+    costs = BENCH / f"costs-{args.cells}x{args.genes}.jsonl"
+    command = ours_command(src, ours_out, costs, args.workers, args.memory_budget)
+    results["ours"] = measure("ours", command, src, ours_out, args.keep)
+    if results["ours"]["rc"] == 0:
+        results["ours"]["block_costs"] = block_costs(costs)
+        print_block_costs(results["ours"]["block_costs"])
     if not args.ours_only:
         ref_python = ensure_reference()
         out = BENCH / f"out-ref-{args.cells}"
@@ -277,13 +334,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cells": args.cells,
         "genes": args.genes,
         "density": args.density,
+        "workers": args.workers,
         "input": str(src),
         "input_bytes": src.stat().st_size,
         "cpus": os.cpu_count(),
         "results": results,
         "verdict": verdict,
     }
-    target = BENCH / f"results-{args.cells}.json"
+    target = BENCH / f"results-{args.cells}x{args.genes}.json"
     target.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"\nresults: {target}")
     return 0 if all(r["rc"] == 0 for r in results.values()) else 1

@@ -4,10 +4,12 @@ Exit codes: 0 ok, 1 error (one line on stderr, never a traceback unless CELLUCID
 2 usage. Progress bars are drawn only when stderr is a terminal.
 """
 
+import json
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -88,6 +90,10 @@ def prepare(
         int, typer.Option(min=16, help="MiB a file from anndata < 0.7 may take to read")
     ] = option_flags.DEFAULTS.legacy_read_limit_mb,
     force: Annotated[bool, typer.Option(help="replace OUT_DIR if it exists")] = False,
+    costs: Annotated[
+        Path | None,
+        typer.Option(help="write what each block of X cost here (JSON, one block a line)"),
+    ] = None,
 ) -> None:
     """Export an AnnData file to a Cellucid export folder."""
     with _errors_as_one_line():
@@ -109,6 +115,10 @@ def prepare(
                 workers=workers,
                 memory_budget_mb=memory_budget,
                 legacy_read_limit_mb=legacy_read_limit,
+            )
+        if costs is not None:
+            costs.write_text(
+                "".join(json.dumps(asdict(cost)) + "\n" for cost in result.block_costs)
             )
         for warning in result.warnings:
             sys.stderr.write(f"warning: {warning}\n")

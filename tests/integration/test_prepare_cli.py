@@ -1,5 +1,6 @@
 """The prepare command as a user runs it: exit codes, one-line errors, atomic output."""
 
+import json
 import os
 import signal
 import subprocess
@@ -30,12 +31,19 @@ def good_h5ad(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_prepare_succeeds_and_reports(good_h5ad: Path, tmp_path: Path) -> None:
-    done = run("prepare", good_h5ad, tmp_path / "out", "--dataset-id", "good", "--name", "Good")
+    costs = tmp_path / "costs.jsonl"
+    done = run(
+        "prepare", good_h5ad, tmp_path / "out", "--dataset-id", "good", "--name", "Good",
+        "--costs", costs,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "exported good: 300 cells, 40 genes" in done.stdout
     assert done.stderr == ""
     assert (tmp_path / "out" / "dataset_identity.json").is_file()
     assert not list(tmp_path.glob(".out.staging-*"))
+    blocks = [json.loads(line) for line in costs.read_text().splitlines()]
+    assert sorted(block["kind"] for block in blocks) == ["genes", "rows"]
+    assert {block["entries"] for block in blocks} == {int((make_adata(300, 40).X != 0).sum())}
 
 
 def _bad_inputs(folder: Path, good: Path) -> dict[str, tuple[Path, str]]:

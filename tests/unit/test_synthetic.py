@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from cellucid_cloud.demo import synthetic
 from cellucid_cloud.demo.synthetic import CELL_TYPES, make_synthetic, write_synthetic_h5ad
 
 N_CELLS = 3_000
@@ -132,3 +133,21 @@ def test_write_h5ad_roundtrip(tmp_path: Path) -> None:
     assert back.shape == (300, 40)
     assert back.obs["cell_type"].dtype == "category"
     assert "connectivities" in back.obsp
+
+
+def test_a_large_file_is_streamed_with_the_same_contents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond STREAM_ABOVE values X goes to the file as it is generated (a benchmark's
+    10^9 values would not fit in memory twice); anndata reads back the same AnnData."""
+    whole = ad.read_h5ad(write_synthetic_h5ad(tmp_path / "whole.h5ad", 500, 60, seed=2))
+    monkeypatch.setattr(synthetic, "STREAM_ABOVE", 100)
+    streamed = ad.read_h5ad(write_synthetic_h5ad(tmp_path / "streamed.h5ad", 500, 60, seed=2))
+    assert (sp.csr_matrix(whole.X) != sp.csr_matrix(streamed.X)).nnz == 0
+    assert whole.obs.equals(streamed.obs) and whole.var.equals(streamed.var)
+    assert sorted(whole.obsm) == sorted(streamed.obsm)
+    for key in whole.obsm:
+        assert np.array_equal(whole.obsm[key], streamed.obsm[key])
+    for key in ("connectivities", "distances"):
+        assert (whole.obsp[key] != streamed.obsp[key]).nnz == 0
+    assert whole.uns["synthetic"] == streamed.uns["synthetic"]

@@ -13,6 +13,7 @@ Everything is vectorised numpy; ``X`` is built in row chunks so 1M x 2000 at 10 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,8 @@ _MITO: tuple[str, ...] = (
 )
 
 _N_PCS = 50
+XSink = Callable[[NDArray[np.float32], NDArray[np.int32]], None]
+"""Takes X's next rows: their values and column indices."""
 _ROW_CHUNK = 16_384
 
 
@@ -176,8 +179,10 @@ def _expression(
     density: float,
     marker_of: I64,
     n_clusters: int,
-) -> tuple[sp.csr_matrix, NDArray[np.float64], I64, NDArray[np.float64]]:
+    sink: XSink | None = None,
+) -> tuple[sp.csr_matrix | None, NDArray[np.float64], I64, NDArray[np.float64]]:
     """Build CSR X in row chunks; also return per-cell totals, detected genes and mito totals.
+    With ``sink``, each chunk's values and column indices go there instead (X is None).
 
     Detection is Bernoulli per (cell, gene): ``density`` everywhere except a cluster's own marker
     genes (a contiguous column block per cluster), which are detected far more often and with
@@ -225,13 +230,19 @@ def _expression(
             counts = np.insert(counts, at, lut2[u16[0]] + lut4[u16[1]])
         per_row = np.bincount(rows, minlength=m)
         raw = (np.float32(1.0) + counts.astype(np.float32)) * size_factor[start + rows]
-        data_parts.append(np.log1p(raw).astype(np.float32))
-        index_parts.append(cols.astype(np.int32))
+        values, columns = np.log1p(raw).astype(np.float32), cols.astype(np.int32)
+        if sink is None:
+            data_parts.append(values)
+            index_parts.append(columns)
+        else:
+            sink(values, columns)
         indptr[start + 1 : stop + 1] = per_row
         totals[start:stop] = np.bincount(rows, weights=raw, minlength=m)
         in_mito = cols >= first_mito
         mito[start:stop] = np.bincount(rows[in_mito], weights=raw[in_mito], minlength=m)
     np.cumsum(indptr, out=indptr)
+    if sink is not None:
+        return None, totals, np.diff(indptr), mito
     data = np.concatenate(data_parts) if data_parts else np.zeros(0, np.float32)
     indices = np.concatenate(index_parts) if index_parts else np.zeros(0, np.int32)
     del data_parts, index_parts
@@ -295,13 +306,15 @@ def make_synthetic(
     with_knn: bool = True,
     with_velocity: bool = False,
     symbols_as_names: bool = False,
+    x_sink: XSink | None = None,
 ) -> ad.AnnData:
     """A PBMC-like AnnData; identical for identical arguments (seeded).
 
     ``X`` is CSR float32 ``log1p((1 + Poisson(2)) * size_factor)`` at about ``density``, so the
     benchmark matches research-notes §5.1; cluster marker genes add structure on top.
     ``symbols_as_names`` indexes genes by symbol (CD3E...) rather than by id, as a demo
-    viewer's gene search expects.
+    viewer's gene search expects. ``x_sink`` takes X chunk by chunk (values and column indices,
+    rows in order; row lengths are ``obs['n_genes']``) and the AnnData has no X.
     """
     if n_cells <= 0 or n_genes <= 0:
         raise ValueError("n_cells and n_genes must be positive")
@@ -368,6 +381,7 @@ def make_synthetic(
         density=density,
         marker_of=marker_of,
         n_clusters=k,
+        sink=x_sink,
     )
     pct_mito = np.divide(100.0 * mito, totals, out=np.zeros_like(totals), where=totals > 0)
 
@@ -433,15 +447,60 @@ def make_synthetic(
 def write_synthetic_h5ad(
     path: str | os.PathLike[str], n_cells: int, n_genes: int, **kw: Any
 ) -> Path:
-    """Generate and write an uncompressed ``.h5ad``; atomic so a cache never holds half a file."""
+    """Generate and write an uncompressed ``.h5ad``; atomic so a cache never holds half a file.
+    Beyond :data:`STREAM_ABOVE` stored values X is written chunk by chunk as it is generated
+    (the same values; 10^9 of them would not fit in memory twice)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    adata = make_synthetic(n_cells, n_genes, **kw)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        adata.write_h5ad(tmp, compression=None)
+        if n_cells * n_genes * kw.get("density", 0.1) > STREAM_ABOVE:
+            _write_streamed(tmp, n_cells, n_genes, **kw)
+        else:
+            make_synthetic(n_cells, n_genes, **kw).write_h5ad(tmp, compression=None)
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
     return target
+
+
+STREAM_ABOVE = 1 << 28
+"""Stored values of X beyond which :func:`write_synthetic_h5ad` streams X to the file."""
+
+
+def _write_streamed(path: Path, n_cells: int, n_genes: int, **kw: Any) -> None:
+    """The file :func:`write_synthetic_h5ad` writes, X appended as it is generated (chunked,
+    uncompressed datasets) and the rest written element by element beside it."""
+    import h5py
+
+    with h5py.File(path, "w") as file:
+        x = file.create_group("X")
+        x.attrs.update(
+            {
+                "encoding-type": "csr_matrix",
+                "encoding-version": "0.1.0",
+                "shape": [n_cells, n_genes],
+            }
+        )
+        columns = {
+            name: x.create_dataset(name, (0,), dtype, maxshape=(None,), chunks=(1 << 20,))
+            for name, dtype in (("data", np.float32), ("indices", np.int32))
+        }
+
+        def append(values: F32, indices: NDArray[np.int32]) -> None:
+            for dataset, part in ((columns["data"], values), (columns["indices"], indices)):
+                at = dataset.shape[0]
+                dataset.resize((at + part.size,))
+                dataset[at:] = part
+
+        adata = make_synthetic(n_cells, n_genes, x_sink=append, **kw)
+        indptr = np.zeros(n_cells + 1, np.int64)
+        np.cumsum(adata.obs["n_genes"].to_numpy(), out=indptr[1:])
+        x.create_dataset("indptr", data=indptr)
+        file.attrs.update({"encoding-type": "anndata", "encoding-version": "0.1.0"})
+        adata.strings_to_categoricals()  # as write_h5ad does
+        for key in ("obs", "var", "uns"):
+            ad.io.write_elem(file, key, getattr(adata, key))
+        for key in ("obsm", "obsp", "varm", "varp", "layers"):
+            ad.io.write_elem(file, key, dict(getattr(adata, key)))
