@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import PrepareError
+from .format import EMBEDDING, VECTORS
 from .settings import EmbeddingChoice
 from .source import dense_shape
 
@@ -82,7 +83,7 @@ def _normalise(label: str, values: NDArray[np.floating]) -> tuple[NDArray[np.flo
     scale = 2.0 / span if span > 0 else 1.0
     normalised = (wide - (low + high) / 2.0) * scale
     np.clip(normalised, -1.0, 1.0, out=normalised)
-    return normalised.astype("<f4"), scale
+    return normalised.astype(EMBEDDING.sole_encoding.array_dtype), scale
 
 
 def _is_vector_field_name(key: str, embedding_keys: set[str]) -> bool:
@@ -233,7 +234,9 @@ def select_vector_fields(
             vectors = array.astype(np.float64) * embedding.scale
             if not np.isfinite(vectors).all():
                 raise PrepareError(f"vector field obsm[{key!r}] has NaN or infinite values")
-            fields.setdefault(key.removesuffix(suffix), {})[embedding.id] = vectors.astype("<f4")
+            fields.setdefault(key.removesuffix(suffix), {})[embedding.id] = vectors.astype(
+                VECTORS.sole_encoding.array_dtype
+            )
     return [
         VectorField(field_id, index, fields[field_id])
         for index, field_id in enumerate(sorted(fields))

@@ -30,8 +30,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -39,7 +38,7 @@ from cachetools import LRUCache
 from zlib_ng import zlib_ng
 
 from cellucid_cloud.export.errors import PrepareError
-from cellucid_cloud.export.format import FLOAT32, GENE_VALUES, Encoding, PayloadKind
+from cellucid_cloud.export.format import FLOAT32, GENE_VALUES
 from cellucid_cloud.export.gzip_codec import gzip_column, gzip_payload
 from cellucid_cloud.export.layout import ExportManifests
 from cellucid_cloud.export.manifests import (
@@ -57,8 +56,7 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from cellucid_cloud.export.prepare import ExportOutline
-    from cellucid_cloud.export.source import AnnDataSource
+    from cellucid_cloud.export.on_demand import OnDemandExport
     from cellucid_cloud.serve.csr_columns import CsrColumns
 
 __all__ = ["DEFAULT_CACHE_BYTES", "DirectExport"]
@@ -137,22 +135,6 @@ class _Once[T]:
         return self._future.result()
 
 
-@dataclass(frozen=True)
-class _Engine:
-    """The opened input and what the export engine decided about it."""
-
-    source: AnnDataSource
-    outline: ExportOutline
-    later: dict[str, Callable[[], NDArray[Any]]]
-    manifests: ExportManifests
-    """With an obs manifest whose centroids are left out: they do not change its paths."""
-
-    @property
-    def layout(self) -> str | None:
-        """How X is stored (None: no X), which decides whether it gets a gene-major copy."""
-        return self.source.matrix.layout if self.source.matrix is not None else None
-
-
 class DirectExport(IdentityBacked):
     """An .h5ad, .zarr or .zarr.zip served through the ExportSource port.
 
@@ -181,7 +163,7 @@ class DirectExport(IdentityBacked):
         self._timer: threading.Timer | None = None
         self._cache = self._manifest_cache(cache_dir)
         cached = self._cache.load() if self._cache is not None else None
-        self._engine: _Once[_Engine]
+        self._engine: _Once[OnDemandExport]
         self._obs_manifest: _Once[bytes]
         if cached is None:
             engine = self._open()
@@ -262,46 +244,14 @@ class DirectExport(IdentityBacked):
 
     # The export engine (anndata and its stack are imported here, not at start).
 
-    def _open(self) -> _Engine:
+    def _open(self) -> OnDemandExport:
         """Open the input and outline its export: payloads are built into ``_files``."""
-        from cellucid_cloud.export.payloads import Payloads
-        from cellucid_cloud.export.prepare import outline_export, plan_export, var_manifest
+        from cellucid_cloud.export.on_demand import outline_on_demand
         from cellucid_cloud.export.settings import ExportSettings
         from cellucid_cloud.export.source import open_source
 
-        class OnDemand(Payloads):
-            """Payloads kept as they are; those no manifest needs are built when asked for."""
-
-            def __init__(self, files: dict[str, bytes], pool: ThreadPoolExecutor) -> None:
-                super().__init__(files.__setitem__, 0, pool)
-                self.later: dict[str, Callable[[], NDArray[Any]]] = {}
-
-            def add_later(
-                self,
-                kind: PayloadKind,
-                compute: Callable[[], NDArray[Any]],
-                encoding: Encoding | None = None,
-                **fields: object,
-            ) -> str:
-                path = kind.path(encoding, self.compression, **fields)
-                self.later[path] = compute
-                return path
-
-        settings = ExportSettings.model_validate(SETTINGS)
         source = self._stack.enter_context(open_source(self.path))
-        plan = plan_export(source, settings)
-        with ThreadPoolExecutor(2) as pool:
-            payloads = OnDemand(self._files, pool)
-            outline = outline_export(plan, payloads)
-        var = (
-            var_manifest(settings, plan.names, None, source.n_cells)
-            if plan.names is not None
-            else None
-        )
-        manifests = ExportManifests(
-            outline.identity, outline.obs_manifest(centroids=False), var, outline.connectivity
-        )
-        return _Engine(source, outline, payloads.later, manifests)
+        return outline_on_demand(source, ExportSettings.model_validate(SETTINGS), self._files)
 
     @staticmethod
     def _documents(manifests: ExportManifests) -> dict[str, bytes]:
@@ -321,7 +271,7 @@ class DirectExport(IdentityBacked):
             self._cache.store(documents, engine.layout)
         return document
 
-    def _reopen(self) -> _Engine:
+    def _reopen(self) -> OnDemandExport:
         """A restart's engine: the payloads, and a check that it decides what was cached."""
         engine = self._open()
         built = self._documents(engine.manifests)
