@@ -24,10 +24,9 @@ from cellucid_cloud.api.auth import Authenticator
 from cellucid_cloud.api.context import ApiContext
 from cellucid_cloud.aws.config import ApiSettings
 from cellucid_cloud.aws.links import SqsLinkIngest
-from cellucid_cloud.aws.services import catalog_repository, meta_service, on_first_use
+from cellucid_cloud.aws.services import aws_ports, site
 from cellucid_cloud.aws.snapstart import after_restore, reseed_random
-from cellucid_cloud.catalog.service import CatalogService
-from cellucid_cloud.storage.s3 import S3Downloads, S3MultipartUploads, S3UploadUrls, s3_client
+from cellucid_cloud.core.services import build_services
 
 __all__ = ["api_context", "api_handler"]
 
@@ -35,23 +34,22 @@ __all__ = ["api_context", "api_handler"]
 def api_context(settings: ApiSettings) -> ApiContext:
     """The API's parts (the token-signing secret is read from Secrets Manager when first
     needed)."""
-    repository = catalog_repository(settings)
-    s3 = on_first_use(s3_client)
-    meta = meta_service(settings, repository, s3)
+    ports = aws_ports(settings)
+    services = build_services(ports, site(settings))
     queue = SqsLinkIngest(settings.prepare_queue_url)
-    auth = Authenticator(repository, functools.partial(get_secret, settings.token_secret_arn))
+    auth = Authenticator(ports.catalog, functools.partial(get_secret, settings.token_secret_arn))
     after_restore(reseed_random)
-    after_restore(meta.forget)
+    after_restore(services.meta.forget)
     after_restore(auth.forget)
     return ApiContext(
-        catalog=CatalogService(repository),
-        meta=meta,
+        catalog=services.catalog,
+        meta=services.meta,
         auth=auth,
-        uploads=S3UploadUrls(settings.uploads_bucket, s3),
-        multipart=S3MultipartUploads(settings.uploads_bucket, s3),
+        uploads=ports.upload_urls,
+        multipart=ports.multipart,
         links=queue,
         reprocessing=queue,
-        downloads=S3Downloads(settings.uploads_bucket, s3),
+        downloads=ports.downloads,
         mode="aws",
         max_upload_bytes=settings.max_upload_bytes,
         allow_private_links=settings.allow_private_links,

@@ -23,10 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from cellucid_cloud.api.auth import Authenticator
 from cellucid_cloud.aws.config import EventsSettings
 from cellucid_cloud.aws.resolver import HttpRoutes, lambda_response
-from cellucid_cloud.aws.services import meta_service
-from cellucid_cloud.catalog.dynamodb_repository import DynamoDbCatalogRepository, dynamodb_client
+from cellucid_cloud.aws.services import aws_ports, site
 from cellucid_cloud.core.ports import UploadUrls
-from cellucid_cloud.events.dynamodb_store import DynamoDbEventStore
+from cellucid_cloud.core.services import build_services
 from cellucid_cloud.events.service import (
     CURSOR_PATTERN,
     MAX_BUNDLE_BYTES,
@@ -41,8 +40,6 @@ from cellucid_cloud.events.service import (
 )
 from cellucid_cloud.http.bodies import check_size, require_binary, require_json
 from cellucid_cloud.http.validation import json_body
-from cellucid_cloud.storage.s3 import S3UploadUrls, s3_client
-from cellucid_cloud.storage.s3_blobs import S3BlobStore
 
 __all__ = ["POLL_INTERVAL", "events_app", "events_resolver"]
 
@@ -176,18 +173,12 @@ def events_app() -> APIGatewayHttpResolver:
     """The events function's resolver over DynamoDB (the catalog's table) and the sessions
     bucket, built once per container."""
     settings = EventsSettings.from_env()
-    dynamodb = dynamodb_client()
-    s3 = s3_client()
-    repository = DynamoDbCatalogRepository(settings.catalog_table, dynamodb)
-    meta = meta_service(settings, repository, s3)
-    events = EventsService(
-        DynamoDbEventStore(settings.catalog_table, dynamodb),
-        S3BlobStore(settings.sessions_bucket, s3),
-        meta,
-    )
+    ports = aws_ports(settings, sessions_bucket=settings.sessions_bucket)
+    assert ports.session_upload_urls is not None
 
     @functools.cache
     def auth() -> Authenticator:
-        return Authenticator(repository, get_secret(settings.token_secret_arn))
+        return Authenticator(ports.catalog, get_secret(settings.token_secret_arn))
 
-    return events_resolver(events, auth, S3UploadUrls(settings.sessions_bucket, s3))
+    services = build_services(ports, site(settings))
+    return events_resolver(services.events, auth, ports.session_upload_urls)

@@ -12,8 +12,9 @@ import functools
 from typing import Any
 
 from cellucid_cloud.aws.config import ExportStepSettings
-from cellucid_cloud.aws.services import catalog_repository
+from cellucid_cloud.aws.services import aws_ports
 from cellucid_cloud.catalog.service import CatalogService
+from cellucid_cloud.core.services import build_services
 from cellucid_cloud.distributed.block_steps import gene_blocks_step, row_blocks_step
 from cellucid_cloud.distributed.finalize import finalize_step
 from cellucid_cloud.distributed.plan import plan_step
@@ -58,6 +59,6 @@ def export_steps() -> ExportSteps:
     return ExportSteps(
         S3Objects(settings.uploads_bucket, s3),
         S3Objects(settings.exports_bucket, s3),
-        CatalogService(catalog_repository(settings)),
+        build_services(aws_ports(settings)).catalog,
         settings.block_memory_mb << 20,
     )

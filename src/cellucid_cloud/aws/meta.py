@@ -7,7 +7,7 @@ function cold start"). The answers, their cache headers and their 4xx are
 :mod:`cellucid_cloud.api.public`'s and :mod:`cellucid_cloud.http`'s, which the FastAPI
 routes use as well; ``tests/integration/test_cloud_meta.py`` sends the same HTTP API events to
 both functions and compares the answers. Nothing here reaches AWS before the first request:
-the boto3 clients are made on first use (:func:`cellucid_cloud.aws.services.on_first_use`).
+the boto3 clients are made on first use (:func:`cellucid_cloud.aws.services.aws_ports`).
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from cellucid_cloud.api.public import (
 )
 from cellucid_cloud.aws.config import SiteSettings
 from cellucid_cloud.aws.resolver import HttpRoutes, lambda_response
-from cellucid_cloud.aws.services import catalog_repository, meta_service, on_first_use
+from cellucid_cloud.aws.services import aws_ports, site
 from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.core.ports import OriginalDownloads
+from cellucid_cloud.core.services import build_services
 from cellucid_cloud.http.answers import json_answer
-from cellucid_cloud.storage.s3 import S3Downloads, s3_client
 
 __all__ = ["meta_app", "meta_resolver"]
 
@@ -113,8 +113,5 @@ def meta_app() -> APIGatewayHttpResolver:
     """The meta function's resolver over the catalog table and the buckets, built once per
     container; its boto3 clients are made by the first request that needs them."""
     settings = SiteSettings.from_env()
-    s3 = on_first_use(s3_client)
-    repository = catalog_repository(settings)
-    return meta_resolver(
-        meta_service(settings, repository, s3), S3Downloads(settings.uploads_bucket, s3)
-    )
+    ports = aws_ports(settings)
+    return meta_resolver(build_services(ports, site(settings)).meta, ports.downloads)

@@ -62,12 +62,13 @@ from cellucid_cloud.aws.config import PrepareSettings
 from cellucid_cloud.aws.executions import StateMachineExecutions, stepfunctions_client
 from cellucid_cloud.aws.links import LinkRequest, ReprocessRequest
 from cellucid_cloud.aws.s3_events import created_objects
-from cellucid_cloud.aws.services import catalog_repository
+from cellucid_cloud.aws.services import aws_ports
 from cellucid_cloud.catalog.dynamodb_repository import dynamodb_client
 from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion, utcnow
 from cellucid_cloud.catalog.processing import Arrival, Processor, UploadKey
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.core.ports import Clock, LargeUploads, ObjectStore
+from cellucid_cloud.core.services import build_services
 from cellucid_cloud.distributed.route import DistributedExport
 from cellucid_cloud.export import ExportSettings
 from cellucid_cloud.ingest.engine import check_and_prepare
@@ -259,7 +260,7 @@ def upload_pipeline() -> UploadPipeline:
     """The prepare function's pipeline, with idempotency records in ``IDEMPOTENCY_TABLE``."""
     settings = PrepareSettings.from_env()
     s3 = s3_client()
-    catalog = CatalogService(catalog_repository(settings))
+    catalog = build_services(aws_ports(settings)).catalog
     uploads = S3Objects(settings.uploads_bucket, s3)
     large = None
     if settings.export_state_machine_arn:

@@ -20,11 +20,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from cellucid_cloud.aws.config import SessionsSettings
 from cellucid_cloud.aws.s3_events import created_in
-from cellucid_cloud.aws.services import meta_service
-from cellucid_cloud.catalog.dynamodb_repository import DynamoDbCatalogRepository, dynamodb_client
-from cellucid_cloud.events.dynamodb_store import DynamoDbEventStore
+from cellucid_cloud.aws.services import aws_ports, site
+from cellucid_cloud.core.services import build_services
 from cellucid_cloud.events.service import EventsService
-from cellucid_cloud.storage.s3 import s3_client
 from cellucid_cloud.storage.s3_blobs import S3BlobStore
 
 __all__ = ["SessionUploads", "session_uploads"]
@@ -66,9 +64,6 @@ class SessionUploads:
 def session_uploads() -> SessionUploads:
     """The sessions function's parts, built once per container."""
     settings = SessionsSettings.from_env()
-    dynamodb = dynamodb_client()
-    s3 = s3_client()
-    meta = meta_service(settings, DynamoDbCatalogRepository(settings.catalog_table, dynamodb), s3)
-    blobs = S3BlobStore(settings.sessions_bucket, s3)
-    events = EventsService(DynamoDbEventStore(settings.catalog_table, dynamodb), blobs, meta)
-    return SessionUploads(events, blobs)
+    ports = aws_ports(settings, sessions_bucket=settings.sessions_bucket)
+    assert isinstance(ports.sessions, S3BlobStore)
+    return SessionUploads(build_services(ports, site(settings)).events, ports.sessions)

@@ -9,6 +9,7 @@ adapters in one place each (their composition root).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
@@ -35,6 +36,7 @@ __all__ = [
     "MultipartUploads",
     "ObjectStore",
     "OriginalDownloads",
+    "Ports",
     "PrepareRun",
     "Reprocessing",
     "Timer",
@@ -263,3 +265,23 @@ class BlobStore(Protocol):
         """A URL that hands the blob out as ``file_name`` for ``expires_in`` seconds, or None
         when this store's blobs are served through us (a folder)."""
         ...
+
+
+# -- the bundle --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """One adapter per port: what a host chooses in its composition root (``aws_ports``,
+    ``local_ports``). The session parts are None on a host that keeps no sessions."""
+
+    catalog: CatalogRepository
+    uploads: ObjectStore
+    exports: ObjectStore
+    upload_urls: UploadUrls
+    multipart: MultipartUploads
+    downloads: OriginalDownloads
+    events: EventStore | None = None
+    sessions: BlobStore | None = None
+    session_upload_urls: UploadUrls | None = None
+    """Where viewers PUT session bundles too large to post."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -27,12 +26,11 @@ from pathlib import Path
 
 from cellucid_cloud.api.auth import Authenticator, new_secret
 from cellucid_cloud.api.context import ApiContext
-from cellucid_cloud.catalog.meta import MetaService
 from cellucid_cloud.catalog.models import utcnow
 from cellucid_cloud.catalog.processing import SCRATCH_PREFIX, Processor, UploadKey
-from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.catalog.sqlite_repository import SqliteCatalogRepository
-from cellucid_cloud.events.service import EventsService
+from cellucid_cloud.core.ports import Ports
+from cellucid_cloud.core.services import Site, build_services
 from cellucid_cloud.events.sqlite_store import SqliteEventStore
 from cellucid_cloud.export import ExportSettings
 from cellucid_cloud.local.link_ingest import LocalLinkIngest
@@ -44,7 +42,7 @@ from cellucid_cloud.storage.filesystem import FilesystemDownloads, FilesystemObj
 from cellucid_cloud.storage.local_multipart import LocalMultipartUploads
 from cellucid_cloud.storage.local_upload_urls import LocalUploadUrls
 
-__all__ = ["LocalStack", "StackSettings"]
+__all__ = ["LocalStack", "StackSettings", "local_ports"]
 
 FIRST_CURATOR = "local-curator"
 
@@ -65,6 +63,27 @@ class StackSettings:
     """Memory and time each upload's processing child may use (docs/up.md)."""
 
 
+def local_ports(
+    data: Path, upload_urls: LocalUploadUrls, on_upload: Callable[[str], None]
+) -> Ports:
+    """The local composition root: every port in one data directory (the module docstring
+    lists where), upload URLs signed by ``upload_urls``, ``on_upload`` told of each upload
+    that completes in parts."""
+    uploads = FilesystemObjectStore(data / "uploads")
+    exports = FilesystemObjectStore(data)
+    return Ports(
+        catalog=SqliteCatalogRepository(data / "catalog.sqlite3"),
+        uploads=uploads,
+        exports=exports,
+        upload_urls=upload_urls,
+        multipart=LocalMultipartUploads(data / "multipart", uploads, upload_urls, on_upload),
+        downloads=FilesystemDownloads(uploads),
+        events=SqliteEventStore(data / "events.sqlite3"),
+        sessions=exports,
+        session_upload_urls=upload_urls,
+    )
+
+
 class LocalStack:
     def __init__(self, settings: StackSettings) -> None:
         self.settings = settings
@@ -74,25 +93,23 @@ class LocalStack:
             (data / sub).mkdir(parents=True, exist_ok=True)
         _remove_leftovers(data)
         self.data_dir = data
-        self.repository = SqliteCatalogRepository(data / "catalog.sqlite3")
-        self.uploads = FilesystemObjectStore(data / "uploads")
-        self.exports = FilesystemObjectStore(data)
         secret = _private_file(data / "secret", new_secret)
-        self.catalog = CatalogService(self.repository, transfer_grace=timedelta(0))
-        self.meta = MetaService(
-            self.repository,
-            self.exports,
-            settings.base_url,
-            ttl=settings.meta_ttl,
-            miss_ttl=settings.meta_miss_ttl,
-            clock=time.monotonic,
-        )
-        self.auth = Authenticator(self.repository, secret, token_ttl=settings.token_ttl)
         self.upload_urls = LocalUploadUrls(settings.base_url, secret)
-        self.upload_claims = UploadClaims(data / "upload-claims")
-        self.multipart = LocalMultipartUploads(
-            data / "multipart", self.uploads, self.upload_urls, self.on_upload
+        self.ports = local_ports(data, self.upload_urls, self.on_upload)
+        uploads, exports, multipart = self.ports.uploads, self.ports.exports, self.ports.multipart
+        assert isinstance(uploads, FilesystemObjectStore)  # local_ports' adapters
+        assert isinstance(exports, FilesystemObjectStore)
+        assert isinstance(multipart, LocalMultipartUploads)
+        self.repository, self.uploads, self.exports = self.ports.catalog, uploads, exports
+        services = build_services(
+            self.ports,
+            Site(settings.base_url, settings.meta_ttl, settings.meta_miss_ttl),
+            transfer_grace=timedelta(0),
         )
+        self.catalog, self.meta, self.events = services.catalog, services.meta, services.events
+        self.auth = Authenticator(self.repository, secret, token_ttl=settings.token_ttl)
+        self.upload_claims = UploadClaims(data / "upload-claims")
+        self.multipart = multipart
         self.multipart.remove_expired()
         self.prepare_child = ChildPrepare(settings.processing)
         self.processor = Processor(
@@ -112,9 +129,6 @@ class LocalStack:
             max_bytes=settings.max_upload_bytes,
             allow_private=settings.allow_private_links,
         )
-        self.events = EventsService(
-            SqliteEventStore(data / "events.sqlite3"), self.exports, self.meta
-        )
         self.events.expire()  # what expired while up was stopped
         self.api_context = ApiContext(
             catalog=self.catalog,
@@ -122,11 +136,11 @@ class LocalStack:
             auth=self.auth,
             uploads=self.upload_urls,
             links=self.links,
-            downloads=FilesystemDownloads(self.uploads),
+            downloads=self.ports.downloads,
             reprocessing=self.worker,
             multipart=self.multipart,
             events=self.events,
-            session_uploads=self.upload_urls,
+            session_uploads=self.ports.session_upload_urls,
             allow_private_links=settings.allow_private_links,
             max_upload_bytes=settings.max_upload_bytes,
         )
