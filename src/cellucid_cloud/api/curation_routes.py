@@ -90,12 +90,7 @@ def curation_router(ctx: ApiContext) -> APIRouter:
     @router.get("/collections", response_model=list[CollectionDocument])
     def list_collections(curator_id: Curator) -> list[CollectionDocument]:
         """The caller's collections, each as its open version (or published one)."""
-        views = []
-        for collection in ctx.catalog.repo.collections_of(curator_id):
-            version_id = collection.open_version_id or collection.published_version_id
-            if version_id:
-                views.append(document(ctx.catalog.version_for(version_id)))
-        return views
+        return [document(view) for view in ctx.catalog.collections_of(curator_id)]
 
     @router.post("/collections", status_code=201, response_model=CollectionCreated)
     def create_collection(curator_id: Curator, body: CollectionMetadata) -> CollectionCreated:

@@ -64,7 +64,7 @@ from cellucid_cloud.aws.links import LinkRequest, ReprocessRequest
 from cellucid_cloud.aws.s3_events import created_objects
 from cellucid_cloud.aws.services import aws_ports
 from cellucid_cloud.catalog.dynamodb_repository import dynamodb_client
-from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion, utcnow
+from cellucid_cloud.catalog.models import DatasetStatus, utcnow
 from cellucid_cloud.catalog.processing import Arrival, Processor, UploadKey
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.core.ports import Clock, LargeUploads, ObjectStore
@@ -239,7 +239,7 @@ class UploadPipeline:
         )
         outcome = processor.process(arrival)
         if outcome.status == "skipped" and outcome.version_id is not None:
-            version = self.catalog.repo.get(DatasetVersion, outcome.version_id)
+            version = self.catalog.dataset_version(outcome.version_id)
             if version is not None and version.status is DatasetStatus.PROCESSING:
                 raise UploadBusyError(f"version {version.version_id} is being processed")
         metrics.add_metric(name=f"Uploads{outcome.status.title()}", unit=MetricUnit.Count, value=1)

@@ -130,19 +130,19 @@ class MetaService:
         clock: Timer,
         maxsize: int = 100_000,
     ) -> None:
-        self.repo = repository
-        self.store = store
+        self._repo = repository
+        self._store = store
         self.base_url = base_url.rstrip("/")
-        self.catalog = CatalogService(repository)
+        self._catalog = CatalogService(repository)
         self._hits: _TtlCache[MetaAnswer | None] = _TtlCache(ttl, clock, maxsize)
         self._misses: _TtlCache[MetaAnswer | None] = _TtlCache(min(miss_ttl, ttl), clock, maxsize)
         self._collections: _TtlCache[CollectionList] = _TtlCache(ttl, clock, 1)
-        self._catalog: _TtlCache[DatasetsJson[PublishedEntry] | None] = _TtlCache(ttl, clock, 1)
+        self._listing: _TtlCache[DatasetsJson[PublishedEntry] | None] = _TtlCache(ttl, clock, 1)
 
     def forget(self) -> None:
         """Drop every cached answer (after a SnapStart restore: entries stamped by the
         snapshot's clock would live on the restored one)."""
-        for cache in (self._hits, self._misses, self._collections, self._catalog):
+        for cache in (self._hits, self._misses, self._collections, self._listing):
             cache.clear()
 
     # -- meta --------------------------------------------------------------------------------
@@ -164,17 +164,17 @@ class MetaService:
     def _dataset(self, key: str) -> Dataset | None:
         """A dataset as the public sees it (a publish's staged mapping applied once that
         publish is in: :mod:`cellucid_cloud.catalog.publishing`)."""
-        return settled(self.repo, self.repo.get(Dataset, key))
+        return settled(self._repo, self._repo.get(Dataset, key))
 
     def _resolve(self, key: str) -> MetaAnswer | None:
         dataset = self._dataset(key)
         if dataset is not None:
             return self._answer(dataset, dataset.version_id, explorer_key=key)
-        version = self.repo.get(DatasetVersion, key)
+        version = self._repo.get(DatasetVersion, key)
         if version is not None:
             dataset = self._dataset(version.dataset_id)
             return None if dataset is None else self._answer(dataset, key, key, version)
-        alias = self.repo.get(Alias, key)
+        alias = self._repo.get(Alias, key)
         if alias is not None:
             dataset = self._dataset(alias.dataset_id)
             if dataset is not None:
@@ -200,7 +200,7 @@ class MetaService:
         if version_id == dataset.version_id and dataset.export_prefix:
             prefix: str | None = dataset.export_prefix  # the usual answer: one read did it all
         else:
-            version = version or self.repo.get(DatasetVersion, version_id)
+            version = version or self._repo.get(DatasetVersion, version_id)
             status = version.status if version else DatasetStatus.WAITING
             prefix = version.export_prefix if version and status is DatasetStatus.READY else None
             reason = public_reason(version) if version else None
@@ -221,13 +221,13 @@ class MetaService:
     def export_location(self, prefix: str | None) -> str | None:
         """Where an export lives, as the meta answer names it (``explorer_s3_uri`` and the
         portal's ``s3_uri``: one value, made here only)."""
-        return self.store.uri(prefix) if prefix else None
+        return self._store.uri(prefix) if prefix else None
 
     def _private_home(self, dataset: Dataset) -> str:
         """The collection id a private answer names: as the portal does, the open (unpublished)
         version's own id, so ``GET /dp/v1/collections/<it>`` shows the version the dataset is
         in. A canonical id of an unpublished collection shows nothing publicly."""
-        collection = self.repo.get(Collection, dataset.collection_id)
+        collection = self._repo.get(Collection, dataset.collection_id)
         if collection is None or collection.open_version_id is None:
             return dataset.collection_id
         return collection.open_version_id
@@ -239,7 +239,7 @@ class MetaService:
         nothing before the first publish); a version id shows that version (the id of an
         unpublished version is the capability to see it). Not cached: curators expect to see
         their own change at once, and it is not on the viewer's path."""
-        view = self.catalog.version_for(collection_or_version_id)
+        view = self._catalog.version_for(collection_or_version_id)
         if (
             collection_or_version_id == view.collection.collection_id
             and not view.collection.is_published
@@ -252,7 +252,7 @@ class MetaService:
     ) -> CollectionDocument:
         """The collection version's document; ``curator``: for its owner, whose datasets
         carry the full failure reasons (the public's: :func:`public_reason`)."""
-        versions = self.catalog.dataset_versions(view)
+        versions = self._catalog.dataset_versions(view)
         published = view.version.published_at is not None
         public_versions = self._public_versions(view)
         meta = view.version.metadata
@@ -286,7 +286,7 @@ class MetaService:
             return frozenset()
         if published_id == view.version.version_id:
             return frozenset(view.version.datasets.values())
-        published = self.repo.get(CollectionVersion, published_id)
+        published = self._repo.get(CollectionVersion, published_id)
         return frozenset(published.datasets.values()) if published else frozenset()
 
     def dataset_entry(
@@ -326,10 +326,13 @@ class MetaService:
             download=self._download_entry(dataset_id, version) if current else None,
         )
 
+    def dataset_version(self, version_id: str) -> DatasetVersion | None:
+        return self._catalog.dataset_version(version_id)
+
     def dataset_document(self, view: CollectionView, version: DatasetVersion) -> DatasetDocument:
         """A dataset's version in ``view`` as its curator sees it (:class:`DatasetDocument`)."""
         entry = self.dataset_entry(view, version.dataset_id, version, curator=True)
-        refused = self.catalog.refused_upload(version)
+        refused = self._catalog.refused_upload(version)
         return DatasetDocument(
             **dict(entry),
             collection_id=view.collection.collection_id,
@@ -392,7 +395,7 @@ class MetaService:
             or dataset.version_id not in dataset.published_versions
         ):
             raise NotFoundError(f"no public dataset {dataset_id}")
-        version = self.repo.get(DatasetVersion, dataset.version_id)
+        version = self._repo.get(DatasetVersion, dataset.version_id)
         if version is None or version.source is None or version.source_etag is None:
             raise NotFoundError(f"dataset {dataset_id} has no original file to download")
         return Original(
@@ -407,7 +410,7 @@ class MetaService:
         """The Cellucid ``datasets.json`` of every published dataset (paths relative to the
         server root, where exports live under ``exports/<dataset_version_id>/``); None when
         nothing is published (the web app's loader refuses an empty list)."""
-        cached = self._catalog.get("datasets.json")
+        cached = self._listing.get("datasets.json")
         if cached is not None:
             return cached
         entries: list[PublishedEntry] = []
@@ -427,22 +430,22 @@ class MetaService:
                     )
                 )
         document = DatasetsJson.listing(entries) if entries else None
-        return self._catalog.put("datasets.json", document)
+        return self._listing.put("datasets.json", document)
 
     def _published(self) -> list[tuple[Collection, CollectionVersion, dict[str, DatasetVersion]]]:
         """Every published collection with its published version and that version's datasets,
         as the last publish left them (the :class:`PublishedCatalog` it switched: a snapshot,
         whatever the store's indexes show yet). Published versions and ready dataset versions
         never change, so every part of the answer is of that one state."""
-        published = published_catalog(self.repo).collections
-        collections = self.repo.get_many(Collection, published)
-        versions = self.repo.get_many(CollectionVersion, published.values())
+        published = published_catalog(self._repo).collections
+        collections = self._repo.get_many(Collection, published)
+        versions = self._repo.get_many(CollectionVersion, published.values())
         found = []
         for collection_id, version_id in sorted(published.items()):
             collection, version = collections.get(collection_id), versions.get(version_id)
             if collection is None or version is None:
                 continue
-            dataset_versions = self.repo.get_many(DatasetVersion, version.datasets.values())
+            dataset_versions = self._repo.get_many(DatasetVersion, version.datasets.values())
             datasets = {
                 dataset_id: dataset_versions[dataset_version_id]
                 for dataset_id, dataset_version_id in version.datasets.items()

@@ -170,6 +170,19 @@ class CatalogService:
             if version_id in found
         }
 
+    def collections_of(self, curator_id: str) -> list[CollectionView]:
+        """The curator's collections, each as its open version (a draft or a revision), else
+        as its published one."""
+        views = []
+        for collection in self.repo.collections_of(curator_id):
+            version_id = collection.open_version_id or collection.published_version_id
+            if version_id:
+                views.append(self.version_for(version_id))
+        return views
+
+    def dataset_version(self, version_id: str) -> DatasetVersion | None:
+        return self.repo.get(DatasetVersion, version_id)
+
     def dataset_in(self, view: CollectionView, dataset_id: str) -> DatasetVersion:
         """The dataset's current version in ``view``: its newest accepted upload."""
         version_id = view.version.datasets.get(dataset_id)

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cellucid_cloud.catalog.documents import TombstoneAnswer
 from cellucid_cloud.catalog.meta import MetaService
-from cellucid_cloud.catalog.models import DatasetStatus, DatasetVersion, new_id
+from cellucid_cloud.catalog.models import DatasetStatus, new_id
 from cellucid_cloud.core.errors import (
     DomainError,
     ForbiddenError,
@@ -157,7 +157,7 @@ class EventsService:
             raise NotFoundError(f"no dataset {dataset}")
         if isinstance(answer, TombstoneAnswer):
             raise InvalidRequestError("this dataset was withdrawn")
-        version = self.meta.repo.get(DatasetVersion, answer.dataset_version_id)
+        version = self.meta.dataset_version(answer.dataset_version_id)
         if version is None or version.status is not DatasetStatus.READY or version.stats is None:
             raise InvalidRequestError("the dataset has no ready export yet")
         token = secrets.token_urlsafe(32)
@@ -186,12 +186,16 @@ class EventsService:
         for key in self.store.expire(int(now)):
             self.blobs.delete(key)
 
+    def live_viewer(self, viewer_id: str) -> Viewer | None:
+        """The viewer, unless unknown or expired."""
+        return self.store.get_viewer(viewer_id, int(self.clock()))
+
     def viewer(self, viewer_id: str | None, token: str | None) -> Viewer:
         """The viewer these credentials open: 404 unknown or expired, 403 wrong token."""
         self.expire()
         if not viewer_id or not token or len(viewer_id) > 64 or len(token) > 200:
             raise InvalidRequestError("viewerId and viewerToken are required")
-        viewer = self.store.get_viewer(viewer_id, int(self.clock()))
+        viewer = self.live_viewer(viewer_id)
         if viewer is None:
             raise NotFoundError("unknown or expired viewer")
         if not hmac.compare_digest(viewer.token_hash, _token_hash(token)):
@@ -278,7 +282,7 @@ class EventsService:
         if len(parts) != 3 or parts[0] != "sessions" or not parts[2].endswith(".cellucid-session"):
             source.delete(key)
             return None
-        viewer = self.store.get_viewer(parts[1], int(self.clock()))
+        viewer = self.live_viewer(parts[1])
         if viewer is None:
             source.delete(key)
             return None

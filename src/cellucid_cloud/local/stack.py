@@ -155,7 +155,7 @@ class LocalStack:
         for is gone (its viewer expired; its dataset was removed, a newer upload replaced it,
         or its file already arrived)."""
         if key.startswith("sessions/"):
-            viewer = self.events.store.get_viewer(key.split("/")[1], int(self.events.clock()))
+            viewer = self.events.live_viewer(key.split("/")[1])
             return None if viewer is not None else "this upload URL's viewer has expired"
         parsed = UploadKey.parse(key)
         upload = self.catalog.upload(parsed.upload_id) if parsed and parsed.upload_id else None
