@@ -65,7 +65,7 @@ from cellucid_cloud.aws.s3_events import created_objects
 from cellucid_cloud.aws.services import aws_ports
 from cellucid_cloud.catalog.dynamodb_repository import dynamodb_client
 from cellucid_cloud.catalog.models import DatasetStatus, utcnow
-from cellucid_cloud.catalog.processing import Arrival, Processor, UploadKey
+from cellucid_cloud.catalog.processing import Arrival, Processor, UploadKey, link_failed
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.core.ports import Clock, LargeUploads, ObjectStore
 from cellucid_cloud.core.services import build_services
@@ -130,23 +130,13 @@ class LinkDownloader:
                     request.link, path, max_bytes=self.max_bytes, allow_private=self.allow_private
                 )
             except LinkError as exc:
-                return self._failed(upload, request, f"{exc} ({request.link})")
+                metrics.add_metric(name="LinksFailed", unit=MetricUnit.Count, value=1)
+                reason = link_failed(self.catalog, request.key, request.link, str(exc))
+                return {"key": request.key, "status": "failed", "reason": reason}
             self.uploads.upload(request.key, path)
         metrics.add_metric(name="LinksDownloaded", unit=MetricUnit.Count, value=1)
         log.info("link %s: %d bytes stored at %s", request.link, size, request.key)
         return {"key": request.key, "status": "downloaded", "bytes": size}
-
-    def _failed(self, upload: UploadKey, request: LinkRequest, reason: str) -> dict[str, Any]:
-        """Record the failure where the curator looks for the status: on the upload's version
-        (the upload was accepted when the link was)."""
-        metrics.add_metric(name="LinksFailed", unit=MetricUnit.Count, value=1)
-        log.info("link %s for %s failed: %s", request.link, request.key, reason)
-        accepted = self.catalog.upload(upload.upload_id) if upload.upload_id else None
-        if accepted is None:
-            log.warning("link failure for %s not recorded: no such upload", request.key)
-        else:
-            self.catalog.fail_upload(accepted, reason)
-        return {"key": request.key, "status": "failed", "reason": reason}
 
 
 class UploadPipeline:

@@ -57,6 +57,7 @@ __all__ = [
     "UploadKey",
     "export_prefix",
     "export_stats",
+    "link_failed",
     "reason_line",
     "refusal_reason",
 ]
@@ -75,6 +76,21 @@ SCRATCH_PREFIX = "cellucid-upload-"
 """Name prefix of the scratch folder each upload is processed in."""
 MAX_REASON = 500
 """Characters of a failure reason kept (a reason may quote names from the file)."""
+
+
+def link_failed(catalog: CatalogService, key: str, link: str, problem: str) -> str:
+    """A curator's link for the upload at ``key`` could not be fetched (``problem`` says
+    why): the reason, recorded where the curator looks for the status, on the upload's
+    version (the upload was accepted with the link). On every host alike."""
+    reason = f"{problem} ({link})"
+    log.info("link %s for %s failed: %s", link, key, problem)
+    parsed = UploadKey.parse(key)
+    upload = catalog.upload(parsed.upload_id) if parsed and parsed.upload_id else None
+    if upload is None:
+        log.warning("link failure for %s not recorded: no such upload", key)
+    else:
+        catalog.fail_upload(upload, reason)
+    return reason
 
 
 def export_prefix(version_id: str, attempt: int = 1) -> str:

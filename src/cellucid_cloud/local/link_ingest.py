@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from cellucid_cloud.catalog.processing import UploadKey
+from cellucid_cloud.catalog.processing import link_failed
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.storage.link_fetch import LinkError, fetch_link
 
 __all__ = ["LocalLinkIngest"]
-
-log = logging.getLogger(__name__)
 
 
 class LocalLinkIngest:
@@ -42,11 +39,7 @@ class LocalLinkIngest:
         try:
             fetch_link(link, target, max_bytes=self.max_bytes, allow_private=self.allow_private)
         except LinkError as exc:
-            parsed = UploadKey.parse(key)
-            upload = self.catalog.upload(parsed.upload_id) if parsed and parsed.upload_id else None
-            if upload is not None:
-                self.catalog.fail_upload(upload, f"{exc} ({link})")
-            log.info("link %s for %s failed: %s", link, key, exc)
+            link_failed(self.catalog, key, link, str(exc))
             return
         self.on_upload(key)
 
