@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from cellucid_cloud.catalog.documents import as_json
-from cellucid_cloud.catalog.meta import MetaService
+from cellucid_cloud.catalog.meta import Cached, MetaService
 from cellucid_cloud.catalog.urls import MAX_URL_LENGTH
 from cellucid_cloud.core.ports import OriginalDownloads
 from cellucid_cloud.http.answers import NO_STORE, Answer
@@ -72,12 +72,16 @@ def package_version() -> str:
         return "0+unknown"
 
 
+def _found(document: Cached[BaseModel | None], missing: str, if_none_match: str | None) -> Answer:
+    """A cached document, or a 404 saying ``missing``, cached as long (a miss is an answer)."""
+    if document.value is None:
+        body = {"detail": missing, "status": 404}
+        return cached_json(body, document.max_age, if_none_match, 404)
+    return cached_json(as_json(document.value), document.max_age, if_none_match)
+
+
 def meta(service: MetaService, url: str, if_none_match: str | None) -> Answer:
-    answer = service.lookup(url)
-    if answer.value is None:
-        body = {"detail": "no dataset at this URL", "status": 404}
-        return cached_json(body, answer.max_age, if_none_match, 404)
-    return cached_json(as_json(answer.value), answer.max_age, if_none_match)
+    return _found(service.lookup(url), "no dataset at this URL", if_none_match)
 
 
 def collections(service: MetaService, if_none_match: str | None) -> Answer:
@@ -90,11 +94,7 @@ def collection(service: MetaService, collection_id: str, if_none_match: str | No
 
 
 def datasets_json(service: MetaService, if_none_match: str | None) -> Answer:
-    document = service.datasets_json()
-    if document.value is None:
-        body = {"detail": "no dataset is published yet", "status": 404}
-        return cached_json(body, document.max_age, if_none_match, 404)
-    return cached_json(as_json(document.value), document.max_age, if_none_match)
+    return _found(service.datasets_json(), "no dataset is published yet", if_none_match)
 
 
 def cellucid_datasets(service: MetaService, if_none_match: str | None) -> Answer:
