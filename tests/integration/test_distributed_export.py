@@ -25,8 +25,10 @@ from types import ModuleType
 from typing import Any
 
 import boto3
+import numpy as np
 import pytest
 from moto.awslambda.models import LambdaBackend
+from scipy import sparse
 
 from cellucid_cloud.aws.executions import StateMachineExecutions
 from cellucid_cloud.catalog.models import Dataset, DatasetStatus, DatasetVersion
@@ -37,17 +39,34 @@ from cellucid_cloud.export.layout import files_on_disk
 from cellucid_cloud.ingest.engine import check_and_prepare
 from cellucid_cloud.storage.s3_objects import S3Objects
 from tests.catalog_data import CURATOR, METADATA, accept
-from tests.cloud import ROOT, CloudStack, FakeLambdaContext, cloud_stack
+from tests.cloud import ROOT, CloudStack, FakeLambdaContext, cloud_stack, event
 from tests.export_data import make_adata
 
 CREATED_AT = "2024-01-01T00:00:00Z"
 BLOCKS = {"block_rows": 37, "block_genes": 5}
+SAMPLES = {
+    "plan": "export/plan.json",
+    "row_blocks": "export/row-blocks.json",
+    "gene_blocks": "export/gene-blocks.json",
+    "finalize": "export/finalize.json",
+}
+"""The sample events of ``events/``, each the shape the state machine sends its handler."""
 STEPS = {
     "PlanFunction": "plan",
     "RowBlocksFunction": "row_blocks",
     "GeneBlocksFunction": "gene_blocks",
     "FinalizeFunction": "finalize",
 }
+
+
+def shape(value: Any) -> Any:
+    """A JSON document's structure: its objects' keys and where it has lists (settings left
+    unset in the samples are null where the tests set them)."""
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    return "value"
 
 
 def _module(path: Path) -> ModuleType:
@@ -66,6 +85,8 @@ class Lambdas:
     handlers: dict[str, Callable[[Any, Any], Any]]
     killed: set[tuple[str, int]] = field(default_factory=set)
     invoked: list[str] = field(default_factory=list)
+    events: dict[str, Any] = field(default_factory=dict)
+    """The first event each handler got."""
 
     def invoke(
         self,
@@ -79,6 +100,7 @@ class Lambdas:
         name = function_name.rsplit(":", 1)[-1]
         event = json.loads(body or "{}")
         self.invoked.append(name)
+        self.events.setdefault(name, event)
         blocks = event.get("blocks", []) if isinstance(event, dict) else []
         try:
             if any((name, block) in self.killed for block in blocks):
@@ -228,6 +250,8 @@ def test_the_state_machine_exports_the_bytes_of_prepare(
     invoked = distributed.lambdas.invoked
     assert [invoked.count(step) for step in STEPS.values()] == [1, 6, 5, 1]
     assert distributed.stored("work/") == {}
+    for name, sample in SAMPLES.items():
+        assert shape(distributed.lambdas.events[name]) == shape(event(sample)), sample
 
 
 def test_a_block_that_never_reports_fails_the_version_for_a_retry_on_a_fresh_prefix(
@@ -265,3 +289,22 @@ def test_a_block_that_never_reports_fails_the_version_for_a_retry_on_a_fresh_pre
         fresh,
     )
     assert distributed.stored(fresh) == local_export(h5ad, tmp_path / "local", version)
+
+
+def test_a_file_a_block_refuses_fails_for_good_with_the_reason(
+    distributed: Distributed, tmp_path: Path
+) -> None:
+    adata = make_adata(n_cells=60, n_genes=8, seed=8)
+    x = sparse.csr_matrix(adata.X)
+    x.data[x.indptr[45]] = np.inf
+    adata.X = x
+    path = tmp_path / "inf.h5ad"
+    adata.write_h5ad(path)
+    version = distributed.upload(path)
+    assert distributed.processor().process(Arrival(str(version.source))).status == "distributed"
+    assert distributed.finished(f"{version.version_id}-1")["status"] == "failed"
+    failed = distributed.version(version.version_id)
+    assert failed.status is DatasetStatus.FAILED and not failed.retryable
+    assert failed.reason == f"{version.file_name}: X has NaN or infinite values (cells 37-60)"
+    assert distributed.stored(export_prefix(version.version_id)) == {}
+    assert distributed.stored("work/") == {}

@@ -145,11 +145,13 @@ def _checked(order: WorkOrder, exports: Objects) -> tuple[dict[str, bytes], int]
     )
     if planned.names is not None:
         blocks = ExportPlanned.model_validate_json(exports.get(order.plan_key)).blocks
-        reports = _reports(order, exports, "genes", blocks.n_gene_blocks)
+        reported = exports.sizes(order.reports_prefix())
         if blocks.layout != "csc":
-            _reports(order, exports, "rows", blocks.n_row_blocks)
+            _all_reported(order, reported, "rows", blocks.n_row_blocks)
+        _all_reported(order, reported, "genes", blocks.n_gene_blocks)
         bounds = GeneBounds.empty(blocks.n_genes)
-        for report in reports:
+        for index in range(blocks.n_gene_blocks):
+            report = Report.model_validate_json(exports.get(order.report_key("genes", index)))
             first, last = blocks.genes(report.index)
             bounds.minimum[first:last] = report.minimum
             bounds.maximum[first:last] = report.maximum
@@ -171,16 +173,12 @@ def _checked(order: WorkOrder, exports: Objects) -> tuple[dict[str, bytes], int]
     return documents, sum(stored.values()) + sum(len(data) for data in documents.values())
 
 
-def _reports(order: WorkOrder, exports: Objects, kind: BlockKind, count: int) -> list[Report]:
-    """Every planned block's report of one kind; a missing one means the block did not
-    finish, whatever the map run said."""
-    stored = exports.sizes(order.reports_prefix())
-    missing = [i for i in range(count) if order.report_key(kind, i) not in stored]
+def _all_reported(order: WorkOrder, reported: dict[str, int], kind: BlockKind, count: int) -> None:
+    """Every planned block of one kind stored its report (``reported``: the keys under the
+    reports prefix); a missing one did not finish, whatever the map run said."""
+    missing = [i for i in range(count) if order.report_key(kind, i) not in reported]
     if missing:
         raise IncompleteExportError(
             f"{len(missing)} of {count} {'row' if kind == 'rows' else 'gene'} blocks did not "
             f"report (e.g. block {missing[0]})"
         )
-    return [
-        Report.model_validate_json(exports.get(order.report_key(kind, i))) for i in range(count)
-    ]

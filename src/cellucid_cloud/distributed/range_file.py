@@ -42,7 +42,8 @@ class RangeFile(io.RawIOBase):
         self._pos = 0
         self._cache: LRUCache[int, bytes] = LRUCache(CACHED_BLOCKS)
         self._next = -1
-        """The block after the last one read: a read that starts there is sequential."""
+        """The block after the last one read: a read from there on, or from within the
+        last block into the next, is sequential."""
         self._pool = ThreadPoolExecutor(PARALLEL, thread_name_prefix="range-get")
 
     def readable(self) -> bool:
@@ -89,7 +90,7 @@ class RangeFile(io.RawIOBase):
 
     def _fetch(self, first: int, last: int) -> None:
         """Blocks ``first`` to ``last`` into the cache (and the read-ahead, when sequential)."""
-        if first in (self._next, self._next - 1):
+        if self._next - 1 <= first <= self._next <= last:  # moving on past the last read
             last = min(last + READ_AHEAD, (self._size - 1) // self._block)
         missing = [i for i in range(first, last + 1) if i not in self._cache]
 
