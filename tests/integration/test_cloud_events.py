@@ -26,7 +26,7 @@ from mangum.types import ASGI
 
 from cellucid_cloud.api.app import build_api
 from cellucid_cloud.api.context import ApiContext
-from cellucid_cloud.aws.events import POLL_INTERVAL
+from cellucid_cloud.aws.events import POLL_INTERVAL, events_resolver
 from cellucid_cloud.aws.links import SqsLinkIngest
 from cellucid_cloud.catalog.dynamodb_repository import dynamodb_client
 from cellucid_cloud.catalog.meta import MetaService
@@ -298,6 +298,50 @@ def test_an_event_larger_than_a_dynamodb_item_is_a_413(
         body = data_mapping_event(creds["viewerId"], creds["viewerToken"], text)
         reply = stack.events(request("POST", "/_cellucid/events", body=body, content_type=JSON))
         assert reply["statusCode"] == status, reply
+
+
+def test_each_post_reads_its_viewer_once(stack: CloudStack, dataset_id: str, token: str) -> None:
+    """The route authenticates the viewer and hands it to the service, which used to look it
+    up again: one DynamoDB read of the viewer per event, selection and bundle posted."""
+    service = events_service(stack)
+    resolver = events_resolver(
+        service, lambda: stack.auth, S3UploadUrls(stack.sessions_bucket, stack.s3)
+    )
+
+    def host(http_event: dict[str, Any]) -> dict[str, Any]:
+        return cast(dict[str, Any], resolver.resolve(http_event, FakeLambdaContext("events")))
+
+    creds = register(host, dataset_id, token)
+    reads: list[str] = []
+    store = cast(DynamoDbEventStore, service.store)
+    store.client.meta.events.register(
+        "provide-client-params.dynamodb.GetItem",
+        lambda params, **_: reads.append(params["Key"]["pk"]["S"]),
+    )
+    ready = {"type": "ready", "n_cells": 10, "dimensions": 2, **creds}
+    octet = "application/octet-stream"
+    posts = [
+        request("POST", "/_cellucid/events", body=json.dumps(ready).encode(), content_type=JSON),
+        request(
+            "POST",
+            "/_cellucid/selection",
+            query={**creds, "source": "lasso"},
+            body=struct.pack("<2I", 1, 5),
+            content_type=octet,
+        ),
+        request(
+            "POST",
+            "/_cellucid/session_bundle",
+            query={**creds, "requestId": "once"},
+            body=BUNDLE_V1,
+            content_type=octet,
+        ),
+    ]
+    for posted in posts:
+        reads.clear()
+        reply = host(posted)
+        assert reply["statusCode"] == 200, reply
+        assert len(reads) == 1, (posted["rawPath"], reads)
 
 
 def test_a_long_poll_returns_when_an_event_arrives(

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from cellucid_cloud.aws.events import _FollowQuery, _UploadUrlQuery
+from cellucid_cloud.api.events_http import FollowQuery, UploadUrlQuery
 from cellucid_cloud.catalog.urls import explorer_id
 from cellucid_cloud.events.bundle import SESSION_MAGIC_V2, check_bundle
 from cellucid_cloud.events.wire import WireError, event_json, load_json, parse_event
@@ -151,14 +151,14 @@ def test_query_integers_validate_to_numbers_the_stores_can_take(
     """The events routes' query models (FastAPI's routes declare the same constraints): an
     accepted cursor fits a signed 64-bit integer, a wait and a size their bounds."""
     try:
-        follow: Any = _FollowQuery.model_validate({"after": after, "wait": wait})
+        follow: Any = FollowQuery.model_validate({"after": after, "wait": wait})
     except ValidationError:
         pass
     else:
         assert 0 <= int(follow.after) < 2**63
         assert 0 <= follow.wait <= 25
     try:
-        upload: Any = _UploadUrlQuery.model_validate({"size": size})
+        upload: Any = UploadUrlQuery.model_validate({"size": size})
     except ValidationError:
         pass
     else:

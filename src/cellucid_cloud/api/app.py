@@ -18,7 +18,8 @@ from cellucid_cloud.api.cellucid_routes import cellucid_router
 from cellucid_cloud.api.context import ApiContext
 from cellucid_cloud.api.curation_routes import curation_router
 from cellucid_cloud.api.docs_routes import docs_router
-from cellucid_cloud.api.events_routes import BINARY_PATHS, events_router
+from cellucid_cloud.api.events_http import BINARY_PATHS, EventsHttp
+from cellucid_cloud.api.events_routes import events_router
 from cellucid_cloud.api.meta_routes import meta_router
 from cellucid_cloud.api.public import package_version
 from cellucid_cloud.api.schemas import error_response
@@ -47,7 +48,10 @@ def build_fastapi(ctx: ApiContext) -> FastAPI:
     app.include_router(curation_router(ctx))
     app.include_router(cellucid_router(ctx))
     if ctx.events is not None:
-        app.include_router(events_router(ctx, ctx.events))
+        events = EventsHttp(
+            ctx.events, lambda: ctx.auth, ctx.session_uploads, ctx.upload_url_expiry
+        )
+        app.include_router(events_router(events))
 
     async def known_error(request: Request, exc: Exception) -> Response:
         return response(error_for(exc))

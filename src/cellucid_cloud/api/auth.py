@@ -23,7 +23,14 @@ from cellucid_cloud.catalog.repository import Put
 from cellucid_cloud.core.ports import CatalogRepository, Clock
 from cellucid_cloud.signed_tokens import ExpiredTokenError, InvalidTokenError, decode_token
 
-__all__ = ["KEY_CHECK_SECONDS", "AuthError", "Authenticator", "hash_api_key", "new_secret"]
+__all__ = [
+    "KEY_CHECK_SECONDS",
+    "AuthError",
+    "Authenticator",
+    "bearer_token",
+    "hash_api_key",
+    "new_secret",
+]
 
 KEY_PREFIX = "ccak_"
 KEY_CHECK_SECONDS = 30.0
@@ -35,6 +42,13 @@ AUDIENCE = "curation"
 
 class AuthError(Exception):
     """Missing, malformed, expired or revoked credentials (HTTP 401)."""
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, as FastAPI's HTTPBearer reads it (for
+    hosts without FastAPI)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
 
 
 def new_secret() -> str:

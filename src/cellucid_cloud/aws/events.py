@@ -1,93 +1,49 @@
 """The events function: viewer registration, events and session bundles (``/_cellucid/...``)
 on Powertools' HTTP API resolver.
 
-The resolver rather than FastAPI behind Mangum because it starts about twice as fast cold
-(docs/benchmarks.md, "Events function cold start"), and a cold start is what a viewer's first
-event waits for. The routes only translate HTTP: every rule (content types, size caps,
-credentials, the answers) is :mod:`cellucid_cloud.events.service`'s, which the FastAPI routes
-that ``up`` serves (:mod:`cellucid_cloud.api.events_routes`) use as well; the tests send the
-same HTTP API events to both and compare the answers.
+The routes are :mod:`cellucid_cloud.api.events_http`'s, declared once; this is their adapter
+to the resolver, as :mod:`cellucid_cloud.api.events_routes` is to FastAPI for ``up``. The
+resolver rather than FastAPI behind Mangum because it starts faster cold (docs/benchmarks.md,
+"Events function cold start"), and a cold start is what a viewer's first event waits for.
+Query parameters are validated against the declared models and a JSON body with
+:func:`~cellucid_cloud.http.validation.json_body`, refused with FastAPI's 422 messages; the
+tests send the same HTTP API events to both hosts and compare the answers.
 """
 
 from __future__ import annotations
 
 import functools
-import json
+import re
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.parameters import get_secret
-from pydantic import BaseModel, ConfigDict, Field
 
-from cellucid_cloud.api.auth import Authenticator
+from cellucid_cloud.api.auth import Authenticator, bearer_token
+from cellucid_cloud.api.events_http import (
+    BINARY_PATHS,
+    EVENTS_ROUTES,
+    EventsCall,
+    EventsHttp,
+    EventsRoute,
+    FollowEvents,
+)
 from cellucid_cloud.aws.config import EventsSettings
 from cellucid_cloud.aws.resolver import HttpRoutes, lambda_response
 from cellucid_cloud.aws.services import aws_ports, site
 from cellucid_cloud.core.ports import UploadUrls
 from cellucid_cloud.core.services import build_services
-from cellucid_cloud.events.service import (
-    CURSOR_PATTERN,
-    MAX_BUNDLE_BYTES,
-    MAX_CURSOR_LENGTH,
-    MAX_DIRECT_BUNDLE_BYTES,
-    MAX_PARAM_LENGTH,
-    MAX_WAIT,
-    EventsService,
-    ViewerRequest,
-    delivered,
-    events_page,
-)
-from cellucid_cloud.http.bodies import check_size, require_binary, require_json
+from cellucid_cloud.events.service import EventsService
+from cellucid_cloud.http.bodies import check_size
 from cellucid_cloud.http.validation import json_body
 
-__all__ = ["POLL_INTERVAL", "events_app", "events_resolver"]
+__all__ = ["ANSWER_MARGIN", "POLL_INTERVAL", "events_app", "events_resolver"]
 
-BINARY_PATHS = ("/_cellucid/selection", "/_cellucid/session_bundle")
-"""Bodies bounded by their own rules (a dataset's cell count, 5 MB), as in the API app."""
 POLL_INTERVAL = 0.25
 """A long poll's read interval: each is a DynamoDB query, so a little slower than ``up``."""
 ANSWER_MARGIN = 2.0
 """Seconds a long poll leaves of the invocation to answer in."""
-NO_STORE = {"Cache-Control": "no-store"}
-
-Param = Annotated[str | None, Field(max_length=MAX_PARAM_LENGTH)]
-Answer = Response[Any]
-
-
-class _Query(BaseModel):
-    """Query parameters, constrained as the FastAPI routes declare them."""
-
-    model_config = ConfigDict(extra="ignore")
-    viewerId: Param = None  # noqa: N815 - Cellucid's query names
-    viewerToken: Param = None  # noqa: N815
-
-
-class _SelectionQuery(_Query):
-    source: Param = None
-
-
-class _BundleQuery(_Query):
-    requestId: Param = None  # noqa: N815
-
-
-class _UploadUrlQuery(_BundleQuery):
-    size: Annotated[int | None, Field(ge=1, le=MAX_BUNDLE_BYTES)] = None
-
-
-class _FollowQuery(_Query):
-    after: Annotated[str, Field(max_length=MAX_CURSOR_LENGTH, pattern=CURSOR_PATTERN)] = "0"
-    wait: Annotated[float, Field(ge=0, le=MAX_WAIT)] = 0.0
-
-
-def _json(status: int, document: Any, headers: dict[str, str] | None = None) -> Answer:
-    return Response(status, "application/json", json.dumps(document), headers or {})
-
-
-def _bearer(authorization: str | None) -> str | None:
-    """The token of an ``Authorization: Bearer`` header, as FastAPI's HTTPBearer reads it."""
-    scheme, _, token = (authorization or "").partition(" ")
-    return token if scheme.lower() == "bearer" and token else None
 
 
 def events_resolver(
@@ -98,74 +54,47 @@ def events_resolver(
     upload_url_expiry: int = 900,
     poll: float = POLL_INTERVAL,
 ) -> APIGatewayHttpResolver:
-    """The routes of :mod:`cellucid_cloud.api.events_routes` over the same service. ``auth``
-    is called on the first registration: reading the signing secret is no part of the cold
-    start of a viewer's event."""
+    """The declared events routes on one resolver. ``auth`` is called on the first
+    registration: reading the signing secret is no part of the cold start of a viewer's
+    event."""
     routes = HttpRoutes(exempt_paths=BINARY_PATHS)
-    app = routes.app
-    route, body, header, query = routes.route, routes.body, routes.header, routes.query
+    http = EventsHttp(events, auth, session_uploads, upload_url_expiry)
 
-    @route("POST", "/_cellucid/viewers")
-    def register() -> Answer:
-        curator_id = auth().curator_for_bearer(_bearer(header("authorization")))
-        request = json_body(ViewerRequest, body())
-        registration = events.register(curator_id, request.dataset_id, request.ttl_seconds)
-        return _json(201, registration.answer())
+    def read_body(cap: int) -> bytes:
+        body = routes.body()
+        check_size(len(body), cap)
+        return body
 
-    @route("POST", "/_cellucid/events")
-    def post_event() -> Answer:
-        require_json(header("content-type"))
-        return _json(200, delivered(events.post_event(body())), NO_STORE)
-
-    @route("POST", "/_cellucid/selection")
-    def post_selection() -> Answer:
-        params = query(_SelectionQuery)
-        require_binary(header("content-type"))
-        viewer = events.viewer(params.viewerId, params.viewerToken)
-        data = body()
-        check_size(len(data), 4 * viewer.n_cells)
-        cursor = events.post_selection(params.viewerId, params.viewerToken, params.source, data)
-        return _json(200, delivered(cursor), NO_STORE)
-
-    @route("POST", "/_cellucid/session_bundle")
-    def post_bundle() -> Answer:
-        params = query(_BundleQuery)
-        require_binary(header("content-type"))
-        events.viewer(params.viewerId, params.viewerToken)
-        data = body()
-        check_size(len(data), MAX_DIRECT_BUNDLE_BYTES)
-        events.post_bundle(params.viewerId, params.viewerToken, params.requestId, data)
-        return _json(200, delivered(None), NO_STORE)
-
-    @route("POST", "/_cellucid/session_bundle/upload-url")
-    def bundle_upload_url() -> Answer:
-        p = query(_UploadUrlQuery)
-        grant = events.bundle_upload_url(
-            session_uploads, p.viewerId, p.viewerToken, p.requestId, p.size, upload_url_expiry
+    def answer(route: EventsRoute, path: dict[str, str]) -> Response[Any]:
+        curator_id = None
+        if route.curator:
+            curator_id = http.curator(bearer_token(routes.header("authorization")))
+        call = EventsCall(
+            header=routes.header,
+            read_body=read_body,
+            query=routes.query(route.query) if route.query is not None else None,
+            body=json_body(route.body, routes.body()) if route.body is not None else None,
+            curator_id=curator_id,
+            path=path,
         )
-        return _json(200, grant)
+        answer = getattr(http, route.name)(call)
+        if isinstance(answer, FollowEvents):
+            left = routes.app.lambda_context.get_remaining_time_in_millis() / 1000
+            wait = min(answer.wait, left - ANSWER_MARGIN)
+            answer = http.page(*events.follow(answer.viewer, answer.after, wait, poll))
+        return lambda_response(answer)
 
-    @route("GET", "/_cellucid/events")
-    def get_events() -> Answer:
-        params = query(_FollowQuery)
-        viewer = events.viewer(params.viewerId, params.viewerToken)
-        left = app.lambda_context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN
-        page = events.follow(viewer, int(params.after), min(params.wait, left), poll)
-        return Response(200, "application/json", events_page(*page))
+    def handler(route: EventsRoute) -> Callable[..., Response[Any]]:
+        def serve(**path: str) -> Response[Any]:
+            return answer(route, path)
 
-    @route("GET", "/_cellucid/session_bundles")
-    def list_bundles() -> Answer:
-        params = query(_Query)
-        viewer = events.viewer(params.viewerId, params.viewerToken)
-        return _json(200, {"bundles": events.bundles(viewer)})
+        serve.__name__ = route.name
+        return serve
 
-    @route("GET", "/_cellucid/session_bundles/<request_id>")
-    def get_bundle(request_id: str) -> Answer:
-        params = query(_Query)
-        viewer = events.viewer(params.viewerId, params.viewerToken)
-        return lambda_response(events.bundle_download(viewer, request_id))
-
-    return app
+    for route in EVENTS_ROUTES:
+        path = re.sub(r"\{(\w+)\}", r"<\1>", route.path)  # Powertools' path parameters
+        routes.route(route.method, path)(handler(route))
+    return routes.app
 
 
 @functools.cache

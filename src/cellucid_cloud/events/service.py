@@ -36,9 +36,8 @@ from cellucid_cloud.events.bundle import BundleFrame, check_bundle
 from cellucid_cloud.events.models import BundleRecord, StoredEvent, Viewer
 from cellucid_cloud.events.store import BundleQuota, quota_refusal
 from cellucid_cloud.events.wire import WireError, event_json, parse_event, parse_selection
-from cellucid_cloud.http.answers import NO_STORE, OCTET_STREAM, Answer
 from cellucid_cloud.storage.downloads import MAX_DOWNLOAD_URL_SECONDS
-from cellucid_cloud.storage.upload_urls import UploadUrlError
+from cellucid_cloud.storage.upload_urls import UploadUrl, UploadUrlError
 
 __all__ = [
     "CURSOR_PATTERN",
@@ -49,12 +48,10 @@ __all__ = [
     "MAX_PARAM_LENGTH",
     "MAX_STORED_EVENT_BYTES",
     "MAX_WAIT",
+    "BundleDownload",
     "EventsService",
     "Registration",
     "ViewerRequest",
-    "delivered",
-    "download_headers",
-    "events_page",
 ]
 
 DEFAULT_VIEWER_TTL = 24 * 3600
@@ -87,6 +84,16 @@ class ViewerRequest(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
+class BundleDownload:
+    """A stored bundle to hand out: a short-lived URL of the store when it has one, else the
+    bytes."""
+
+    request_id: str
+    url: str | None = None
+    data: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
 class Registration:
     viewer: Viewer
     token: str
@@ -100,28 +107,6 @@ class Registration:
             "viewer_url": self.viewer_url,
             "expires_at": datetime.fromtimestamp(self.viewer.expires_at, UTC).isoformat(),
         }
-
-
-def delivered(cursor: int | None) -> dict[str, Any]:
-    """The answer to a post: the cursor of the stored event, if it made one."""
-    return {
-        "status": "ok",
-        "delivered": True,
-        **({"cursor": str(cursor)} if cursor is not None else {}),
-    }
-
-
-def events_page(events: list[StoredEvent], cursor: int) -> str:
-    """A read's answer as JSON, in the one encoding every event was checked against when it
-    was posted (:func:`~cellucid_cloud.events.wire.event_json`), so it always encodes."""
-    return event_json({"events": [e.event for e in events], "cursor": str(cursor)})
-
-
-def download_headers(request_id: str) -> dict[str, str]:
-    return {
-        "Content-Disposition": f'attachment; filename="{request_id}.cellucid-session"',
-        "Cache-Control": "no-store",
-    }
 
 
 def _token_hash(token: str) -> str:
@@ -214,10 +199,8 @@ class EventsService:
             )
         return self.store.append(viewer, [event])
 
-    def post_selection(
-        self, viewer_id: str | None, token: str | None, source: str | None, body: bytes
-    ) -> int:
-        viewer = self.viewer(viewer_id, token)
+    def post_selection(self, viewer: Viewer, source: str | None, body: bytes) -> int:
+        """A selection of ``viewer`` (whose credentials :meth:`viewer` checked)."""
         if not source or len(source) > 100:
             raise InvalidRequestError("source is required (e.g. lasso), at most 100 characters")
         if len(body) > 4 * viewer.n_cells:
@@ -228,10 +211,8 @@ class EventsService:
         event = {"type": "selection", "cells": cells.tolist(), "source": source}
         return self.store.append(viewer, [event])
 
-    def post_bundle(
-        self, viewer_id: str | None, token: str | None, request_id: str | None, body: bytes
-    ) -> BundleRecord:
-        viewer = self.viewer(viewer_id, token)
+    def post_bundle(self, viewer: Viewer, request_id: str | None, body: bytes) -> BundleRecord:
+        """A bundle posted by ``viewer`` (whose credentials :meth:`viewer` checked)."""
         if len(body) > MAX_DIRECT_BUNDLE_BYTES:
             raise TooLargeError(
                 f"session bundles over {MAX_DIRECT_BUNDLE_BYTES} bytes go through "
@@ -245,31 +226,23 @@ class EventsService:
     def bundle_upload_url(
         self,
         uploads: UploadUrls,
-        viewer_id: str | None,
-        token: str | None,
+        viewer: Viewer,
         request_id: str | None,
         size: int | None,
         expires_in: int,
-    ) -> dict[str, Any]:
+    ) -> UploadUrl:
         """A URL for one PUT of a bundle too large to post (``size`` bytes, counted against
         the quotas now); the bundle is validated when it arrives (:meth:`validate_upload`)."""
-        viewer = self.viewer(viewer_id, token)
         key = self.bundle_key(viewer, _request_id(request_id))
         if size is None:
             raise InvalidRequestError("size is required: the bundle's length in bytes")
         self._reserve(viewer, size)
         try:
-            grant = uploads.upload_url(
+            return uploads.upload_url(
                 key, max_bytes=MAX_BUNDLE_BYTES, expires_in=expires_in, size=size
             )
         except UploadUrlError as exc:
             raise InvalidRequestError(str(exc)) from None
-        return {
-            "url": grant.url,
-            "headers": grant.headers,
-            "expires_in": grant.expires_in,
-            "max_bytes": grant.max_bytes,
-        }
 
     def validate_upload(
         self, key: str, source: BlobStore, *, in_place: bool
@@ -392,20 +365,18 @@ class EventsService:
             for r in self.store.bundles(viewer)
         ]
 
-    def bundle_download(self, viewer: Viewer, request_id: str) -> Answer:
-        """A stored bundle: a redirect to a short-lived URL of the store when it has one (the
-        sessions bucket: a Lambda response holds 6 MB at most), else the bytes. Never cached."""
+    def bundle_download(self, viewer: Viewer, request_id: str) -> BundleDownload:
+        """A stored bundle: a short-lived URL of the store when it has one (the sessions
+        bucket: a Lambda response holds 6 MB at most), else the bytes."""
         request_id = _request_id(request_id)
         for record in self.store.bundles(viewer):
             if record.request_id == request_id:
-                headers = download_headers(request_id)
                 url = self.blobs.download_url(
                     record.key, f"{request_id}.cellucid-session", MAX_DOWNLOAD_URL_SECONDS
                 )
                 if url is not None:
-                    return Answer(302, b"", {"Location": url, "Cache-Control": NO_STORE})
-                data = self.blobs.get(record.key)
-                return Answer(200, data, {"Content-Type": OCTET_STREAM, **headers})
+                    return BundleDownload(request_id, url=url)
+                return BundleDownload(request_id, data=self.blobs.get(record.key))
         raise NotFoundError(f"no session bundle {request_id} for this viewer")
 
 

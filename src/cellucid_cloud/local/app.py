@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
 from cellucid_cloud.api.app import build_fastapi
-from cellucid_cloud.api.events_routes import BINARY_PATHS
+from cellucid_cloud.api.events_http import BINARY_PATHS
 from cellucid_cloud.http.asgi import BodyLimit, HostCheck, PublicReadCors, error_json
 from cellucid_cloud.local.exports import ExportFiles
 from cellucid_cloud.local.stack import LocalStack
