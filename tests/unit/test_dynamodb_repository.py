@@ -10,12 +10,9 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from cellucid_cloud.catalog import dynamodb_repository
-from cellucid_cloud.catalog.dynamodb_repository import (
-    BATCH_GET_ATTEMPTS,
-    DynamoDbCatalogRepository,
-    dynamodb_client,
-)
+from cellucid_cloud import aws_calls
+from cellucid_cloud.aws_calls import BATCH_ATTEMPTS
+from cellucid_cloud.catalog.dynamodb_repository import DynamoDbCatalogRepository, dynamodb_client
 from cellucid_cloud.catalog.models import Alias, DatasetVersion
 from cellucid_cloud.catalog.repository import ConflictError, Put
 from cellucid_cloud.unavailable import StoreUnavailableError
@@ -36,7 +33,7 @@ def stubbed() -> Iterator[tuple[DynamoDbCatalogRepository, Stubber]]:
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     slept: list[float] = []
-    monkeypatch.setattr(dynamodb_repository.time, "sleep", slept.append)
+    monkeypatch.setattr(aws_calls.time, "sleep", slept.append)
     return slept
 
 
@@ -75,7 +72,7 @@ def test_keys_left_unprocessed_for_good_make_the_catalog_unavailable(
     stubbed: tuple[DynamoDbCatalogRepository, Stubber], sleeps: list[float]
 ) -> None:
     repo, stubber = stubbed
-    for _ in range(BATCH_GET_ATTEMPTS):
+    for _ in range(BATCH_ATTEMPTS):
         stubber.add_response(
             "batch_get_item",
             {"Responses": {}, "UnprocessedKeys": {TABLE: {"Keys": [key("a")]}}},
@@ -83,8 +80,8 @@ def test_keys_left_unprocessed_for_good_make_the_catalog_unavailable(
         )
     with pytest.raises(StoreUnavailableError, match="unprocessed"):
         repo.get_many(Alias, ["a"])
-    assert len(sleeps) == BATCH_GET_ATTEMPTS - 1
-    assert all(0 <= s <= dynamodb_repository.BACKOFF_CAP for s in sleeps)
+    assert len(sleeps) == BATCH_ATTEMPTS - 1
+    assert all(0 <= s <= aws_calls.BACKOFF_CAP for s in sleeps)
 
 
 def cancel(stubber: Stubber, *codes: str) -> None:

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from cellucid_cloud.aws_calls import aws_client
+
 __all__ = ["StateMachineExecutions", "stepfunctions_client"]
 
 
 def stepfunctions_client() -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.session.Session().client(
-        "stepfunctions", config=Config(retries={"mode": "standard"})
-    )
+    return aws_client("stepfunctions")
 
 
 class StateMachineExecutions:

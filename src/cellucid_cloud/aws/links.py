@@ -12,7 +12,9 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, cast
+
+from cellucid_cloud.aws_calls import aws_client
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -81,10 +83,7 @@ def _message(body: str, fields: set[str]) -> dict[str, Any] | None:
 
 
 def sqs_client() -> SQSClient:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.session.Session().client("sqs", config=Config(retries={"mode": "standard"}))
+    return cast("SQSClient", aws_client("sqs"))
 
 
 class SqsLinkIngest:

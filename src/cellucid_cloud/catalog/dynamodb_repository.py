@@ -15,14 +15,13 @@ DynamoDB applies all of them or none. botocore fills in the transaction's
 from __future__ import annotations
 
 import contextlib
-import random
-import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
+from cellucid_cloud.aws_calls import aws_client, until_processed
 from cellucid_cloud.catalog.models import Collection, StoredRecord
 from cellucid_cloud.catalog.repository import ConflictError, Delete, Put, Write, check_writes
-from cellucid_cloud.unavailable import StoreUnavailableError, unavailable_on_aws_errors
+from cellucid_cloud.unavailable import unavailable_on_aws_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -89,22 +88,10 @@ GLOBAL_SECONDARY_INDEXES: list[GlobalSecondaryIndexTypeDef] = [
 """Both sort by ``pk``: within one kind that is the order of the record keys."""
 
 BATCH_GET_LIMIT = 100
-BATCH_GET_ATTEMPTS = 10
-BACKOFF_BASE = 0.05
-BACKOFF_CAP = 2.0
 
 
 def dynamodb_client(endpoint_url: str | None = None, region: str | None = None) -> DynamoDBClient:
-    """A client with botocore's "standard" retries (throttling and transient errors)."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.session.Session().client(
-        "dynamodb",
-        endpoint_url=endpoint_url,
-        region_name=region,
-        config=Config(retries={"mode": "standard"}),
-    )
+    return cast("DynamoDBClient", aws_client("dynamodb", endpoint_url=endpoint_url, region=region))
 
 
 def ensure_table(client: DynamoDBClient, table_name: str) -> None:
@@ -148,25 +135,20 @@ class DynamoDbCatalogRepository:
         return found
 
     def _batch_get(self, keys: list[Item]) -> list[Item]:
-        """Read up to 100 keys, asking again (with jittered backoff) for the keys DynamoDB
-        left unprocessed, as it does when throttled or past 16 MB."""
+        """Read up to 100 keys, asking again for the keys DynamoDB left unprocessed, as it
+        does when throttled or past 16 MB."""
         items: list[Item] = []
-        pending = keys
-        for attempt in range(BATCH_GET_ATTEMPTS):
-            if attempt:
-                time.sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)))
+
+        def send(pending: list[Item]) -> list[Item]:
             response = self._client.batch_get_item(
                 RequestItems={self.table_name: {"Keys": pending, "ConsistentRead": True}}
             )
             items.extend(response["Responses"].get(self.table_name, []))
             unprocessed = response.get("UnprocessedKeys", {}).get(self.table_name)
-            if not unprocessed:
-                return items
-            pending = unprocessed["Keys"]
-        raise StoreUnavailableError(
-            f"the catalog is unavailable (DynamoDB left {len(pending)} keys unprocessed after "
-            f"{BATCH_GET_ATTEMPTS} attempts); try again shortly"
-        )
+            return unprocessed["Keys"] if unprocessed else []
+
+        until_processed(send, keys, store="the catalog")
+        return items
 
     @_unavailable
     def collections_of(self, owner: str) -> list[Collection]:

@@ -18,11 +18,12 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from cellucid_cloud.aws_calls import until_processed
 from cellucid_cloud.core.ports import Timer
 from cellucid_cloud.events.models import BundleRecord, StoredEvent, Viewer
 from cellucid_cloud.events.store import BundleQuota, quota_refusal
 from cellucid_cloud.events.wire import event_json
-from cellucid_cloud.unavailable import StoreUnavailableError, unavailable_on_aws_errors
+from cellucid_cloud.unavailable import unavailable_on_aws_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -110,17 +111,13 @@ class DynamoDbEventStore:
         return last
 
     def _batch_write(self, requests: list[Any]) -> None:
-        for attempt in range(10):
-            unprocessed = self.client.batch_write_item(RequestItems={self.table: requests}).get(
+        def send(pending: list[Any]) -> list[Any]:
+            unprocessed = self.client.batch_write_item(RequestItems={self.table: pending}).get(
                 "UnprocessedItems", {}
             )
-            requests = list(unprocessed.get(self.table, []))
-            if not requests:
-                return
-            time.sleep(min(0.05 * 2**attempt, 2.0))
-        raise StoreUnavailableError(
-            "the events store is unavailable (DynamoDB kept events unprocessed); try again shortly"
-        )
+            return list(unprocessed.get(self.table, []))
+
+        until_processed(send, requests, store="the events store")
 
     @_unavailable
     def read(self, viewer: Viewer, after: int, limit: int) -> list[StoredEvent]:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
+from cellucid_cloud.aws_calls import aws_client
 from cellucid_cloud.storage.downloads import (
     MAX_DOWNLOAD_URL_SECONDS,
     OpenFile,
@@ -66,16 +67,13 @@ def s3_client(endpoint_url: str | None = None, region: str | None = None) -> S3C
     URLs name the bucket's regional endpoint (the global one redirects young buckets, which
     breaks a signed PUT); botocore falls back to path style for an IP endpoint such as moto's.
     """
-    import boto3
-    from botocore.config import Config
-
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=endpoint_url,
-        region_name=region,
-        config=Config(
+    return cast(
+        "S3Client",
+        aws_client(
+            "s3",
+            endpoint_url=endpoint_url,
+            region=region,
             signature_version="s3v4",
-            retries={"mode": "standard"},
             s3={"addressing_style": "virtual"},
             max_pool_connections=TRANSFER_CONCURRENCY,
         ),
