@@ -264,6 +264,16 @@ def test_a_large_bundle_uploaded_locally_is_stored_in_bounded_memory(tmp_path: P
         (b"", 0, "binary", None),
         (gzip.compress(b"x" * 10), MAX_JSON_CHUNK_BYTES + 1, "json", "JSON chunk of"),
     ],
+    # Named, not by their bytes: gzip stamps the time, and workers must collect the same ids.
+    ids=[
+        "two-members",
+        "header-only",
+        "cut-short",
+        "trailing-bytes",
+        "wrong-size",
+        "empty",
+        "json-cap",
+    ],
 )
 def test_gzip_chunks_decode_exactly_to_their_declared_size(
     stored: bytes, declared: int, kind: str, problem: str | None
