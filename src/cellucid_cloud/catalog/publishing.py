@@ -23,6 +23,7 @@ settles them. The canonical meta lookup stays one read of the dataset otherwise.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -35,7 +36,13 @@ from cellucid_cloud.catalog.models import (
     PublishedCatalog,
     StagedMapping,
 )
-from cellucid_cloud.catalog.repository import MAX_WRITES, ConflictError, Put, Write
+from cellucid_cloud.catalog.repository import (
+    MAX_WRITES,
+    ConflictError,
+    Put,
+    Write,
+    retry_on_conflict,
+)
 from cellucid_cloud.core.errors import StateConflictError
 from cellucid_cloud.core.ports import CatalogRepository
 
@@ -128,7 +135,8 @@ def _stage(
     contact: Contact,
 ) -> list[str]:
     """Write the mappings of one batch of datasets; the ids that got one."""
-    for _ in range(ATTEMPTS):
+
+    def once() -> list[str]:
         stored = repo.get_many(Dataset, dataset_ids)
         current = settled_many(repo, stored)
         writes: list[Write] = []
@@ -143,12 +151,14 @@ def _stage(
                 staged.append(dataset_id)
             elif stored[dataset_id].staged is not None:  # a finished publish's, unsettled
                 writes.append(Put(dataset))
-        try:
-            repo.commit(writes)
-        except ConflictError:
-            continue
+        repo.commit(writes)
         return staged
-    raise StateConflictError("the collection's datasets kept changing while publishing; retry")
+
+    return retry_on_conflict(
+        once,
+        attempts=ATTEMPTS,
+        gave_up="the collection's datasets kept changing while publishing; retry",
+    )
 
 
 def _mapping(
@@ -180,7 +190,8 @@ def _mapping(
 
 def _switch(repo: CatalogRepository, collection: Collection, version: CollectionVersion) -> None:
     """The one commit that makes the publish visible."""
-    for _ in range(ATTEMPTS):
+
+    def once() -> None:
         catalog = published_catalog(repo)
         listed = {**catalog.collections, collection.collection_id: version.version_id}
         head = catalog.model_copy(update={"collections": listed})
@@ -188,13 +199,15 @@ def _switch(repo: CatalogRepository, collection: Collection, version: Collection
             repo.commit([Put(collection), Put(version), Put(head, create=head.rev == 0)])
         except ConflictError as exc:
             if _still_ours(repo, collection, version):
-                continue  # only the catalog record moved: another collection's publish
+                raise  # only the catalog record moved: another collection's publish
             raise StateConflictError(
                 "the collection changed while this request ran (another request won); "
                 "read it again and retry"
             ) from exc
-        return
-    raise StateConflictError("other publishes kept the catalog busy; retry")
+
+    retry_on_conflict(
+        once, attempts=ATTEMPTS, gave_up="other publishes kept the catalog busy; retry"
+    )
 
 
 def _still_ours(
@@ -213,18 +226,18 @@ def _still_ours(
 def _settle_staged(repo: CatalogRepository, dataset_ids: list[str], version_id: str) -> None:
     """Apply this publish's mappings to one batch of datasets (best effort: a batch that keeps
     conflicting is left for readers and the next publish to settle)."""
-    for _ in range(ATTEMPTS):
+
+    def once() -> None:
         stored = repo.get_many(Dataset, dataset_ids)
         writes: list[Write] = [
             Put(dataset.with_staged_applied())
             for dataset in stored.values()
             if dataset.staged is not None and dataset.staged.collection_version_id == version_id
         ]
-        try:
-            repo.commit(writes)
-        except ConflictError:
-            continue
-        return
+        repo.commit(writes)
+
+    with contextlib.suppress(StateConflictError):
+        retry_on_conflict(once, attempts=ATTEMPTS, gave_up="the datasets kept changing")
 
 
 def _chunks(keys: Iterable[str]) -> list[list[str]]:

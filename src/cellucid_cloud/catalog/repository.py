@@ -15,7 +15,7 @@ A commit holds at most :data:`MAX_WRITES` writes: DynamoDB's transaction limit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cellucid_cloud.catalog.models import (
@@ -30,6 +30,7 @@ from cellucid_cloud.catalog.models import (
     Upload,
     UploadRefusal,
 )
+from cellucid_cloud.core.errors import StateConflictError
 
 __all__ = [
     "MAX_WRITES",
@@ -40,6 +41,7 @@ __all__ = [
     "TooManyWritesError",
     "Write",
     "check_writes",
+    "retry_on_conflict",
 ]
 
 MAX_WRITES = 100
@@ -85,6 +87,19 @@ class Delete:
 
 
 type Write = Put | Delete
+
+
+def retry_on_conflict[T](attempt: Callable[[], T], *, attempts: int = 5, gave_up: str) -> T:
+    """Run ``attempt`` (read records, decide, commit conditionally) again while its commit
+    loses a race (:class:`ConflictError`). Optimistic concurrency, not a transport retry
+    (botocore retries those): the next attempt reads what won, at once. After ``attempts``
+    races lost the caller is told to try again (:class:`StateConflictError`, ``gave_up``)."""
+    for _ in range(attempts):
+        try:
+            return attempt()
+        except ConflictError:
+            continue
+    raise StateConflictError(gave_up)
 
 
 def check_writes(writes: Sequence[Write]) -> None:

@@ -36,7 +36,7 @@ from cellucid_cloud.catalog.models import (
     utcnow,
 )
 from cellucid_cloud.catalog.publishing import publish_version, settled, settled_many
-from cellucid_cloud.catalog.repository import ConflictError, Delete, Put, Write
+from cellucid_cloud.catalog.repository import ConflictError, Delete, Put, Write, retry_on_conflict
 from cellucid_cloud.core.errors import (
     DomainError,
     ForbiddenError,
@@ -341,7 +341,8 @@ class CatalogService:
         ``transfer_grace``, else the version fails (an abandoned upload). ``upload_id``
         names the key the URL was signed for (:func:`upload_key`); ``multipart_id`` the
         store's multipart upload to that key, if the file goes up in parts."""
-        for _ in range(5):
+
+        def once() -> tuple[Upload, DatasetVersion]:
             view = self.open_version(curator_id, collection_or_version_id)
             current = self.dataset_in(view, dataset_id)
             now = self.clock()
@@ -358,12 +359,10 @@ class CatalogService:
                 multipart_id=multipart_id,
             )
             expires_at = now + timedelta(seconds=expires_in) + self.transfer_grace
-            try:
-                return self._record(view, current, upload, expires_at)
-            except ConflictError:
-                continue
-        raise StateConflictError(
-            "the collection kept changing while the upload was accepted; retry"
+            return self._record(view, current, upload, expires_at)
+
+        return retry_on_conflict(
+            once, gave_up="the collection kept changing while the upload was accepted; retry"
         )
 
     def receive_drop(
@@ -383,7 +382,8 @@ class CatalogService:
         recorded as refused, and so is one that no open version can receive: with the reason,
         never only in a log."""
         upload_id = str(uuid.uuid5(_DROPS, f"{key}\n{put}"))
-        for _ in range(5):
+
+        def once() -> Upload:
             known = self.repo.get(Upload, upload_id)
             if known is not None:
                 return known
@@ -402,15 +402,12 @@ class CatalogService:
                 current = self.dataset_in(view, dataset_id)
             except DomainError as exc:
                 refused = upload.model_copy(update={"refused": f"{key}: {exc}"})
-                try:
-                    self.repo.commit(
-                        [
-                            Put(refused, create=True),
-                            *self._notice(collection_or_version_id, refused),
-                        ]
-                    )
-                except ConflictError:
-                    continue
+                self.repo.commit(
+                    [
+                        Put(refused, create=True),
+                        *self._notice(collection_or_version_id, refused),
+                    ]
+                )
                 return _stored(refused)
             upload = upload.model_copy(
                 update={
@@ -425,16 +422,13 @@ class CatalogService:
                         "before this one was seen"
                     }
                 )
-                try:
-                    self.repo.commit([Put(refused, create=True)])
-                except ConflictError:
-                    continue
+                self.repo.commit([Put(refused, create=True)])
                 return _stored(refused)
-            try:
-                return self._record(view, current, upload, None)[0]
-            except ConflictError:
-                continue
-        raise StateConflictError(f"the collection kept changing while {key} was recorded; retry")
+            return self._record(view, current, upload, None)[0]
+
+        return retry_on_conflict(
+            once, gave_up=f"the collection kept changing while {key} was recorded; retry"
+        )
 
     def _notice(self, collection_or_version_id: str, refused: Upload) -> list[Write]:
         """The write that shows a refused drop on its dataset (:class:`UploadRefusal`), when
@@ -535,7 +529,8 @@ class CatalogService:
         """The upload's file is whole in the uploads store (``up``'s upload route says so as
         its PUT completes): its version waits for processing however long the queue takes,
         also if a read at the URL's expiry had failed it as abandoned meanwhile."""
-        for _ in range(5):
+
+        def once() -> None:
             upload = self.repo.get(Upload, upload_id)
             version = self.pending_version(upload) if upload else None
             if (
@@ -553,11 +548,10 @@ class CatalogService:
                     "updated_at": self.clock(),
                 }
             )
-            try:
-                self.repo.commit([Put(arrived)])
-            except ConflictError:
-                continue
-            return
+            self.repo.commit([Put(arrived)])
+
+        with contextlib.suppress(StateConflictError):
+            retry_on_conflict(once, gave_up=f"upload {upload_id} kept changing")
 
     def fail_upload(self, upload: Upload, reason: str) -> DatasetVersion | None:
         """The upload's file never came (a link that could not be downloaded; a put replaced
@@ -583,17 +577,15 @@ class CatalogService:
         takes them in place. Otherwise the current upload is re-processed into a new version
         with them: accepted now, current at once, like an upload; returned with its upload,
         whose file the caller has processed again (None: nothing to process)."""
-        for _ in range(5):
+
+        def once() -> tuple[DatasetVersion, Upload | None]:
             view = self.open_version(curator_id, collection_or_version_id)
             current = self.dataset_in(view, dataset_id)
             if current.status is DatasetStatus.WAITING:
                 version = current.model_copy(
                     update={"export_options": options, "updated_at": self.clock()}
                 )
-                try:
-                    self.repo.commit([Put(version), Put(view.version)])
-                except ConflictError:
-                    continue
+                self.repo.commit([Put(version), Put(view.version)])
                 return _stored(version), None
             upload = self.repo.get(Upload, current.upload_id) if current.upload_id else None
             if upload is None or current.source is None:
@@ -619,18 +611,18 @@ class CatalogService:
             )
             datasets = {**view.version.datasets, dataset_id: version.version_id}
             upload = upload.model_copy(update={"versions": (*upload.versions, version.version_id)})
-            try:
-                self.repo.commit(
-                    [
-                        Put(version, create=True),
-                        Put(view.version.model_copy(update={"datasets": datasets})),
-                        Put(upload),
-                    ]
-                )
-            except ConflictError:
-                continue
+            self.repo.commit(
+                [
+                    Put(version, create=True),
+                    Put(view.version.model_copy(update={"datasets": datasets})),
+                    Put(upload),
+                ]
+            )
             return _stored(version), _stored(upload)
-        raise StateConflictError("the collection kept changing while the options were set; retry")
+
+        return retry_on_conflict(
+            once, gave_up="the collection kept changing while the options were set; retry"
+        )
 
     def _settle(self, version: DatasetVersion) -> DatasetVersion:
         """A version whose upload URL expired with no file arrived fails, so that nothing waits
@@ -722,7 +714,8 @@ class CatalogService:
         A dataset never published maps its canonical URL to its newest ready version; a
         published one keeps its published version until the next publish.
         """
-        for _ in range(10):
+
+        def once() -> DatasetVersion:
             version = self.repo.get(DatasetVersion, version_id)
             if version is None:
                 raise NotFoundError(f"no dataset version {version_id}")
@@ -750,12 +743,12 @@ class CatalogService:
                 if current is None or _order(current) <= _order(version):
                     repointed = {"version_id": version_id, "export_prefix": export_prefix}
                     writes.append(Put(dataset.model_copy(update=repointed)))
-            try:
-                self.repo.commit(writes)
-            except ConflictError:
-                continue
+            self.repo.commit(writes)
             return _stored(done)
-        raise StateConflictError(f"dataset version {version_id} kept changing; not recorded")
+
+        return retry_on_conflict(
+            once, attempts=10, gave_up=f"dataset version {version_id} kept changing; not recorded"
+        )
 
     # -- publishing --------------------------------------------------------------------------
 
