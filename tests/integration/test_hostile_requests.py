@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cellucid_cloud.serve import Catalog, create_app
+from cellucid_cloud.serve import ServedDatasets, create_app
 from cellucid_cloud.serve.direct import DirectExport
 from tests.api_server import SeededApi, seeded_api
 from tests.export_data import make_adata
@@ -50,7 +50,7 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
         with (
             seeded_api(root) as api,
             running(create_app(folder)) as folder_url,
-            running(create_app(Catalog.single(direct))) as direct_url,
+            running(create_app(ServedDatasets.single(direct))) as direct_url,
             api.client("local-curator") as curator,
         ):
             viewer = curator.post("/_cellucid/viewers", json={"dataset_id": api.seeded.dataset_id})

@@ -32,7 +32,7 @@ from cellucid_cloud.export.manifests import (
     VAR_MANIFEST_FILE,
 )
 from cellucid_cloud.export.reader import ExportReader
-from cellucid_cloud.serve import Catalog, create_app
+from cellucid_cloud.serve import ServedDatasets, create_app
 from cellucid_cloud.serve.cache_folder import FileKey
 from cellucid_cloud.serve.direct import SETTINGS as DIRECT_SETTINGS
 from cellucid_cloud.serve.direct import DirectExport
@@ -95,7 +95,7 @@ def test_genes_from_every_layout_are_the_columns_of_x(
     path, adata = _write(tmp_path, layout)
     source = DirectExport(path, cache_dir=cache, scan_entries=1000, copy_above=0)
     try:
-        with running(create_app(Catalog.single(source))) as base, httpx.Client() as client:
+        with running(create_app(ServedDatasets.single(source))) as base, httpx.Client() as client:
             assert (source.gene_copy is None) == (layout == "csc")
             _genes(client, base, adata)  # before any copy: the column, or a scan of X
             if source.gene_copy is None:
@@ -107,7 +107,10 @@ def test_genes_from_every_layout_are_the_columns_of_x(
     restarted = DirectExport(path, cache_dir=cache, copy_above=0)  # finds the copy at once
     try:
         assert restarted.gene_copy is not None and restarted.gene_copy.ready
-        with running(create_app(Catalog.single(restarted))) as base, httpx.Client() as client:
+        with (
+            running(create_app(ServedDatasets.single(restarted))) as base,
+            httpx.Client() as client,
+        ):
             _genes(client, base, adata)
     finally:
         restarted.close()
@@ -117,7 +120,7 @@ def test_direct_mode_serves_what_prepare_would(h5ad: Path, tmp_path: Path, cache
     adata = make_adata(n_cells=500, n_genes=30)
     source = DirectExport(h5ad, cache_dir=cache)
     try:
-        with running(create_app(Catalog.single(source))) as base, httpx.Client() as client:
+        with running(create_app(ServedDatasets.single(source))) as base, httpx.Client() as client:
             assert client.get(f"{base}/datasets.json").json()["datasets"][0]["n_cells"] == 500
             mirror = tmp_path / "mirror"
             for path in sorted(source.declared_paths()):
@@ -180,7 +183,7 @@ def test_the_identity_is_served_before_the_centroids(
     """The identity waits for no centroid; the obs manifest built later is prepare's."""
     source = DirectExport(h5ad, cache_dir=cache)
     try:
-        with running(create_app(Catalog.single(source))) as base:
+        with running(create_app(ServedDatasets.single(source))) as base:
             assert httpx.get(f"{base}/dataset_identity.json").status_code == 200
             assert not source.centroids_started, "the centroids were computed before the identity"
             served = _manifests(base)
@@ -201,7 +204,7 @@ def _cache_entry(cache: Path) -> Path:
 def test_a_restart_answers_from_the_cached_manifests(h5ad: Path, cache: Path) -> None:
     first = DirectExport(h5ad, cache_dir=cache)
     try:
-        with running(create_app(Catalog.single(first))) as base:
+        with running(create_app(ServedDatasets.single(first))) as base:
             built = _manifests(base)  # the obs manifest's centroids: then the entry is written
             files = {
                 p: httpx.get(f"{base}/{p}", headers=PLAIN).content for p in first.declared_paths()
@@ -224,7 +227,7 @@ def test_a_restart_answers_from_the_cached_manifests(h5ad: Path, cache: Path) ->
     restarted = DirectExport(h5ad, cache_dir=cache)
     try:
         assert restarted.declared_paths() == first.declared_paths()
-        with running(create_app(Catalog.single(restarted))) as base:
+        with running(create_app(ServedDatasets.single(restarted))) as base:
             restarted.start()  # the identity below starts building the payloads
             assert _manifests(base) == built
             for path, data in files.items():
@@ -259,7 +262,7 @@ def test_cached_manifests_are_checked_and_invalidated(tmp_path: Path, cache: Pat
     misled = DirectExport(path, cache_dir=cache)
     try:
         assert misled.name == "not what the file says"
-        with running(create_app(Catalog.single(misled))) as base:
+        with running(create_app(ServedDatasets.single(misled))) as base:
             assert httpx.get(f"{base}/embeddings/0_2d.bin").status_code == 409
         assert not old.exists()
     finally:
@@ -286,7 +289,7 @@ def test_a_small_x_gets_no_copy_and_compact_genes(tmp_path: Path, cache: Path) -
     source = DirectExport(path, cache_dir=cache)
     try:
         assert source.gene_copy is None
-        with running(create_app(Catalog.single(source))) as base, httpx.Client() as client:
+        with running(create_app(ServedDatasets.single(source))) as base, httpx.Client() as client:
             _genes(client, base, adata)
             member = client.get(f"{base}/var/0.values.f32.gz").content
         assert len(member) < 0.8 * len(gzip_column(_column(adata, 0).tobytes(), 6))
@@ -301,7 +304,7 @@ def test_outliers_are_computed_only_when_asked_for(h5ad: Path, cache: Path) -> N
         outliers = sorted(p for p in source.declared_paths() if p.endswith(".outliers.f32"))
         assert outliers
         assert not any(p in source._files for p in outliers)
-        with running(create_app(Catalog.single(source))) as base:
+        with running(create_app(ServedDatasets.single(source))) as base:
             values = np.frombuffer(httpx.get(f"{base}/{outliers[0]}").content, "<f4")
         assert values.size == 500
         assert np.nanmax(values) <= 1.0
@@ -325,7 +328,7 @@ def test_a_changed_file_invalidates_the_gene_major_copy(tmp_path: Path, cache: P
     changed = DirectExport(path, cache_dir=cache, copy_above=0)
     try:
         assert changed.gene_copy is not None and not changed.gene_copy.ready
-        with running(create_app(Catalog.single(changed))) as base, httpx.Client() as client:
+        with running(create_app(ServedDatasets.single(changed))) as base, httpx.Client() as client:
             changed.start()
             assert not old_copy.exists(), "the old version's copy was kept"
             assert changed.gene_copy.wait(180)
@@ -350,7 +353,7 @@ def test_a_damaged_copy_is_never_served(tmp_path: Path, cache: Path) -> None:
     gene.write_bytes(gene.read_bytes()[:100])  # truncated: its size no longer matches copy.json
     damaged = DirectExport(path, cache_dir=cache, copy_above=0)
     try:
-        with running(create_app(Catalog.single(damaged))) as base:
+        with running(create_app(ServedDatasets.single(damaged))) as base:
             answer = httpx.get(f"{base}/var/4.values.f32", headers=BROWSER)
             assert answer.content == _column(adata, 4).tobytes()
     finally:
@@ -370,7 +373,7 @@ def test_a_gene_with_nan_is_refused_with_422(tmp_path: Path, cache: Path) -> Non
     adata.write_h5ad(path)
     source = DirectExport(path, cache_dir=cache)
     try:
-        with running(create_app(Catalog.single(source))) as base:
+        with running(create_app(ServedDatasets.single(source))) as base:
             answer = httpx.get(f"{base}/var/2.values.f32", headers=BROWSER)
             assert answer.status_code == 422
             assert "NaN" in answer.json()["error"]
@@ -407,7 +410,7 @@ def test_memory_stays_bounded_while_the_copy_is_being_built(tmp_path: Path, cach
     path, x_bytes = _big_csr(tmp_path)
     source = DirectExport(path, cache_dir=cache, scan_entries=1 << 18)
     try:
-        with running(create_app(Catalog.single(source))) as base, httpx.Client() as client:
+        with running(create_app(ServedDatasets.single(source))) as base, httpx.Client() as client:
             tracemalloc.start()
             try:
                 for gene in (0, 999, 1999):

@@ -16,7 +16,7 @@ from cellucid_cloud.export.manifests import (
     ObsManifest,
     VarManifest,
 )
-from cellucid_cloud.serve import Catalog, ExportFolderError, FileChangedError, FolderExport
+from cellucid_cloud.serve import ExportFolderError, FileChangedError, FolderExport, ServedDatasets
 from cellucid_cloud.serve.sources import ExportSource, is_safe_relative_path
 
 # The real 0.9.4 example documents (research notes A.4); centroids and gene name sets trimmed.
@@ -364,26 +364,26 @@ def test_folder_export_malformed_manifests(
         read_manifests(folder)
 
 
-def test_catalog_single_and_several(tmp_path: Path) -> None:
-    single = Catalog.from_path(_write_folder(tmp_path / "one"))
-    [mount] = single.mounts
-    assert mount.at_root and mount.segment == mount.source.dataset_id
+def test_served_datasets_single_and_several(tmp_path: Path) -> None:
+    single = ServedDatasets.from_path(_write_folder(tmp_path / "one"))
+    [dataset] = single.datasets
+    assert dataset.at_root and dataset.segment == dataset.source.dataset_id
     # Served under its id (the catalog's canonical path) and at the root.
-    for segments in (["var", "0.values.u8.gz"], [mount.segment, "var", "0.values.u8.gz"]):
+    for segments in (["var", "0.values.u8.gz"], [dataset.segment, "var", "0.values.u8.gz"]):
         source, rel = single.resolve(segments) or (None, "")
         assert rel == "var/0.values.u8.gz"
-        assert source is mount.source
+        assert source is dataset.source
     assert single.resolve(["one", "var", "0.values.u8.gz"]) is None
-    assert single.datasets_json().datasets[0].path == f"{mount.segment}/"
+    assert single.datasets_json().datasets[0].path == f"{dataset.segment}/"
 
     root = tmp_path / "root"
     _write_folder(root / "z", "aaa")
     _write_folder(root / "a", "zzz")
     _write_folder(root / "_cellucid", "hidden")
     _write_folder(root / ".git", "hidden2")
-    several = Catalog.from_path(root)
-    assert not any(m.at_root for m in several.mounts)
-    assert [m.segment for m in several.mounts] == ["z", "a"]  # sorted by dataset id
+    several = ServedDatasets.from_path(root)
+    assert not any(m.at_root for m in several.datasets)
+    assert [m.segment for m in several.datasets] == ["z", "a"]  # sorted by dataset id
     assert several.datasets_json().default == "aaa"
     assert several.resolve(["a", "dataset_identity.json"]) is not None
     assert several.resolve(["dataset_identity.json"]) is None
@@ -393,10 +393,10 @@ def test_catalog_single_and_several(tmp_path: Path) -> None:
 
 def test_catalog_errors(tmp_path: Path) -> None:
     with pytest.raises(ExportFolderError, match=r"no dataset_identity\.json"):
-        Catalog.from_path(tmp_path)
+        ServedDatasets.from_path(tmp_path)
     with pytest.raises(ExportFolderError, match="not a directory"):
-        Catalog.from_path(tmp_path / "missing.h5ad")
+        ServedDatasets.from_path(tmp_path / "missing.h5ad")
     _write_folder(tmp_path / "a", "same")
     _write_folder(tmp_path / "b", "same")
     with pytest.raises(ExportFolderError, match="duplicate dataset ids: same"):
-        Catalog.from_path(tmp_path)
+        ServedDatasets.from_path(tmp_path)

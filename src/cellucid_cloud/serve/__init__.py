@@ -15,7 +15,7 @@ import uvicorn
 from cellucid_cloud.http.hosts import Binding
 from cellucid_cloud.serve.access_log import log_config
 from cellucid_cloud.serve.app import ServeApp
-from cellucid_cloud.serve.catalog import Catalog, Mount
+from cellucid_cloud.serve.datasets import ServedDataset, ServedDatasets
 from cellucid_cloud.serve.sources import (
     ExportFolderError,
     ExportSource,
@@ -26,15 +26,15 @@ from cellucid_cloud.serve.sources import (
 )
 
 __all__ = [
-    "Catalog",
     "ExportFolderError",
     "ExportSource",
     "FileChangedError",
     "FileInfo",
     "FolderExport",
-    "Mount",
     "PayloadError",
     "ServeApp",
+    "ServedDataset",
+    "ServedDatasets",
     "create_app",
     "run_file",
     "run_server",
@@ -44,22 +44,22 @@ log = logging.getLogger(__name__)
 
 
 def create_app(
-    root: Path | Catalog,
+    root: Path | ServedDatasets,
     *,
     allowed_hosts: list[str] | None = None,
     allow_ip_hosts: bool = False,
 ) -> ServeApp:
-    """The ASGI app for an export folder, a root of export folders, or a prebuilt catalog.
+    """The ASGI app for an export folder, a root of export folders, or prebuilt datasets.
 
     ``allowed_hosts`` replaces the default ``Host`` allow-list (loopback names, any port);
     ``allow_ip_hosts`` also admits any IP-literal ``Host`` (for servers bound to all interfaces).
     Raises :class:`ExportFolderError` when ``root`` holds no export.
     """
-    catalog = root if isinstance(root, Catalog) else Catalog.from_path(root)
-    return ServeApp(catalog, allowed_hosts=allowed_hosts, allow_ip_hosts=allow_ip_hosts)
+    served = root if isinstance(root, ServedDatasets) else ServedDatasets.from_path(root)
+    return ServeApp(served, allowed_hosts=allowed_hosts, allow_ip_hosts=allow_ip_hosts)
 
 
-def run_server(root: Path | Catalog, host: str = "127.0.0.1", port: int = 8765) -> None:
+def run_server(root: Path | ServedDatasets, host: str = "127.0.0.1", port: int = 8765) -> None:
     """Serve until interrupted. Loopback by default; binding elsewhere is an explicit choice.
 
     The bind host joins the ``Host`` allow-list; a wildcard bind (``0.0.0.0``/``::``) also
@@ -71,14 +71,14 @@ def run_server(root: Path | Catalog, host: str = "127.0.0.1", port: int = 8765) 
     server = uvicorn.Server(config)
     # uvicorn configures logging when the Config is created, so our lines go through its handler.
     base_url = binding.base_url(port)
-    for mount in app.catalog.mounts:
+    for dataset in app.served.datasets:
         log.info(
             "dataset %r (%s cells, %s genes) at %s%s",
-            mount.source.dataset_id,
-            mount.source.n_cells,
-            mount.source.n_genes,
+            dataset.source.dataset_id,
+            dataset.source.n_cells,
+            dataset.source.n_genes,
             base_url,
-            mount.url_path,
+            dataset.url_path,
         )
     log.info("serving on %s/ (catalog: /datasets.json)", base_url)
     server.run()
@@ -96,6 +96,6 @@ def run_file(path: Path, host: str = "127.0.0.1", port: int = 8765) -> None:
     sys.stderr.write(f"serving {path} directly (no export step)\n")
     try:
         source.start()
-        run_server(Catalog.single(source), host=host, port=port)
+        run_server(ServedDatasets.single(source), host=host, port=port)
     finally:
         source.close()

@@ -1,4 +1,4 @@
-"""The ASGI application serving a :class:`Catalog` the way a CDN serves an export (DESIGN §3).
+"""The ASGI application serving :class:`ServedDatasets` the way a CDN serves an export (DESIGN §3).
 
 Routes (GET and HEAD; OPTIONS answers CORS preflights; anything else is 405):
 
@@ -30,7 +30,7 @@ from cellucid_cloud.http.conditional import if_none_match, if_range
 from cellucid_cloud.http.cors import ALLOWED_METHODS, PREFLIGHT_HEADERS, PUBLIC_READ_HEADERS
 from cellucid_cloud.http.hosts import DEFAULT_ALLOWED_HOSTS, host_allowed, host_name, refusal
 from cellucid_cloud.http.ranges import UNSATISFIABLE, content_range, parse_range
-from cellucid_cloud.serve.catalog import Catalog
+from cellucid_cloud.serve.datasets import ServedDatasets
 from cellucid_cloud.serve.sources import ExportSource, FileChangedError, PayloadError
 
 __all__ = ["ServeApp", "file_response"]
@@ -71,12 +71,12 @@ class ServeApp:
 
     def __init__(
         self,
-        catalog: Catalog,
+        served: ServedDatasets,
         *,
         allowed_hosts: list[str] | None = None,
         allow_ip_hosts: bool = False,
     ) -> None:
-        self.catalog = catalog
+        self.served = served
         self.allowed_hosts = frozenset(
             host_name(h)
             for h in (allowed_hosts if allowed_hosts is not None else DEFAULT_ALLOWED_HOSTS)
@@ -115,7 +115,7 @@ class ServeApp:
 
         response = self._route(segments, scope)
         if response is None:
-            resolved = self.catalog.resolve(segments)
+            resolved = self.served.resolve(segments)
             if resolved is None:
                 return _error(404, "not found")
             response = await file_response(request, *resolved)
@@ -132,7 +132,7 @@ class ServeApp:
                     headers={**CORS, "Cache-Control": NO_CACHE},
                 )
             case ["datasets.json"]:
-                return _json(200, as_json(self.catalog.datasets_json()))
+                return _json(200, as_json(self.served.datasets_json()))
             case ["_cellucid", "health"]:
                 return _json(200, {"status": "ok", "type": "exported", "version": self.version})
             case ["_cellucid", "info"]:
@@ -144,7 +144,7 @@ class ServeApp:
             case ["_cellucid", "datasets"]:
                 datasets = [
                     {"id": m.source.dataset_id, "path": m.url_path, "name": m.source.name}
-                    for m in self.catalog.mounts
+                    for m in self.served.datasets
                 ]
                 return _json(200, {"datasets": datasets})
             case ["_cellucid", *_]:
@@ -153,7 +153,7 @@ class ServeApp:
 
     def _index_html(self) -> str:
         esc = html.escape
-        rows = "\n".join(_index_row(m.url_path, m.source) for m in self.catalog.mounts)
+        rows = "\n".join(_index_row(m.url_path, m.source) for m in self.served.datasets)
         return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>cellucid-cloud exports</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2rem}}

@@ -12,7 +12,7 @@ Two layouts, as in the Cellucid server:
   served under ``/<dir>/`` and ``/datasets.json`` lists them with ``"path": "<dir>/"``
   (percent-encoded), sorted by dataset id; the first id is the default.
 
-A catalog can also be built from arbitrary :class:`ExportSource` objects (direct mode from an
+The datasets can also be built from arbitrary :class:`ExportSource` objects (direct mode from an
 ``.h5ad``), which are then laid out exactly like folders.
 """
 
@@ -27,15 +27,16 @@ from cellucid_cloud.catalog.documents import CatalogEntry, DatasetsJson
 from cellucid_cloud.export.manifests import IDENTITY_FILE
 from cellucid_cloud.serve.sources import ExportFolderError, ExportSource, FolderExport
 
-__all__ = ["Catalog", "Mount"]
+__all__ = ["ServedDataset", "ServedDatasets"]
 
 # Top-level names the server answers itself; a dataset directory with such a name would be hidden.
 RESERVED_NAMES = frozenset({"_cellucid", "datasets.json"})
 
 
 @dataclass(frozen=True, slots=True)
-class Mount:
-    """A dataset and its directory segment; ``at_root``: its files also answer at ``/``."""
+class ServedDataset:
+    """A dataset and the URL segment it is served under; ``at_root``: its files also answer
+    at ``/``."""
 
     segment: str
     source: ExportSource
@@ -58,46 +59,48 @@ class Mount:
         return quote(self.segment, safe="") + "/"
 
 
-class Catalog:
+class ServedDatasets:
     """The datasets a server exposes, keyed by their first URL segment."""
 
-    def __init__(self, mounts: Sequence[Mount]) -> None:
-        if not mounts:
+    def __init__(self, datasets: Sequence[ServedDataset]) -> None:
+        if not datasets:
             raise ExportFolderError("no datasets to serve")
-        ids = [m.source.dataset_id for m in mounts]
+        ids = [d.source.dataset_id for d in datasets]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ExportFolderError(f"duplicate dataset ids: {', '.join(duplicates)}")
-        if len({m.segment for m in mounts}) != len(mounts) or (
-            len(mounts) > 1 and any(m.at_root for m in mounts)
+        if len({d.segment for d in datasets}) != len(datasets) or (
+            len(datasets) > 1 and any(d.at_root for d in datasets)
         ):
             raise ExportFolderError("dataset URL prefixes must be distinct")
-        for mount in mounts:
-            if mount.segment in {"", ".", ".."} or mount.segment in RESERVED_NAMES:
+        for dataset in datasets:
+            if dataset.segment in {"", ".", ".."} or dataset.segment in RESERVED_NAMES:
                 raise ExportFolderError(
-                    f"dataset {mount.source.dataset_id!r} cannot be served under "
-                    f"/{mount.segment}/ (not a folder name a URL can hold)"
+                    f"dataset {dataset.source.dataset_id!r} cannot be served under "
+                    f"/{dataset.segment}/ (not a folder name a URL can hold)"
                 )
-        self.mounts: tuple[Mount, ...] = tuple(sorted(mounts, key=lambda m: m.source.dataset_id))
-        self._by_segment = {m.segment: m for m in self.mounts}
-        self._root = next((m for m in self.mounts if m.at_root), None)
-        self._declared = {m.segment: m.source.declared_paths() for m in self.mounts}
+        self.datasets: tuple[ServedDataset, ...] = tuple(
+            sorted(datasets, key=lambda d: d.source.dataset_id)
+        )
+        self._by_segment = {d.segment: d for d in self.datasets}
+        self._root = next((d for d in self.datasets if d.at_root), None)
+        self._declared = {d.segment: d.source.declared_paths() for d in self.datasets}
 
     @classmethod
-    def single(cls, source: ExportSource) -> Catalog:
+    def single(cls, source: ExportSource) -> ServedDatasets:
         """One dataset, served under its id and at the root."""
-        return cls([Mount(source.dataset_id, source, at_root=True)])
+        return cls([ServedDataset(source.dataset_id, source, at_root=True)])
 
     @classmethod
-    def from_path(cls, root: Path) -> Catalog:
+    def from_path(cls, root: Path) -> ServedDatasets:
         """An export folder, or a directory whose subdirectories are export folders."""
         root = Path(root)
         if not root.is_dir():
             raise ExportFolderError(f"{root}: not a directory")
         if (root / IDENTITY_FILE).is_file():
             return cls.single(FolderExport(root))
-        mounts = [
-            Mount(child.name, FolderExport(child))
+        datasets = [
+            ServedDataset(child.name, FolderExport(child))
             for child in sorted(root.iterdir())
             if child.is_dir()
             and not child.is_symlink()
@@ -105,18 +108,18 @@ class Catalog:
             and child.name not in RESERVED_NAMES
             and (child / IDENTITY_FILE).is_file()
         ]
-        if not mounts:
+        if not datasets:
             raise ExportFolderError(
                 f"{root}: no {IDENTITY_FILE} here or in any subdirectory (not an export folder)"
             )
-        return cls(mounts)
+        return cls(datasets)
 
     def resolve(self, segments: Sequence[str]) -> tuple[ExportSource, str] | None:
         """Map decoded URL path segments to (source, declared path), or None."""
         if len(segments) >= 2 and segments[0] in self._by_segment:
-            mount, rel = self._by_segment[segments[0]], "/".join(segments[1:])
-            if rel in self._declared[mount.segment]:
-                return mount.source, rel
+            dataset, rel = self._by_segment[segments[0]], "/".join(segments[1:])
+            if rel in self._declared[dataset.segment]:
+                return dataset.source, rel
         if self._root is not None:
             rel = "/".join(segments)
             if rel in self._declared[self._root.segment]:
@@ -128,13 +131,13 @@ class Catalog:
         return DatasetsJson.listing(
             [
                 CatalogEntry(
-                    id=m.source.dataset_id,
-                    path=m.catalog_path,
-                    name=m.source.name,
-                    description=m.source.description,
-                    n_cells=m.source.n_cells,
-                    n_genes=m.source.n_genes,
+                    id=d.source.dataset_id,
+                    path=d.catalog_path,
+                    name=d.source.name,
+                    description=d.source.description,
+                    n_cells=d.source.n_cells,
+                    n_genes=d.source.n_genes,
                 )
-                for m in self.mounts
+                for d in self.datasets
             ]
         )
