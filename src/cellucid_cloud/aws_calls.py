@@ -2,7 +2,9 @@
 
 Every client uses botocore's "standard" retry mode (DESIGN §6): throttling, 5xx and connection
 errors are retried with jittered exponential backoff before an adapter sees them (then they
-become :class:`~cellucid_cloud.unavailable.StoreUnavailableError`). What botocore cannot retry
+become :class:`~cellucid_cloud.core.errors.StoreUnavailableError`:
+:func:`unavailable_on_aws_errors`; errors that retrying cannot fix, a missing table or a
+validation error, our bugs, pass through unchanged). What botocore cannot retry
 is a batch call that succeeded with items left over (DynamoDB's ``UnprocessedKeys`` and
 ``UnprocessedItems`` when throttled or past a size limit): :func:`until_processed` sends those
 again with the same kind of backoff. A conditional write that loses a race is not a transport
@@ -11,18 +13,36 @@ error and is not retried here: the catalog reads again and decides again.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable, Sized
 from typing import Any
 
-from cellucid_cloud.unavailable import StoreUnavailableError
+from cellucid_cloud.core.errors import StoreUnavailableError
 
-__all__ = ["BACKOFF_CAP", "BATCH_ATTEMPTS", "aws_client", "until_processed"]
+__all__ = [
+    "BACKOFF_CAP",
+    "BATCH_ATTEMPTS",
+    "aws_client",
+    "unavailable_on_aws_errors",
+    "until_processed",
+]
 
 BATCH_ATTEMPTS = 10
 BACKOFF_BASE = 0.05
 BACKOFF_CAP = 2.0
+_UNAVAILABLE_CODES = frozenset(
+    {
+        "InternalServerError",
+        "LimitExceededException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "SlowDown",
+        "ThrottlingException",
+    }
+)
 
 
 def aws_client(
@@ -61,3 +81,32 @@ def until_processed[T: Sized](send: Callable[[T], T | None], pending: T, *, stor
         f"{store} is unavailable (DynamoDB left {len(pending)} items unprocessed after "
         f"{BATCH_ATTEMPTS} attempts); try again shortly"
     )
+
+
+def unavailable_on_aws_errors[**P, T](store: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    """Decorate an adapter method: throttling, 5xx and connection errors that outlasted
+    botocore's retries become a :class:`StoreUnavailableError` naming ``store``."""
+
+    def decorate(method: Callable[P, T]) -> Callable[P, T]:
+        @functools.wraps(method)
+        def call(*args: P.args, **kwargs: P.kwargs) -> T:
+            from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+            try:
+                return method(*args, **kwargs)
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                if code not in _UNAVAILABLE_CODES and status < 500:
+                    raise
+                raise StoreUnavailableError(
+                    f"{store} is unavailable ({code or status}); try again shortly"
+                ) from error
+            except (ConnectionError, HTTPClientError) as error:
+                raise StoreUnavailableError(
+                    f"{store} is unavailable ({type(error).__name__}); try again shortly"
+                ) from error
+
+        return call
+
+    return decorate

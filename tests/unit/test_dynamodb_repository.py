@@ -15,7 +15,7 @@ from cellucid_cloud.aws_calls import BATCH_ATTEMPTS
 from cellucid_cloud.catalog.dynamodb_repository import DynamoDbCatalogRepository, dynamodb_client
 from cellucid_cloud.catalog.models import Alias, DatasetVersion
 from cellucid_cloud.catalog.repository import ConflictError, Put
-from cellucid_cloud.unavailable import StoreUnavailableError
+from cellucid_cloud.core.errors import StoreUnavailableError
 from tests import aws
 
 TABLE = "catalog"

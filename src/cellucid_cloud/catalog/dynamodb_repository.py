@@ -18,10 +18,9 @@ import contextlib
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, cast
 
-from cellucid_cloud.aws_calls import aws_client, until_processed
+from cellucid_cloud.aws_calls import aws_client, unavailable_on_aws_errors, until_processed
 from cellucid_cloud.catalog.models import Collection, StoredRecord
 from cellucid_cloud.catalog.repository import ConflictError, Delete, Put, Write, check_writes
-from cellucid_cloud.unavailable import unavailable_on_aws_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

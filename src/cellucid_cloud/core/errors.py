@@ -1,5 +1,6 @@
 """The errors the core's services raise for a request they refuse (the catalog's and the
-events'); every host maps each to one HTTP status."""
+events'), and the one its ports raise when their backing store is down; every host maps each
+to one HTTP status."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ __all__ = [
     "NotFoundError",
     "StaleClaimError",
     "StateConflictError",
+    "StoreUnavailableError",
     "TooLargeError",
     "UnsupportedMediaTypeError",
 ]
@@ -50,3 +52,10 @@ class TooLargeError(DomainError):
 
 class UnsupportedMediaTypeError(DomainError):
     status = 415
+
+
+class StoreUnavailableError(Exception):
+    """A backing store could not be reached, or kept refusing, after retries (botocore
+    retried a throttled or failing call with backoff before the adapter saw it): the request
+    cannot succeed now but may in a moment. Hosts answer 503 with ``Retry-After``, never a text
+    500, and the prepare pipeline fails the message so SQS delivers it again."""

@@ -18,12 +18,11 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from cellucid_cloud.aws_calls import until_processed
+from cellucid_cloud.aws_calls import unavailable_on_aws_errors, until_processed
 from cellucid_cloud.core.ports import Timer
 from cellucid_cloud.events.models import BundleRecord, StoredEvent, Viewer
 from cellucid_cloud.events.store import BundleQuota, quota_refusal
 from cellucid_cloud.events.wire import event_json
-from cellucid_cloud.unavailable import unavailable_on_aws_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

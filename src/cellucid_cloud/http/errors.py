@@ -12,15 +12,16 @@ import logging
 from http import HTTPStatus
 
 from cellucid_cloud.api.auth import AuthError
-from cellucid_cloud.core.errors import DomainError
+from cellucid_cloud.core.errors import DomainError, StoreUnavailableError
 from cellucid_cloud.events.wire import WireError
 from cellucid_cloud.http.answers import JSON, NO_STORE, Answer
-from cellucid_cloud.unavailable import RETRY_AFTER_SECONDS, StoreUnavailableError
 
-__all__ = ["HANDLED_ERRORS", "error_answer", "error_for", "no_route"]
+__all__ = ["HANDLED_ERRORS", "RETRY_AFTER_SECONDS", "error_answer", "error_for", "no_route"]
 
 log = logging.getLogger(__name__)
 
+RETRY_AFTER_SECONDS = 5
+"""When to ask again after a 503: a store down after botocore's retries may be back soon."""
 HANDLED_ERRORS: tuple[type[Exception], ...] = (
     DomainError,
     WireError,
