@@ -12,6 +12,8 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from cellucid_cloud.core.files import Staged, staged
+
 from .errors import PrepareError
 
 
@@ -47,21 +49,19 @@ def staged_folder(out_dir: Path, *, force: bool) -> Iterator[Path]:
         staging.mkdir()
     except OSError as error:
         raise PrepareError(f"cannot write to {target.parent}: {error.strerror}") from None
-    try:
-        yield staging
-        _publish(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    with staged(target, staging) as folder:
+        yield folder.path
+        _publish(folder)
 
 
-def _publish(staging: Path, target: Path) -> None:
+def _publish(folder: Staged) -> None:
+    target = folder.target
     if target.is_dir() and any(target.iterdir()):
         replaced = target.parent / f".{target.name}.replaced-{secrets.token_hex(4)}"
         target.rename(replaced)
-        staging.rename(target)
+        folder.publish()
         shutil.rmtree(replaced, ignore_errors=True)
     else:
         if target.is_dir():
             target.rmdir()
-        staging.rename(target)
+        folder.publish()

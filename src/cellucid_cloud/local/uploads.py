@@ -19,7 +19,6 @@ length is taken, like a presigned S3 part URL, which signs it. The part counts a
 from __future__ import annotations
 
 import hashlib
-import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from cellucid_cloud.core.files import staged
 from cellucid_cloud.http.asgi import error_json
 from cellucid_cloud.local.upload_claims import UploadClaims
 from cellucid_cloud.storage.filesystem import FilesystemObjectStore
@@ -86,26 +86,28 @@ class UploadRoute:
 
     async def _write(self, request: Request, grant: UploadGrant, target: Path) -> Response:
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.parent / f".incoming-{uuid.uuid4().hex}"
         size = 0
         digest = hashlib.md5(usedforsecurity=False)
         try:
-            with partial.open("wb") as out:
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > grant.max_bytes:
-                        return error_json(413, f"the upload is limited to {grant.max_bytes} bytes")
-                    digest.update(chunk)
-                    await run_in_threadpool(out.write, chunk)
-            if size == 0:
-                return error_json(400, "empty upload")
-            if grant.exact and size != grant.max_bytes:
-                return error_json(400, f"{size} bytes arrived; this URL takes {grant.max_bytes}")
-            os.replace(partial, target)
+            with staged(target, target.parent / f".incoming-{uuid.uuid4().hex}") as upload:
+                with upload.path.open("wb") as out:
+                    async for chunk in request.stream():
+                        size += len(chunk)
+                        if size > grant.max_bytes:
+                            return error_json(
+                                413, f"the upload is limited to {grant.max_bytes} bytes"
+                            )
+                        digest.update(chunk)
+                        await run_in_threadpool(out.write, chunk)
+                if size == 0:
+                    return error_json(400, "empty upload")
+                if grant.exact and size != grant.max_bytes:
+                    return error_json(
+                        400, f"{size} bytes arrived; this URL takes {grant.max_bytes}"
+                    )
+                upload.publish()
         except ClientDisconnect:
             return error_json(400, "the upload was interrupted")
-        finally:
-            partial.unlink(missing_ok=True)
         await run_in_threadpool(self.on_upload, grant.key)
         return Response(status_code=200, headers={"ETag": f'"{digest.hexdigest()}"'})
 
@@ -132,9 +134,10 @@ class UploadRoute:
                         await run_in_threadpool(out.write, chunk)
                 if size != length:
                     return error_json(400, f"part {number} is exactly {length} bytes")
-                partial = received.with_name(f".{received.name}-{uuid.uuid4().hex}")
-                partial.write_text(digest.hexdigest())
-                os.replace(partial, received)
+                temporary = received.with_name(f".{received.name}-{uuid.uuid4().hex}")
+                with staged(received, temporary) as receipt:
+                    receipt.path.write_text(digest.hexdigest())
+                    receipt.publish()
         except MultipartError as exc:
             return error_json(404, str(exc))
         except ClientDisconnect:

@@ -32,6 +32,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Final
 
+from cellucid_cloud.core.files import Staged
 from cellucid_cloud.export.format import FLOAT32, GENE_VALUES
 from cellucid_cloud.serve.cache_folder import FileKey, cache_root, remove_other_versions
 
@@ -222,7 +223,7 @@ def build(
     manifest = {"format": FORMAT, "key": asdict(key), "sizes": sizes}
     (partial / _MANIFEST).write_text(json.dumps(manifest))
     try:
-        partial.rename(final)
+        Staged(partial, final).publish()
     except OSError:
         if not final.is_dir():  # another server finished the same copy first: keep theirs
             raise

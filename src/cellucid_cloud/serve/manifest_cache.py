@@ -23,6 +23,7 @@ from typing import Any, Final
 from pydantic import BaseModel, ValidationError
 
 from cellucid_cloud import __version__
+from cellucid_cloud.core.files import staged
 from cellucid_cloud.export.layout import ExportFolderError, ExportManifests
 from cellucid_cloud.export.manifests import (
     CONNECTIVITY_MANIFEST_FILE,
@@ -98,13 +99,13 @@ class ManifestCache:
             "layout": layout,
             "documents": {name: data.decode() for name, data in documents.items()},
         }
-        partial = self.path.with_name(f"{self.path.name}.partial-{os.getpid()}")
         try:
             remove_other_versions(self.root, self.key)
-            partial.write_text(json.dumps(entry))
-            partial.replace(self.path)
+            partial = self.path.with_name(f"{self.path.name}.partial-{os.getpid()}")
+            with staged(self.path, partial) as cached:
+                cached.path.write_text(json.dumps(entry))
+                cached.publish()
         except OSError as error:
-            partial.unlink(missing_ok=True)
             log.warning("could not cache the manifests in %s (%s)", self.path, error)
 
     def remove(self) -> None:

@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 from cachetools import LRUCache
 
+from cellucid_cloud.core.files import staged
 from cellucid_cloud.core.paths import is_safe_relative_path
 from cellucid_cloud.storage.downloads import OpenFile, Redirect
 
@@ -45,12 +46,9 @@ class FilesystemObjectStore:
         if target.exists():
             raise FileExistsError(f"{prefix} already exists; exports are never overwritten")
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.parent / f".staging-{target.name}-{uuid.uuid4().hex}"
-        try:
-            shutil.copytree(folder, staging)
-            os.rename(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        with staged(target, target.parent / f".staging-{target.name}-{uuid.uuid4().hex}") as copy:
+            shutil.copytree(folder, copy.path)
+            copy.publish()
         return sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
 
     def fetch(self, key: str, destination: Path) -> str:
@@ -69,16 +67,13 @@ class FilesystemObjectStore:
         then a rename."""
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.parent / f".incoming-{uuid.uuid4().hex}"
-        try:
-            with partial.open("wb") as out:
+        with staged(target, target.parent / f".incoming-{uuid.uuid4().hex}") as blob:
+            with blob.path.open("wb") as out:
                 if isinstance(data, bytes):
                     out.write(data)
                 else:
                     shutil.copyfileobj(data, out, 1 << 20)
-            os.replace(partial, target)
-        finally:
-            partial.unlink(missing_ok=True)
+            blob.publish()
 
     def get(self, key: str) -> bytes:
         return self.path(key).read_bytes()

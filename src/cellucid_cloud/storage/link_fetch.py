@@ -15,13 +15,14 @@ steer the download inside.
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from cellucid_cloud.core.files import staged
 
 __all__ = ["LinkError", "check_link", "direct_download_url", "fetch_link", "is_public_address"]
 
@@ -96,10 +97,12 @@ def fetch_link(
     import httpx  # it imports its CLI (rich, click): not at API start, only for a download
 
     url = direct_download_url(link)
-    partial = destination.parent / f".incoming-{uuid.uuid4().hex}"
     ends = time.monotonic() + deadline
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        with (
+            staged(destination, destination.parent / f".incoming-{uuid.uuid4().hex}") as download,
+            httpx.Client(timeout=timeout, follow_redirects=False) as client,
+        ):
             for _ in range(MAX_REDIRECTS + 1):
                 target, headers, extensions = _pinned(url, check_link(url, allow_private))
                 with client.stream("GET", target, headers=headers, extensions=extensions) as reply:
@@ -112,7 +115,7 @@ def fetch_link(
                     if declared.isdigit() and int(declared) > max_bytes:
                         raise LinkError(f"the file is larger than {max_bytes} bytes")
                     size = 0
-                    with partial.open("wb") as out:
+                    with download.path.open("wb") as out:
                         for chunk in reply.iter_bytes():  # each piece as it arrives
                             size += len(chunk)
                             if size > max_bytes:
@@ -122,10 +125,8 @@ def fetch_link(
                             out.write(chunk)
                     if size == 0:
                         raise LinkError("the link returned an empty file")
-                    os.replace(partial, destination)
+                    download.publish()
                     return size
             raise LinkError(f"more than {MAX_REDIRECTS} redirects")
     except httpx.HTTPError as exc:
         raise LinkError(f"could not download the link: {exc}") from None
-    finally:
-        partial.unlink(missing_ok=True)
