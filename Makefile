@@ -64,9 +64,12 @@ $(ASL_VALIDATOR):
 lint-template: venv $(ASL_VALIDATOR)
 	$(PY) infra/lint_template.py --asl-validator $(ASL_VALIDATOR)
 
+# One pytest worker per core (whole modules to a worker, so their fixtures are built once).
+TEST_WORKERS ?= auto
+
 test: venv browser
 	$(MAKE) lint
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # Schemathesis against the whole OpenAPI of a real `up`, far more examples than `make test`.
 fuzz: venv

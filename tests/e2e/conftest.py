@@ -206,7 +206,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         )
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API runs, its asyncio loop is the main
+# thread's running loop, and Mangum (the Lambda handler tests) cannot run its own; with the
+# suite spread over workers, handler tests may follow an e2e module in the same process.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
@@ -248,7 +251,7 @@ def phone(browser: Browser) -> Iterator[Page]:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def png_decoder(browser: Browser) -> Iterator[Page]:
     """A blank page whose only job is decoding screenshots into pixels (no Pillow needed)."""
     decoder = browser.new_page()

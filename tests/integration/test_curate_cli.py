@@ -226,9 +226,11 @@ def test_usage_errors_exit_2_and_send_nothing(home: Path, files: dict[str, Path]
     assert "Missing option '--collection'" in usage_error(no_collection)
     not_configured = one_error_line(curate("collections", "list", up=None, home=home), 2)
     assert "CELLUCID_API_URL" in not_configured
-    missing = curate("upload", home / "nope.h5ad", "-c", "x", up=None, home=home)
+    # Wide enough that rich's box never breaks the (temporary, long) path inside a word.
+    wide = {"COLUMNS": "1000"}
+    missing = curate("upload", home / "nope.h5ad", "-c", "x", up=None, home=home, env=wide)
     assert "nope.h5ad' does not exist" in usage_error(missing)
-    folder = curate("upload", home, "-c", "x", up=None, home=home)
+    folder = curate("upload", home, "-c", "x", up=None, home=home, env=wide)
     assert "is a directory" in usage_error(folder)
     text = home / "notes.txt"
     text.write_text("hello")
