@@ -105,6 +105,9 @@ def properties(examples: int, report_dir: Path) -> int:
         "no:cacheprovider",
         "--hypothesis-profile=fuzz",
         "--hypothesis-show-statistics",
+        # The suite's 600 s per test is for 100 examples; 5,000 over HTTP took longer than that
+        # on a busy machine (each example is one to three requests, up to ~250 ms).
+        f"--timeout={max(600, examples // 2)}",
         f"--junitxml={report_dir / 'properties.xml'}",
     ]
     env = {**os.environ, "CELLUCID_FUZZ_EXAMPLES": str(examples)}

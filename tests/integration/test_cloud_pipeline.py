@@ -1,5 +1,6 @@
 """The cloud pipeline end to end on a moto server: upload → S3 notification → SQS → prepare →
-export in the exports bucket → the API function answers meta with it.
+export in the exports bucket → the meta function answers meta lookups with it (its handler,
+given the HTTP API v2 events of ``events/meta``).
 
 Everything AWS does between the steps is real moto behaviour (the bucket notification puts the
 event in the queue); only the Lambda runtime is replaced by calling the handlers in-process.
