@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from cellucid_cloud.core.ports import MultipartUploads
-from cellucid_cloud.storage.multipart import MiB, MultipartError, PartPlan
+from cellucid_cloud.storage.multipart import MiB, MultipartError, Part, PartPlan
 from cellucid_cloud.storage.s3 import S3MultipartUploads, s3_client
 from tests.aws import empty_bucket
 from tests.integration.test_s3_storage import s3_accepts
@@ -65,7 +65,7 @@ def file_bytes(plan: PartPlan = PLAN) -> bytes:
 
 def send(store: Store, multipart_id: str, data: bytes, numbers: list[int]) -> dict[int, str]:
     """PUT the given parts, as a client does; their ETags by number."""
-    urls = store.multipart.part_urls(KEY, multipart_id, PLAN, numbers, expires_in=300)
+    urls = store.multipart.part_urls(KEY, multipart_id, PLAN.parts(numbers), expires_in=300)
     etags = {}
     for part in urls:
         offset, length = PLAN.part(part.number)
@@ -116,7 +116,7 @@ def test_an_aborted_upload_takes_no_more_parts(store: Store) -> None:
     data = file_bytes()
     multipart_id = store.multipart.start_multipart(KEY, PLAN)
     send(store, multipart_id, data, [1])
-    [url] = store.multipart.part_urls(KEY, multipart_id, PLAN, [2], expires_in=300)
+    [url] = store.multipart.part_urls(KEY, multipart_id, PLAN.parts([2]), expires_in=300)
     assert store.multipart.abort_multipart(KEY, multipart_id) is True
     assert store.multipart.abort_multipart(KEY, multipart_id) is False  # not an error
     offset, length = PLAN.part(2)
@@ -126,7 +126,7 @@ def test_an_aborted_upload_takes_no_more_parts(store: Store) -> None:
 
 def test_each_part_url_takes_exactly_its_part(store: Store) -> None:
     multipart_id = store.multipart.start_multipart(KEY, PLAN)
-    last = store.multipart.part_urls(KEY, multipart_id, PLAN, [3], expires_in=300)[0]
+    last = store.multipart.part_urls(KEY, multipart_id, PLAN.parts([3]), expires_in=300)[0]
     assert last.size == 123
     if store.kind == "s3":  # moto checks no signature: recompute it as S3 would
         issued = datetime.strptime(
@@ -157,7 +157,7 @@ def test_the_local_adapter_refuses_unknown_uploads_and_other_keys(tmp_path: Path
             ("other/key.h5ad", multipart_id),
         ]:
             with pytest.raises(MultipartError, match="no such multipart upload"):
-                multipart.part_urls(key, upload_id, PLAN, [1], expires_in=60)
+                multipart.part_urls(key, upload_id, PLAN.parts([1]), expires_in=60)
         with pytest.raises(ValueError, match="unsafe"):
             multipart.start_multipart("../outside.h5ad", PLAN)
 
@@ -168,6 +168,9 @@ def test_plans_fit_s3s_limits() -> None:
     big = PartPlan.for_size(20 * 1024**3)
     assert big.part_size == 16 * MiB and big.count == 1280
     assert big.part(1280) == (1279 * 16 * MiB, 16 * MiB)
+    assert PLAN.parts([3, 1]) == [Part(3, 10 * MiB, 123), Part(1, 0, 5 * MiB)]
+    with pytest.raises(MultipartError, match="no part 4"):
+        PLAN.parts([1, 4])
     huge = PartPlan.for_size(5 * 1024**4)  # S3's largest object
     assert huge.count <= 10_000 and huge.part_size % MiB == 0
     with pytest.raises(MultipartError, match="no part 1281"):

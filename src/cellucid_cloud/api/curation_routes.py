@@ -369,7 +369,10 @@ def curation_router(ctx: ApiContext) -> APIRouter:
         expires_in = min(ctx.upload_url_expiry, MAX_UPLOAD_EXPIRY)
         try:
             urls = multipart_store().part_urls(
-                upload.object_key, upload.multipart_id, plan, body.parts, expires_in=expires_in
+                upload.object_key,
+                upload.multipart_id,
+                plan.parts(body.parts),
+                expires_in=expires_in,
             )
         except UnknownMultipartError as exc:
             raise NotFoundError(str(exc)) from None

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from cellucid_cloud.export.manifests import DatasetIdentity
     from cellucid_cloud.export.settings import ExportSettings
     from cellucid_cloud.storage.downloads import OpenFile, Redirect
-    from cellucid_cloud.storage.multipart import PartPlan, PartUrl
+    from cellucid_cloud.storage.multipart import Part, PartPlan, PartUrl
     from cellucid_cloud.storage.upload_urls import UploadUrl
 
 __all__ = [
@@ -129,15 +129,10 @@ class MultipartUploads(Protocol):
         ...
 
     def part_urls(
-        self,
-        key: str,
-        multipart_id: str,
-        plan: PartPlan,
-        numbers: Sequence[int],
-        *,
-        expires_in: int,
+        self, key: str, multipart_id: str, parts: Sequence[Part], *, expires_in: int
     ) -> list[PartUrl]:
-        """URLs for the given parts, each capped at its exact length."""
+        """URLs for the given parts (planned by :meth:`PartPlan.parts`), each capped at its
+        exact length."""
         ...
 
     def complete_multipart(

@@ -27,6 +27,7 @@ from cellucid_cloud.storage.local_upload_urls import LocalUploadUrls, PartGrant
 from cellucid_cloud.storage.multipart import (
     MULTIPART_LIFETIME,
     MultipartError,
+    Part,
     PartPlan,
     PartUrl,
     UnknownMultipartError,
@@ -66,22 +67,17 @@ class LocalMultipartUploads:
         return multipart_id
 
     def part_urls(
-        self,
-        key: str,
-        multipart_id: str,
-        plan: PartPlan,
-        numbers: Sequence[int],
-        *,
-        expires_in: int,
+        self, key: str, multipart_id: str, parts: Sequence[Part], *, expires_in: int
     ) -> list[PartUrl]:
         self._home(key, multipart_id)
         urls = []
-        for number in numbers:
-            offset, length = plan.part(number)
+        for part in parts:
             url = self.signer.part_url(
-                key, PartGrant(multipart_id, number, offset), length, expires_in
+                key, PartGrant(multipart_id, part.number, part.offset), part.length, expires_in
             )
-            urls.append(PartUrl(number, url, length, {"Content-Type": "application/octet-stream"}))
+            urls.append(
+                PartUrl(part.number, url, part.length, {"Content-Type": "application/octet-stream"})
+            )
         return urls
 
     @contextmanager

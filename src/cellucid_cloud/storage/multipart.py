@@ -21,6 +21,7 @@ __all__ = [
     "MULTIPART_LIFETIME",
     "PART_SIZE",
     "MultipartError",
+    "Part",
     "PartPlan",
     "PartUrl",
     "UnknownMultipartError",
@@ -54,6 +55,15 @@ class UnknownMultipartError(MultipartError):
 
 
 @dataclass(frozen=True, slots=True)
+class Part:
+    """One part of a :class:`PartPlan`: where it starts in the file and its exact length."""
+
+    number: int
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
 class PartPlan:
     """How a file of ``size`` bytes is cut: parts of ``part_size``, the last one shorter."""
 
@@ -77,6 +87,10 @@ class PartPlan:
             raise MultipartError(f"no part {number}: this upload has parts 1 to {self.count}")
         offset = (number - 1) * self.part_size
         return offset, min(self.part_size, self.size - offset)
+
+    def parts(self, numbers: Sequence[int]) -> list[Part]:
+        """The given parts as planned; :class:`MultipartError` for a number not in the plan."""
+        return [Part(number, *self.part(number)) for number in numbers]
 
     def check_complete(self, etags: Mapping[int, str]) -> None:
         """Completion names every part once: 1 to :attr:`count`."""

@@ -23,6 +23,7 @@ from cellucid_cloud.storage.downloads import (
 )
 from cellucid_cloud.storage.multipart import (
     MultipartError,
+    Part,
     PartPlan,
     PartUrl,
     UnknownMultipartError,
@@ -249,31 +250,24 @@ class S3MultipartUploads:
         return answer["UploadId"]
 
     def part_urls(
-        self,
-        key: str,
-        multipart_id: str,
-        plan: PartPlan,
-        numbers: Sequence[int],
-        *,
-        expires_in: int,
+        self, key: str, multipart_id: str, parts: Sequence[Part], *, expires_in: int
     ) -> list[PartUrl]:
         expires_in = max(1, min(expires_in, MAX_UPLOAD_EXPIRY))
         urls = []
-        for number in numbers:
-            _, length = plan.part(number)
+        for part in parts:
             url = self._client.generate_presigned_url(
                 "upload_part",
                 Params={
                     "Bucket": self.bucket,
                     "Key": key,
                     "UploadId": multipart_id,
-                    "PartNumber": number,
-                    "ContentLength": length,
+                    "PartNumber": part.number,
+                    "ContentLength": part.length,
                 },
                 ExpiresIn=expires_in,
                 HttpMethod="PUT",
             )
-            urls.append(PartUrl(number, url, length))
+            urls.append(PartUrl(part.number, url, part.length))
         return urls
 
     def complete_multipart(
