@@ -7,8 +7,9 @@ with, and the tests that must catch it. The script copies the repository (tracke
 untracked files, as they are in this working tree) into a scratch folder, checks that the
 chosen tests pass there unchanged, then applies each break alone, runs its tests and puts the
 line back. A break whose tests still pass *survived*: a promise no test proves. A break whose
-text is no longer in its file is *stale* (the code moved): update the entry. The working tree
-itself is never touched.
+text is not exactly once in its file is *stale* (the code moved): the run stops before running
+anything, until the entry points where the guard is now. The working tree itself is never
+touched.
 
     .venv/bin/python -m tests.mutants            # every entry
     .venv/bin/python -m tests.mutants -k ttl     # entries whose name contains "ttl"
@@ -289,8 +290,8 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "upload URL: declared length one byte over the cap taken",
         SRC + "local/uploads.py",
-        "int(declared) > grant.max_bytes):",
-        "int(declared) > grant.max_bytes + 1):",
+        "int(declared) > grant.max_bytes:",
+        "int(declared) > grant.max_bytes + 1:",
         f"{SECURITY}::test_an_over_cap_upload_is_refused_before_its_body_is_sent",
     ),
     _m(
@@ -455,8 +456,8 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "misses cached as long as hits",
         SRC + "catalog/meta.py",
-        "self._misses = _TtlCache(min(miss_ttl, ttl), clock, maxsize)",
-        "self._misses = _TtlCache(ttl, clock, maxsize)",
+        "_TtlCache(min(miss_ttl, ttl), clock, maxsize)",
+        "_TtlCache(ttl, clock, maxsize)",
         "tests/unit/test_meta_cache.py",
     ),
     # -- the catalog ---------------------------------------------------------------------------
@@ -726,7 +727,7 @@ MUTANTS: tuple[Mutant, ...] = (
 class Result:
     mutant: Mutant
     verdict: str
-    """caught, survived, stale or error."""
+    """caught, survived or error."""
     seconds: float
     detail: str
 
@@ -793,12 +794,23 @@ def check_imports(scratch: Path) -> None:
         raise SystemExit(f"the scratch copy is not what runs: cellucid_cloud from {imported}")
 
 
+def stale(root: Path, chosen: list[Mutant]) -> list[Mutant]:
+    """The breaks whose text is not exactly once in its file under ``root`` (printed), checked
+    before anything runs: a guard that moved must fail the run, not be skipped."""
+    found = []
+    for mutant in chosen:
+        path = root / mutant.path
+        count = path.read_text().count(mutant.before) if path.is_file() else 0
+        if count != 1:
+            print(f"stale: {mutant.name} ({mutant.path}: the text is there {count} times)")
+            found.append(mutant)
+    print(f"{len(chosen) - len(found)} of {len(chosen)} breaks apply", flush=True)
+    return found
+
+
 def try_mutant(scratch: Path, mutant: Mutant) -> Result:
     path = scratch / mutant.path
     original = path.read_text()
-    found = original.count(mutant.before)
-    if found != 1:
-        return Result(mutant, "stale", 0.0, f"the text is in {mutant.path} {found} times")
     path.write_text(original.replace(mutant.before, mutant.after))
     started = time.monotonic()
     try:
@@ -826,7 +838,7 @@ def report(results: list[Result]) -> str:
     lines.append("")
     lines.append(
         f"{counts['caught']} caught, {counts['survived']} survived"
-        + (f", {others} stale or errors" if others else "")
+        + (f", {others} errors" if others else "")
         + f" of {len(results)}"
     )
     return "\n".join(lines)
@@ -843,20 +855,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     chosen = [m for m in MUTANTS if not args.k or any(k.lower() in m.name.lower() for k in args.k)]
+    if not chosen:
+        print(f"no break's name contains {' or '.join(map(repr, args.k))}")
+        return 2
     if args.list:
         for mutant in chosen:
             print(f"{mutant.name}  ({mutant.path})")
         return 0
     if args.check:
-        stale = [m for m in chosen if (ROOT / m.path).read_text().count(m.before) != 1]
-        for mutant in stale:
-            print(f"stale: {mutant.name} ({mutant.path})")
-        print(f"{len(chosen) - len(stale)} of {len(chosen)} breaks apply")
-        return 1 if stale else 0
+        return 1 if stale(ROOT, chosen) else 0
     with tempfile.TemporaryDirectory(prefix="cellucid-mutants-") as tmp:
         scratch = Path(tmp)
         scratch_copy(scratch)
         check_imports(scratch)
+        if stale(scratch, chosen):
+            print("a stale break proves nothing: point it at where its guard is now")
+            return 1
         tests = tuple(dict.fromkeys(t for m in chosen for t in m.tests))
         print(f"baseline: {len(tests)} test selections, unchanged code", flush=True)
         baseline = run_tests(scratch, tests)
