@@ -9,12 +9,12 @@ and processes (WAL mode lets readers carry on meanwhile).
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from cellucid_cloud.catalog.models import Collection, StoredRecord
 from cellucid_cloud.catalog.repository import ConflictError, Delete, Put, Write, check_writes
+from cellucid_cloud.sqlite_db import ThreadConnections
 
 __all__ = ["SqliteCatalogRepository"]
 
@@ -38,18 +38,7 @@ class SqliteCatalogRepository:
     """Thread-safe: each thread gets its own connection to the database file."""
 
     def __init__(self, path: Path | str) -> None:
-        self.path = str(path)
-        self._local = threading.local()
-        self._connect().executescript(SCHEMA)
-
-    def _connect(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
-        return db
+        self._connect = ThreadConnections(path, SCHEMA)
 
     def get[R: StoredRecord](self, kind: type[R], key: str) -> R | None:
         row = (
@@ -101,10 +90,7 @@ class SqliteCatalogRepository:
         db.execute("COMMIT")
 
     def close(self) -> None:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        self._connect.close()
 
 
 def _load[R: StoredRecord](kind: type[R], row: tuple[int, str]) -> R:

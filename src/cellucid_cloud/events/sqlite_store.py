@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +10,7 @@ from typing import Any
 from cellucid_cloud.events.models import BundleRecord, StoredEvent, Viewer
 from cellucid_cloud.events.store import BundleQuota, quota_refusal
 from cellucid_cloud.events.wire import event_json
+from cellucid_cloud.sqlite_db import ThreadConnections
 
 __all__ = ["SqliteEventStore"]
 
@@ -38,18 +37,7 @@ DAY = 24 * 3600
 
 class SqliteEventStore:
     def __init__(self, path: Path | str) -> None:
-        self.path = str(path)
-        self._local = threading.local()
-        self._db().executescript(SCHEMA)
-
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
-        return db
+        self._db = ThreadConnections(path, SCHEMA)
 
     def put_viewer(self, viewer: Viewer) -> None:
         self._db().execute(
