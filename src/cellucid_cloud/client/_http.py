@@ -2,16 +2,50 @@
 
 from __future__ import annotations
 
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import httpx
 
 from cellucid_cloud.client.errors import ApiError, NotFoundError, ServerError
 
-__all__ = ["DEFAULT_TIMEOUT", "Document", "check", "error_detail", "json_object", "send"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "Document",
+    "HttpClientOwner",
+    "check",
+    "error_detail",
+    "json_object",
+    "send",
+]
 
 Document = dict[str, Any]
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+class HttpClientOwner:
+    """A client of the API over an ``httpx.Client``: the caller's, or one made here (and then
+    closed with this one); a context manager that closes on exit."""
+
+    def __init__(self, http: httpx.Client | None, timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> None:
+        self._http = http or httpx.Client(timeout=timeout)
+        self._owns_http = http is None
+
+    def close(self) -> None:
+        """Close the HTTP client if this client made it."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 def send(http: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:

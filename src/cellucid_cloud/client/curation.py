@@ -13,14 +13,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any, BinaryIO, Literal, Self
+from typing import Any, BinaryIO, Literal
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from cellucid_cloud.client._http import DEFAULT_TIMEOUT, Document, check, json_object, send
+from cellucid_cloud.client._http import (
+    Document,
+    HttpClientOwner,
+    check,
+    json_object,
+    send,
+)
 from cellucid_cloud.client.errors import ApiError, ServerError
 from cellucid_cloud.client.parts import PartUrl, send_parts
 
@@ -66,7 +71,7 @@ class MultipartUpload(AcceptedUpload):
     expires_in: int
 
 
-class CurationClient:
+class CurationClient(HttpClientOwner):
     """A curator's session. Every method raises :class:`ApiError` (status and detail) for an
     error answer, and :class:`ServerError` for a 5xx or no answer. Safe to share between
     threads."""
@@ -81,8 +86,7 @@ class CurationClient:
     ) -> None:
         self.api = api_base_url.rstrip("/")
         self._api_key = api_key
-        self._http = http or httpx.Client(timeout=DEFAULT_TIMEOUT)
-        self._owns_http = http is None
+        super().__init__(http)
         self._clock = clock
         self._lock = threading.Lock()
         self._token: str | None = None
@@ -350,22 +354,6 @@ class CurationClient:
                 self._token = str(body["access_token"])
                 self._renew_at = asked_at + lifetime - min(RENEW_BEFORE, lifetime / 2)
             return self._token
-
-    def close(self) -> None:
-        """Close the HTTP client if this client made it."""
-        if self._owns_http:
-            self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _path(collection_id: str, *rest: str) -> str:

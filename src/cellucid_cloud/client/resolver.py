@@ -14,8 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Literal, Self
+from typing import Literal
 from urllib.parse import quote
 
 import httpx
@@ -23,8 +22,8 @@ from cachetools import TLRUCache
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cellucid_cloud.client._http import (
-    DEFAULT_TIMEOUT,
     Document,
+    HttpClientOwner,
     check,
     error_detail,
     json_object,
@@ -72,7 +71,7 @@ def _expires(key: str, entry: _Entry, now: float) -> float:
     return now + entry.lifetime
 
 
-class ExplorerResolver:
+class ExplorerResolver(HttpClientOwner):
     """Resolves explorer URLs through ``GET /dp/v1/datasets/meta``; safe to share between
     threads. An unknown URL raises :class:`DatasetNotFound`; a failure raises
     :class:`ServerError` (or another :class:`ApiError`, e.g. 422 for a URL that is not an
@@ -93,8 +92,7 @@ class ExplorerResolver:
         self.api = api_base_url.rstrip("/")
         self.ttl = ttl
         self.miss_ttl = min(miss_ttl, ttl)
-        self._http = http or httpx.Client(timeout=DEFAULT_TIMEOUT)
-        self._owns_http = http is None
+        super().__init__(http)
         self._cache: TLRUCache[str, _Entry, float] = TLRUCache(maxsize, _expires, clock)
         self._lock = threading.Lock()
 
@@ -128,22 +126,6 @@ class ExplorerResolver:
         except ValidationError as exc:
             raise ServerError(response.status_code, f"not a meta answer: {exc}") from exc
         return _Entry(resolution, "", _lifetime(response, self.ttl))
-
-    def close(self) -> None:
-        """Close the HTTP client if this resolver made it."""
-        if self._owns_http:
-            self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _lifetime(response: httpx.Response, limit: float) -> float:

@@ -10,11 +10,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Self
 
 import httpx
 
-from cellucid_cloud.client._http import Document, check, json_object, send
+from cellucid_cloud.client._http import Document, HttpClientOwner, check, json_object, send
 from cellucid_cloud.events.bundle import SessionBundle
 
 __all__ = ["Viewer"]
@@ -22,7 +21,7 @@ __all__ = ["Viewer"]
 Hook = Callable[[Document], None]
 
 
-class Viewer:
+class Viewer(HttpClientOwner):
     def __init__(
         self,
         api_base_url: str,
@@ -36,8 +35,7 @@ class Viewer:
         self.viewer_id = viewer_id
         self.viewer_url = viewer_url
         self._token = viewer_token
-        self._http = http or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
-        self._owns_http = http is None
+        super().__init__(http, httpx.Timeout(60.0, connect=10.0))
         self._hooks: dict[str, list[Hook]] = {}
         self._cursor = "0"
         self._seen: list[Document] = []
@@ -168,12 +166,6 @@ class Viewer:
         return {"viewerId": self.viewer_id, "viewerToken": self._token}
 
     def close(self) -> None:
+        """Stop listening, then close the HTTP client if this viewer made it."""
         self.stop()
-        if self._owns_http:
-            self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().close()
