@@ -21,11 +21,11 @@ from cachetools import TTLCache
 from cellucid_cloud.catalog.models import ApiKeyRecord, utcnow
 from cellucid_cloud.catalog.repository import Put
 from cellucid_cloud.core.ports import CatalogRepository, Clock
+from cellucid_cloud.http.errors import AuthError
 from cellucid_cloud.signed_tokens import ExpiredTokenError, InvalidTokenError, decode_token
 
 __all__ = [
     "KEY_CHECK_SECONDS",
-    "AuthError",
     "Authenticator",
     "bearer_token",
     "hash_api_key",
@@ -38,10 +38,6 @@ KEY_CHECK_SECONDS = 30.0
 working within this time, well inside the minute the deployment promises."""
 ISSUER = "cellucid-cloud"
 AUDIENCE = "curation"
-
-
-class AuthError(Exception):
-    """Missing, malformed, expired or revoked credentials (HTTP 401)."""
 
 
 def bearer_token(authorization: str | None) -> str | None:

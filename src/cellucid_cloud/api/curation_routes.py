@@ -14,7 +14,6 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
-from cellucid_cloud.api.auth import AuthError
 from cellucid_cloud.api.context import ApiContext
 from cellucid_cloud.api.schemas import (
     CollectionCreated,
@@ -41,6 +40,7 @@ from cellucid_cloud.core.errors import InvalidRequestError, NotFoundError, State
 from cellucid_cloud.core.ports import MultipartUploads
 from cellucid_cloud.export.settings import ExportOptions
 from cellucid_cloud.http.asgi import cached_json
+from cellucid_cloud.http.errors import AuthError
 from cellucid_cloud.storage.link_fetch import LinkError, check_link
 from cellucid_cloud.storage.multipart import (
     MAX_PART_URLS,

@@ -11,14 +11,26 @@ import json
 import logging
 from http import HTTPStatus
 
-from cellucid_cloud.api.auth import AuthError
 from cellucid_cloud.core.errors import DomainError, StoreUnavailableError
 from cellucid_cloud.events.wire import WireError
 from cellucid_cloud.http.answers import JSON, NO_STORE, Answer
 
-__all__ = ["HANDLED_ERRORS", "RETRY_AFTER_SECONDS", "error_answer", "error_for", "no_route"]
+__all__ = [
+    "HANDLED_ERRORS",
+    "RETRY_AFTER_SECONDS",
+    "AuthError",
+    "error_answer",
+    "error_for",
+    "no_route",
+]
 
 log = logging.getLogger(__name__)
+
+
+class AuthError(Exception):
+    """Missing, malformed, expired or revoked credentials (HTTP 401): raised by a host's
+    authentication, answered here."""
+
 
 RETRY_AFTER_SECONDS = 5
 """When to ask again after a 503: a store down after botocore's retries may be back soon."""
