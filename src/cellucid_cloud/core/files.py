@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Staged", "staged"]
+__all__ = ["Staged", "process_alive", "staged"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +42,15 @@ def staged(target: Path, temporary: Path) -> Iterator[Staged]:
             shutil.rmtree(temporary, ignore_errors=True)
         else:
             temporary.unlink(missing_ok=True)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (on this machine), so that a leftover named by its
+    pid is its owner's work in progress rather than a crash's to sweep."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True

@@ -12,25 +12,15 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from cellucid_cloud.core.files import Staged, staged
+from cellucid_cloud.core.files import Staged, process_alive, staged
 
 from .errors import PrepareError
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _remove_abandoned(parent: Path, name: str) -> None:
     for leftover in parent.glob(f".{name}.staging-*"):
         pid_text = leftover.name.rsplit(".staging-", 1)[1].split("-", 1)[0]
-        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+        if pid_text.isdigit() and not process_alive(int(pid_text)):
             shutil.rmtree(leftover, ignore_errors=True)
 
 

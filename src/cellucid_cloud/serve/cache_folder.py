@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
 
+from cellucid_cloud.core.files import process_alive
+
 __all__ = ["FileKey", "cache_root", "remove_other_versions"]
 
 FORMAT: Final = 1
@@ -101,16 +103,6 @@ def cache_root(path: Path, chosen: Path | None = None) -> Path:
     raise OSError(f"no cache folder for {path} (tried {', '.join(map(str, candidates))})")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_other_versions(root: Path, key: FileKey) -> None:
     """Delete the entries of other versions of ``key``'s file, and builds (``.partial-<pid>``)
     whose server has died; a running server's build and this version's entries stay."""
@@ -121,7 +113,7 @@ def remove_other_versions(root: Path, key: FileKey) -> None:
             continue
         partial = _PARTIAL.search(entry.name)
         if partial is not None:
-            if _alive(int(partial.group(1))):
+            if process_alive(int(partial.group(1))):
                 continue
         elif entry.name == name or entry.name.startswith(name + "."):
             continue
