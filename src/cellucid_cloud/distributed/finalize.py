@@ -24,13 +24,9 @@ from cellucid_cloud.core.errors import StaleClaimError
 from cellucid_cloud.export.gene_encoder import GeneBounds
 from cellucid_cloud.export.layout import ExportManifests
 from cellucid_cloud.export.manifests import (
-    CONNECTIVITY_MANIFEST_FILE,
     IDENTITY_FILE,
-    OBS_MANIFEST_FILE,
     VAR_MANIFEST_FILE,
-    ConnectivityManifest,
     DatasetIdentity,
-    ObsManifest,
 )
 from cellucid_cloud.export.prepare import manifest_documents, var_manifest
 
@@ -134,15 +130,7 @@ def _checked(order: WorkOrder, exports: Objects) -> tuple[dict[str, bytes], int]
     except FileNotFoundError:
         raise IncompleteExportError("the plan did not finish") from None
     documents = {name: text.encode() for name, text in planned.documents.items()}
-    identity = DatasetIdentity.model_validate_json(documents[IDENTITY_FILE])
-    obs = documents.get(OBS_MANIFEST_FILE)
-    connectivity = documents.get(CONNECTIVITY_MANIFEST_FILE)
-    manifests = ExportManifests(
-        identity,
-        ObsManifest.model_validate_json(obs) if obs else None,
-        None,
-        ConnectivityManifest.model_validate_json(connectivity) if connectivity else None,
-    )
+    manifests = ExportManifests.from_documents(documents)  # var comes from the reports
     if planned.names is not None:
         blocks = ExportPlanned.model_validate_json(exports.get(order.plan_key)).blocks
         reported = exports.sizes(order.reports_prefix())
@@ -157,7 +145,7 @@ def _checked(order: WorkOrder, exports: Objects) -> tuple[dict[str, bytes], int]
             bounds.maximum[first:last] = report.maximum
             bounds.stored[first:last] = np.asarray(report.stored, np.int64)
         var = var_manifest(order.settings, planned.names, bounds, planned.n_cells)
-        manifests = ExportManifests(identity, manifests.obs, var, manifests.connectivity)
+        manifests = ExportManifests(manifests.identity, manifests.obs, var, manifests.connectivity)
         documents[VAR_MANIFEST_FILE] = manifest_documents(manifests)[VAR_MANIFEST_FILE]
     stored = {
         key.removeprefix(order.export_prefix): size

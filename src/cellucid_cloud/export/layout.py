@@ -9,6 +9,7 @@ declared.
 import json
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -45,6 +46,22 @@ class ExportManifests:
     obs: ObsManifest | None
     var: VarManifest | None
     connectivity: ConnectivityManifest | None
+
+    @classmethod
+    def from_documents(cls, documents: Mapping[str, bytes]) -> "ExportManifests":
+        """The manifests among ``documents`` (JSON by file name, as
+        ``prepare.manifest_documents`` writes them; the identity required). Raises pydantic's
+        ValidationError for one that does not match its model."""
+
+        def parsed[M: BaseModel](name: str, model: type[M]) -> M | None:
+            return model.model_validate_json(documents[name]) if name in documents else None
+
+        return cls(
+            DatasetIdentity.model_validate_json(documents[IDENTITY_FILE]),
+            parsed(OBS_MANIFEST_FILE, ObsManifest),
+            parsed(VAR_MANIFEST_FILE, VarManifest),
+            parsed(CONNECTIVITY_MANIFEST_FILE, ConnectivityManifest),
+        )
 
     def declared_paths(self) -> frozenset[str]:
         """Relative POSIX paths of every manifest and payload this export consists of.

@@ -20,21 +20,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from cellucid_cloud import __version__
 from cellucid_cloud.core.files import staged
 from cellucid_cloud.export.layout import ExportFolderError, ExportManifests
-from cellucid_cloud.export.manifests import (
-    CONNECTIVITY_MANIFEST_FILE,
-    IDENTITY_FILE,
-    OBS_MANIFEST_FILE,
-    VAR_MANIFEST_FILE,
-    ConnectivityManifest,
-    DatasetIdentity,
-    ObsManifest,
-    VarManifest,
-)
 from cellucid_cloud.serve.cache_folder import FileKey, remove_other_versions
 
 __all__ = ["CachedManifests", "ManifestCache"]
@@ -124,16 +114,6 @@ def _parse(entry: Any, key: FileKey) -> CachedManifests | None:
     if layout not in (None, "csr", "csc", "dense"):
         raise ValueError(f"unknown layout {layout!r}")
     documents = {str(name): str(text).encode() for name, text in dict(entry["documents"]).items()}
-
-    def parsed[M: BaseModel](name: str, model: type[M]) -> M | None:
-        return model.model_validate_json(documents[name]) if name in documents else None
-
-    identity = DatasetIdentity.model_validate_json(documents[IDENTITY_FILE])
-    manifests = ExportManifests(
-        identity,
-        parsed(OBS_MANIFEST_FILE, ObsManifest),
-        parsed(VAR_MANIFEST_FILE, VarManifest),
-        parsed(CONNECTIVITY_MANIFEST_FILE, ConnectivityManifest),
-    )
+    manifests = ExportManifests.from_documents(documents)
     manifests.declared_paths()  # checks the field entries now, as read_manifests does
     return CachedManifests(documents, manifests, layout)
