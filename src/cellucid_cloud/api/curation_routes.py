@@ -8,6 +8,9 @@ id or a collection version id (a revision); datasets keep their canonical ids in
 which use the ``Curator`` dependency alias local to :func:`curation_router`.)
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Request
@@ -34,8 +37,13 @@ from cellucid_cloud.api.schemas import (
     error_response,
 )
 from cellucid_cloud.catalog.documents import CollectionDocument, DatasetDocument, as_json
-from cellucid_cloud.catalog.models import CollectionMetadata, Upload, new_id
-from cellucid_cloud.catalog.service import LINK_DEADLINE, CollectionView, upload_key
+from cellucid_cloud.catalog.models import CollectionMetadata, DatasetVersion, Upload, new_id
+from cellucid_cloud.catalog.service import (
+    LINK_DEADLINE,
+    CatalogService,
+    CollectionView,
+    upload_key,
+)
 from cellucid_cloud.core.errors import InvalidRequestError, NotFoundError, StateConflictError
 from cellucid_cloud.core.ports import MultipartUploads
 from cellucid_cloud.export.settings import ExportOptions
@@ -64,6 +72,40 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     413: error_response("request body over the size limit"),
     422: error_response("invalid request: the message names the field"),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class NewUpload:
+    """An upload checked but not yet recorded: whose, of which dataset, its id and key."""
+
+    curator_id: str
+    collection_id: str
+    dataset_id: str
+    upload_id: str
+    suffix: str
+    key: str
+
+    def accept(
+        self,
+        catalog: CatalogService,
+        *,
+        file_name: str,
+        expires_in: float,
+        size: int | None = None,
+        multipart_id: str | None = None,
+    ) -> tuple[Upload, DatasetVersion]:
+        """Record it (:meth:`CatalogService.accept_upload`): from now on the dataset reports it."""
+        return catalog.accept_upload(
+            self.curator_id,
+            self.collection_id,
+            self.dataset_id,
+            upload_id=self.upload_id,
+            suffix=self.suffix,
+            file_name=file_name,
+            expires_in=expires_in,
+            size=size,
+            multipart_id=multipart_id,
+        )
 
 
 def curation_router(ctx: ApiContext) -> APIRouter:
@@ -226,9 +268,9 @@ def curation_router(ctx: ApiContext) -> APIRouter:
 
     def new_upload(
         curator_id: str, collection_id: str, dataset_id: str, size: int | None, format: str
-    ) -> tuple[str, str, str]:
-        """A new upload's id, suffix and key, once the size is within the cap and the dataset
-        may take an upload (nothing is signed or recorded yet)."""
+    ) -> NewUpload:
+        """A new upload, once the size is within the cap and the dataset may take an upload
+        (nothing is signed or recorded yet)."""
         if size is not None and size > ctx.max_upload_bytes:
             raise InvalidRequestError(
                 f"file too large: {size} bytes; the limit is {ctx.max_upload_bytes}"
@@ -236,7 +278,7 @@ def curation_router(ctx: ApiContext) -> APIRouter:
         target = ctx.catalog.upload_target(curator_id, collection_id, dataset_id)
         upload_id, suffix = new_id(), f".{format}"
         key = upload_key(target.view.collection.collection_id, dataset_id, upload_id, suffix)
-        return upload_id, suffix, key
+        return NewUpload(curator_id, collection_id, dataset_id, upload_id, suffix, key)
 
     @router.post(
         "/collections/{collection_id}/datasets/{dataset_id}/upload-url",
@@ -252,26 +294,18 @@ def curation_router(ctx: ApiContext) -> APIRouter:
         upload then creates a new dataset version and processes it."""
         request = body or UploadUrlRequest()
         # Checked, then signed, then accepted: a request refused at any step leaves no trace.
-        upload_id, suffix, key = new_upload(
-            curator_id, collection_id, dataset_id, request.size, request.format
-        )
+        new = new_upload(curator_id, collection_id, dataset_id, request.size, request.format)
         try:
             granted = ctx.uploads.upload_url(
-                key,
+                new.key,
                 max_bytes=ctx.max_upload_bytes,
                 expires_in=ctx.upload_url_expiry,
                 size=request.size,
             )
         except UploadUrlError as exc:
             raise InvalidRequestError(str(exc)) from None
-        upload, version = ctx.catalog.accept_upload(
-            curator_id,
-            collection_id,
-            dataset_id,
-            upload_id=upload_id,
-            suffix=suffix,
-            file_name=request.file_name,
-            expires_in=granted.expires_in,
+        upload, version = new.accept(
+            ctx.catalog, file_name=request.file_name, expires_in=granted.expires_in
         )
         return UploadUrlAnswer(
             url=granted.url,
@@ -292,11 +326,22 @@ def curation_router(ctx: ApiContext) -> APIRouter:
             raise InvalidRequestError("this deployment takes no multipart uploads")
         return ctx.multipart
 
+    @contextmanager
+    def multipart_refusals() -> Iterator[None]:
+        """The multipart store's refusals as answers: an upload it no longer has is a 404,
+        parts that do not fit the plan a 422."""
+        try:
+            yield
+        except UnknownMultipartError as exc:
+            raise NotFoundError(str(exc)) from None
+        except MultipartError as exc:
+            raise InvalidRequestError(str(exc)) from None
+
     def multipart_upload(
         curator_id: str, collection_id: str, dataset_id: str, upload_id: str, *, pending: bool
-    ) -> tuple[Upload, PartPlan]:
+    ) -> tuple[Upload, str, PartPlan]:
         """The curator's multipart upload of this dataset (``pending``: while its file is still
-        awaited), and how the file is cut."""
+        awaited), the store's id for it, and how the file is cut."""
         view = ctx.catalog.owned(curator_id, collection_id)
         upload = ctx.catalog.upload(upload_id)
         if (
@@ -312,7 +357,7 @@ def curation_router(ctx: ApiContext) -> APIRouter:
                 f"multipart upload {upload_id} is over: completed, cancelled, expired or "
                 "replaced by a newer upload"
             )
-        return upload, PartPlan.for_size(upload.size)
+        return upload, upload.multipart_id, PartPlan.for_size(upload.size)
 
     @router.post(Multipart, status_code=201, response_model=MultipartAnswer)
     def start_multipart(
@@ -321,25 +366,19 @@ def curation_router(ctx: ApiContext) -> APIRouter:
         """Upload a file in parts, for files too large for one PUT (S3 takes at most 5 GiB
         in one). Accepted now, as an upload URL is: the dataset reports this upload."""
         store = multipart_store()
-        upload_id, suffix, key = new_upload(
-            curator_id, collection_id, dataset_id, body.size, body.format
-        )
+        new = new_upload(curator_id, collection_id, dataset_id, body.size, body.format)
         plan = PartPlan.for_size(body.size)
-        multipart_id = store.start_multipart(key, plan)
+        multipart_id = store.start_multipart(new.key, plan)
         try:
-            upload, version = ctx.catalog.accept_upload(
-                curator_id,
-                collection_id,
-                dataset_id,
-                upload_id=upload_id,
-                suffix=suffix,
+            upload, version = new.accept(
+                ctx.catalog,
                 file_name=body.file_name,
                 expires_in=MULTIPART_LIFETIME,
                 size=body.size,
                 multipart_id=multipart_id,
             )
         except Exception:
-            store.abort_multipart(key, multipart_id)
+            store.abort_multipart(new.key, multipart_id)
             raise
         return MultipartAnswer(
             upload_id=upload.upload_id,
@@ -362,22 +401,14 @@ def curation_router(ctx: ApiContext) -> APIRouter:
     ) -> PartUrlsAnswer:
         """URLs for the given parts, each taking exactly its part's bytes for a few minutes;
         keep each PUT's ``ETag`` for ``complete``."""
-        upload, plan = multipart_upload(
+        upload, multipart_id, plan = multipart_upload(
             curator_id, collection_id, dataset_id, upload_id, pending=True
         )
-        assert upload.multipart_id is not None
         expires_in = min(ctx.upload_url_expiry, MAX_UPLOAD_EXPIRY)
-        try:
+        with multipart_refusals():
             urls = multipart_store().part_urls(
-                upload.object_key,
-                upload.multipart_id,
-                plan.parts(body.parts),
-                expires_in=expires_in,
+                upload.object_key, multipart_id, plan.parts(body.parts), expires_in=expires_in
             )
-        except UnknownMultipartError as exc:
-            raise NotFoundError(str(exc)) from None
-        except MultipartError as exc:
-            raise InvalidRequestError(str(exc)) from None
         return PartUrlsAnswer(
             parts=[
                 PartUrlAnswer(part_number=u.number, url=u.url, size=u.size, headers=u.headers)
@@ -395,21 +426,14 @@ def curation_router(ctx: ApiContext) -> APIRouter:
         body: MultipartComplete,
     ) -> Response:
         """Assemble the parts into the file, which is then processed like any upload."""
-        upload, plan = multipart_upload(
+        upload, multipart_id, plan = multipart_upload(
             curator_id, collection_id, dataset_id, upload_id, pending=True
         )
-        assert upload.multipart_id is not None
         etags = {part.part_number: part.etag for part in body.parts}
         if len(etags) != len(body.parts):
             raise InvalidRequestError("each part is listed once")
-        try:
-            multipart_store().complete_multipart(
-                upload.object_key, upload.multipart_id, plan, etags
-            )
-        except UnknownMultipartError as exc:
-            raise NotFoundError(str(exc)) from None
-        except MultipartError as exc:
-            raise InvalidRequestError(str(exc)) from None
+        with multipart_refusals():
+            multipart_store().complete_multipart(upload.object_key, multipart_id, plan, etags)
         return Response(status_code=204)
 
     @router.delete(f"{Multipart}/{{upload_id}}", status_code=204)
@@ -418,11 +442,10 @@ def curation_router(ctx: ApiContext) -> APIRouter:
     ) -> Response:
         """Give up a multipart upload: its parts are dropped, and its version fails at once
         (rather than when the upload would have expired). One already over is left as it is."""
-        upload, _ = multipart_upload(
+        upload, multipart_id, _ = multipart_upload(
             curator_id, collection_id, dataset_id, upload_id, pending=False
         )
-        assert upload.multipart_id is not None
-        if multipart_store().abort_multipart(upload.object_key, upload.multipart_id):
+        if multipart_store().abort_multipart(upload.object_key, multipart_id):
             ctx.catalog.fail_upload(
                 upload, f"{upload.file_name}: the upload was cancelled before it was complete"
             )
