@@ -17,8 +17,20 @@ __all__ = [
     "PrepareError",
     "PrepareResult",
     "__version__",
+    "package_version",
     "prepare",
 ]
+
+
+def package_version() -> str:
+    """The installed distribution's version, as the servers report it (``0+unknown`` from a
+    source tree that was never installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cellucid-cloud")
+    except PackageNotFoundError:
+        return "0+unknown"
 
 
 def __getattr__(name: str) -> Any:

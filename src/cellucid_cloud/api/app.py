@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Scope
 
+from cellucid_cloud import package_version
 from cellucid_cloud.api.cellucid_routes import cellucid_router
 from cellucid_cloud.api.context import ApiContext
 from cellucid_cloud.api.curation_routes import curation_router
@@ -21,7 +22,6 @@ from cellucid_cloud.api.docs_routes import docs_router
 from cellucid_cloud.api.events_http import BINARY_PATHS, EventsHttp
 from cellucid_cloud.api.events_routes import events_router
 from cellucid_cloud.api.meta_routes import meta_router
-from cellucid_cloud.api.public import package_version
 from cellucid_cloud.api.schemas import error_response
 from cellucid_cloud.http.asgi import BodyLimit, error_json, response
 from cellucid_cloud.http.errors import HANDLED_ERRORS, error_for

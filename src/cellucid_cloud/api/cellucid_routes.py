@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from cellucid_cloud import package_version
 from cellucid_cloud.api import public
 from cellucid_cloud.api.context import ApiContext
 from cellucid_cloud.http.asgi import response
@@ -16,7 +17,7 @@ __all__ = ["cellucid_router"]
 
 def cellucid_router(ctx: ApiContext) -> APIRouter:
     router = APIRouter(prefix="/_cellucid", tags=["cellucid"])
-    server_version = public.package_version()
+    server_version = package_version()
 
     @router.get("/health")
     def health() -> dict[str, Any]:

@@ -10,7 +10,6 @@ the same cache headers and the same 4xx from either.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
@@ -41,7 +40,6 @@ __all__ = [
     "health",
     "info",
     "meta",
-    "package_version",
 ]
 
 META_PATHS = ("/dp/v1/datasets/meta", "/dp/v1/meta/datasets")
@@ -63,13 +61,6 @@ class MetaQuery(BaseModel):
 class CollectionQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
     visibility: VisibilityParam = None
-
-
-def package_version() -> str:
-    try:
-        return version("cellucid-cloud")
-    except PackageNotFoundError:  # a source tree that was never installed
-        return "0+unknown"
 
 
 def _found(document: Cached[BaseModel | None], missing: str, if_none_match: str | None) -> Answer:

@@ -19,6 +19,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from mangum.handlers.utils import get_server_and_port
 from pydantic import BaseModel
 
+from cellucid_cloud import package_version
 from cellucid_cloud.api import public
 from cellucid_cloud.api.public import (
     META_PATHS,
@@ -54,7 +55,7 @@ def meta_resolver(
     """The routes of :mod:`cellucid_cloud.api.meta_routes` and ``cellucid_routes``."""
     routes = HttpRoutes()
     route, query, path = routes.route, routes.query, routes.path
-    server_version = public.package_version()
+    server_version = package_version()
 
     def if_none_match() -> str | None:
         return routes.header("if-none-match")

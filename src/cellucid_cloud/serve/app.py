@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import html
 import json
-from importlib.metadata import PackageNotFoundError, version
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from cellucid_cloud import package_version
 from cellucid_cloud.catalog.documents import as_json
 from cellucid_cloud.export.manifests import IDENTITY_FILE
 from cellucid_cloud.http.asgi import request_segments
@@ -39,13 +39,6 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache"
 CORS = {**PUBLIC_READ_HEADERS, "X-Content-Type-Options": "nosniff"}
 """Every answer is a public read: CORS everywhere (and no content sniffing)."""
-
-
-def _package_version() -> str:
-    try:
-        return version("cellucid-cloud")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "0+unknown"
 
 
 def _json(status: int, body: object, cache: str = NO_CACHE, **headers: str) -> Response:
@@ -82,7 +75,7 @@ class ServeApp:
             for h in (allowed_hosts if allowed_hosts is not None else DEFAULT_ALLOWED_HOSTS)
         )
         self.allow_ip_hosts = allow_ip_hosts
-        self.version = _package_version()
+        self.version = package_version()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
