@@ -117,7 +117,9 @@ def draft_of_ready_datasets(seed: Seed, n: int) -> tuple[str, list[str]]:
 
 
 def meta_of(repository: CatalogRepository) -> MetaService:
-    return MetaService(repository, FakeExports(), "https://h", ttl=0, clock=lambda: 0.0)
+    return MetaService(
+        CatalogService(repository), FakeExports(), "https://h", ttl=0, clock=lambda: 0.0
+    )
 
 
 def public_versions(meta: MetaService, dataset_ids: list[str]) -> dict[str, str | None]:

@@ -30,6 +30,7 @@ from cellucid_cloud.aws.events import POLL_INTERVAL, events_resolver
 from cellucid_cloud.aws.links import SqsLinkIngest
 from cellucid_cloud.catalog.dynamodb_repository import dynamodb_client
 from cellucid_cloud.catalog.meta import MetaService
+from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.events.dynamodb_store import DynamoDbEventStore
 from cellucid_cloud.events.service import MAX_DIRECT_BUNDLE_BYTES, EventsService
 from cellucid_cloud.storage.s3 import S3Downloads, S3ObjectStore, S3UploadUrls
@@ -80,7 +81,7 @@ def token(stack: CloudStack) -> str:
 
 def events_service(stack: CloudStack) -> EventsService:
     meta = MetaService(
-        stack.repository,
+        CatalogService(stack.repository),
         S3ObjectStore(stack.exports_bucket, stack.s3),
         PUBLIC_BASE_URL,
         ttl=0,

@@ -33,7 +33,7 @@ def catalog(tmp_path: Path) -> CatalogService:
 
 
 def meta_of(catalog: CatalogService) -> MetaService:
-    return MetaService(catalog.repo, FakeExports(), "https://h", ttl=0, clock=lambda: 0.0)
+    return MetaService(catalog, FakeExports(), "https://h", ttl=0, clock=lambda: 0.0)
 
 
 def test_a_draft_is_private_and_resolves_to_its_newest_ready_version(

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from cellucid_cloud.catalog.meta import MetaService
+from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.catalog.sqlite_repository import SqliteCatalogRepository
 from cellucid_cloud.events.bundle import (
     MAX_JSON_CHUNK_BYTES,
@@ -224,7 +225,9 @@ def test_a_large_bundle_uploaded_locally_is_stored_in_bounded_memory(tmp_path: P
     uploads = FilesystemObjectStore(tmp_path / "uploads")
     sessions = FilesystemObjectStore(tmp_path / "exports")
     repository = SqliteCatalogRepository(tmp_path / "catalog.sqlite3")
-    meta = MetaService(repository, sessions, "http://127.0.0.1", ttl=0, clock=lambda: 0.0)
+    meta = MetaService(
+        CatalogService(repository), sessions, "http://127.0.0.1", ttl=0, clock=lambda: 0.0
+    )
     store = SqliteEventStore(tmp_path / "events.sqlite3")
     service = EventsService(store, sessions, meta)
     viewer = Viewer(

@@ -57,8 +57,9 @@ class CountingRepository:
 def setup(tmp_path: Path) -> tuple[CatalogService, MetaService, CountingRepository, Clock]:
     repo = CountingRepository(SqliteCatalogRepository(tmp_path / "c.sqlite3"))
     clock = Clock()
-    meta = MetaService(repo, FakeExports(), "https://h", ttl=TTL, miss_ttl=MISS_TTL, clock=clock)
-    return CatalogService(repo), meta, repo, clock
+    catalog = CatalogService(repo)
+    meta = MetaService(catalog, FakeExports(), "https://h", ttl=TTL, miss_ttl=MISS_TTL, clock=clock)
+    return catalog, meta, repo, clock
 
 
 def test_staleness_after_a_publish_is_bounded_by_the_ttl(
@@ -135,8 +136,9 @@ def test_errors_are_never_cached(
 
 def test_ttl_zero_turns_the_cache_off(tmp_path: Path) -> None:
     repo = CountingRepository(SqliteCatalogRepository(tmp_path / "c.sqlite3"))
-    meta = MetaService(repo, FakeExports(), "https://h", ttl=0, clock=Clock())
-    _, [a] = published_collection(CatalogService(repo), 1)
+    catalog = CatalogService(repo)
+    meta = MetaService(catalog, FakeExports(), "https://h", ttl=0, clock=Clock())
+    _, [a] = published_collection(catalog, 1)
     meta.lookup(f"/e/{a}/")
     reads = repo.reads
     meta.lookup(f"/e/{a}/")

@@ -27,7 +27,7 @@ def catalog(tmp_path: Path) -> CatalogService:
 
 
 def lookup(catalog: CatalogService, explorer_id: str) -> dict[str, object]:
-    meta = MetaService(catalog.repo, FakeExports(), "https://h", ttl=0, clock=lambda: 0.0)
+    meta = MetaService(catalog, FakeExports(), "https://h", ttl=0, clock=lambda: 0.0)
     answer = meta.lookup(f"/e/{explorer_id}/").value
     assert answer is not None
     return as_json(answer)

@@ -40,7 +40,7 @@ def catalog(tmp_path: Path) -> CatalogService:
 
 
 def meta_of(catalog: CatalogService) -> MetaService:
-    return MetaService(catalog.repo, FakeExports(), "https://h", ttl=0, clock=lambda: 0.0)
+    return MetaService(catalog, FakeExports(), "https://h", ttl=0, clock=lambda: 0.0)
 
 
 def ready_with_terms(catalog: CatalogService, cid: str, dataset_id: str, tag: str) -> str:

@@ -24,7 +24,7 @@ def catalog(tmp_path: Path) -> CatalogService:
 
 @pytest.fixture
 def events(tmp_path: Path, catalog: CatalogService) -> EventsService:
-    meta = MetaService(catalog.repo, FakeExports(), "https://h", ttl=0, clock=lambda: 0.0)
+    meta = MetaService(catalog, FakeExports(), "https://h", ttl=0, clock=lambda: 0.0)
     blobs = FilesystemObjectStore(tmp_path / "sessions")
     return EventsService(SqliteEventStore(tmp_path / "events.sqlite3"), blobs, meta)
 

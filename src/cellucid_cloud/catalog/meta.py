@@ -51,7 +51,7 @@ from cellucid_cloud.catalog.publishing import published_catalog, settled
 from cellucid_cloud.catalog.service import CatalogService, CollectionView
 from cellucid_cloud.catalog.urls import collection_page_url, explorer_id, explorer_url
 from cellucid_cloud.core.errors import InvalidRequestError, NotFoundError
-from cellucid_cloud.core.ports import CatalogRepository, ObjectStore, Timer
+from cellucid_cloud.core.ports import ObjectStore, Timer
 
 __all__ = ["Cached", "MetaService", "Original", "download_file_name", "public_reason"]
 
@@ -121,7 +121,7 @@ class _TtlCache[T]:
 class MetaService:
     def __init__(
         self,
-        repository: CatalogRepository,
+        catalog: CatalogService,
         store: ObjectStore,
         base_url: str,
         *,
@@ -130,10 +130,10 @@ class MetaService:
         clock: Timer,
         maxsize: int = 100_000,
     ) -> None:
-        self._repo = repository
+        self._catalog = catalog
+        self._repo = catalog.repo  # the documents are read from the catalog's own records
         self._store = store
         self.base_url = base_url.rstrip("/")
-        self._catalog = CatalogService(repository)
         self._hits: _TtlCache[MetaAnswer | None] = _TtlCache(ttl, clock, maxsize)
         self._misses: _TtlCache[MetaAnswer | None] = _TtlCache(min(miss_ttl, ttl), clock, maxsize)
         self._collections: _TtlCache[CollectionList] = _TtlCache(ttl, clock, 1)

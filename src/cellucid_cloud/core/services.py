@@ -51,7 +51,7 @@ class Services:
         if self.site is None:
             raise LookupError("meta answers need a site (its public URL)")
         return MetaService(
-            self.ports.catalog,
+            self.catalog,
             self.ports.exports,
             self.site.base_url,
             ttl=self.site.meta_ttl,
