@@ -269,7 +269,7 @@ def serve_api(backend: str, location: str, port: int, ttl: float) -> None:
     with tempfile.TemporaryDirectory(prefix="meta-bench-") as tmp:
         scratch = Path(tmp)
         meta = MetaService(
-            repository,
+            catalog,
             FilesystemObjectStore(scratch),
             base_url,
             ttl=ttl,
