@@ -1,5 +1,5 @@
-"""Step Functions adapter of the distributed export's start (:class:`~cellucid_cloud.
-distributed.ports.Executions`)."""
+"""Step Functions adapter of the distributed export's start (:class:`~cellucid_cloud.core.
+ports.Executions`)."""
 
 from __future__ import annotations
 

@@ -14,11 +14,11 @@ from typing import Any
 from cellucid_cloud.aws.config import ExportStepSettings
 from cellucid_cloud.aws.services import aws_ports
 from cellucid_cloud.catalog.service import CatalogService
+from cellucid_cloud.core.ports import Objects
 from cellucid_cloud.core.services import build_services
 from cellucid_cloud.distributed.block_steps import gene_blocks_step, row_blocks_step
 from cellucid_cloud.distributed.finalize import finalize_step
 from cellucid_cloud.distributed.plan import plan_step
-from cellucid_cloud.distributed.ports import Objects
 from cellucid_cloud.distributed.work import BlockItem, WorkOrder
 from cellucid_cloud.storage.s3 import s3_client
 from cellucid_cloud.storage.s3_objects import S3Objects

@@ -18,6 +18,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Final
 
+from cellucid_cloud.core.ports import Objects
 from cellucid_cloud.export import PrepareError
 from cellucid_cloud.export.blocks import encode_gene_block, encode_gene_columns, spill_row_block
 from cellucid_cloud.export.gene_encoder import GeneEncoder
@@ -25,7 +26,6 @@ from cellucid_cloud.export.matrix import MatrixBlocks
 from cellucid_cloud.export.matrix_files import stored_matrix
 
 from .plan import refuse, var_bits
-from .ports import Objects
 from .upload_file import open_upload
 from .work import BlockItem, Cost, ExportPlanned, Report
 

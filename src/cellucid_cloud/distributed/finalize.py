@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from cellucid_cloud.catalog.processing import export_stats, reason_line, refusal_reason
 from cellucid_cloud.catalog.service import CatalogService
 from cellucid_cloud.core.errors import StaleClaimError
+from cellucid_cloud.core.ports import Objects
 from cellucid_cloud.export.gene_encoder import GeneBounds
 from cellucid_cloud.export.layout import ExportManifests
 from cellucid_cloud.export.manifests import (
@@ -31,7 +32,6 @@ from cellucid_cloud.export.manifests import (
 from cellucid_cloud.export.prepare import manifest_documents, var_manifest
 
 from .plan import Planned
-from .ports import Objects
 from .work import BlockKind, ExportPlanned, Refusal, Report, WorkOrder
 
 __all__ = ["Finalized", "IncompleteExportError", "finalize_step"]

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel, TypeAdapter
 
+from cellucid_cloud.core.ports import ByteRanges, Objects
 from cellucid_cloud.export import PrepareError
 from cellucid_cloud.export.blocks import BlockPlan, plan_blocks
 from cellucid_cloud.export.gene_names import GeneNames
@@ -27,7 +28,6 @@ from cellucid_cloud.export.prepare import manifest_documents, outline_export, pl
 from cellucid_cloud.export.quantize import Bits
 from cellucid_cloud.export.source import opened_source
 
-from .ports import ByteRanges, Objects
 from .upload_file import open_upload
 from .work import BlockKind, ExportPlanned, Refusal, WorkOrder, items
 

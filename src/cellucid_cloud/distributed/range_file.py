@@ -20,7 +20,7 @@ from typing import Final
 
 from cachetools import LRUCache
 
-from .ports import ByteRanges
+from cellucid_cloud.core.ports import ByteRanges
 
 __all__ = ["RangeFile"]
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Final
 
 from cellucid_cloud.catalog.processing import LargeExport, StoredUpload
+from cellucid_cloud.core.ports import Executions, Objects
 from cellucid_cloud.export import PrepareError
 from cellucid_cloud.export.source import stored_values
 
-from .ports import Executions, Objects
 from .upload_file import open_upload
 from .work import WorkOrder
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from cellucid_cloud.core.ports import ByteRanges
 from cellucid_cloud.export import PrepareError
 from cellucid_cloud.ingest.upload_checks import UploadRefusedError, hdf5_problem
 
-from .ports import ByteRanges
 from .range_file import RangeFile
 
 __all__ = ["open_upload"]

@@ -1,4 +1,5 @@
-"""S3 adapter of the distributed export's ports (:mod:`cellucid_cloud.distributed.ports`).
+"""S3 adapter of the distributed export's ports (``Objects``, ``ByteRanges`` in
+:mod:`cellucid_cloud.core.ports`).
 
 Export objects get the Content-Type and immutable Cache-Control of every export
 (:mod:`.s3`); a create-only PUT is S3's conditional write (``If-None-Match: *``), and a
