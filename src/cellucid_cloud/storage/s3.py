@@ -189,6 +189,19 @@ class S3ObjectStore:
         return listing.get("KeyCount", 0) > 0
 
 
+def _upload_expiry(expires_in: int) -> int:
+    """Seconds an upload URL lives: as asked, 1 at least and 15 minutes at most."""
+    return max(1, min(expires_in, MAX_UPLOAD_EXPIRY))
+
+
+def _presigned_put(client: S3Client, operation: str, expires_in: int, **params: object) -> str:
+    """A URL for one PUT through ``operation`` with ``params`` signed: with ``ContentLength``
+    among them, S3 refuses a body of any other length (or a chunked one)."""
+    return client.generate_presigned_url(
+        operation, Params=params, ExpiresIn=expires_in, HttpMethod="PUT"
+    )
+
+
 class S3UploadUrls:
     """Presigned PUT URLs into the uploads bucket.
 
@@ -213,17 +226,15 @@ class S3UploadUrls:
         limit = min(max_bytes, MAX_SINGLE_PUT)
         if size > limit:
             raise UploadUrlError(f"file too large: {size} bytes; the limit is {limit}")
-        expires_in = max(1, min(expires_in, MAX_UPLOAD_EXPIRY))
-        url = self._client.generate_presigned_url(
+        expires_in = _upload_expiry(expires_in)
+        url = _presigned_put(
+            self._client,
             "put_object",
-            Params={
-                "Bucket": self.bucket,
-                "Key": key,
-                "ContentLength": size,
-                "ContentType": UPLOAD_CONTENT_TYPE,
-            },
-            ExpiresIn=expires_in,
-            HttpMethod="PUT",
+            expires_in,
+            Bucket=self.bucket,
+            Key=key,
+            ContentLength=size,
+            ContentType=UPLOAD_CONTENT_TYPE,
         )
         return UploadUrl(
             url=url,
@@ -252,20 +263,18 @@ class S3MultipartUploads:
     def part_urls(
         self, key: str, multipart_id: str, parts: Sequence[Part], *, expires_in: int
     ) -> list[PartUrl]:
-        expires_in = max(1, min(expires_in, MAX_UPLOAD_EXPIRY))
+        expires_in = _upload_expiry(expires_in)
         urls = []
         for part in parts:
-            url = self._client.generate_presigned_url(
+            url = _presigned_put(
+                self._client,
                 "upload_part",
-                Params={
-                    "Bucket": self.bucket,
-                    "Key": key,
-                    "UploadId": multipart_id,
-                    "PartNumber": part.number,
-                    "ContentLength": part.length,
-                },
-                ExpiresIn=expires_in,
-                HttpMethod="PUT",
+                expires_in,
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=multipart_id,
+                PartNumber=part.number,
+                ContentLength=part.length,
             )
             urls.append(PartUrl(part.number, url, part.length))
         return urls
