@@ -313,7 +313,7 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "presigned PUTs do not sign the length",
         SRC + "storage/s3.py",
-        '"ContentLength": size,',
+        "ContentLength=size,",
         "",
         f"{S3}::test_an_upload_url_is_valid_for_its_one_length_key_and_15_minutes",
     ),
