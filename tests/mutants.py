@@ -422,7 +422,14 @@ MUTANTS: tuple[Mutant, ...] = (
         SRC + "local/stack.py",
         "os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)",
         "os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)",
-        "tests/integration/test_up_stack.py::test_first_start_restart_and_both_upload_paths",
+        "tests/integration/test_private_data_dir.py::test_the_keys_are_private_whatever_the_umask",
+    ),
+    _m(
+        "up writes its data directory with the umask it was started with",
+        SRC + "local/run.py",
+        "    os.umask(PRIVATE_UMASK)",
+        "    os.umask(0o022)",
+        "tests/integration/test_private_data_dir.py::test_everything_up_writes_is_private",
     ),
     _m(
         "up binds all interfaces by default",

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from cellucid_cloud.client import CurationClient
+from cellucid_cloud.local.stack import LocalStack, StackSettings
 from tests.export_data import make_adata
 from tests.local_up import Up, running_up
 from tests.session_bundles import make_bundle
@@ -85,3 +86,18 @@ def test_a_data_dir_left_readable_is_tightened_at_start(tmp_path: Path) -> None:
         assert readable_by_others(data) == []
     logs = "".join(path.read_text() for path in tmp_path.glob("up-*.log"))
     assert "tightened the permissions" in logs
+
+
+def test_the_keys_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    """``secret`` and ``curator.key`` are created 600 by the stack itself, not only through
+    ``up``'s umask, so a stack built by any other caller keeps them private too."""
+    data = tmp_path / "data"
+    previous = os.umask(0o022)
+    try:
+        stack = LocalStack(StackSettings(data_dir=data, base_url="http://127.0.0.1:9"))
+    finally:
+        os.umask(previous)
+    stack.links.close()
+    assert (data / "catalog.sqlite3").stat().st_mode & 0o044  # the loose umask took effect
+    for name in ("secret", "curator.key"):
+        assert stat.S_IMODE((data / name).stat().st_mode) == 0o600
