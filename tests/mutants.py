@@ -63,6 +63,12 @@ HOSTILE = (
     "tests/integration/test_hostile_uploads.py::"
     "test_a_hostile_upload_fails_cleanly_and_the_published_version_serves_on"
 )
+QUOTAS = "tests/integration/test_session_bundle_quotas.py"
+EVENT_STORES = "tests/contract/test_event_store.py"
+UPLOAD_URLS = "tests/integration/test_upload_urls.py"
+LIMITS = "tests/integration/test_processing_limits.py"
+SECRETS = "tests/integration/test_secrets_out_of_sight.py"
+PRIVATE = "tests/integration/test_private_data_dir.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # -- Host check (DNS rebinding) -------------------------------------------------------------
@@ -576,6 +582,7 @@ MUTANTS: tuple[Mutant, ...] = (
         '    text.encode("utf-8")  # lone surrogates',
         '    text.encode("utf-8", "surrogatepass")  # lone surrogates',
         f"{HOSTILE_REQUESTS}::test_event_json_that_could_not_be_served_back",
+        f"{CLOUD_EVENTS}::test_the_events_function_refuses_what_it_could_not_serve_back",
     ),
     _m(
         "NaN and Infinity taken as JSON",
@@ -597,6 +604,134 @@ MUTANTS: tuple[Mutant, ...] = (
         "or not all(c in _REQUEST_ID_CHARACTERS for c in request_id)",
         'or not all(c.isalnum() or c in "-_." for c in request_id)',
         f"{HOSTILE_REQUESTS}::test_a_request_id_a_header_cannot_carry",
+    ),
+    _m(
+        "events larger than a DynamoDB item stored",
+        SRC + "events/service.py",
+        "MAX_STORED_EVENT_BYTES = 400_000",
+        "MAX_STORED_EVENT_BYTES = 1_048_576",
+        f"{HOSTILE_REQUESTS}::test_an_event_too_large_to_store_is_a_413",
+        f"{CLOUD_EVENTS}::test_an_event_larger_than_a_dynamodb_item_is_a_413",
+    ),
+    # -- the rest of issue 15: processing, bundles, upload URLs, leftovers, modes, secrets -----
+    _m(
+        "processing without a memory limit",
+        SRC + "local/prepare_process.py",
+        "    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))",
+        "    pass",
+        f"{LIMITS}::test_over_the_memory_limit_the_version_fails_and_up_serves_on",
+    ),
+    _m(
+        "a viewer stores one bundle over its count",
+        SRC + "events/store.py",
+        "if bundles >= quota.viewer_bundles:",
+        "if bundles > quota.viewer_bundles:",
+        f"{QUOTAS}::test_a_viewer_has_a_bundle_count_and_a_byte_quota",
+        f"{EVENT_STORES}::test_bundle_quotas_count_per_viewer_and_per_day[sqlite]",
+    ),
+    _m(
+        "AWS: a viewer stores one bundle over its count",
+        SRC + "events/dynamodb_store.py",
+        '" OR (bundle_count < :bundles AND bundle_bytes <= :room))",',
+        '" OR (bundle_count <= :bundles AND bundle_bytes <= :room))",',
+        f"{QUOTAS}::test_on_aws_the_events_function_keeps_the_same_quotas",
+        f"{EVENT_STORES}::test_bundle_quotas_count_per_viewer_and_per_day[dynamodb]",
+    ),
+    _m(
+        "no daily bundle quota",
+        SRC + "events/store.py",
+        "if day_bytes + size > quota.daily_bytes:",
+        "if False:",
+        f"{QUOTAS}::test_the_deployment_has_a_daily_quota",
+    ),
+    _m(
+        "an expired viewer's bundles kept",
+        SRC + "events/service.py",
+        "            self.blobs.delete(key)",
+        "            pass",
+        f"{QUOTAS}::test_bundles_expire_with_their_viewer",
+    ),
+    _m(
+        "local upload URLs take a body shorter than declared",
+        SRC + "local/uploads.py",
+        "if grant.exact and size != grant.max_bytes:",
+        "if False:",
+        f"{UPLOAD_URLS}::test_the_declared_size_is_the_exact_length",
+    ),
+    _m(
+        "local upload URLs take more than one PUT",
+        SRC + "local/uploads.py",
+        "if not self.claims.claim(grant.token_id):",
+        "if False:",
+        f"{UPLOAD_URLS}::test_a_url_takes_one_put",
+        f"{QUOTAS}::test_a_bundle_upload_url_takes_one_put",
+    ),
+    _m(
+        "local upload URLs outlive their dataset",
+        SRC + "local/uploads.py",
+        "if refused is not None:",
+        "if False:",
+        f"{UPLOAD_URLS}::test_a_url_dies_with_its_dataset",
+    ),
+    _m(
+        "AWS: a put for a replaced or removed upload processed",
+        SRC + "catalog/service.py",
+        "if collection_version.datasets.get(upload.dataset_id) != version.version_id:",
+        "if False:",
+        f"{UPLOAD_URLS}::test_on_aws_a_presigned_put_is_used_once_and_dies_with_its_dataset",
+    ),
+    _m(
+        "half-written uploads kept at start",
+        SRC + "local/stack.py",
+        '        *(data / "uploads").rglob(".incoming-*"),',
+        "",
+        "tests/integration/test_local_faults.py::"
+        "test_a_put_cut_off_by_a_kill_leaves_nothing_after_the_restart",
+    ),
+    _m(
+        "a readable data directory left as it is",
+        SRC + "local/permissions.py",
+        "    path.chmod(stat.S_IMODE(mode) & 0o700)",
+        "    path.chmod(stat.S_IMODE(mode))",
+        f"{PRIVATE}::test_a_data_dir_left_readable_is_tightened_at_start",
+    ),
+    _m(
+        "tokens in up's access log",
+        SRC + "serve/access_log.py",
+        'config["handlers"]["access"]["filters"] = ["redact_secrets"]',
+        'config["handlers"]["access"]["filters"] = []',
+        f"{SECRETS}::test_the_access_log_names_no_token",
+    ),
+    _m(
+        "tokens inside a URL parameter logged",
+        SRC + "serve/access_log.py",
+        "REDACTED if name.lower() in SECRET_PARAMETERS else redact_target(value, depth - 1),",
+        "REDACTED if name.lower() in SECRET_PARAMETERS else value,",
+        f"{SECRETS}::test_the_access_log_names_no_token",
+        f"{SECRETS}::test_redacted_targets",
+    ),
+    _m(
+        "the meta answer names the data directory",
+        SRC + "storage/filesystem.py",
+        '        return f"/{key}"',
+        "        return self.path(key).as_uri()",
+        f"{SECRETS}::test_no_public_answer_names_a_path_of_the_server",
+    ),
+    _m(
+        "the public collection document gives a failed version's reason as stored",
+        SRC + "catalog/meta.py",
+        "reason=version.reason if curator else public_reason(version),",
+        "reason=version.reason,",
+        "tests/integration/test_curator_sees_uploads.py::"
+        "test_a_failed_versions_reason_reads_the_same_in_its_collection_and_its_meta",
+    ),
+    _m(
+        "the viewer page asks meta about its whole address, token included",
+        SRC + "viewer/static/app.js",
+        "encodeURIComponent(`${location.origin}${location.pathname}`)",
+        "encodeURIComponent(location.href)",
+        "tests/e2e/test_viewer_sharing.py::"
+        "test_viewer_credentials_stay_out_of_the_url_and_the_meta_lookup",
     ),
     # -- hostile uploads -----------------------------------------------------------------------
     _m(
