@@ -779,6 +779,13 @@ MUTANTS: tuple[Mutant, ...] = (
         f"{HOSTILE}[zarr-consolidated-v2-declares-2-gib]",
     ),
     _m(
+        "consolidated metadata (v2 .zmetadata) not read",
+        SRC + "ingest/upload_checks.py",
+        '_METADATA = (".zarray", "zarr.json", ".zmetadata")',
+        '_METADATA = (".zarray", "zarr.json")',
+        f"{HOSTILE}[zarr-consolidated-v2-declares-2-gib]",
+    ),
+    _m(
         "arrays may declare more than 1,000 times the upload",
         SRC + "ingest/upload_checks.py",
         "if self.total > self.allowed:",
