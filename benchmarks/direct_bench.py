@@ -464,8 +464,9 @@ def ratios(results: dict[str, dict[str, Any]]) -> list[str]:
     for name, r in results.items():
         if name == "ours":
             continue
+        # A reference's CPU time can read 0 on a tiny file (below the clock's resolution).
         parts = [
-            f"{key} {ours[key] / r[key]:.2f}x"
+            f"{key} {ours[key] / r[key]:.2f}x" if r[key] else f"{key} n/a (reference 0)"
             for key in (
                 "launch_s",
                 "launch_cpu_s",
