@@ -5,8 +5,10 @@ Exit codes: 0 ok, 1 error (one line on stderr, never a traceback unless CELLUCID
 """
 
 import json
+import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -200,8 +202,32 @@ def _is_anndata(path: Path) -> bool:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point.
+
+    A command that succeeded ends the process at once when nothing of it still runs (no other
+    thread, no child process): its files are closed and its workers joined by then, and the
+    interpreter's teardown would only spend ~0.2 s freeing the scientific stack's thousand
+    modules before the shell prompt comes back (measured on ``prepare``).
+    """
+    try:
+        app()
+    except SystemExit as done:
+        if done.code in (0, None) and _nothing_left_running():
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            except OSError:
+                raise done from None
+            logging.shutdown()
+            os._exit(0)
+        raise
+
+
+def _nothing_left_running() -> bool:
+    if threading.active_count() > 1:
+        return False
+    processes = sys.modules.get("multiprocessing")
+    return processes is None or not processes.active_children()
 
 
 if __name__ == "__main__":

@@ -355,7 +355,8 @@ def test_the_api_function_does_not_import_the_export_stack() -> None:
         f"spec = importlib.util.spec_from_file_location('api_app', {str(ROOT)!r} + "
         "'/functions/api/app.py')\n"
         "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
-        "heavy = {'anndata', 'h5py', 'zarr', 'scipy', 'pandas', 'cellucid_cloud.export.prepare'}\n"
+        "heavy = {'anndata', 'h5py', 'zarr', 'scipy', 'pandas',\n"
+        "'cellucid_cloud.export.prepare', 'cellucid_cloud.export.outline'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     env = {"POWERTOOLS_TRACE_DISABLED": "true", "PATH": "/usr/bin:/bin"}

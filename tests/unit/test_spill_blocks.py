@@ -63,6 +63,27 @@ def test_row_blocks_are_cut_by_stored_entries() -> None:
         assert per_row[start:stop].sum() <= 12 + per_row[start:stop].max()
 
 
+@pytest.mark.parametrize("workers", [2, 3])
+def test_each_step_has_blocks_for_every_worker(workers: int) -> None:
+    """7 row blocks on 2 workers would leave one worker idle for the last block's time."""
+    per_row = np.full(200_000, 170)
+    plan = plan_blocks(
+        (200_000, 2_000),
+        "csr",
+        bits=8,
+        memory_per_worker=128 << 20,
+        row_entries=per_row,
+        workers=workers,
+    )
+    alone = plan_blocks(
+        (200_000, 2_000), "csr", bits=8, memory_per_worker=128 << 20, row_entries=per_row
+    )
+    assert alone.n_row_blocks == 7 and alone.n_gene_blocks == 10
+    assert plan.n_gene_blocks % workers == 0 and plan.n_row_blocks % workers == 0
+    assert alone.n_gene_blocks <= plan.n_gene_blocks < alone.n_gene_blocks + workers
+    assert alone.n_row_blocks <= plan.n_row_blocks < alone.n_row_blocks + workers
+
+
 def test_gene_blocks_fit_the_memory_of_a_worker() -> None:
     sparse_plan = plan_blocks(
         (1_000_000, 20_000),

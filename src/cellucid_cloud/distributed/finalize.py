@@ -29,7 +29,7 @@ from cellucid_cloud.export.manifests import (
     VAR_MANIFEST_FILE,
     DatasetIdentity,
 )
-from cellucid_cloud.export.prepare import manifest_documents, var_manifest
+from cellucid_cloud.export.outline import manifest_documents, var_manifest
 
 from .plan import Planned
 from .work import BlockKind, ExportPlanned, Refusal, Report, WorkOrder

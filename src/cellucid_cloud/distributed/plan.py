@@ -23,8 +23,8 @@ from cellucid_cloud.export.blocks import BlockPlan, plan_blocks
 from cellucid_cloud.export.gene_names import GeneNames
 from cellucid_cloud.export.layout import ExportManifests
 from cellucid_cloud.export.matrix_files import MatrixLocation, row_entries, stored_matrix
+from cellucid_cloud.export.outline import manifest_documents, outline_export, plan_export
 from cellucid_cloud.export.payloads import Payloads
-from cellucid_cloud.export.prepare import manifest_documents, outline_export, plan_export
 from cellucid_cloud.export.quantize import Bits
 from cellucid_cloud.export.source import opened_source
 

@@ -88,8 +88,11 @@ def plan_blocks(
     row_entries: NDArray[np.integer] | None = None,
     block_rows: int | None = None,
     block_genes: int | None = None,
+    workers: int = 1,
 ) -> BlockPlan:
-    """Cut X into blocks that each fit ``memory_per_worker`` bytes.
+    """Cut X into blocks that each fit ``memory_per_worker`` bytes, in each step a multiple
+    of ``workers`` blocks (a step ends when its last block does: one block left over would
+    run while the other workers wait).
 
     Row blocks hold about ``memory_per_worker / 24`` stored entries (``row_entries``: each
     row's, from a CSR X's ``indptr``; a dense X counts every cell), gene blocks as many genes
@@ -111,11 +114,16 @@ def plan_blocks(
         record_rows = min(record_rows, block_rows)
     else:
         row_edges = _cuts(per_row, max(1, memory_per_worker // ROW_BLOCK_BYTES_PER_ENTRY))
+        blocks = _rounded_up(len(row_edges) - 1, workers)
+        if blocks > len(row_edges) - 1:
+            row_edges = _cuts(per_row, max(1, -(-total // blocks)))
     if block_genes is None:
         itemsize = 4 if bits is None else bits // 8
         share = min(1.0, 4 * total / max(1, n_cells * n_genes))
         per_gene = max(1, n_cells) * (itemsize + ENTRY_BYTES * share)
         block_genes = int(max(1, min(GENE_BLOCK_MAX, memory_per_worker // per_gene)))
+        blocks = min(n_genes, _rounded_up(-(-n_genes // block_genes), workers))
+        block_genes = max(1, -(-n_genes // max(1, blocks)))
     gene_edges = (*range(0, n_genes, block_genes), n_genes) if n_genes else (0,)
     return BlockPlan(
         n_cells=n_cells,
@@ -125,6 +133,11 @@ def plan_blocks(
         record_rows=record_rows,
         gene_edges=gene_edges,
     )
+
+
+def _rounded_up(blocks: int, workers: int) -> int:
+    """The multiple of ``workers`` at or above ``blocks``."""
+    return -(-blocks // workers) * workers
 
 
 def _cuts(per_row: NDArray[np.int64], entries: int) -> tuple[int, ...]:

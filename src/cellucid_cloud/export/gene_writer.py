@@ -10,8 +10,9 @@ the size of X.
 """
 
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import CancelledError, Executor, Future, ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ class GeneWriter:
     def __init__(
         self,
         folder: Path,
-        names: list[str],
+        n_genes: int,
         n_cells: int,
         bits: Bits | None,
         compression: int,
@@ -46,7 +47,7 @@ class GeneWriter:
         block_genes: int | None = None,
     ) -> None:
         self.folder = folder
-        self.names = names
+        self.n_genes = n_genes
         self.n_cells = n_cells
         self.bits = bits
         self.compression = compression
@@ -60,39 +61,56 @@ class GeneWriter:
         self.block_genes = block_genes
         self.costs: list[BlockCost] = []
         """What each block did, in the order they finished."""
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        """Make :meth:`write` end, raising CancelledError, once the blocks running now end."""
+        self._stopped.set()
 
     def plan(self, layout: Layout, matrix: MatrixBlocks) -> BlockPlan:
         return plan_blocks(
-            (self.n_cells, len(self.names)),
+            (self.n_cells, self.n_genes),
             layout,
             bits=self.bits,
             memory_per_worker=self.memory_budget // max(1, self.workers),
             row_entries=row_entries(matrix) if layout == "csr" else None,
             block_rows=self.block_rows,
             block_genes=self.block_genes,
+            workers=self.workers,
         )
 
-    def write(self, matrix: MatrixBlocks, progress: Progress) -> GeneBounds:
-        """Every gene's file from ``matrix`` (X as the source read it; a file's X is read again
-        from ``location`` by this writer's own reader)."""
+    def write(self, matrix: MatrixBlocks | None, progress: Progress) -> GeneBounds:
+        """Every gene's file from ``matrix`` (X as the source read it), or from ``location``
+        when set: a file's X is read again there by this writer's own reader."""
         (self.folder / GENE_VALUES.folder).mkdir(parents=True, exist_ok=True)
         with ExitStack() as stack:
-            stored: MatrixBlocks = matrix
             if self.location is not None:
                 stored = stack.enter_context(open_matrix(self.location))
+            elif matrix is not None:
+                stored = matrix
+            else:
+                raise ValueError("a gene writer needs X or its location")
             columns = by_columns(stored)
             layout: Layout = "csc" if columns is not None else stored.layout
             plan = self.plan(layout, stored)
             source: Matrix = columns if columns is not None else stored
+            # The scratch folder is removed after the pool has ended (last in, first out):
+            # blocks still running when one fails or the writer is stopped write into it.
+            scratch = (
+                None
+                if layout == "csc"
+                else Path(
+                    stack.enter_context(tempfile.TemporaryDirectory(prefix="cellucid-spill-"))
+                )
+            )
             if self.pool is not None and self.location is not None:
                 executor = stack.enter_context(self.pool())
                 source = self.location
             else:
                 executor = stack.enter_context(ThreadPoolExecutor(self.workers))
-            if layout == "csc":
+            if scratch is None:
                 return self._genes(executor, plan, source, None, progress)
-            scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="cellucid-spill-"))
-            shards = self._rows(executor, plan, source, Path(scratch), progress)
+            shards = self._rows(executor, plan, source, scratch, progress)
             return self._genes(executor, plan, source, shards, progress)
 
     def _rows(
@@ -104,7 +122,7 @@ class GeneWriter:
             executor.submit(row_task, matrix, plan, i, str(scratch / f"{i}.shard")): i
             for i in range(plan.n_row_blocks)
         }
-        for future in _completed(tasks):
+        for future in _completed(tasks, self._stopped):
             offsets, cost = future.result()
             index = tasks[future]
             shards[index] = (str(scratch / f"{index}.shard"), offsets)
@@ -137,7 +155,7 @@ class GeneWriter:
                 )
             tasks[future] = b
         bounds = GeneBounds.empty(plan.n_genes)
-        for future in _completed(tasks):
+        for future in _completed(tasks, self._stopped):
             block, cost = future.result()
             first, last = plan.genes(tasks[future])
             bounds.minimum[first:last] = block.minimum
@@ -148,12 +166,15 @@ class GeneWriter:
         return bounds
 
 
-def _completed[T](tasks: Iterable[Future[T]]) -> Iterator[Future[T]]:
-    """Futures as they finish; the first failure cancels what has not started and raises."""
+def _completed[T](tasks: Iterable[Future[T]], stopped: threading.Event) -> Iterator[Future[T]]:
+    """Futures as they finish; the first failure, or ``stopped``, cancels what has not
+    started and raises."""
     pending = list(tasks)
     try:
         for future in as_completed(pending):
             future.result()
+            if stopped.is_set():
+                raise CancelledError("the gene blocks were stopped")
             yield future
     except BaseException:
         for future in pending:

@@ -28,11 +28,6 @@ _PER_STRING = 64
 """Bytes assumed per decoded string beyond its stored characters (a Python object)."""
 
 
-def is_legacy(root: Any) -> bool:
-    """True for a pre-0.7 layout: obs is one compound array, not a group of columns."""
-    return hasattr(root["obs"], "dtype")
-
-
 @dataclass(frozen=True)
 class Annotations:
     """The parts of an AnnData the export reads besides its matrix."""

@@ -1,14 +1,16 @@
-"""X read straight from a stored AnnData by its place in the file, without anndata.
+"""Where X is in a stored AnnData, and X read straight from there, without anndata.
 
-Block workers (processes beside ``prepare``, Lambda functions of the distributed export) only
-need X's rows or columns. Importing anndata costs ~1.6 s of CPU per process; h5py or zarr with
-numpy and scipy costs a fraction, so workers open X here: the plan names where X is
-(:class:`MatrixLocation`) and each worker reads slices along X's stored axis itself, through the
-same error handling as the export's own reads (:class:`~.source.ArrayBlocks`).
+Block workers (processes beside ``prepare``, Lambda functions of the distributed export) and
+the start of ``prepare`` (``head_start.py``) only need X's rows or columns. Importing anndata
+costs ~1.6 s of CPU per process; h5py or zarr with numpy and scipy costs a fraction, so workers
+open X here: the plan names where X is (:class:`MatrixLocation`) and each worker reads slices
+along X's stored axis itself, through the same error handling as the export's own reads
+(:class:`~.source.ArrayBlocks`). The export's source (``source.py``) finds and checks X with the
+same functions, so both choose the same X.
 """
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from scipy import sparse
 
 from .errors import PrepareError
-from .matrix import ArrayBlocks, Layout, MatrixBlocks
+from .matrix import READ_ERRORS, ArrayBlocks, Layout, MatrixBlocks
 
 
 class MatrixLocation(BaseModel):
@@ -31,6 +33,98 @@ class MatrixLocation(BaseModel):
     """The group or array inside the file: ``/X``, ``/raw/X``, ``/layers/<name>``…"""
     layout: Layout
     shape: tuple[int, int]
+
+
+def is_legacy(root: Any) -> bool:
+    """True for a pre-0.7 layout: obs is one compound array, not a group of columns."""
+    return hasattr(root["obs"], "dtype")
+
+
+def stored_matrices(root: Any) -> dict[str, tuple[Any, Any]]:
+    """Each matrix of gene values in the file with the var frame naming its genes."""
+    found = {}
+    if "X" in root:
+        found["X"] = (root["X"], root["var"])
+    if "raw" in root and "X" in root["raw"] and "var" in root["raw"]:
+        found["raw.X"] = (root["raw"]["X"], root["raw"]["var"])
+    elif "raw.X" in root and "raw.var" in root:
+        found["raw.X"] = (root["raw.X"], root["raw.var"])
+    if "layers" in root and not hasattr(root["layers"], "shape"):
+        for name in root["layers"]:
+            found[f"layers/{name}"] = (root["layers"][name], root["var"])
+    return found
+
+
+def pick_matrix(available: Sequence[str], asked: str | None) -> str | None:
+    """Which matrix holds the gene values: the one asked for, else X, else raw.X, else a layer
+    (names saying log or norm first, as a viewer shows normalised values; then by name)."""
+    if asked is not None:
+        if asked not in available:
+            has = ", ".join(available) or "no expression matrix"
+            raise PrepareError(f"expression matrix {asked!r} is not in the AnnData (it has {has})")
+        return asked
+    layers = sorted(
+        (name for name in available if name.startswith("layers/")),
+        key=lambda name: (not any(word in name.lower() for word in ("log", "norm")), name),
+    )
+    return next((name for name in ("X", "raw.X", *layers) if name in available), None)
+
+
+def stored_layout(node: Any, path: Path, name: str) -> Layout:
+    """How the matrix ``node`` (``name`` in messages) stores its values, after the checks that
+    need no pass over them: a known encoding, numbers, and index pointers that span the stored
+    values (a chunk missing from a zarr store reads as zeros, which would otherwise export an
+    empty X without a word; order is checked block by block later)."""
+    encoding = str(node.attrs.get("encoding-type", ""))
+    if "h5sparse_format" in node.attrs:  # anndata before 0.7
+        legacy = node.attrs["h5sparse_format"]
+        encoding = f"{legacy.decode() if isinstance(legacy, bytes) else legacy}_matrix"
+    layout: Layout
+    if encoding in ("csr_matrix", "csc_matrix"):
+        indptr = np.asarray(node["indptr"][...])
+        stored = (int(node["indices"].shape[0]), int(node["data"].shape[0]))
+        spans = indptr.ndim == 1 and len(indptr) > 0 and indptr[0] == 0
+        if not spans or {int(indptr[-1])} != set(stored):
+            ends = f"{indptr[0]}..{indptr[-1]}" if indptr.ndim == 1 and len(indptr) else "empty"
+            raise PrepareError(
+                f"{path}: {name} is corrupt: its index pointers run {ends} but it stores "
+                f"{stored[0]} indices and {stored[1]} values"
+            )
+        layout, dtype = ("csr" if encoding == "csr_matrix" else "csc"), node["data"].dtype
+    elif hasattr(node, "shape") and len(node.shape) == 2:
+        layout, dtype = "dense", node.dtype
+    else:
+        raise PrepareError(f"{path}: {name} has an unsupported encoding {encoding!r}")
+    if not (np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)):
+        raise PrepareError(f"{path}: {name} holds {dtype} values, not numbers")
+    return layout
+
+
+_REFUSED: tuple[type[BaseException], ...] = (PrepareError, *READ_ERRORS)
+
+
+def locate_matrix(root: Any, path: Path, asked: str | None) -> MatrixLocation | None:
+    """Where the gene values of an AnnData file from anndata 0.7 or later are, chosen as the
+    export chooses them (:func:`pick_matrix`), from the file's structure alone; None when the
+    file has none, is older, or is refused (the export then says why)."""
+    try:
+        if "obs" not in root or "var" not in root or is_legacy(root):
+            return None
+        matrices = stored_matrices(root)
+        chosen = pick_matrix(list(matrices), asked)
+        if chosen is None:
+            return None
+        node = matrices[chosen][0]
+        layout = stored_layout(node, path, chosen)
+        shape = node.shape if layout == "dense" else node.attrs["shape"]
+        return MatrixLocation(
+            path=str(path),
+            node=str(node.name),
+            layout=layout,
+            shape=(int(shape[0]), int(shape[1])),
+        )
+    except _REFUSED:
+        return None
 
 
 class StoredCompressed:

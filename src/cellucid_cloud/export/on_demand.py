@@ -15,8 +15,8 @@ from numpy.typing import NDArray
 
 from .format import Encoding, PayloadKind
 from .layout import ExportManifests
+from .outline import ExportOutline, outline_export, plan_export, var_manifest
 from .payloads import Payloads
-from .prepare import ExportOutline, outline_export, plan_export, var_manifest
 from .settings import ExportSettings
 from .source import AnnDataSource
 

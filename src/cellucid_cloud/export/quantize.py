@@ -6,7 +6,7 @@ the dtype maximum marks a missing value; equal bounds give all-zero codes. The e
 their codes are declared in :mod:`.format`.
 """
 
-from typing import Final, Literal
+from typing import Final, Literal, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -14,6 +14,12 @@ from numpy.typing import NDArray
 from .format import QUANTISED
 
 Bits = Literal[8, 16]
+
+
+def bits_of(setting: int) -> Bits | None:
+    """A quantisation setting (0, 8 or 16) as bits; None for 0, float32 values."""
+    return None if setting == 0 else cast(Bits, setting)
+
 
 MAX_CODE: Final[dict[int, int]] = {e.bits: e.max_code for e in QUANTISED}
 MISSING_CODE: Final[dict[int, int]] = {e.bits: e.max_value for e in QUANTISED}

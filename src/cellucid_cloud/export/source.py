@@ -13,7 +13,7 @@ traceback for a file that is not AnnData, truncated or inconsistent.
 import contextlib
 import os
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,8 +26,9 @@ from anndata._io.specs.registry import IORegistryError
 from scipy import sparse
 
 from .errors import PrepareError, one_line
-from .legacy import Annotations, is_legacy, read_legacy
+from .legacy import Annotations, read_legacy
 from .matrix import READ_ERRORS, ArrayBlocks, Layout, MatrixBlocks
+from .matrix_files import is_legacy, pick_matrix, stored_layout, stored_matrices
 from .settings import ExportSettings
 
 
@@ -75,21 +76,6 @@ def _layout_of(x: Any) -> Layout:
     if sparse.issparse(x):
         raise PrepareError(f"X is a {fmt} sparse matrix; convert it to CSR or CSC")
     return "dense"
-
-
-def pick_matrix(available: Sequence[str], asked: str | None) -> str | None:
-    """Which matrix holds the gene values: the one asked for, else X, else raw.X, else a layer
-    (names saying log or norm first, as a viewer shows normalised values; then by name)."""
-    if asked is not None:
-        if asked not in available:
-            has = ", ".join(available) or "no expression matrix"
-            raise PrepareError(f"expression matrix {asked!r} is not in the AnnData (it has {has})")
-        return asked
-    layers = sorted(
-        (name for name in available if name.startswith("layers/")),
-        key=lambda name: (not any(word in name.lower() for word in ("log", "norm")), name),
-    )
-    return next((name for name in ("X", "raw.X", *layers) if name in available), None)
 
 
 def _from_memory(adata: ad.AnnData, asked: str | None) -> AnnDataSource:
@@ -240,21 +226,6 @@ def _read_obs(node: Any) -> Any:
     )
 
 
-def _matrices(root: Any) -> dict[str, tuple[Any, Any]]:
-    """Each matrix of gene values in the file with the var frame naming its genes."""
-    found = {}
-    if "X" in root:
-        found["X"] = (root["X"], root["var"])
-    if "raw" in root and "X" in root["raw"] and "var" in root["raw"]:
-        found["raw.X"] = (root["raw"]["X"], root["raw"]["var"])
-    elif "raw.X" in root and "raw.var" in root:
-        found["raw.X"] = (root["raw.X"], root["raw.var"])
-    if "layers" in root and not hasattr(root["layers"], "shape"):
-        for name in root["layers"]:
-            found[f"layers/{name}"] = (root["layers"][name], root["var"])
-    return found
-
-
 def _graph(root: Any) -> Any:
     """obsp['connectivities'], or where scanpy before 1.5 kept it: uns['neighbors']."""
     obsp = root.get("obsp")
@@ -288,7 +259,7 @@ def _read_group(
     for required in ("obs", "var"):
         if required not in root:
             raise PrepareError(f"{path}: not an AnnData file (no '{required}' group)")
-    matrices = _matrices(root)
+    matrices = stored_matrices(root)
     chosen = pick_matrix(list(matrices), settings.expression_matrix)
     x_node, var_node = matrices[chosen] if chosen is not None else (None, root["var"])
     if is_legacy(root):
@@ -315,45 +286,18 @@ def _read_group(
 
 def _read_matrix(node: Any, path: Path, name: str) -> MatrixBlocks:
     """A matrix left on disk, after the checks that need no pass over its values."""
-    encoding = str(node.attrs.get("encoding-type", ""))
-    if "h5sparse_format" in node.attrs:  # anndata before 0.7
-        legacy = node.attrs["h5sparse_format"]
-        encoding = f"{legacy.decode() if isinstance(legacy, bytes) else legacy}_matrix"
-    if encoding in ("csr_matrix", "csc_matrix"):
-        _check_compressed(node, path, name)
-        dataset = ad.io.sparse_dataset(node)
-        shape = (int(dataset.shape[0]), int(dataset.shape[1]))
-        layout: Layout = "csr" if encoding == "csr_matrix" else "csc"
-        matrix = ArrayBlocks(dataset, layout, shape, _node_path(node), _READ_ERRORS)
-        dtype = node["data"].dtype
-    elif hasattr(node, "shape") and len(node.shape) == 2:
+    layout = stored_layout(node, path, name)
+    if layout == "dense":
         shape = (int(node.shape[0]), int(node.shape[1]))
-        matrix = ArrayBlocks(node, "dense", shape, _node_path(node), _READ_ERRORS)
-        dtype = node.dtype
-    else:
-        raise PrepareError(f"{path}: {name} has an unsupported encoding {encoding!r}")
-    if not (np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)):
-        raise PrepareError(f"{path}: {name} holds {dtype} values, not numbers")
-    return matrix
+        return ArrayBlocks(node, "dense", shape, _node_path(node), _READ_ERRORS)
+    dataset = ad.io.sparse_dataset(node)
+    shape = (int(dataset.shape[0]), int(dataset.shape[1]))
+    return ArrayBlocks(dataset, layout, shape, _node_path(node), _READ_ERRORS)
 
 
 def _node_path(node: Any) -> str:
     """The node's absolute path in its HDF5 file or zarr store (both name it ``/X``…)."""
     return str(node.name)
-
-
-def _check_compressed(node: Any, path: Path, name: str) -> None:
-    """Refuse a CSR/CSC X whose index pointers do not span its stored values: a chunk missing
-    from a zarr store reads as zeros, which would otherwise export an empty X without a word.
-    Reads indptr only (one integer per row or column); order is checked block by block later."""
-    indptr = np.asarray(node["indptr"][...])
-    stored = (int(node["indices"].shape[0]), int(node["data"].shape[0]))
-    if indptr.ndim != 1 or len(indptr) == 0 or indptr[0] != 0 or {int(indptr[-1])} != set(stored):
-        ends = f"{indptr[0]}..{indptr[-1]}" if indptr.ndim == 1 and len(indptr) else "empty"
-        raise PrepareError(
-            f"{path}: {name} is corrupt: its index pointers run {ends} but it stores "
-            f"{stored[0]} indices and {stored[1]} values"
-        )
 
 
 @contextlib.contextmanager
@@ -429,7 +373,7 @@ def opened_source(
 def stored_values(root: Any, expression_matrix: str | None) -> int:
     """How many values the matrix of gene values stores (every cell of a dense one), read
     from its metadata alone; 0 without one."""
-    matrices = _matrices(root)
+    matrices = stored_matrices(root)
     chosen = pick_matrix(list(matrices), expression_matrix)
     if chosen is None:
         return 0

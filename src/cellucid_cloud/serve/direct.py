@@ -256,7 +256,7 @@ class DirectExport(IdentityBacked):
     @staticmethod
     def _documents(manifests: ExportManifests) -> dict[str, bytes]:
         """The manifests' JSON files but the obs manifest (its centroids are not computed)."""
-        from cellucid_cloud.export.prepare import manifest_documents
+        from cellucid_cloud.export.outline import manifest_documents
 
         documents = manifest_documents(manifests)
         del documents[OBS_MANIFEST_FILE]

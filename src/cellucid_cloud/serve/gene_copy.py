@@ -208,7 +208,7 @@ def build(
             raise PrepareError(f"{source} has no X")
         writer = GeneWriter(
             partial,
-            [str(name) for name in src.var.index],
+            src.n_genes,
             src.n_cells,
             None,
             LEVEL,

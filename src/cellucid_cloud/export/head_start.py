@@ -1,0 +1,92 @@
+"""X's blocks begun from the file's structure alone, before the export engine is imported.
+
+The gene files are most of an export's work, and they need no part of anndata: the gene writer
+reads X through h5py by its place in the file (:func:`~.matrix_files.locate_matrix`). Importing
+anndata and its stack takes ~0.65 s of one core, so ``prepare`` begins X's blocks first and
+imports the engine beside them; the engine then adopts the blocks if the X it chose is the one
+begun here (:meth:`GenesBegun.adopt`), else stops them and writes the genes itself. Only an
+.h5ad file gets a head start: a zarr store needs zarr, which is most of that import anyway.
+"""
+
+import os
+import shutil
+from concurrent.futures import Executor, Future, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from .block_pool import process_pool
+from .format import GENE_VALUES
+from .gene_encoder import GeneBounds
+from .gene_writer import GeneWriter
+from .matrix_files import MatrixLocation, locate_matrix
+from .progress import Progress
+from .quantize import bits_of
+from .settings import ExportSettings
+
+__all__ = ["GenesBegun", "begin_genes", "gene_writer"]
+
+
+def gene_writer(
+    folder: Path, settings: ExportSettings, shape: tuple[int, int], location: MatrixLocation | None
+) -> GeneWriter:
+    """The gene writer of an export with ``settings`` of an X of ``shape`` (cells, genes)."""
+    workers = settings.workers or max(1, len(os.sched_getaffinity(0)))
+    return GeneWriter(
+        folder,
+        shape[1],
+        shape[0],
+        bits_of(settings.var_quantization),
+        settings.compression,
+        workers,
+        settings.memory_budget_mb << 20,
+        location=location,
+        pool=(lambda: process_pool(workers)) if settings.workers else None,
+        block_rows=settings.block_rows,
+        block_genes=settings.block_genes,
+    )
+
+
+@dataclass(frozen=True)
+class GenesBegun:
+    """Gene blocks running on ``thread`` into an export's staging folder."""
+
+    location: MatrixLocation
+    writer: GeneWriter
+    bounds: Future[GeneBounds]
+
+    def adopt(self, location: MatrixLocation | None) -> Future[GeneBounds] | None:
+        """The blocks' result if they write the X at ``location``; else they are stopped, their
+        files removed, and None."""
+        if location == self.location:
+            return self.bounds
+        self.stop()
+        shutil.rmtree(self.writer.folder / GENE_VALUES.folder, ignore_errors=True)
+        return None
+
+    def stop(self) -> None:
+        """End the blocks (those running finish first); a no-op once they are done."""
+        self.writer.stop()
+        wait([self.bounds])
+
+
+def begin_genes(
+    source: object, settings: ExportSettings, folder: Path, thread: Executor, report: Progress
+) -> GenesBegun | None:
+    """Start writing the genes of ``source`` into ``folder`` on ``thread`` when it is an .h5ad
+    file whose X can be located without anndata; None otherwise."""
+    if not isinstance(source, str | os.PathLike):
+        return None
+    path = Path(source)
+    if path.name.lower().endswith((".zarr", ".zip")) or not path.is_file():
+        return None
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as root:
+            location = locate_matrix(root, path, settings.expression_matrix)
+    except OSError:
+        return None
+    if location is None or 0 in location.shape:
+        return None
+    writer = gene_writer(folder, settings, location.shape, location)
+    return GenesBegun(location, writer, thread.submit(writer.write, None, report))
