@@ -139,3 +139,25 @@ def test_workers_end_with_the_process_that_started_them(tmp_path: Path) -> None:
     finally:
         parent.kill()
         parent.wait()
+
+
+def test_a_spill_held_in_memory_or_in_a_file_gives_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cellucid_cloud.export import block_tasks
+
+    path = tmp_path / "wide.h5ad"
+    make_adata(n_cells=20_000, n_genes=1_000, seed=6).write_h5ad(path)  # ~18 MB of spill
+    shards: list[str] = []
+    write_shard = block_tasks.write_shard
+
+    def spy(shard: str, parts: list[memoryview]) -> None:
+        shards.append(shard)
+        write_shard(shard, parts)
+
+    monkeypatch.setattr(block_tasks, "write_shard", spy)
+    prepare(path, tmp_path / "held", created_at=CREATED_AT)
+    assert shards == []
+    prepare(path, tmp_path / "file", created_at=CREATED_AT, memory_budget_mb=16)
+    assert shards
+    assert_same_export(tmp_path / "held", tmp_path / "file")

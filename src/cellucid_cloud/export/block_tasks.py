@@ -54,21 +54,36 @@ def _encoder(plan: BlockPlan, bits: Bits | None) -> GeneEncoder:
 
 
 def row_task(
-    matrix: Matrix, plan: BlockPlan, index: int, shard: str
-) -> tuple[list[int], BlockCost]:
-    """Row block ``index`` into the shard file ``shard``; its section offsets and cost."""
+    matrix: Matrix, plan: BlockPlan, index: int, shard: str | None
+) -> tuple[str | bytes, list[int], BlockCost]:
+    """Row block ``index`` as a spill shard: the file ``shard`` written, or, with none, the
+    shard's bytes (a spill held in memory); then its section offsets and cost."""
     parts, offsets, cost = spill_row_block(_opened(matrix), plan, index)
+    if shard is None:
+        return b"".join(parts), offsets, cost
     write_shard(shard, parts)
-    return offsets, cost
+    return shard, offsets, cost
 
 
 def spill_gene_task(
     plan: BlockPlan, index: int, spans: list[Span], folder: str, bits: Bits | None, compression: int
 ) -> tuple[GeneBounds, BlockCost]:
     """Gene block ``index`` from the spill shards' sections ``spans``."""
+    return held_gene_task(plan, index, read_spans(spans), folder, bits, compression)
+
+
+def held_gene_task(
+    plan: BlockPlan,
+    index: int,
+    sections: list[memoryview],
+    folder: str,
+    bits: Bits | None,
+    compression: int,
+) -> tuple[GeneBounds, BlockCost]:
+    """Gene block ``index`` from its section of every shard, in memory."""
     encoder = _encoder(plan, bits)
     with GeneFolder(folder) as write:
-        return encode_gene_block(plan, index, read_spans(spans), encoder, write, compression)
+        return encode_gene_block(plan, index, sections, encoder, write, compression)
 
 
 def columns_gene_task(
