@@ -19,6 +19,7 @@ import typer
 
 from . import option_flags
 from .curate import app as curate_app
+from .export.collector import collector_paused
 
 app = typer.Typer(
     add_completion=False,
@@ -139,8 +140,9 @@ def serve(
 ) -> None:
     """Serve exports (or an .h5ad directly) over HTTP for the viewer."""
     with _errors_as_one_line():
-        from .export.layout import ExportFolderError
-        from .serve import run_file, run_server
+        with collector_paused():
+            from .export.layout import ExportFolderError
+            from .serve import run_file, run_server
 
         try:
             if _is_anndata(path):

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Final
 from cachetools import LRUCache
 from zlib_ng import zlib_ng
 
+from cellucid_cloud.export.collector import collector_paused
 from cellucid_cloud.export.errors import PrepareError
 from cellucid_cloud.export.format import FLOAT32, GENE_VALUES
 from cellucid_cloud.export.gzip_codec import gzip_column, gzip_payload
@@ -246,9 +247,10 @@ class DirectExport(IdentityBacked):
 
     def _open(self) -> OnDemandExport:
         """Open the input and outline its export: payloads are built into ``_files``."""
-        from cellucid_cloud.export.on_demand import outline_on_demand
-        from cellucid_cloud.export.settings import ExportSettings
-        from cellucid_cloud.export.source import open_source
+        with collector_paused():
+            from cellucid_cloud.export.on_demand import outline_on_demand
+            from cellucid_cloud.export.settings import ExportSettings
+            from cellucid_cloud.export.source import open_source
 
         source = self._stack.enter_context(open_source(self.path))
         return outline_on_demand(source, ExportSettings.model_validate(SETTINGS), self._files)
