@@ -31,6 +31,7 @@ from cellucid_cloud.export.manifests import (
     OBS_MANIFEST_FILE,
     VAR_MANIFEST_FILE,
 )
+from cellucid_cloud.export.matrix_files import locate_in_file
 from cellucid_cloud.export.reader import ExportReader
 from cellucid_cloud.serve import ServedDatasets, create_app
 from cellucid_cloud.serve.cache_folder import FileKey
@@ -39,6 +40,7 @@ from cellucid_cloud.serve.direct import DirectExport
 from cellucid_cloud.serve.gene_copy import build
 from tests.export_data import make_adata
 from tests.integration.test_serve_folder import running
+from tests.legacy_files import write_legacy_h5ad
 
 BROWSER = {"Accept-Encoding": "gzip, deflate, br, zstd"}
 PLAIN = {"Accept-Encoding": "identity"}
@@ -114,6 +116,26 @@ def test_genes_from_every_layout_are_the_columns_of_x(
             _genes(client, base, adata)
     finally:
         restarted.close()
+
+
+def test_a_file_from_anndata_before_0_7_gets_its_copy_through_the_reader(
+    tmp_path: Path, cache: Path
+) -> None:
+    """The copy builder finds X by its place in the file; an anndata 0.6 file has no such
+    place it knows, and is read by the export's reader instead, with the same genes."""
+    adata = make_adata(n_cells=500, n_genes=30)
+    path = tmp_path / "legacy.h5ad"
+    write_legacy_h5ad(adata, path)
+    assert locate_in_file(path, None) is None
+    source = DirectExport(path, cache_dir=cache, copy_above=0)
+    try:
+        assert source.gene_copy is not None
+        source.start()
+        assert source.gene_copy.wait(180), "the gene-major copy was not built"
+        with running(create_app(ServedDatasets.single(source))) as base, httpx.Client() as client:
+            _genes(client, base, adata)
+    finally:
+        source.close()
 
 
 def test_direct_mode_serves_what_prepare_would(h5ad: Path, tmp_path: Path, cache: Path) -> None:

@@ -1,7 +1,7 @@
 """X's blocks begun from the file's structure alone, before the export engine is imported.
 
 The gene files are most of an export's work, and they need no part of anndata: the gene writer
-reads X through h5py by its place in the file (:func:`~.matrix_files.locate_matrix`). Importing
+reads X through h5py by its place in the file (:func:`~.matrix_files.locate_in_file`). Importing
 anndata and its stack takes ~0.65 s of one core, so ``prepare`` begins X's blocks first and
 imports the engine beside them; the engine then adopts the blocks if the X it chose is the one
 begun here (:meth:`GenesBegun.adopt`), else stops them and writes the genes itself. Only an
@@ -18,7 +18,7 @@ from .block_pool import process_pool
 from .format import GENE_VALUES
 from .gene_encoder import GeneBounds
 from .gene_writer import GeneWriter
-from .matrix_files import MatrixLocation, locate_matrix
+from .matrix_files import MatrixLocation, locate_in_file
 from .progress import Progress
 from .quantize import bits_of
 from .settings import ExportSettings
@@ -79,13 +79,7 @@ def begin_genes(
     path = Path(source)
     if path.name.lower().endswith((".zarr", ".zip")) or not path.is_file():
         return None
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as root:
-            location = locate_matrix(root, path, settings.expression_matrix)
-    except OSError:
-        return None
+    location = locate_in_file(path, settings.expression_matrix)
     if location is None or 0 in location.shape:
         return None
     writer = gene_writer(folder, settings, location.shape, location)

@@ -10,6 +10,7 @@ same functions, so both choose the same X.
 """
 
 import contextlib
+import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -173,26 +174,43 @@ def stored_matrix(root: Any, location: MatrixLocation) -> MatrixBlocks:
     return ArrayBlocks(array, location.layout, location.shape)
 
 
+def _root(path: Path, cleanup: contextlib.ExitStack) -> Any:
+    """The root group of the HDF5 file or zarr store (folder or .zip) at ``path``."""
+    name = path.name.lower()
+    if path.is_dir() or name.endswith((".zarr", ".zarr.zip")):
+        import zarr
+
+        store: Any = path
+        if name.endswith(".zip"):
+            store = zarr.storage.ZipStore(path, mode="r")
+            cleanup.callback(store.close)
+        return zarr.open_group(store, mode="r")
+    import h5py
+
+    return cleanup.enter_context(h5py.File(path, "r"))
+
+
+_UNOPENED: tuple[type[BaseException], ...] = (*READ_ERRORS, zipfile.BadZipFile)
+
+
+def locate_in_file(path: Path, asked: str | None) -> MatrixLocation | None:
+    """:func:`locate_matrix` in the file or store at ``path``; None also when it cannot be
+    opened (the reader then says why)."""
+    with contextlib.ExitStack() as cleanup:
+        try:
+            root = _root(path, cleanup)
+        except _UNOPENED:
+            return None
+        return locate_matrix(root, path, asked)
+
+
 @contextlib.contextmanager
 def open_matrix(location: MatrixLocation) -> Iterator[MatrixBlocks]:
     """X of the file at ``location.path``, open while the block runs."""
     path = Path(location.path)
-    name = path.name.lower()
     with contextlib.ExitStack() as cleanup:
         try:
-            if path.is_dir() or name.endswith((".zarr", ".zarr.zip")):
-                import zarr
-
-                store: Any = path
-                if name.endswith(".zip"):
-                    store = zarr.storage.ZipStore(path, mode="r")
-                    cleanup.callback(store.close)
-                root = zarr.open_group(store, mode="r")
-            else:
-                import h5py
-
-                root = cleanup.enter_context(h5py.File(path, "r"))
-            matrix = stored_matrix(root, location)
+            matrix = stored_matrix(_root(path, cleanup), location)
         except (OSError, KeyError, ValueError) as error:
             raise PrepareError(f"{path}: cannot open {location.node} ({error})") from None
         yield matrix
