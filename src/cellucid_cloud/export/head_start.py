@@ -30,7 +30,7 @@ def gene_writer(
     folder: Path, settings: ExportSettings, shape: tuple[int, int], location: MatrixLocation | None
 ) -> GeneWriter:
     """The gene writer of an export with ``settings`` of an X of ``shape`` (cells, genes)."""
-    workers = settings.workers or max(1, len(os.sched_getaffinity(0)))
+    workers = settings.worker_count()
     return GeneWriter(
         folder,
         shape[1],

@@ -135,8 +135,7 @@ def _prepare_open(
             return None
         return var_manifest(settings, plan.names, bounds.result(), src.n_cells)
 
-    workers = settings.workers or max(1, len(os.sched_getaffinity(0)))
-    with ThreadPoolExecutor(workers) as pool:
+    with ThreadPoolExecutor(settings.worker_count()) as pool:
         payloads = Payloads(folder_store(stage), settings.compression, pool)
         manifests: ExportManifests = describe_export(plan, payloads, genes, report)
     for name, data in manifest_documents(manifests).items():

@@ -1,5 +1,6 @@
 """What a caller may choose about an export; the defaults are the hosted ones (DESIGN §3)."""
 
+import os
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -140,6 +141,10 @@ class ExportSettings(ExportOptions):
         "obs_quantization. Float32 ones (0) need no range in the manifest, so direct serving "
         "computes them only when they are first asked for.",
     )
+
+    def worker_count(self) -> int:
+        """The blocks' workers: ``workers`` when set, else one per core this process may use."""
+        return self.workers or max(1, len(os.sched_getaffinity(0)))
 
     def with_options(self, options: "ExportOptions | None") -> "ExportSettings":
         """These settings with what the curator set in ``options`` (unset fields untouched)."""
