@@ -1,5 +1,6 @@
 """Small AnnData objects with exactly the features a test needs (fast to build, easy to check)."""
 
+from pathlib import Path
 from typing import Any
 
 import anndata as ad
@@ -57,3 +58,13 @@ def make_adata(
     )
     adata.obsp["connectivities"] = knn.maximum(knn.T).tocsr()
     return adata
+
+
+def write_with_bad_value(adata: ad.AnnData, path: Path, cell: int, value: float) -> Path:
+    """``adata`` written to ``path`` as CSR with the first stored value of row ``cell`` replaced
+    by ``value`` (a NaN or an infinity, which the export refuses)."""
+    x = sparse.csr_matrix(adata.X)
+    x.data[x.indptr[cell]] = value
+    adata.X = x
+    adata.write_h5ad(path)
+    return path

@@ -12,11 +12,10 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-from scipy import sparse
 
 from cellucid_cloud.export import PrepareError, prepare
 from cellucid_cloud.export.layout import files_on_disk
-from tests.export_data import make_adata
+from tests.export_data import make_adata, write_with_bad_value
 
 CREATED_AT = "2024-01-01T00:00:00Z"
 
@@ -83,12 +82,9 @@ def test_in_memory_blocks_run_on_threads_with_the_same_bytes(tmp_path: Path) -> 
 
 
 def test_a_bad_x_is_refused_by_a_worker_with_the_reason_of_one_process(tmp_path: Path) -> None:
-    adata = make_adata(n_cells=120, n_genes=10, seed=5)
-    x = sparse.csr_matrix(adata.X)
-    x.data[x.indptr[70]] = np.nan
-    adata.X = x
-    path = tmp_path / "nan.h5ad"
-    adata.write_h5ad(path)
+    path = write_with_bad_value(
+        make_adata(n_cells=120, n_genes=10, seed=5), tmp_path / "nan.h5ad", 70, np.nan
+    )
     with pytest.raises(PrepareError) as one:
         prepare(path, tmp_path / "one")
     with pytest.raises(PrepareError) as blocks:

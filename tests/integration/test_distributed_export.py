@@ -28,7 +28,6 @@ import boto3
 import numpy as np
 import pytest
 from moto.awslambda.models import LambdaBackend
-from scipy import sparse
 
 from cellucid_cloud.aws.executions import StateMachineExecutions
 from cellucid_cloud.catalog.models import Dataset, DatasetStatus, DatasetVersion
@@ -40,7 +39,7 @@ from cellucid_cloud.ingest.engine import check_and_prepare
 from cellucid_cloud.storage.s3_objects import S3Objects
 from tests.catalog_data import CURATOR, METADATA, accept
 from tests.cloud import ROOT, CloudStack, FakeLambdaContext, cloud_stack, event
-from tests.export_data import make_adata
+from tests.export_data import make_adata, write_with_bad_value
 
 CREATED_AT = "2024-01-01T00:00:00Z"
 BLOCKS = {"block_rows": 37, "block_genes": 5}
@@ -294,12 +293,9 @@ def test_a_block_that_never_reports_fails_the_version_for_a_retry_on_a_fresh_pre
 def test_a_file_a_block_refuses_fails_for_good_with_the_reason(
     distributed: Distributed, tmp_path: Path
 ) -> None:
-    adata = make_adata(n_cells=60, n_genes=8, seed=8)
-    x = sparse.csr_matrix(adata.X)
-    x.data[x.indptr[45]] = np.inf
-    adata.X = x
-    path = tmp_path / "inf.h5ad"
-    adata.write_h5ad(path)
+    path = write_with_bad_value(
+        make_adata(n_cells=60, n_genes=8, seed=8), tmp_path / "inf.h5ad", 45, np.inf
+    )
     version = distributed.upload(path)
     assert distributed.processor().process(Arrival(str(version.source))).status == "distributed"
     assert distributed.finished(f"{version.version_id}-1")["status"] == "failed"
