@@ -84,6 +84,22 @@ def test_each_step_has_blocks_for_every_worker(workers: int) -> None:
     assert alone.n_row_blocks <= plan.n_row_blocks < alone.n_row_blocks + workers
 
 
+def test_row_blocks_are_equal_when_the_last_would_be_small() -> None:
+    """40 M entries in blocks of at most 5.6 M: 7 full blocks and one of 0.9 M would leave a
+    worker waiting for most of a block at the end of the step; 8 of 5 M do not."""
+    per_row = np.full(200_000, 200)
+    plan = plan_blocks(
+        (200_000, 2_000),
+        "csr",
+        bits=8,
+        memory_per_worker=128 << 20,
+        row_entries=per_row,
+        workers=2,
+    )
+    sizes = np.diff(plan.row_edges)
+    assert plan.n_row_blocks == 8 and sizes.max() - sizes.min() <= 1
+
+
 def test_gene_blocks_fit_the_memory_of_a_worker() -> None:
     sparse_plan = plan_blocks(
         (1_000_000, 20_000),

@@ -113,10 +113,12 @@ def plan_blocks(
         row_edges = (*range(0, n_cells, block_rows), n_cells)
         record_rows = min(record_rows, block_rows)
     else:
-        row_edges = _cuts(per_row, max(1, memory_per_worker // ROW_BLOCK_BYTES_PER_ENTRY))
-        blocks = _rounded_up(len(row_edges) - 1, workers)
-        if blocks > len(row_edges) - 1:
-            row_edges = _cuts(per_row, max(1, -(-total // blocks)))
+        fitting = _cuts(per_row, max(1, memory_per_worker // ROW_BLOCK_BYTES_PER_ENTRY))
+        blocks = _rounded_up(len(fitting) - 1, workers)
+        even = _cuts(per_row, max(1, -(-total // blocks)))
+        # Equal blocks unless a row of many entries makes fewer of them (each would then be
+        # larger than fits): workers that finish together leave none waiting at the step's end.
+        row_edges = even if len(even) - 1 == blocks else fitting
     if block_genes is None:
         itemsize = 4 if bits is None else bits // 8
         share = min(1.0, 4 * total / max(1, n_cells * n_genes))
