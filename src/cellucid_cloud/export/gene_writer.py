@@ -3,9 +3,9 @@
 Row blocks write their spill shards into a scratch folder, then gene blocks read their section
 of every shard and write their genes' files; a CSC or in-memory X is read a block of columns at
 a time instead. Blocks run on a thread pool in this process, or, when X is in a file and
-``processes`` is set, on a pool of worker processes (:mod:`.block_pool`) that open X themselves:
-h5py serialises calls within a process, so processes read X in parallel where threads take
-turns. Either way the files are the same bytes. Peak memory is a few blocks per worker, whatever
+``processes`` is set, on a pool of worker processes (:mod:`.block_pool`) that open X themselves
+(a compressed X is read through h5py, which serialises calls within a process: processes read
+it in parallel where threads take turns). Either way the files are the same bytes. Peak memory is a few blocks per worker, whatever
 the size of X.
 """
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from scipy import sparse
 
 from .errors import PrepareError
+from .hdf5_direct import stored_runs
 from .matrix import READ_ERRORS, ArrayBlocks, Layout, MatrixBlocks
 
 
@@ -132,10 +133,12 @@ class StoredCompressed:
     """A stored CSR or CSC matrix (``data``, ``indices``, ``indptr``), sliced along its stored
     axis: one contiguous range of each array per slice."""
 
-    def __init__(self, group: Any, layout: Layout, shape: tuple[int, int]) -> None:
-        self.data = group["data"]
-        self.indices = group["indices"]
-        self.indptr = group["indptr"]
+    def __init__(
+        self, group: Any, layout: Layout, shape: tuple[int, int], fd: int | None = None
+    ) -> None:
+        self.data, self.indices, self.indptr = (
+            _readable(group[name], fd) for name in ("data", "indices", "indptr")
+        )
         self.layout = layout
         self.shape = shape
 
@@ -156,6 +159,11 @@ class StoredCompressed:
         return sparse.csc_matrix((data, indices, pointers), shape=(self.shape[0], stop - start))
 
 
+def _readable(array: Any, fd: int | None) -> Any:
+    """``array``, read past h5py when it is one run of bytes in the file open as ``fd``."""
+    return array if fd is None else stored_runs(array, fd) or array
+
+
 def row_entries(matrix: MatrixBlocks) -> NDArray[np.int64] | None:
     """Stored entries per row of a CSR X read from its file (None otherwise): from ``indptr``,
     one integer per row, so that row blocks can be cut by entries."""
@@ -165,29 +173,33 @@ def row_entries(matrix: MatrixBlocks) -> NDArray[np.int64] | None:
     return np.diff(np.asarray(array.indptr[...], np.int64))
 
 
-def stored_matrix(root: Any, location: MatrixLocation) -> MatrixBlocks:
-    """X of an opened file (an h5py File, also one over S3, or a zarr group)."""
+def stored_matrix(root: Any, location: MatrixLocation, fd: int | None = None) -> MatrixBlocks:
+    """X of an opened file (an h5py File, also one over S3, or a zarr group); ``fd``, the same
+    HDF5 file opened by the OS, lets its sparse arrays be read past h5py (``hdf5_direct.py``)."""
     node = root[location.node]
     array: Any = node
     if location.layout != "dense":
-        array = StoredCompressed(node, location.layout, location.shape)
+        array = StoredCompressed(node, location.layout, location.shape, fd)
     return ArrayBlocks(array, location.layout, location.shape)
 
 
 def _root(path: Path, cleanup: contextlib.ExitStack) -> Any:
     """The root group of the HDF5 file or zarr store (folder or .zip) at ``path``."""
-    name = path.name.lower()
-    if path.is_dir() or name.endswith((".zarr", ".zarr.zip")):
+    if _is_zarr(path):
         import zarr
 
         store: Any = path
-        if name.endswith(".zip"):
+        if path.name.lower().endswith(".zip"):
             store = zarr.storage.ZipStore(path, mode="r")
             cleanup.callback(store.close)
         return zarr.open_group(store, mode="r")
     import h5py
 
     return cleanup.enter_context(h5py.File(path, "r"))
+
+
+def _is_zarr(path: Path) -> bool:
+    return path.is_dir() or path.name.lower().endswith((".zarr", ".zarr.zip"))
 
 
 _UNOPENED: tuple[type[BaseException], ...] = (*READ_ERRORS, zipfile.BadZipFile)
@@ -210,7 +222,9 @@ def open_matrix(location: MatrixLocation) -> Iterator[MatrixBlocks]:
     path = Path(location.path)
     with contextlib.ExitStack() as cleanup:
         try:
-            matrix = stored_matrix(_root(path, cleanup), location)
+            root = _root(path, cleanup)
+            fd = None if _is_zarr(path) else cleanup.enter_context(path.open("rb", 0)).fileno()
+            matrix = stored_matrix(root, location, fd)
         except (OSError, KeyError, ValueError) as error:
             raise PrepareError(f"{path}: cannot open {location.node} ({error})") from None
         yield matrix
