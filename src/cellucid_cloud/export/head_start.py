@@ -10,12 +10,14 @@ begun here (:meth:`GenesBegun.adopt`), else stops them and writes the genes itse
 
 import os
 import shutil
+from collections.abc import Callable
 from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 
 from .block_pool import process_pool
 from .format import GENE_VALUES
+from .gene_child import GeneChild, can_fork
 from .gene_encoder import GeneBounds
 from .gene_writer import GeneWriter
 from .matrix_files import MatrixLocation, locate_in_file
@@ -48,11 +50,13 @@ def gene_writer(
 
 @dataclass(frozen=True)
 class GenesBegun:
-    """Gene blocks running on ``thread`` into an export's staging folder."""
+    """Gene blocks running into an export's staging folder (in a forked child, or on threads
+    of this process, ``gene_child.py`` says when), ``halt`` ending them."""
 
     location: MatrixLocation
     writer: GeneWriter
     bounds: Future[GeneBounds]
+    halt: Callable[[], None]
 
     def adopt(self, location: MatrixLocation | None) -> Future[GeneBounds] | None:
         """The blocks' result if they write the X at ``location``; else they are stopped, their
@@ -64,16 +68,16 @@ class GenesBegun:
         return None
 
     def stop(self) -> None:
-        """End the blocks (those running finish first); a no-op once they are done."""
-        self.writer.stop()
+        """End the blocks; a no-op once they are done. On return none of them writes."""
+        self.halt()
         wait([self.bounds])
 
 
 def begin_genes(
     source: object, settings: ExportSettings, folder: Path, thread: Executor, report: Progress
 ) -> GenesBegun | None:
-    """Start writing the genes of ``source`` into ``folder`` on ``thread`` when it is an .h5ad
-    file whose X can be located without anndata; None otherwise."""
+    """Start writing the genes of ``source`` into ``folder`` when it is an .h5ad file whose X
+    can be located without anndata (``thread`` waits for them); None otherwise."""
     if not isinstance(source, str | os.PathLike):
         return None
     path = Path(source)
@@ -83,4 +87,7 @@ def begin_genes(
     if location is None or 0 in location.shape:
         return None
     writer = gene_writer(folder, settings, location.shape, location)
-    return GenesBegun(location, writer, thread.submit(writer.write, None, report))
+    if settings.workers is None and can_fork():
+        child = GeneChild(writer, thread, report)
+        return GenesBegun(location, writer, child.bounds, child.stop)
+    return GenesBegun(location, writer, thread.submit(writer.write, None, report), writer.stop)
