@@ -199,3 +199,42 @@ def running(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return state != "Z"
+
+
+def test_on_a_terminal_the_bars_are_drawn_and_the_child_forked(h5ad: Path, tmp_path: Path) -> None:
+    """Progress bars start with the first report: their refresh thread, started before,
+    would keep ``prepare`` from forking."""
+    import pty
+
+    main, terminal = pty.openpty()
+    script = COUNT_CHILDREN + textwrap.dedent(
+        """
+        from cellucid_cloud.progress import terminal_progress
+
+        with terminal_progress() as progress:
+            prepare(sys.argv[1], sys.argv[2], progress=progress, block_rows=50)
+        print(len(forked))
+        """
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, str(h5ad), str(tmp_path / "out")],
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        text=True,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "COLUMNS": "100"},
+    )
+    os.close(terminal)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the terminal's other end closed
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(main)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert out.split() == ["1"]
+    assert b"reading X" in drawn and b"733/733" in drawn

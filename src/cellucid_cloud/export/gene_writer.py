@@ -5,8 +5,8 @@ of every shard and write their genes' files; a CSC or in-memory X is read a bloc
 a time instead. Blocks run on a thread pool in this process, or, when X is in a file and
 ``processes`` is set, on a pool of worker processes (:mod:`.block_pool`) that open X themselves
 (a compressed X is read through h5py, which serialises calls within a process: processes read
-it in parallel where threads take turns). Either way the files are the same bytes. Peak memory is a few blocks per worker, whatever
-the size of X.
+it in parallel where threads take turns). Either way the files are the same bytes. Peak memory
+is a few blocks per worker, whatever the size of X.
 """
 
 import tempfile
