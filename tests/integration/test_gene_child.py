@@ -124,6 +124,27 @@ def test_a_child_killed_fails_the_export_and_says_so(h5ad: Path, tmp_path: Path)
     assert list(tmp_path.iterdir()) == []
 
 
+def test_when_the_system_cannot_fork_the_blocks_run_on_threads(h5ad: Path, tmp_path: Path) -> None:
+    done = run_script(
+        """
+        import errno
+
+        def refused():
+            raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+
+        os.fork = refused
+        result = prepare(sys.argv[1], sys.argv[2], block_rows=97)
+        print(len(forked), result.identity.stats.n_genes, len(result.block_costs))
+        """,
+        str(h5ad),
+        str(tmp_path / "out"),
+    )
+    assert done.returncode == 0, done.stderr
+    forked, genes, blocks = done.stdout.split()
+    assert (forked, genes) == ("0", "41") and int(blocks) > 0
+    assert not list(tmp_path.glob(".out.staging-*"))
+
+
 def test_a_stopped_child_is_cancelled_and_reaped(h5ad: Path, tmp_path: Path) -> None:
     done = run_script(
         """

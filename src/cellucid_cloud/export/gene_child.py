@@ -44,9 +44,15 @@ class GeneChild:
     """A forked child writing every gene of ``writer`` (its ``location``: X in a file)."""
 
     def __init__(self, writer: GeneWriter, collector: Executor, report: Progress) -> None:
+        """Fork the child; OSError when the system cannot (the caller then uses threads)."""
         receive, send = Pipe(duplex=False)
         parent = os.getpid()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            receive.close()
+            send.close()
+            raise
         if pid == 0:
             receive.close()
             _write(writer, send, parent)

@@ -8,6 +8,7 @@ begun here (:meth:`GenesBegun.adopt`), else stops them and writes the genes itse
 .h5ad file gets a head start: a zarr store needs zarr, which is most of that import anyway.
 """
 
+import contextlib
 import os
 import shutil
 from collections.abc import Callable
@@ -88,6 +89,7 @@ def begin_genes(
         return None
     writer = gene_writer(folder, settings, location.shape, location)
     if settings.workers is None and can_fork():
-        child = GeneChild(writer, thread, report)
-        return GenesBegun(location, writer, child.bounds, child.stop)
+        with contextlib.suppress(OSError):  # no process to spare: threads of this one
+            child = GeneChild(writer, thread, report)
+            return GenesBegun(location, writer, child.bounds, child.stop)
     return GenesBegun(location, writer, thread.submit(writer.write, None, report), writer.stop)
