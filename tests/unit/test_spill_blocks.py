@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from cellucid_cloud.export.blocks import plan_blocks
+from cellucid_cloud.export.blocks import BlockPlan, plan_blocks
 from cellucid_cloud.export.errors import PrepareError
 from cellucid_cloud.export.spill import read_section, shard_offsets, shard_parts
 
@@ -63,21 +63,22 @@ def test_row_blocks_are_cut_by_stored_entries() -> None:
         assert per_row[start:stop].sum() <= 12 + per_row[start:stop].max()
 
 
-@pytest.mark.parametrize("workers", [2, 3])
-def test_each_step_has_blocks_for_every_worker(workers: int) -> None:
-    """7 row blocks on 2 workers would leave one worker idle for the last block's time."""
-    per_row = np.full(200_000, 170)
-    plan = plan_blocks(
+def plan_200k(entries_per_row: int, workers: int = 1) -> BlockPlan:
+    """The plan of a 200,000 x 2,000 CSR X with the default 128 MiB per worker."""
+    return plan_blocks(
         (200_000, 2_000),
         "csr",
         bits=8,
         memory_per_worker=128 << 20,
-        row_entries=per_row,
+        row_entries=np.full(200_000, entries_per_row),
         workers=workers,
     )
-    alone = plan_blocks(
-        (200_000, 2_000), "csr", bits=8, memory_per_worker=128 << 20, row_entries=per_row
-    )
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_each_step_has_blocks_for_every_worker(workers: int) -> None:
+    """7 row blocks on 2 workers would leave one worker idle for the last block's time."""
+    plan, alone = plan_200k(170, workers), plan_200k(170)
     assert alone.n_row_blocks == 7 and alone.n_gene_blocks == 10
     assert plan.n_gene_blocks % workers == 0 and plan.n_row_blocks % workers == 0
     assert alone.n_gene_blocks <= plan.n_gene_blocks < alone.n_gene_blocks + workers
@@ -87,15 +88,7 @@ def test_each_step_has_blocks_for_every_worker(workers: int) -> None:
 def test_row_blocks_are_equal_when_the_last_would_be_small() -> None:
     """40 M entries in blocks of at most 5.6 M: 7 full blocks and one of 0.9 M would leave a
     worker waiting for most of a block at the end of the step; 8 of 5 M do not."""
-    per_row = np.full(200_000, 200)
-    plan = plan_blocks(
-        (200_000, 2_000),
-        "csr",
-        bits=8,
-        memory_per_worker=128 << 20,
-        row_entries=per_row,
-        workers=2,
-    )
+    plan = plan_200k(200, workers=2)
     sizes = np.diff(plan.row_edges)
     assert plan.n_row_blocks == 8 and sizes.max() - sizes.min() <= 1
 
