@@ -10,9 +10,10 @@ folder, and sends back progress, then the genes' ranges and the blocks' costs, o
 that stopped it, through a pipe.
 
 Forking is safe only where no other thread can hold a lock the child would need, so the child
-is used on Linux in a process with a single thread (the CLI's ``prepare``; the prepare
-function's and ``up``'s processing child); elsewhere the blocks run on threads of this
-process. Both write the same bytes. The child ends when this process does (``exit_with``).
+is used on Linux in a process with a single thread (the CLI's ``prepare``); elsewhere (a
+server, a notebook, ``up``'s processing child, which watches its parent on a thread) the blocks
+run on threads of this process. Both write the same bytes. The child ends when this process
+does (``exit_with``).
 """
 
 import os

@@ -83,6 +83,8 @@ def stored_runs(dataset: Any, fd: int) -> StoredRuns | None:
             return None
         runs = [(0, int(offset))]
     else:
+        if not hasattr(dataset.id, "chunk_iter"):  # h5py built on HDF5 before 1.14
+            return None
         runs = []
         dataset.id.chunk_iter(lambda chunk: runs.append((chunk.chunk_offset[0], chunk.byte_offset)))
         if len(runs) != -(-length // dataset.chunks[0]):

@@ -160,7 +160,8 @@ class StoredCompressed:
 
 
 def _readable(array: Any, fd: int | None) -> Any:
-    """``array``, read past h5py when it is one run of bytes in the file open as ``fd``."""
+    """``array``, read past h5py when its bytes are stored unfiltered in the file open as
+    ``fd``."""
     return array if fd is None else stored_runs(array, fd) or array
 
 
