@@ -135,6 +135,25 @@ def _loop_centroid(
     return list(centre), len(pts)
 
 
+def test_cells_all_in_a_category_give_the_bits_of_the_general_path() -> None:
+    """With no missing category, centroids and outliers skip gathering the members; one
+    missing cell appended (the general path, same members in the same order) changes no bit."""
+    rng = np.random.default_rng(4)
+    n = 70_000  # more than one step of the distance loop
+    codes = rng.integers(0, 30, n)
+    coords = rng.normal(size=(n, 2)).astype(np.float32)
+    categories = [f"c{i}" for i in range(30)]
+    complete = CategoryGroups.of(codes, 30)
+    general = CategoryGroups.of(np.append(codes, -1), 30)
+    assert complete.complete and not general.complete
+    extra = np.vstack([coords, rng.normal(size=(1, 2)).astype(np.float32)])
+    assert centroids(complete, coords, categories, 0.95, 10) == centroids(
+        general, extra, categories, 0.95, 10
+    )
+    quantiles = outlier_quantiles(complete, coords, 10)
+    assert np.array_equal(quantiles, outlier_quantiles(general, extra, 10)[:n])
+
+
 def test_vectorised_centroids_and_outliers_match_a_plain_loop() -> None:
     rng = np.random.default_rng(3)
     n = 3000

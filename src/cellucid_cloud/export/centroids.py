@@ -31,22 +31,30 @@ class CategoryGroups:
         counts = np.bincount(codes64[members], minlength=n_categories).astype(np.int64)
         return cls(codes64, n_categories, counts, members)
 
+    @property
+    def complete(self) -> bool:
+        """Every cell has a category (the common case): members are all cells, in order, and
+        need not be gathered."""
+        return self.members.size == self.codes.size
+
     def means(self, values: NDArray[Any], cells: NDArray[np.intp] | None = None) -> Any:
         """Per-category column means of ``values`` over ``cells`` (default: every member).
 
-        Rows of empty categories are NaN. Sums run over cells in index order in float64, one
-        bincount per column: the same additions in the same order as a membership-matrix
-        product, without building the matrix.
+        Rows of empty categories are NaN. Sums run over cells in index order in float64 (which
+        bincount converts the weights to), one bincount per column: the same additions in the
+        same order as a membership-matrix product, without building the matrix.
         """
-        chosen = self.members if cells is None else cells
-        codes = self.codes[chosen]
-        rows = values[chosen].astype(np.float64)
+        if cells is None and self.complete:
+            codes, rows, sizes = self.codes, values, self.counts
+        else:
+            chosen = self.members if cells is None else cells
+            codes, rows = self.codes[chosen], values[chosen]
+            sizes = np.bincount(codes, minlength=self.n_categories)
         totals = np.zeros((self.n_categories, rows.shape[1]))
         for column in range(rows.shape[1]):
             totals[:, column] = np.bincount(
                 codes, weights=rows[:, column], minlength=self.n_categories
             )
-        sizes = np.bincount(codes, minlength=self.n_categories)
         with np.errstate(invalid="ignore", divide="ignore"):
             return totals / sizes[:, None]
 
@@ -58,6 +66,10 @@ def _distances(values: NDArray[Any], centres: NDArray[np.float64], codes: NDArra
         stop = start + _ROWS_PER_STEP
         block_codes = codes[start:stop]
         valid = block_codes >= 0
+        if valid.all():
+            diff = values[start:stop].astype(np.float64) - centres[block_codes]
+            out[start:stop] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+            continue
         diff = values[start:stop][valid].astype(np.float64) - centres[block_codes[valid]]
         out[start:stop][valid] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
     return out
@@ -74,7 +86,10 @@ def _sorted_by_category(
     to 8 or 16 bits when they fit, which numpy sorts by radix (~5x faster than int64).
     """
     members = groups.members
-    by_distance = members[np.argsort(distances[members])]
+    if groups.complete:
+        by_distance = np.argsort(distances)
+    else:
+        by_distance = members[np.argsort(distances[members])]
     codes = groups.codes[by_distance]
     for narrow in (np.uint8, np.uint16):
         if groups.n_categories <= np.iinfo(narrow).max + 1:
@@ -138,8 +153,11 @@ def centroids(
         d_low = distances[order[base + low]]
         d_high = distances[order[base + high]]
         threshold[trimmed] = d_low + (position - low) * (d_high - d_low)
-    members = groups.members
-    inlier = members[distances[members] <= threshold[groups.codes[members]]]
+    if groups.complete:
+        inlier = np.nonzero(distances <= threshold[groups.codes])[0]
+    else:
+        members = groups.members
+        inlier = members[distances[members] <= threshold[groups.codes[members]]]
     inlier_counts = np.bincount(groups.codes[inlier], minlength=groups.n_categories)
     inlier_centres = groups.means(coordinates, inlier)
     use_trimmed = trimmed & (inlier_counts >= min_points)
