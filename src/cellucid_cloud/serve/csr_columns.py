@@ -6,8 +6,9 @@ made as cheap as it can be:
 
 * **Raw reads.** An HDF5 array stored without filters (anndata's default: contiguous, or chunked
   and uncompressed) is read with ``os.preadv`` straight into a reused buffer at the file offsets
-  HDF5 reports for it, without HDF5's chunk machinery (~5x less CPU than slicing it through h5py
-  at 200,000 cells). Anything else (compressed chunks, zarr) is sliced through its library.
+  HDF5 reports for it (``export/hdf5_direct.py``, shared with the export's blocks), without
+  HDF5's chunk machinery (~5x less CPU than slicing it through h5py at 200,000 cells). Anything
+  else (compressed chunks, zarr) is sliced through its library.
 * **One pass, several genes.** Genes asked for while a pass runs wait for the next one, which
   answers all of them: one read of the indices serves them all.
 * **Bounded.** ``block`` stored entries are read at a time (indices, then the values between the
@@ -29,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cellucid_cloud.export.errors import PrepareError
+from cellucid_cloud.export.hdf5_direct import StoredRuns, stored_runs
 
 __all__ = ["CsrColumns", "StoredArray", "stored_array"]
 
@@ -58,22 +60,11 @@ class StoredArray:
 
 
 class _RawStoredArray(StoredArray):
-    """An HDF5 array without filters, read at its extents' file offsets with ``preadv``."""
+    """An HDF5 array without filters, read at its bytes' places in the file (``hdf5_direct``)."""
 
-    def __init__(self, array: Any, fd: int, extents: list[tuple[int, int, int]]) -> None:
+    def __init__(self, array: Any, runs: StoredRuns) -> None:
         super().__init__(array)
-        self._fd = fd
-        item = self.dtype.itemsize
-        merged: list[tuple[int, int, int]] = []
-        for first, offset, count in extents:  # chunks written one after another: one extent
-            if merged and merged[-1][1] + merged[-1][2] * item == offset:
-                merged[-1] = (merged[-1][0], merged[-1][1], merged[-1][2] + count)
-            else:
-                merged.append((first, offset, count))
-        self._extents = merged
-        """(first element, file offset, elements), by first element, covering the array."""
-        self._starts = np.array([e[0] for e in merged], dtype=np.int64)
-        self._offsets = np.array([e[1] for e in merged], dtype=np.int64)
+        self._runs = runs
 
     def pick(self, positions: NDArray[np.int64], out: NDArray[Any]) -> NDArray[Any]:
         """Few elements far apart (one gene's values among all genes') are read one by one:
@@ -81,64 +72,23 @@ class _RawStoredArray(StoredArray):
         if positions.size * SPARSE >= int(positions[-1]) - int(positions[0]):
             return super().pick(positions, out)
         item = self.dtype.itemsize
-        extent = np.searchsorted(self._starts, positions, side="right") - 1
-        offsets = self._offsets[extent] + (positions - self._starts[extent]) * item
-        data = b"".join([os.pread(self._fd, item, offset) for offset in offsets.tolist()])
+        offsets = self._runs.offsets_of(positions).tolist()
+        data = b"".join([os.pread(self._runs.fd, item, offset) for offset in offsets])
         if len(data) != positions.size * item:
             raise OSError(f"short read of X ({len(data)} of {positions.size * item} bytes)")
         return np.frombuffer(data, self.dtype)
 
     def read(self, start: int, stop: int, out: NDArray[Any]) -> NDArray[Any]:
-        if out.dtype != self.dtype or out.size < stop - start:
-            raise ValueError(f"a buffer of {stop - start} {self.dtype} is needed")
-        block = out[: stop - start]
-        item = self.dtype.itemsize
-        index = int(np.searchsorted(self._starts, start, side="right")) - 1
-        done = start
-        while done < stop:
-            first, offset, count = self._extents[index]
-            take = min(stop, first + count) - done
-            view = memoryview(block[done - start : done - start + take]).cast("B")
-            got = os.preadv(self._fd, [view], offset + (done - first) * item)
-            if got != take * item:
-                raise OSError(f"short read of X ({got} of {take * item} bytes)")
-            done += take
-            index += 1
-        return block
+        return self._runs.read_into(start, stop, out)
 
 
 def stored_array(array: Any, fd: int | None) -> StoredArray:
     """``array`` (an h5py dataset, a zarr array…) read raw when its file layout allows it:
     an HDF5 dataset without filters, every chunk allocated, in a file open as ``fd``."""
-    dataset_id = getattr(array, "id", None)
-    if fd is None or dataset_id is None or getattr(array, "ndim", 0) != 1:
+    if fd is None or getattr(array, "id", None) is None:
         return StoredArray(array)
-    try:
-        if array.compression is not None or array.shuffle or array.fletcher32 or array.scaleoffset:
-            return StoredArray(array)
-        if array.dtype.kind not in "iuf":
-            return StoredArray(array)
-        size = int(array.shape[0])
-        if array.chunks is None:
-            offset = dataset_id.get_offset()
-            if offset is None:  # never written: HDF5 answers with its fill value
-                return StoredArray(array)
-            return _RawStoredArray(array, fd, [(0, int(offset), size)])
-        chunk = int(array.chunks[0])
-        extents: list[tuple[int, int, int]] = []
-        dataset_id.chunk_iter(
-            lambda info: extents.append((int(info.chunk_offset[0]), int(info.byte_offset), chunk))
-        )
-    except (AttributeError, OSError, RuntimeError, TypeError, ValueError):
-        return StoredArray(array)  # an h5py or HDF5 without chunk_iter, or an odd layout
-    extents.sort()
-    expected = list(range(0, size, chunk))
-    if [e[0] for e in extents] != expected:  # a chunk never written
-        return StoredArray(array)
-    if extents:
-        last = extents[-1]
-        extents[-1] = (last[0], last[1], size - last[0])
-    return _RawStoredArray(array, fd, extents)
+    runs = stored_runs(array, fd)
+    return StoredArray(array) if runs is None else _RawStoredArray(array, runs)
 
 
 class CsrColumns:
