@@ -52,6 +52,7 @@ lint: venv
 	$(VENV)/bin/ruff check src tests benchmarks infra functions
 	$(VENV)/bin/ruff format --check src tests benchmarks infra functions
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy benchmarks
 	$(VENV)/bin/lint-imports --no-cache
 
 # The SAM template, translated offline and linted (also run by tests/unit/test_template.py),

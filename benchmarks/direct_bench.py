@@ -56,12 +56,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import anndata as ad
 import httpx
 import numpy as np
+import pandas as pd
 import psutil
 
 from cellucid_cloud.demo.synthetic import write_synthetic_h5ad
@@ -241,7 +242,7 @@ def plain_var(path: Path) -> Path:
     target = path.with_name(path.stem + "-plain-var.h5ad")
     if not target.exists():
         adata = ad.read_h5ad(path)
-        var = adata.var
+        var = cast(pd.DataFrame, adata.var)
         adata.var = var.astype({c: object for c in var.columns if var[c].dtype == "string"})
         adata.var.index = adata.var.index.astype(object)
         ad.settings.allow_write_nullable_strings = False
@@ -574,7 +575,7 @@ def main() -> None:
     BENCH.mkdir(exist_ok=True)
     chosen = [name.strip() for name in args.systems.split(",")]
     out: list[str] = [f"uptime at start: {os.getloadavg()}"]
-    datasets = {
+    datasets: dict[str, Callable[[], tuple[str, Path]]] = {
         "large": lambda: (
             f"{args.cells:,} × {args.genes:,} CSR",
             synthetic(args.cells, args.genes),

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -32,10 +33,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.prepare_bench import BENCH, measure  # noqa: E402
 from tests.legacy_files import write_legacy_h5ad  # noqa: E402
 
 from cellucid_cloud.demo.synthetic import make_synthetic  # noqa: E402
+from prepare_bench import BENCH, measure  # noqa: E402
 
 
 def ensure_inputs(cells: int, genes: int, density: float) -> tuple[Path, Path]:
@@ -85,7 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     results: dict[str, dict[str, Any]] = {}
     for label, (command, src) in runs.items():
-        results[label] = measure(label, command, src, out, keep=False)
+        results[label] = measure(label, command, src, out)
+    shutil.rmtree(out, ignore_errors=True)
     print(f"\n{'':<22} {'wall s':>8} {'RSS MiB':>9} {'tree MiB':>9}")
     for label, result in results.items():
         print(

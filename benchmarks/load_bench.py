@@ -187,7 +187,7 @@ def main() -> None:
         [e["cell"] for e in stored if e["position"]["x"] == i] == list(range(n))
         for i, n in enumerate(sent)
     )
-    results = {
+    results: dict[str, Any] = {
         "seconds": elapsed,
         "cores": os.cpu_count(),
         "load_average_before": load_before,

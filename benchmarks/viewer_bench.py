@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import ViewportSize, sync_playwright
 
 from cellucid_cloud.demo.synthetic import write_synthetic_h5ad
 
@@ -53,7 +53,7 @@ CHROMIUM_ARGS = [
     "--use-angle=swiftshader",
     "--enable-unsafe-swiftshader",
 ]
-VIEWPORT = {"width": 1280, "height": 800}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 ZOOM_STEPS = 12
 
 # Zooms a little on every animation frame; resolves with the intervals between frames.
@@ -151,7 +151,7 @@ def published_dataset(base: str, data_dir: Path, h5ad: Path) -> str:
         cid = collection.json()["collection_id"]
         dataset = curator.post(f"/collections/{cid}/datasets", json={"name": h5ad.stem})
         dataset.raise_for_status()
-        dataset_id = dataset.json()["dataset_id"]
+        dataset_id = str(dataset.json()["dataset_id"])
         drop = data_dir / "uploads" / cid / f"{dataset_id}.h5ad"
         drop.parent.mkdir(parents=True, exist_ok=True)
         os.link(h5ad, drop)

@@ -8,7 +8,7 @@ neighbour graph under ``uns['neighbors']``.
 """
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import anndata as ad
 import h5py
@@ -50,7 +50,9 @@ def _frame(frame: pd.DataFrame, uns: dict[str, np.ndarray]) -> np.ndarray:
 
 def _matrix(group: h5py.Group, name: str, x: Any, fmt: MatrixFormat) -> None:
     if fmt == "dense":
-        group.create_dataset(name, data=np.asarray(x.toarray() if sparse.issparse(x) else x))
+        group.create_dataset(
+            name, data=np.asarray(cast(Any, x).toarray() if sparse.issparse(x) else x)
+        )
         return
     matrix = sparse.csr_matrix(x) if fmt == "csr" else sparse.csc_matrix(x)
     node = group.create_group(name)
@@ -74,8 +76,8 @@ def write_legacy_h5ad(
     with h5py.File(path, "w") as handle:
         if x_format is not None:
             _matrix(handle, "X", adata.X, x_format)
-        handle.create_dataset("obs", data=_frame(adata.obs, extra))
-        handle.create_dataset("var", data=_frame(adata.var, extra))
+        handle.create_dataset("obs", data=_frame(cast(pd.DataFrame, adata.obs), extra))
+        handle.create_dataset("var", data=_frame(cast(pd.DataFrame, adata.var), extra))
         if len(adata.obsm):
             fields = [
                 (k, np.asarray(v).dtype, np.asarray(v).shape[1:]) for k, v in adata.obsm.items()
