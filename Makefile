@@ -53,6 +53,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check src tests benchmarks infra functions
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy benchmarks
+	$(VENV)/bin/mypy --explicit-package-bases functions
 	$(VENV)/bin/lint-imports --no-cache
 
 # The SAM template, translated offline and linted (also run by tests/unit/test_template.py),

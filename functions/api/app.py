@@ -8,12 +8,13 @@ reaches no AWS service (``cellucid_cloud.aws.api``).
 
 import os
 import warnings
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from mangum.types import LambdaContext as MangumContext
 
 from cellucid_cloud.aws.api import api_handler
 
@@ -31,4 +32,6 @@ if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return api_handler()(event, context)
+    # Mangum types the context as a protocol of its own (settable fields), Powertools as the
+    # runtime's read-only object; Lambda passes the one object to both.
+    return api_handler()(event, cast(MangumContext, context))
