@@ -27,6 +27,7 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
+from botocore.awsrequest import AWSResponse
 from moto.awslambda.models import LambdaBackend
 
 from cellucid_cloud.aws.executions import StateMachineExecutions
@@ -40,6 +41,7 @@ from cellucid_cloud.storage.s3_objects import S3Objects
 from tests.catalog_data import CURATOR, METADATA, accept
 from tests.cloud import ROOT, CloudStack, FakeLambdaContext, cloud_stack, event
 from tests.export_data import make_adata, write_with_bad_value
+from tests.faults import injected, s3_error
 
 CREATED_AT = "2024-01-01T00:00:00Z"
 BLOCKS = {"block_rows": 37, "block_genes": 5}
@@ -304,3 +306,84 @@ def test_a_file_a_block_refuses_fails_for_good_with_the_reason(
     assert failed.reason == f"{version.file_name}: X has NaN or infinite values (cells 37-60)"
     assert distributed.stored(export_prefix(version.version_id)) == {}
     assert distributed.stored("work/") == {}
+
+
+class _Cut:
+    """A response body that ends early, as a connection cut mid-body leaves it."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def read(self, amt: int | None = None) -> bytes:
+        data, self.data = self.data, b""
+        return data
+
+    def stream(self, **kwargs: Any) -> Iterator[bytes]:
+        yield self.read()
+
+
+class FailingRangedReads:
+    """``before-send`` of GetObject: while ``active``, every ranged read of the uploads bucket
+    fails as ``how`` says: ``"500"``, S3 failing past botocore's retries; ``"cut"``, the body
+    cut after 10 bytes (a short read, which the S3 adapter reports as an OSError, the error
+    type h5py and the reader take for a bad file)."""
+
+    def __init__(self, bucket: str, how: str) -> None:
+        self.bucket = bucket
+        self.how = how
+        self.active = False
+        self.sent = 0
+        self._error = s3_error(500, "InternalError", "injected", times=10**9)
+
+    def __call__(self, request: Any, **kwargs: Any) -> Any:
+        if (
+            not self.active
+            or "Range" not in request.headers
+            or f"/{self.bucket}/" not in request.url
+        ):
+            return None
+        self.sent += 1
+        if self.how == "500":
+            return self._error(request, **kwargs)
+        headers = {"Content-Type": "application/octet-stream", "x-amzn-RequestId": "injected"}
+        return AWSResponse(request.url, 206, headers, _Cut(b"\0" * 10))
+
+
+@pytest.mark.parametrize("how", ["500", "cut"])
+@pytest.mark.parametrize("from_step", ["plan", "row_blocks"])
+def test_an_upload_storage_cannot_read_fails_for_a_retry_not_as_a_bad_file(
+    distributed: Distributed, h5ad: Path, tmp_path: Path, from_step: str, how: str
+) -> None:
+    """A ranged read of the upload that fails reaches h5py as an error of the file; the version
+    must fail as ours (retryable), not be refused as an unreadable file, and a retry exports it."""
+    version = distributed.upload(h5ad)
+    key = str(version.source)
+    failing = FailingRangedReads(distributed.stack.uploads_bucket, how)
+    handlers = distributed.lambdas.handlers
+    step = handlers[from_step]
+
+    def failing_from_here(event: Any, context: Any) -> Any:
+        failing.active = True
+        return step(event, context)
+
+    handlers[from_step] = failing_from_here
+    try:
+        with injected(("before-send.s3.GetObject", failing)):
+            assert distributed.processor().process(Arrival(key)).status == "distributed"
+            result = distributed.finished(f"{version.version_id}-1")
+    finally:
+        handlers[from_step] = step
+    assert failing.sent > 0
+    assert result["status"] == "failed"
+    failed = distributed.version(version.version_id)
+    assert failed.status is DatasetStatus.FAILED and failed.retryable, failed.reason
+    assert failed.reason is not None and failed.reason.startswith(
+        "internal error while processing: "
+    )
+    assert distributed.stored(export_prefix(version.version_id)) == {}
+    assert distributed.stored("work/") == {}
+
+    assert distributed.processor().process(Arrival(key)).status == "distributed"
+    assert distributed.finished(f"{version.version_id}-2")["status"] == "ready"
+    fresh = export_prefix(version.version_id, 2)
+    assert distributed.stored(fresh) == local_export(h5ad, tmp_path / "local", version)

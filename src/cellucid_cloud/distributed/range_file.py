@@ -8,6 +8,11 @@ fetched in parallel, and a read that follows the previous one also fetches the n
 :data:`READ_AHEAD` blocks. A read of more than :data:`DIRECT_BLOCKS` blocks (a row block's
 values in a contiguous dataset) goes straight into the caller's buffer, in parallel parts,
 without passing through the cache. Memory stays within the cache's size.
+
+A ranged read that fails (S3 still failing after botocore's retries) reaches h5py as an error
+of the file object, which HDF5 reports only as an I/O error of its own, read by the export as a
+file it cannot read. :attr:`RangeFile.failure` keeps the first such error so that the caller
+reports the storage's failure instead (``upload_file.py``).
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ class RangeFile(io.RawIOBase):
         """The block after the last one read: a read from there on, or from within the
         last block into the next, is sequential."""
         self._pool = ThreadPoolExecutor(PARALLEL, thread_name_prefix="range-get")
+        self.failure: Exception | None = None
+        """The first ranged read that failed, if any did."""
 
     def readable(self) -> bool:
         return True
@@ -96,7 +103,7 @@ class RangeFile(io.RawIOBase):
 
         def get(index: int) -> bytes:
             begin = index * self._block
-            return self._ranges.read(begin, min(begin + self._block, self._size))
+            return self._read(begin, min(begin + self._block, self._size))
 
         for index, data in zip(missing, self._pool.map(get, missing), strict=True):
             self._cache[index] = data
@@ -106,6 +113,14 @@ class RangeFile(io.RawIOBase):
 
         def get(offset: int) -> None:
             end = min(offset + part, len(target))
-            target[offset:end] = self._ranges.read(start + offset, start + end)
+            target[offset:end] = self._read(start + offset, start + end)
 
         list(self._pool.map(get, range(0, len(target), part)))
+
+    def _read(self, start: int, stop: int) -> bytes:
+        try:
+            return self._ranges.read(start, stop)
+        except Exception as error:
+            if self.failure is None:
+                self.failure = error
+            raise

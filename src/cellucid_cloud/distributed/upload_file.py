@@ -13,7 +13,12 @@ from cellucid_cloud.ingest.upload_checks import UploadRefusedError, hdf5_problem
 
 from .range_file import RangeFile
 
-__all__ = ["open_upload"]
+__all__ = ["UploadReadError", "open_upload"]
+
+
+class UploadReadError(RuntimeError):
+    """Reading the upload from storage failed: the storage's failure, not the file's (the
+    version fails as retryable, not refused)."""
 
 
 @contextlib.contextmanager
@@ -28,9 +33,18 @@ def open_upload(ranges: ByteRanges, name: Path, *, check: bool = True) -> Iterat
         if ranges.size == 0:
             raise UploadRefusedError(f"{name}: the file is empty (0 bytes)")
         try:
-            root = stack.enter_context(h5py.File(file, "r"))
-        except OSError as error:
-            raise PrepareError(f"{name}: not an HDF5 AnnData file or truncated ({error})") from None
-        if check and (problem := hdf5_problem(root, ranges.size)) is not None:
-            raise UploadRefusedError(f"{name}: {problem}")
-        yield root
+            try:
+                root = stack.enter_context(h5py.File(file, "r"))
+            except OSError as error:
+                raise PrepareError(
+                    f"{name}: not an HDF5 AnnData file or truncated ({error})"
+                ) from None
+            if check and (problem := hdf5_problem(root, ranges.size)) is not None:
+                raise UploadRefusedError(f"{name}: {problem}")
+            yield root
+        except PrepareError:
+            if file.failure is not None:  # what h5py or the reader saw as a bad file
+                raise UploadReadError(
+                    f"{name}: reading the upload failed: {file.failure}"
+                ) from file.failure
+            raise
