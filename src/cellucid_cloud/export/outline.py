@@ -6,7 +6,6 @@ written beside them by the gene writer (``prepare.py``), and :func:`describe_exp
 them last. Shared by ``prepare``, direct serving (``on_demand.py``) and the distributed export.
 """
 
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -79,7 +78,7 @@ from .payloads import Payloads
 from .progress import Progress, no_progress
 from .quantize import Bits, bits_of, finite_bounds, quantize
 from .schema_terms import schema_terms
-from .settings import ExportSettings, dataset_id_from_name
+from .settings import ExportSettings, dataset_id_from_name, usable_cores
 from .source import AnnDataSource, default_created_at
 
 
@@ -359,7 +358,7 @@ class ExportOutline:
         for them."""
         settings, embeddings = self.plan.settings, self.plan.embeddings
         pairs = [(pending, embedding) for pending in self.categorical for embedding in embeddings]
-        threads = max(1, min(len(pairs), len(os.sched_getaffinity(0))))
+        threads = max(1, min(len(pairs), usable_cores()))
         with ThreadPoolExecutor(threads) as pool:
             found = iter(pool.map(lambda pair: pair[0].centroids_in(pair[1], settings), pairs))
         return [

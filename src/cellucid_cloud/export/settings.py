@@ -102,6 +102,11 @@ class ExportOptions(BaseModel):
         return value
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, not the machine's count)."""
+    return max(1, len(os.sched_getaffinity(0)))
+
+
 class ExportSettings(ExportOptions):
     """Every knob of ``prepare``: the curator's options plus identity and machine settings.
     0 switches compression or quantisation off."""
@@ -144,7 +149,7 @@ class ExportSettings(ExportOptions):
 
     def worker_count(self) -> int:
         """The blocks' workers: ``workers`` when set, else one per core this process may use."""
-        return self.workers or max(1, len(os.sched_getaffinity(0)))
+        return self.workers or usable_cores()
 
     def with_options(self, options: "ExportOptions | None") -> "ExportSettings":
         """These settings with what the curator set in ``options`` (unset fields untouched)."""
